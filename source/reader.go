@@ -1,0 +1,188 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// Reader produces Samples. The kernel is one Reader; a recorded or
+// synthetic sample can stand in for it in tests and replays.
+type Reader interface {
+	Read(ctx context.Context) (*Sample, error)
+}
+
+// Options configures a Kernel reader.
+type Options struct {
+	// ProcRoot is where procfs is mounted ("/proc" when empty).
+	ProcRoot string
+	// Netns is a namespace name (as `ip netns list` shows it) or a path
+	// such as /proc/PID/ns/net; "" reads the caller's own namespace.
+	Netns string
+	// States selects the socket states to dump (AllStatesMask when 0).
+	States StateMask
+	// Ext selects optional per-socket attributes; none for a plain poll.
+	Ext Extensions
+	// Attribute maps sockets to processes through /proc/*/fd.
+	Attribute bool
+}
+
+// Kernel reads Samples from the running kernel.
+type Kernel struct {
+	opts   Options
+	ns     *Namespace
+	dumper *Dumper
+	attr   *Attributor
+	host   string
+	last   int
+}
+
+// Open prepares a Kernel reader: it enters the namespace once to open the
+// sock_diag socket there and checks that the kernel answers TCP dumps, so
+// that a missing namespace, a lack of privilege or a kernel without
+// inet_diag is reported before the first poll.
+func Open(opts Options) (*Kernel, error) {
+	if opts.ProcRoot == "" {
+		opts.ProcRoot = "/proc"
+	}
+	if opts.States == 0 {
+		opts.States = AllStatesMask
+	}
+	ns, err := OpenNamespace(opts.Netns)
+	if err != nil {
+		return nil, err
+	}
+	k := &Kernel{opts: opts, ns: ns}
+	err = ns.Do(func() error {
+		d, err := NewDumper()
+		if err != nil {
+			return err
+		}
+		k.dumper = d
+		return nil
+	})
+	if err != nil {
+		ns.Close()
+		return nil, err
+	}
+	// A LISTEN-only dump costs next to nothing and proves the kernel answers.
+	if _, err := k.dumper.Dump(MaskOf(Listen), 0, 16); err != nil {
+		k.Close()
+		return nil, err
+	}
+	if opts.Attribute {
+		k.attr = NewAttributor(opts.ProcRoot)
+	}
+	k.host, _ = os.Hostname()
+	return k, nil
+}
+
+// Close releases the netlink socket and namespace handles.
+func (k *Kernel) Close() error {
+	var err error
+	if k.dumper != nil {
+		err = k.dumper.Close()
+	}
+	k.ns.Close()
+	return err
+}
+
+// Namespace returns the label of the namespace being read.
+func (k *Kernel) Namespace() string { return k.ns.Label() }
+
+// Read takes one Sample. Only a failed socket dump is an error; unreadable
+// /proc files become warnings on the Sample.
+func (k *Kernel) Read(ctx context.Context) (*Sample, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	s := &Sample{Time: t0, Host: k.host, Netns: k.ns.Label()}
+	socks, err := k.dumper.Dump(k.opts.States, k.opts.Ext, k.last+k.last/8+64)
+	if err != nil {
+		if errors.Is(err, ErrNoInetDiag) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("dump TCP sockets: %w", err)
+	}
+	k.last = len(socks)
+	t1 := time.Now()
+	s.Took.Dump = t1.Sub(t0)
+
+	if k.attr != nil {
+		procs, unreadable, err := k.attr.Attribute(socks)
+		if err != nil {
+			s.Warnings = append(s.Warnings, "process attribution: "+err.Error())
+		} else {
+			s.Procs, s.Unreadable, s.Attributed = procs, unreadable, true
+		}
+	}
+	t2 := time.Now()
+	s.Took.Attribute = t2.Sub(t1)
+	s.Sockets = socks
+
+	fs := ProcFS{Root: k.opts.ProcRoot}
+	err = k.ns.Do(func() error {
+		var w []string
+		s.Sysctl, w = fs.ReadSysctls()
+		s.Warnings = append(s.Warnings, w...)
+		s.Counters, w = fs.ReadCounters()
+		s.Warnings = append(s.Warnings, w...)
+		s.Sockstat, w = fs.ReadSockstat()
+		s.Warnings = append(s.Warnings, w...)
+		return nil
+	})
+	if err != nil {
+		s.Warnings = append(s.Warnings, err.Error())
+	}
+	if k.ns.Name != "" && len(s.Sysctl.Missing) > 0 {
+		s.Warnings = fillGlobalSysctls(fs, &s.Sysctl, s.Warnings)
+	}
+	t3 := time.Now()
+	s.Took.Proc = t3.Sub(t2)
+	s.Took.Total = t3.Sub(t0)
+	return s, nil
+}
+
+// globalSysctls are tunables the kernel keeps for the whole machine: they
+// are visible only in the initial network namespace, and apply to all.
+var globalSysctls = map[string]func(*Sysctls) *int{
+	"net.ipv4.tcp_max_orphans": func(s *Sysctls) *int { return &s.MaxOrphans },
+}
+
+// fillGlobalSysctls reads the global tunables missing inside another
+// namespace from the caller's own, dropping their warnings.
+func fillGlobalSysctls(fs ProcFS, sc *Sysctls, warns []string) []string {
+	var host *Sysctls
+	missing := sc.Missing[:0:0]
+	for _, name := range sc.Missing {
+		field, global := globalSysctls[name]
+		if !global {
+			missing = append(missing, name)
+			continue
+		}
+		if host == nil {
+			h, _ := fs.ReadSysctls()
+			host = &h
+		}
+		v, ok := host.Raw[name]
+		if !ok {
+			missing = append(missing, name)
+			continue
+		}
+		sc.Raw[name] = v
+		*field(sc) = *field(host)
+		kept := warns[:0]
+		for _, w := range warns {
+			if !strings.HasPrefix(w, "sysctl "+name+":") {
+				kept = append(kept, w)
+			}
+		}
+		warns = kept
+	}
+	sc.Missing = missing
+	return warns
+}
