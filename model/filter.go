@@ -1,0 +1,268 @@
+package model
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/tcptop/tcptop/source"
+)
+
+// Filter is a parsed filter expression: space-separated terms that must all
+// match (AND). A term's value may list alternatives separated by commas
+// (OR): `state:TIME_WAIT,CLOSE_WAIT port:80,443`.
+//
+//	port:N      local or remote port     sport:N   local port
+//	dport:N     remote port              pid:N     an owning pid
+//	proc:NAME   an owner's name contains NAME (case-insensitive)
+//	addr:IP     local or remote address (addr:CIDR for a prefix)
+//	state:S     TCP state (TIME_WAIT, time-wait, timewait all work)
+//	WORD        an IP or CIDR is addr:, anything else matches a process
+//	            name or either address as text
+//
+// The zero Filter matches everything.
+type Filter struct {
+	expr  string
+	terms []term
+}
+
+type termKind uint8
+
+const (
+	termPort termKind = iota
+	termSport
+	termDport
+	termPID
+	termProc
+	termAddr
+	termState
+	termWord
+)
+
+type term struct {
+	kind   termKind
+	ports  []uint16
+	pids   []int32
+	words  []string // lower case
+	addrs  []netip.Prefix
+	states source.StateMask
+}
+
+// filterKeys is the list shown in errors, in the order of the docs.
+const filterKeys = "port:, sport:, dport:, proc:, pid:, addr:, state:"
+
+// ParseFilter parses a filter expression. The error is one line naming the
+// offending term.
+func ParseFilter(expr string) (Filter, error) {
+	f := Filter{expr: strings.Join(strings.Fields(expr), " ")}
+	for _, tok := range strings.Fields(expr) {
+		t, err := parseTerm(tok)
+		if err != nil {
+			return Filter{}, fmt.Errorf("bad filter term %q: %w", tok, err)
+		}
+		f.terms = append(f.terms, t)
+	}
+	return f, nil
+}
+
+func parseTerm(tok string) (term, error) {
+	key, val, hasKey := strings.Cut(tok, ":")
+	// "::1" or "fe80::1" is a bare IPv6 address, not a key.
+	if hasKey {
+		if _, err := netip.ParseAddr(tok); err == nil {
+			hasKey = false
+		} else if _, err := netip.ParsePrefix(tok); err == nil {
+			hasKey = false
+		}
+	}
+	if !hasKey {
+		if p, ok := parseAddrOrPrefix(tok); ok {
+			return term{kind: termAddr, addrs: []netip.Prefix{p}}, nil
+		}
+		return term{kind: termWord, words: []string{strings.ToLower(tok)}}, nil
+	}
+	alts := strings.Split(val, ",")
+	for _, a := range alts {
+		if a == "" {
+			return term{}, fmt.Errorf("empty value after %q", key+":")
+		}
+	}
+	var t term
+	switch strings.ToLower(key) {
+	case "port", "sport", "dport":
+		t.kind = map[string]termKind{"port": termPort, "sport": termSport, "dport": termDport}[strings.ToLower(key)]
+		for _, a := range alts {
+			n, err := strconv.ParseUint(a, 10, 16)
+			if err != nil {
+				return term{}, fmt.Errorf("%q is not a port number (0-65535)", a)
+			}
+			t.ports = append(t.ports, uint16(n))
+		}
+	case "pid":
+		t.kind = termPID
+		for _, a := range alts {
+			n, err := strconv.ParseInt(a, 10, 32)
+			if err != nil || n <= 0 {
+				return term{}, fmt.Errorf("%q is not a pid", a)
+			}
+			t.pids = append(t.pids, int32(n))
+		}
+	case "proc":
+		t.kind = termProc
+		for _, a := range alts {
+			t.words = append(t.words, strings.ToLower(a))
+		}
+	case "addr":
+		t.kind = termAddr
+		for _, a := range alts {
+			p, ok := parseAddrOrPrefix(a)
+			if !ok {
+				return term{}, fmt.Errorf("%q is not an IP address or CIDR prefix", a)
+			}
+			t.addrs = append(t.addrs, p)
+		}
+	case "state":
+		t.kind = termState
+		for _, a := range alts {
+			s, ok := source.ParseState(a)
+			if !ok {
+				return term{}, fmt.Errorf("%q is not a TCP state (ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, FIN_WAIT2, TIME_WAIT, CLOSE, CLOSE_WAIT, LAST_ACK, LISTEN, CLOSING)", a)
+			}
+			t.states |= 1 << s
+		}
+	default:
+		return term{}, fmt.Errorf("unknown key %q (want %s or a bare word)", key+":", filterKeys)
+	}
+	return t, nil
+}
+
+// parseAddrOrPrefix accepts an address (as a full-length prefix) or a CIDR
+// prefix, unmapping IPv4-mapped IPv6 forms.
+func parseAddrOrPrefix(s string) (netip.Prefix, bool) {
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	if a, err := netip.ParseAddr(s); err == nil {
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), true
+	}
+	if p, err := netip.ParsePrefix(s); err == nil {
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		return p.Masked(), true
+	}
+	return netip.Prefix{}, false
+}
+
+// String returns the normalised expression.
+func (f Filter) String() string { return f.expr }
+
+// Empty reports whether the filter matches everything.
+func (f Filter) Empty() bool { return len(f.terms) == 0 }
+
+// Match reports whether a socket passes every term. procs resolves owners.
+func (f Filter) Match(s *source.Socket, procs map[int32]*source.Process) bool {
+	for i := range f.terms {
+		if !f.terms[i].match(s, procs) {
+			return false
+		}
+	}
+	return true
+}
+
+func (t *term) match(s *source.Socket, procs map[int32]*source.Process) bool {
+	switch t.kind {
+	case termPort:
+		return hasPort(t.ports, s.Local.Port()) || hasPort(t.ports, s.Remote.Port())
+	case termSport:
+		return hasPort(t.ports, s.Local.Port())
+	case termDport:
+		return hasPort(t.ports, s.Remote.Port())
+	case termPID:
+		for _, p := range s.Owners {
+			for _, q := range t.pids {
+				if p == q {
+					return true
+				}
+			}
+		}
+		return false
+	case termProc:
+		return ownerNameContains(s, procs, t.words)
+	case termAddr:
+		l, r := s.Local.Addr().Unmap(), s.Remote.Addr().Unmap()
+		for _, p := range t.addrs {
+			if p.Contains(l) || p.Contains(r) {
+				return true
+			}
+		}
+		return false
+	case termState:
+		return t.states&(1<<s.State) != 0
+	case termWord:
+		if ownerNameContains(s, procs, t.words) {
+			return true
+		}
+		w := t.words[0]
+		return strings.Contains(strings.ToLower(s.Local.Addr().Unmap().String()), w) ||
+			strings.Contains(strings.ToLower(s.Remote.Addr().Unmap().String()), w)
+	}
+	return false
+}
+
+func hasPort(ps []uint16, p uint16) bool {
+	for _, q := range ps {
+		if p == q {
+			return true
+		}
+	}
+	return false
+}
+
+func ownerNameContains(s *source.Socket, procs map[int32]*source.Process, words []string) bool {
+	for _, pid := range s.Owners {
+		p := procs[pid]
+		if p == nil {
+			continue
+		}
+		name := strings.ToLower(p.Name)
+		for _, w := range words {
+			if strings.Contains(name, w) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// SortKey orders peers and processes: by one state's count, or by total.
+type SortKey struct {
+	State source.State // 0 means total
+}
+
+// ParseSortKey accepts "total" or a state name in any spelling ParseState takes.
+func ParseSortKey(s string) (SortKey, error) {
+	if s == "" || strings.EqualFold(s, "total") {
+		return SortKey{}, nil
+	}
+	st, ok := source.ParseState(s)
+	if !ok {
+		return SortKey{}, fmt.Errorf("unknown sort key %q (want total or a TCP state such as TIME_WAIT, CLOSE_WAIT, ESTABLISHED)", s)
+	}
+	return SortKey{State: st}, nil
+}
+
+// String returns "total" or the state name.
+func (k SortKey) String() string {
+	if k.State == 0 {
+		return "total"
+	}
+	return k.State.String()
+}
+
+func (k SortKey) value(c *StateCounts, total int) int {
+	if k.State == 0 {
+		return total
+	}
+	return c[k.State]
+}

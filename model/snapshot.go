@@ -1,0 +1,207 @@
+// Package model turns a source.Sample into a Snapshot: every number that the
+// TUI, the batch text and the JSON output show, computed once. It does no I/O.
+package model
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/tcptop/tcptop/source"
+)
+
+// Snapshot is one read-only view of the machine's TCP. Its JSON form is the
+// stable schema documented in docs/JSON.md.
+type Snapshot struct {
+	Time      time.Time         `json:"time"`
+	Host      string            `json:"host"`
+	Netns     string            `json:"netns"`
+	States    StateCounts       `json:"states"`
+	Total     int               `json:"total"`
+	Ephemeral Ephemeral         `json:"ephemeral"`
+	Listeners []Listener        `json:"listeners"`
+	Peers     []Peer            `json:"peers"`
+	Processes []ProcessRow      `json:"processes"`
+	Counters  map[string]int64  `json:"counters"`
+	Rates     map[string]Rate   `json:"rates,omitempty"`
+	Sysctl    map[string]string `json:"sysctl"`
+
+	// Fields beyond the base schema (added, never renamed).
+	Sockstat source.Sockstat `json:"sockstat"`
+	// Attributed is false under --no-procs or when /proc could not be read.
+	Attributed bool `json:"attributed"`
+	// UnreadableProcesses counts processes whose fds could not be read
+	// (other users' processes when not root); their sockets show as unknown.
+	UnreadableProcesses int `json:"unreadable_processes"`
+	// Filter and Sort are the expressions the peer and process lists obey.
+	Filter string `json:"filter,omitempty"`
+	Sort   string `json:"sort"`
+	// PollMS is what the poll cost, by part.
+	PollMS   PollCost `json:"poll_ms"`
+	Warnings []string `json:"warnings,omitempty"`
+	// Interval is the time since the previous snapshot (0 for the first).
+	Interval time.Duration `json:"-"`
+	// Sample is the poll this snapshot was built from, for drill-down.
+	Sample *source.Sample `json:"-"`
+}
+
+// PollCost is a poll's cost in milliseconds.
+type PollCost struct {
+	Dump      float64 `json:"dump"`
+	Attribute float64 `json:"attribute"`
+	Proc      float64 `json:"proc"`
+	Build     float64 `json:"build"`
+	Total     float64 `json:"total"`
+}
+
+// Ephemeral is the ephemeral-port gauge.
+type Ephemeral struct {
+	Low  int `json:"low"`
+	High int `json:"high"`
+	// Reserved counts ip_local_reserved_ports inside [Low, High].
+	Reserved int `json:"reserved"`
+	// Usable is High-Low+1-Reserved: what connect() can hand out.
+	Usable int `json:"usable"`
+	// InUse counts distinct local ports inside the usable range held by any
+	// socket (each blocks connect() from picking it for a new destination).
+	InUse int `json:"in_use"`
+	// Fraction is InUse/Usable.
+	Fraction float64 `json:"fraction"`
+	// Destinations are the (local IP, remote ip:port) pairs holding
+	// ephemeral ports, worst first (at most MaxDestinations).
+	Destinations []Destination `json:"destinations"`
+	// DestinationCount is how many destinations there are in all.
+	DestinationCount int `json:"destination_count"`
+}
+
+// Destination is one (local IP, remote ip:port) and the ephemeral ports it holds.
+type Destination struct {
+	LocalIP  string  `json:"local_ip"`
+	Remote   string  `json:"remote"`
+	InUse    int     `json:"in_use"`
+	Fraction float64 `json:"fraction"`
+	// TimeWait is how many of those ports are held by TIME_WAIT sockets.
+	TimeWait int `json:"time_wait"`
+	// NextFreeMS and DrainMS are when the first and the last of those
+	// TIME_WAIT sockets expire (0 when there are none).
+	NextFreeMS uint32 `json:"next_free_ms"`
+	DrainMS    uint32 `json:"drain_ms"`
+}
+
+// Listener is one LISTEN socket and its accept queue.
+type Listener struct {
+	Local   string `json:"local"`
+	Queue   uint32 `json:"queue"`
+	Backlog uint32 `json:"backlog"`
+	// Fill is Queue/Backlog; the kernel counts a queue as full when
+	// Queue > Backlog, so a full queue reads above 1.
+	Fill    float64 `json:"fill"`
+	Full    bool    `json:"full"`
+	SynRecv int     `json:"syn_recv"`
+	// CappedBySomaxconn: the backlog equals net.core.somaxconn, so the
+	// application probably asked for more and was cut down.
+	CappedBySomaxconn bool `json:"capped_by_somaxconn"`
+	// InEphemeralRange: the port lies in ip_local_port_range and is not
+	// reserved, so connect() may hand it out and a restart can fail.
+	InEphemeralRange bool      `json:"in_ephemeral_range"`
+	Processes        []ProcRef `json:"processes"`
+}
+
+// ProcRef names a process.
+type ProcRef struct {
+	PID  int32  `json:"pid"`
+	Name string `json:"name"`
+}
+
+// Peer is a remote endpoint as an incident responder thinks of it: for an
+// outgoing connection the remote ip:port (the service called); for an
+// incoming one the remote IP and the local listener it came to.
+type Peer struct {
+	Remote    string      `json:"remote"`
+	Direction string      `json:"direction"` // "out" or "in"
+	Local     string      `json:"local"`
+	States    StateCounts `json:"states"`
+	Total     int         `json:"total"`
+	// Loopback marks a peer on this machine's loopback.
+	Loopback  bool          `json:"loopback"`
+	Processes []PeerProcess `json:"processes"`
+	// Sockets indexes Snapshot.Sample.Sockets (drill-down); not in JSON.
+	Sockets []int `json:"-"`
+}
+
+// PeerProcess is a process's share of a peer's sockets.
+type PeerProcess struct {
+	PID     int32  `json:"pid"`
+	Name    string `json:"name"`
+	Sockets int    `json:"sockets"`
+	// Inferred: every one of these sockets was attributed by inference
+	// (TIME_WAIT and request sockets own no file).
+	Inferred bool `json:"inferred"`
+}
+
+// ProcessRow is a process and its sockets by state. PID 0 named "unknown"
+// collects the sockets no process could be found for.
+type ProcessRow struct {
+	PID     int32       `json:"pid"`
+	Name    string      `json:"name"`
+	Cmdline string      `json:"cmdline"`
+	User    string      `json:"user"`
+	States  StateCounts `json:"states"`
+	Total   int         `json:"total"`
+	// Sockets indexes Snapshot.Sample.Sockets (drill-down); not in JSON.
+	Sockets []int `json:"-"`
+}
+
+// Rate is a per-second rate.
+type Rate float64
+
+// MarshalJSON prints a rate rounded to three decimals.
+func (r Rate) MarshalJSON() ([]byte, error) {
+	return strconv.AppendFloat(nil, math.Round(float64(r)*1000)/1000, 'f', -1, 64), nil
+}
+
+// StateCounts counts sockets per state; in JSON every state is present, in
+// the order tcptop shows them.
+type StateCounts [source.MaxState]int
+
+// Get returns the count of one state.
+func (c *StateCounts) Get(s source.State) int {
+	if s >= source.MaxState {
+		return 0
+	}
+	return c[s]
+}
+
+// MarshalJSON writes {"ESTABLISHED":n,...} with all states.
+func (c StateCounts) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, s := range source.AllStates {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%q:%d", s.String(), c[s])
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes; unknown states are errors.
+func (c *StateCounts) UnmarshalJSON(b []byte) error {
+	var m map[string]int
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*c = StateCounts{}
+	for k, v := range m {
+		s, ok := source.ParseState(k)
+		if !ok {
+			return fmt.Errorf("unknown TCP state %q", k)
+		}
+		c[s] = v
+	}
+	return nil
+}
