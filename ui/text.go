@@ -1,0 +1,323 @@
+// Package ui renders Snapshots: the batch text form here, the full-screen
+// TUI in its components. Rendering is done by pure functions from model
+// values to strings so each can be golden-tested without a terminal.
+package ui
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/tcptop/tcptop/model"
+	"github.com/tcptop/tcptop/source"
+)
+
+// TextOptions shapes the batch text output.
+type TextOptions struct {
+	// Top bounds the peer, process and destination lists (0: 10).
+	Top int
+	// Location is the time zone for the header (nil: UTC, so output does not
+	// depend on the environment).
+	Location *time.Location
+}
+
+// keyCounters are shown first in the text output, in this order.
+var keyCounters = []string{
+	"ListenOverflows", "ListenDrops", "TCPTimeWaitOverflow", "TWRecycled", "TW",
+	"TCPAbortOnData", "TCPAbortOnClose", "ActiveOpens", "PassiveOpens",
+	"AttemptFails", "EstabResets", "CurrEstab", "RetransSegs",
+}
+
+// keySysctls are the tunables shown in the text output, in this order.
+var keySysctls = []string{
+	"net.ipv4.ip_local_port_range", "net.ipv4.ip_local_reserved_ports",
+	"net.core.somaxconn", "net.ipv4.tcp_max_syn_backlog", "net.ipv4.tcp_fin_timeout",
+	"net.ipv4.tcp_tw_reuse", "net.ipv4.tcp_max_tw_buckets", "net.ipv4.tcp_timestamps",
+	"net.ipv4.tcp_max_orphans",
+}
+
+// tableStates are the per-state columns of the peer and process tables.
+var tableStates = []struct {
+	s     source.State
+	title string
+}{
+	{source.Established, "ESTAB"},
+	{source.TimeWait, "TIME_WAIT"},
+	{source.CloseWait, "CLOSE_WAIT"},
+	{source.SynSent, "SYN_SENT"},
+	{source.SynRecv, "SYN_RECV"},
+	{source.FinWait1, "FIN_WAIT1"},
+	{source.FinWait2, "FIN_WAIT2"},
+	{source.LastAck, "LAST_ACK"},
+}
+
+// WriteText writes a snapshot the way `top -b` would: totals, the state
+// histogram, the port gauge, listeners, the top peers and processes, and
+// the kernel counters and tunables.
+func WriteText(w io.Writer, snap *model.Snapshot, opt TextOptions) error {
+	top := opt.Top
+	if top <= 0 {
+		top = 10
+	}
+	loc := opt.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "tcptop - %s  host %s  netns %s  sockets %d  poll %.1f ms\n",
+		snap.Time.In(loc).Format("2006-01-02 15:04:05 MST"), snap.Host, snap.Netns, snap.Total, snap.PollMS.Total)
+
+	writeStates(&b, snap)
+	writeEphemeral(&b, snap, top)
+	writeListeners(&b, snap)
+	writePeers(&b, snap, top)
+	writeProcesses(&b, snap, top)
+	writeKernel(&b, snap)
+	for _, w := range snap.Warnings {
+		fmt.Fprintf(&b, "warning: %s\n", w)
+	}
+	b.WriteByte('\n')
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeStates(b *strings.Builder, snap *model.Snapshot) {
+	b.WriteString("\nSTATE        COUNT\n")
+	maxc := 0
+	for _, s := range source.AllStates {
+		maxc = max(maxc, snap.States[s])
+	}
+	for _, s := range source.AllStates {
+		n := snap.States[s]
+		fmt.Fprintf(b, "%-11s %6d  %s\n", s, n, Bar(n, maxc, 40, '#'))
+	}
+}
+
+func writeEphemeral(b *strings.Builder, snap *model.Snapshot, top int) {
+	e := &snap.Ephemeral
+	if e.High == 0 {
+		b.WriteString("\nEPHEMERAL PORTS  unavailable (ip_local_port_range unreadable)\n")
+		return
+	}
+	fmt.Fprintf(b, "\nEPHEMERAL PORTS  %d in use of %d usable (%s)  range %d-%d, %d reserved\n",
+		e.InUse, e.Usable, Pct(e.Fraction), e.Low, e.High, e.Reserved)
+	if len(e.Destinations) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "  %-22s %-28s %7s %6s %9s %s\n", "LOCAL IP", "DESTINATION", "PORTS", "USE", "TIME_WAIT", "DRAINS")
+	for i, d := range e.Destinations {
+		if i == top {
+			break
+		}
+		drain := "-"
+		if d.TimeWait > 0 {
+			drain = fmt.Sprintf("first %s, all %s", Millis(d.NextFreeMS), Millis(d.DrainMS))
+		}
+		fmt.Fprintf(b, "  %-22s %-28s %7d %6s %9d %s\n", d.LocalIP, d.Remote, d.InUse, Pct(d.Fraction), d.TimeWait, drain)
+	}
+	if more := e.DestinationCount - min(top, len(e.Destinations)); more > 0 {
+		fmt.Fprintf(b, "  ... %d more destinations\n", more)
+	}
+}
+
+func writeListeners(b *strings.Builder, snap *model.Snapshot) {
+	fmt.Fprintf(b, "\nLISTENERS %d", len(snap.Listeners))
+	if r, ok := snap.Rates["ListenOverflows"]; ok {
+		fmt.Fprintf(b, "  ListenOverflows %.1f/s  ListenDrops %.1f/s", float64(r), float64(snap.Rates["ListenDrops"]))
+	} else {
+		fmt.Fprintf(b, "  ListenOverflows %d  ListenDrops %d (since boot)", snap.Counters["ListenOverflows"], snap.Counters["ListenDrops"])
+	}
+	b.WriteByte('\n')
+	if len(snap.Listeners) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "  %-28s %13s %6s %8s  %-22s %s\n", "LOCAL", "QUEUE/BACKLOG", "FILL", "SYN_RECV", "PROCESS", "NOTES")
+	for _, l := range snap.Listeners {
+		var notes []string
+		if l.Full {
+			notes = append(notes, "FULL")
+		}
+		if l.CappedBySomaxconn {
+			notes = append(notes, "backlog=somaxconn")
+		}
+		if l.InEphemeralRange {
+			notes = append(notes, "port in ephemeral range")
+		}
+		fmt.Fprintf(b, "  %-28s %13s %6s %8d  %-22s %s\n", l.Local,
+			fmt.Sprintf("%d/%d", l.Queue, l.Backlog), Pct(l.Fill), l.SynRecv,
+			Clip(procRefList(l.Processes, snap.Attributed), 22), strings.Join(notes, ", "))
+	}
+}
+
+func procRefList(ps []model.ProcRef, attributed bool) string {
+	if !attributed {
+		return "-"
+	}
+	if len(ps) == 0 {
+		return model.UnknownName
+	}
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = fmt.Sprintf("%s[%d]", p.Name, p.PID)
+	}
+	return strings.Join(parts, ",")
+}
+
+func writePeers(b *strings.Builder, snap *model.Snapshot, top int) {
+	fmt.Fprintf(b, "\nPEERS %d  sort %s", len(snap.Peers), snap.Sort)
+	if snap.Filter != "" {
+		fmt.Fprintf(b, "  filter %q", snap.Filter)
+	}
+	b.WriteByte('\n')
+	if len(snap.Peers) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "  %-3s %-28s %-22s", "DIR", "REMOTE", "LOCAL")
+	for _, c := range tableStates {
+		fmt.Fprintf(b, " %*s", colWidth(c.title), c.title)
+	}
+	fmt.Fprintf(b, " %6s  %s\n", "TOTAL", "PROCESSES")
+	for i, p := range snap.Peers {
+		if i == top {
+			fmt.Fprintf(b, "  ... %d more peers\n", len(snap.Peers)-top)
+			break
+		}
+		fmt.Fprintf(b, "  %-3s %-28s %-22s", p.Direction, p.Remote, Clip(p.Local, 22))
+		for _, c := range tableStates {
+			fmt.Fprintf(b, " %*d", colWidth(c.title), p.States[c.s])
+		}
+		fmt.Fprintf(b, " %6d  %s\n", p.Total, peerProcs(p, snap.Attributed))
+	}
+}
+
+func colWidth(title string) int { return max(len(title), 5) }
+
+func peerProcs(p model.Peer, attributed bool) string {
+	if !attributed {
+		return "-"
+	}
+	parts := make([]string, 0, len(p.Processes))
+	for _, pp := range p.Processes {
+		s := pp.Name
+		if pp.PID != 0 {
+			s = fmt.Sprintf("%s[%d]", pp.Name, pp.PID)
+		}
+		if pp.Inferred {
+			s += "~"
+		}
+		if len(p.Processes) > 1 {
+			s += fmt.Sprintf(":%d", pp.Sockets)
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, " ")
+}
+
+func writeProcesses(b *strings.Builder, snap *model.Snapshot, top int) {
+	if !snap.Attributed {
+		b.WriteString("\nPROCESSES  not attributed (--no-procs)\n")
+		return
+	}
+	fmt.Fprintf(b, "\nPROCESSES %d", len(snap.Processes))
+	if snap.UnreadableProcesses > 0 {
+		fmt.Fprintf(b, "  (%d processes unreadable without root: their sockets count as unknown)", snap.UnreadableProcesses)
+	}
+	b.WriteByte('\n')
+	if len(snap.Processes) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "  %7s %-16s %-10s", "PID", "NAME", "USER")
+	for _, c := range tableStates {
+		fmt.Fprintf(b, " %*s", colWidth(c.title), c.title)
+	}
+	fmt.Fprintf(b, " %6s %6s  %s\n", "LISTEN", "TOTAL", "COMMAND")
+	for i, p := range snap.Processes {
+		if i == top {
+			fmt.Fprintf(b, "  ... %d more processes\n", len(snap.Processes)-top)
+			break
+		}
+		pid := "-"
+		if p.PID != 0 {
+			pid = fmt.Sprint(p.PID)
+		}
+		fmt.Fprintf(b, "  %7s %-16s %-10s", pid, Clip(p.Name, 16), Clip(p.User, 10))
+		for _, c := range tableStates {
+			fmt.Fprintf(b, " %*d", colWidth(c.title), p.States[c.s])
+		}
+		fmt.Fprintf(b, " %6d %6d  %s\n", p.States[source.Listen], p.Total, Clip(p.Cmdline, 60))
+	}
+}
+
+func writeKernel(b *strings.Builder, snap *model.Snapshot) {
+	b.WriteString("\nCOUNTERS")
+	if snap.Rates == nil {
+		b.WriteString(" (since boot; rates from the second sample on)")
+	}
+	b.WriteByte('\n')
+	for _, k := range keyCounters {
+		v, ok := snap.Counters[k]
+		if !ok {
+			continue
+		}
+		if r, ok := snap.Rates[k]; ok {
+			fmt.Fprintf(b, "  %-20s %12d %10.1f/s\n", k, v, float64(r))
+		} else {
+			fmt.Fprintf(b, "  %-20s %12d\n", k, v)
+		}
+	}
+	b.WriteString("\nTUNABLES\n")
+	for _, k := range keySysctls {
+		v, ok := snap.Sysctl[k]
+		if !ok {
+			v = "(unreadable)"
+		} else if v == "" {
+			v = "(empty)"
+		}
+		fmt.Fprintf(b, "  %-34s %s\n", k, v)
+	}
+}
+
+// Bar draws n/maxv as up to width cells of fill; a non-zero n gets at
+// least one cell so small counts stay visible.
+func Bar(n, maxv, width int, fill rune) string {
+	if n <= 0 || maxv <= 0 || width <= 0 {
+		return ""
+	}
+	cells := n * width / maxv
+	cells = max(1, min(cells, width))
+	return strings.Repeat(string(fill), cells)
+}
+
+// Pct formats a fraction as a percentage.
+func Pct(f float64) string {
+	switch {
+	case f == 0:
+		return "0%"
+	case f < 0.001:
+		return "<0.1%"
+	case f < 0.1:
+		return fmt.Sprintf("%.1f%%", f*100)
+	}
+	return fmt.Sprintf("%.0f%%", f*100)
+}
+
+// Millis formats a millisecond timer as "59.1s" or "850ms".
+func Millis(ms uint32) string {
+	if ms < 1000 {
+		return fmt.Sprintf("%dms", ms)
+	}
+	return fmt.Sprintf("%.1fs", float64(ms)/1000)
+}
+
+// Clip shortens s to at most n runes, marking the cut with '~'.
+func Clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	if n <= 1 {
+		return string(r[:n])
+	}
+	return string(r[:n-1]) + "~"
+}
