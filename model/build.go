@@ -56,6 +56,7 @@ func Build(s *source.Sample, prev *Snapshot, opt Options) *Snapshot {
 	snap.Total = len(s.Sockets)
 
 	lt := buildListeners(snap, s)
+	snap.lt, snap.opt = lt, opt
 	buildEphemeral(snap, s, lt)
 	buildPeers(snap, s, lt, opt)
 	buildProcesses(snap, s, opt)
@@ -272,56 +273,51 @@ func buildEphemeral(snap *Snapshot, s *source.Sample, lt listenTable) {
 }
 
 type peerKey struct {
-	remote netip.AddrPort // port 0 for incoming peers
-	in     bool
-	local  string // listener address for incoming peers
+	remote   netip.AddrPort // unmapped; port 0 for incoming peers
+	listener int            // index into Snapshot.Listeners; -1 for outgoing
+}
+
+// classify returns the peer key of a non-listening socket.
+func classify(sk *source.Socket, lt listenTable) peerKey {
+	remote := sk.Remote.Addr().Unmap()
+	if idx, in := lt.lookup(sk.Local); in {
+		return peerKey{netip.AddrPortFrom(remote, 0), idx}
+	}
+	return peerKey{netip.AddrPortFrom(remote, sk.Remote.Port()), -1}
+}
+
+func isPeerSocket(sk *source.Socket) bool {
+	return sk.State != source.Listen && sk.Remote.Addr().IsValid()
 }
 
 type peerAcc struct {
+	key   peerKey
 	peer  Peer
-	local netip.Addr // outgoing: the local IP, while all agree
+	local netip.Addr // outgoing: the local IP, while all sockets agree
 	mixed bool
-	procs map[int32]*PeerProcess
-	order []int32
 }
 
 func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options) {
-	accs := map[peerKey]*peerAcc{}
-	var keys []peerKey
+	index := map[peerKey]int32{}
+	var accs []peerAcc
 	for i := range s.Sockets {
 		sk := &s.Sockets[i]
-		if sk.State == source.Listen || !sk.Remote.Addr().IsValid() {
+		if !isPeerSocket(sk) || (!opt.Filter.Empty() && !opt.Filter.Match(sk, s.Procs)) {
 			continue
 		}
-		if !opt.Filter.Empty() && !opt.Filter.Match(sk, s.Procs) {
-			continue
+		k := classify(sk, lt)
+		ai, ok := index[k]
+		if !ok {
+			ai = int32(len(accs))
+			index[k] = ai
+			accs = append(accs, peerAcc{key: k, local: sk.Local.Addr().Unmap()})
 		}
-		remote := sk.Remote.Addr().Unmap()
-		var k peerKey
-		if idx, in := lt.lookup(sk.Local); in {
-			k = peerKey{remote: netip.AddrPortFrom(remote, 0), in: true, local: snap.Listeners[idx].Local}
-		} else {
-			k = peerKey{remote: netip.AddrPortFrom(remote, sk.Remote.Port())}
-		}
-		a := accs[k]
-		if a == nil {
-			a = &peerAcc{procs: map[int32]*PeerProcess{}}
-			a.peer.Loopback = remote.IsLoopback()
-			if k.in {
-				a.peer.Direction, a.peer.Remote, a.peer.Local = "in", remote.String(), k.local
-			} else {
-				a.peer.Direction, a.peer.Remote = "out", k.remote.String()
-				a.local = sk.Local.Addr().Unmap()
-			}
-			accs[k] = a
-			keys = append(keys, k)
-		}
-		if !k.in && !a.mixed && sk.Local.Addr().Unmap() != a.local {
+		a := &accs[ai]
+		if k.listener < 0 && !a.mixed && sk.Local.Addr().Unmap() != a.local {
 			a.mixed = true
 		}
 		a.peer.States[sk.State]++
 		a.peer.Total++
-		a.peer.Sockets = append(a.peer.Sockets, i)
 		if !s.Attributed {
 			continue
 		}
@@ -330,64 +326,68 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options) {
 			owners = unknownOwner
 		}
 		for _, pid := range owners {
-			pp := a.procs[pid]
-			if pp == nil {
-				name := UnknownName
+			// A peer has few processes: a slice beats a map here.
+			j := slices.IndexFunc(a.peer.Processes, func(pp PeerProcess) bool { return pp.PID == pid })
+			if j < 0 {
+				j = len(a.peer.Processes)
+				a.peer.Processes = append(a.peer.Processes, PeerProcess{PID: pid, Name: UnknownName, Inferred: pid != 0})
 				if pid != 0 {
-					name = procName(pid, s.Procs)
+					a.peer.Processes[j].Name = procName(pid, s.Procs)
 				}
-				pp = &PeerProcess{PID: pid, Name: name, Inferred: true}
-				a.procs[pid] = pp
-				a.order = append(a.order, pid)
 			}
+			pp := &a.peer.Processes[j]
 			pp.Sockets++
-			if !sk.OwnerInferred && pid != 0 {
+			if !sk.OwnerInferred {
 				pp.Inferred = false
 			}
 		}
 	}
-	peers := make([]Peer, 0, len(keys))
-	for _, k := range keys {
-		a := accs[k]
-		if !k.in {
+	ptrs := make([]*peerAcc, len(accs))
+	for i := range accs {
+		a := &accs[i]
+		ptrs[i] = a
+		a.peer.key = a.key
+		a.peer.Loopback = a.key.remote.Addr().IsLoopback()
+		if a.key.listener >= 0 {
+			a.peer.Direction, a.peer.Remote, a.peer.Local = "in", a.key.remote.Addr().String(), snap.Listeners[a.key.listener].Local
+		} else {
+			a.peer.Direction, a.peer.Remote = "out", a.key.remote.String()
+			a.peer.Local = a.local.String()
 			if a.mixed {
 				a.peer.Local = "*"
-			} else {
-				a.peer.Local = a.local.String()
 			}
 		}
-		a.peer.Processes = make([]PeerProcess, 0, len(a.order))
-		for _, pid := range a.order {
-			pp := *a.procs[pid]
-			if pid == 0 {
-				pp.Inferred = false
-			}
-			a.peer.Processes = append(a.peer.Processes, pp)
+		if a.peer.Processes == nil {
+			a.peer.Processes = []PeerProcess{}
 		}
-		slices.SortStableFunc(a.peer.Processes, func(x, y PeerProcess) int {
+		slices.SortFunc(a.peer.Processes, func(x, y PeerProcess) int {
 			if c := cmp.Compare(y.Sockets, x.Sockets); c != 0 {
 				return c
 			}
 			return cmp.Compare(x.PID, y.PID)
 		})
-		peers = append(peers, a.peer)
 	}
-	slices.SortStableFunc(peers, func(x, y Peer) int {
-		if c := cmp.Compare(opt.Sort.value(&y.States, y.Total), opt.Sort.value(&x.States, x.Total)); c != 0 {
+	// Keys are unique, so the full tie-break makes an unstable sort
+	// deterministic; sorting pointers moves 8 bytes instead of a Peer.
+	slices.SortFunc(ptrs, func(x, y *peerAcc) int {
+		if c := cmp.Compare(opt.Sort.value(&y.peer.States, y.peer.Total), opt.Sort.value(&x.peer.States, x.peer.Total)); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(y.Total, x.Total); c != 0 {
+		if c := cmp.Compare(y.peer.Total, x.peer.Total); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(x.Remote, y.Remote); c != 0 {
+		if c := cmp.Compare(x.peer.Direction, y.peer.Direction); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(x.Direction, y.Direction); c != 0 {
+		if c := x.key.remote.Compare(y.key.remote); c != 0 {
 			return c
 		}
-		return cmp.Compare(x.Local, y.Local)
+		return cmp.Compare(x.peer.Local, y.peer.Local)
 	})
-	snap.Peers = peers
+	snap.Peers = make([]Peer, len(ptrs))
+	for i, a := range ptrs {
+		snap.Peers[i] = a.peer
+	}
 }
 
 var unknownOwner = []int32{0}
@@ -397,7 +397,6 @@ func buildProcesses(snap *Snapshot, s *source.Sample, opt Options) {
 		return
 	}
 	rows := map[int32]*ProcessRow{}
-	var order []int32
 	for i := range s.Sockets {
 		sk := &s.Sockets[i]
 		if !opt.Filter.Empty() && !opt.Filter.Match(sk, s.Procs) {
@@ -417,18 +416,16 @@ func buildProcesses(snap *Snapshot, s *source.Sample, opt Options) {
 					r.Name = "?"
 				}
 				rows[pid] = r
-				order = append(order, pid)
 			}
 			r.States[sk.State]++
 			r.Total++
-			r.Sockets = append(r.Sockets, i)
 		}
 	}
-	list := make([]ProcessRow, 0, len(order))
-	for _, pid := range order {
-		list = append(list, *rows[pid])
+	list := make([]ProcessRow, 0, len(rows))
+	for _, r := range rows {
+		list = append(list, *r)
 	}
-	slices.SortStableFunc(list, func(x, y ProcessRow) int {
+	slices.SortFunc(list, func(x, y ProcessRow) int {
 		if c := cmp.Compare(opt.Sort.value(&y.States, y.Total), opt.Sort.value(&x.States, x.Total)); c != 0 {
 			return c
 		}
@@ -438,6 +435,38 @@ func buildProcesses(snap *Snapshot, s *source.Sample, opt Options) {
 		return cmp.Compare(x.PID, y.PID)
 	})
 	snap.Processes = list
+}
+
+// PeerSockets returns the indexes into Sample.Sockets of a peer's sockets
+// (those passing the snapshot's filter), for drill-down. It scans the
+// sample: drill-down asks for one peer, so Build does not keep these lists.
+func (snap *Snapshot) PeerSockets(p *Peer) []int {
+	var out []int
+	s := snap.Sample
+	for i := range s.Sockets {
+		sk := &s.Sockets[i]
+		if isPeerSocket(sk) && snap.opt.Filter.Match(sk, s.Procs) && classify(sk, snap.lt) == p.key {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// ProcessSockets returns the indexes into Sample.Sockets of the sockets a
+// process holds (pid 0: those without a known owner) that pass the filter.
+func (snap *Snapshot) ProcessSockets(pid int32) []int {
+	var out []int
+	s := snap.Sample
+	for i := range s.Sockets {
+		sk := &s.Sockets[i]
+		if !snap.opt.Filter.Match(sk, s.Procs) {
+			continue
+		}
+		if (pid == 0 && len(sk.Owners) == 0) || slices.Contains(sk.Owners, pid) {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 func buildRates(snap *Snapshot, prev *Snapshot) {

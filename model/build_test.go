@@ -297,3 +297,34 @@ func golden(t *testing.T, name string, s *Snapshot) {
 		t.Errorf("snapshot differs from %s; run go test ./model -update and review the diff", path)
 	}
 }
+
+func TestDrillDownSockets(t *testing.T) {
+	smp := incidentSample()
+	s := Build(smp, nil, Options{})
+	api := findPeer(s, "192.0.2.10:443", "out")
+	idx := s.PeerSockets(api)
+	if len(idx) != api.Total {
+		t.Fatalf("PeerSockets: %d sockets, peer total %d", len(idx), api.Total)
+	}
+	for _, i := range idx {
+		if r := smp.Sockets[i].Remote; r != ap("192.0.2.10:443") {
+			t.Errorf("socket %d toward %v in the API peer", i, r)
+		}
+	}
+	dual := findPeer(s, "127.0.0.1", "in")
+	if got := len(s.PeerSockets(dual)); got != 2 {
+		t.Errorf("dual-stack peer: %d sockets, want 2", got)
+	}
+	for _, row := range s.Processes {
+		if got := len(s.ProcessSockets(row.PID)); got != row.Total {
+			t.Errorf("ProcessSockets(%d) = %d, row total %d", row.PID, got, row.Total)
+		}
+	}
+	// With a filter, drill-down keeps to the filtered sockets.
+	f, _ := ParseFilter("state:TIME_WAIT")
+	s = Build(smp, nil, Options{Filter: f})
+	api = findPeer(s, "192.0.2.10:443", "out")
+	if got := len(s.PeerSockets(api)); got != 6 || api.Total != 6 {
+		t.Errorf("filtered API peer: %d sockets, total %d, want 6", got, api.Total)
+	}
+}

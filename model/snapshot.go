@@ -46,6 +46,9 @@ type Snapshot struct {
 	Interval time.Duration `json:"-"`
 	// Sample is the poll this snapshot was built from, for drill-down.
 	Sample *source.Sample `json:"-"`
+
+	lt  listenTable
+	opt Options
 }
 
 // PollCost is a poll's cost in milliseconds.
@@ -128,8 +131,8 @@ type Peer struct {
 	// Loopback marks a peer on this machine's loopback.
 	Loopback  bool          `json:"loopback"`
 	Processes []PeerProcess `json:"processes"`
-	// Sockets indexes Snapshot.Sample.Sockets (drill-down); not in JSON.
-	Sockets []int `json:"-"`
+
+	key peerKey
 }
 
 // PeerProcess is a process's share of a peer's sockets.
@@ -151,8 +154,6 @@ type ProcessRow struct {
 	User    string      `json:"user"`
 	States  StateCounts `json:"states"`
 	Total   int         `json:"total"`
-	// Sockets indexes Snapshot.Sample.Sockets (drill-down); not in JSON.
-	Sockets []int `json:"-"`
 }
 
 // Rate is a per-second rate.

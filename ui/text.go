@@ -90,7 +90,11 @@ func writeStates(b *strings.Builder, snap *model.Snapshot) {
 	}
 	for _, s := range source.AllStates {
 		n := snap.States[s]
-		fmt.Fprintf(b, "%-11s %6d  %s\n", s, n, Bar(n, maxc, 40, '#'))
+		fmt.Fprintf(b, "%-11s %6d", s, n)
+		if bar := Bar(n, maxc, 40, '#'); bar != "" {
+			b.WriteString("  " + bar)
+		}
+		b.WriteByte('\n')
 	}
 }
 

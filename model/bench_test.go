@@ -1,0 +1,53 @@
+package model
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/tcptop/tcptop/source"
+)
+
+// bigSample is a synthetic 40k-socket sample shaped like a busy web node:
+// incoming connections to two listeners, outgoing TIME_WAIT to a few APIs,
+// CLOSE_WAIT in one process.
+func bigSample(n int) *source.Sample {
+	s := incidentSample()
+	s.Sockets = s.Sockets[:0:0]
+	var b sb
+	b.add(source.Listen, "0.0.0.0:80", "0.0.0.0:0", 1, []int32{10}, false)
+	b.add(source.Listen, "[::]:9000", "[::]:0", 2, []int32{20}, false)
+	local := netip.MustParseAddr("10.0.0.1")
+	for i := 0; len(b.socks) < n; i++ {
+		remote := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8 % 64), byte(i)})
+		switch i % 4 {
+		case 0, 1:
+			b.add(source.Established, "10.0.0.1:80", netip.AddrPortFrom(remote, uint16(1024+i%60000)).String(), uint32(1000+i), []int32{10}, false)
+		case 2:
+			api := netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i % 5)}), 443)
+			tw := b.add(source.TimeWait, netip.AddrPortFrom(local, uint16(32768+i%28000)).String(), api.String(), 0, nil, false)
+			tw.Expires = uint32(i % 60000)
+		case 3:
+			b.add(source.CloseWait, netip.AddrPortFrom(local, uint16(32768+i%28000)).String(), "127.0.0.1:6379", uint32(1000+i), []int32{20}, false)
+		}
+	}
+	s.Sockets = b.socks
+	return s
+}
+
+func BenchmarkBuild(b *testing.B) {
+	s := bigSample(40000)
+	prev := Build(s, nil, Options{})
+	f, _ := ParseFilter("port:443")
+	for _, c := range []struct {
+		name string
+		opt  Options
+	}{{"plain", Options{}}, {"filtered", Options{Filter: f}}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				Build(s, prev, c.opt)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(s.Sockets)), "ns/socket")
+		})
+	}
+}
