@@ -7,7 +7,11 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/shirou/gopsutil/v4/common"
@@ -23,13 +27,12 @@ import (
 type Attributor struct {
 	ProcRoot string
 
-	procs    map[int32]*procEntry
-	prevTup  map[tuple][]int32
-	nameBuf  []byte
-	linkBuf  []byte
-	direntBf []byte
-	pathBuf  []byte
-	ctx      context.Context
+	procs   map[int32]*procEntry
+	prevTup map[tuple][]int32
+	links   []fdLink
+	pids    []int32
+	workers []*scanWorker
+	ctx     context.Context
 }
 
 type procEntry struct {
@@ -42,11 +45,14 @@ type tuple struct{ l, r netip.AddrPort }
 
 // NewAttributor returns an Attributor reading procfs at procRoot.
 func NewAttributor(procRoot string) *Attributor {
+	workers := make([]*scanWorker, max(1, min(runtime.GOMAXPROCS(0), 4)))
+	for i := range workers {
+		workers[i] = newScanWorker()
+	}
 	return &Attributor{
 		ProcRoot: procRoot,
 		procs:    make(map[int32]*procEntry),
-		linkBuf:  make([]byte, 64),
-		direntBf: make([]byte, 32<<10),
+		workers:  workers,
 		ctx:      context.WithValue(context.Background(), common.EnvKey, common.EnvMap{common.HostProcEnvKey: procRoot}),
 	}
 }
@@ -55,20 +61,57 @@ func NewAttributor(procRoot string) *Attributor {
 // returns the details of every owning process and how many processes' fds
 // could not be read (other users' processes when not root).
 func (a *Attributor) Attribute(socks []Socket) (map[int32]*Process, int, error) {
-	want := make(map[uint32]int32, len(socks)) // inode -> first owner (0: none yet)
-	for i := range socks {
-		if socks[i].Inode != 0 {
-			want[socks[i].Inode] = 0
-		}
-	}
-	extra := make(map[uint32][]int32) // inode -> further owners (shared sockets)
-	unreadable, err := a.scan(want, extra)
+	scan, err := a.Scan()
 	if err != nil {
 		return nil, 0, err
 	}
+	return a.Join(socks, scan), scan.Unreadable, nil
+}
+
+// ScanResult is what one pass over /proc/*/fd found: every socket fd.
+type ScanResult struct {
+	links []fdLink
+	// Unreadable counts processes whose fds could not be read.
+	Unreadable int
+	// Took is how long the scan took.
+	Took time.Duration
+}
+
+type fdLink struct {
+	inode uint32
+	pid   int32
+}
+
+// Scan reads every ProcRoot/PID/fd. It needs no sockets, so it can run
+// while the sockets are being dumped; Join then matches the two. Scan and
+// Join must not run concurrently with each other on one Attributor.
+func (a *Attributor) Scan() (ScanResult, error) {
+	t0 := time.Now()
+	r := ScanResult{links: a.links[:0]}
+	var err error
+	r.Unreadable, err = a.scan(&r.links)
+	a.links = r.links
+	r.Took = time.Since(t0)
+	return r, err
+}
+
+// Join fills Owners of socks from a scan and infers the owners of sockets
+// without a file, returning the details of every owning process.
+func (a *Attributor) Join(socks []Socket, scan ScanResult) map[int32]*Process {
+	first := make(map[uint32]int32, len(scan.links))
+	extra := make(map[uint32][]int32) // shared sockets
+	for _, l := range scan.links {
+		p, ok := first[l.inode]
+		switch {
+		case !ok:
+			first[l.inode] = l.pid
+		case p != l.pid && !containsPID(extra[l.inode], l.pid):
+			extra[l.inode] = append(extra[l.inode], l.pid)
+		}
+	}
 
 	// Owners slices share one arena: one allocation instead of one per socket.
-	arena := make([]int32, 0, len(want)+len(extra))
+	arena := make([]int32, 0, len(socks)+len(extra))
 	owned := make(map[int32]struct{})
 	listeners := make(map[uint16][]listenerOwner)
 	for i := range socks {
@@ -76,12 +119,12 @@ func (a *Attributor) Attribute(socks []Socket) (map[int32]*Process, int, error) 
 		if s.Inode == 0 {
 			continue
 		}
-		first := want[s.Inode]
-		if first == 0 {
+		pid, ok := first[s.Inode]
+		if !ok {
 			continue
 		}
 		start := len(arena)
-		arena = append(arena, first)
+		arena = append(arena, pid)
 		arena = append(arena, extra[s.Inode]...)
 		s.Owners = arena[start:len(arena):len(arena)]
 		for _, p := range s.Owners {
@@ -112,7 +155,7 @@ func (a *Attributor) Attribute(socks []Socket) (map[int32]*Process, int, error) 
 		}
 	}
 	a.prevTup = tup
-	return a.details(owned), unreadable, nil
+	return a.details(owned)
 }
 
 type listenerOwner struct {
@@ -134,18 +177,17 @@ func matchListener(ls []listenerOwner, addr netip.Addr) []int32 {
 	return wild
 }
 
-// scan reads every ProcRoot/PID/fd and records, for inodes in want, the
-// first owner in want and further owners in extra. It uses getdents and
-// readlinkat on reused buffers: os.ReadDir + os.Readlink cost ~30% more time
-// and ~6 allocations per fd (FACTS.md).
-func (a *Attributor) scan(want map[uint32]int32, extra map[uint32][]int32) (int, error) {
+// scan appends an fdLink for every socket fd under ProcRoot/*/fd. It uses
+// getdents and readlinkat on reused buffers: os.ReadDir + os.Readlink cost
+// ~30% more time and ~6 allocations per fd (FACTS.md).
+func (a *Attributor) scan(links *[]fdLink) (int, error) {
 	procfd, err := unix.Open(a.ProcRoot, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 0, &os.PathError{Op: "open", Path: a.ProcRoot, Err: err}
 	}
 	defer unix.Close(procfd)
-	var pids []int32
-	err = readDirNames(procfd, a.direntBf, func(name []byte) {
+	pids := a.pids[:0]
+	err = readDirNames(procfd, a.workers[0].dirent, func(name []byte) {
 		if pid, ok := atoiPID(name); ok {
 			pids = append(pids, pid)
 		}
@@ -153,54 +195,80 @@ func (a *Attributor) scan(want map[uint32]int32, extra map[uint32][]int32) (int,
 	if err != nil {
 		return 0, &os.PathError{Op: "getdents", Path: a.ProcRoot, Err: err}
 	}
+	a.pids = pids
 	for _, e := range a.procs {
 		e.seen = false
 	}
+	// Workers take pids from a shared counter: one process may hold most
+	// of the fds, so a fixed split would leave a worker idle.
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for _, w := range a.workers {
+		w.links, w.unreadable = w.links[:0], 0
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(pids) {
+					return
+				}
+				w.scanPID(procfd, pids[i])
+			}
+		}()
+	}
+	wg.Wait()
 	unreadable := 0
-	for _, pid := range pids {
-		a.pathBuf = strconv.AppendInt(a.pathBuf[:0], int64(pid), 10)
-		a.pathBuf = append(a.pathBuf, "/fd"...)
-		dfd, err := unix.Openat(procfd, string(a.pathBuf), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			if err == unix.EACCES || err == unix.EPERM {
-				unreadable++
-			}
-			continue // ENOENT: the process is gone
-		}
-		denied := false
-		_ = readDirNames(dfd, a.direntBf, func(name []byte) {
-			if len(name) == 0 || name[0] == '.' || denied {
-				return
-			}
-			a.nameBuf = append(append(a.nameBuf[:0], name...), 0)
-			n, err := readlinkat(dfd, a.nameBuf, a.linkBuf)
-			if err != nil {
-				// The links of a process that is not dumpable (or another
-				// user's) are unreadable even when the directory opens.
-				denied = err == unix.EACCES || err == unix.EPERM
-				return
-			}
-			ino, ok := parseSocketLink(a.linkBuf[:n])
-			if !ok {
-				return
-			}
-			first, wanted := want[ino]
-			if !wanted {
-				return
-			}
-			switch {
-			case first == 0:
-				want[ino] = pid
-			case first != pid && !containsPID(extra[ino], pid):
-				extra[ino] = append(extra[ino], pid)
-			}
-		})
-		unix.Close(dfd)
-		if denied {
-			unreadable++
-		}
+	for _, w := range a.workers {
+		*links = append(*links, w.links...)
+		unreadable += w.unreadable
 	}
 	return unreadable, nil
+}
+
+// scanWorker holds one scanning goroutine's buffers and findings.
+type scanWorker struct {
+	dirent, name, link, path []byte
+	links                    []fdLink
+	unreadable               int
+}
+
+func newScanWorker() *scanWorker {
+	return &scanWorker{dirent: make([]byte, 32<<10), link: make([]byte, 64)}
+}
+
+// scanPID records the socket fds of one process.
+func (w *scanWorker) scanPID(procfd int, pid int32) {
+	w.path = strconv.AppendInt(w.path[:0], int64(pid), 10)
+	w.path = append(w.path, "/fd"...)
+	dfd, err := unix.Openat(procfd, string(w.path), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if err == unix.EACCES || err == unix.EPERM {
+			w.unreadable++
+		}
+		return // ENOENT: the process is gone
+	}
+	defer unix.Close(dfd)
+	denied := false
+	_ = readDirNames(dfd, w.dirent, func(name []byte) {
+		if len(name) == 0 || name[0] == '.' || denied {
+			return
+		}
+		w.name = append(append(w.name[:0], name...), 0)
+		n, err := readlinkat(dfd, w.name, w.link)
+		if err != nil {
+			// The links of a process that is not dumpable (or another
+			// user's) are unreadable even when the directory opens.
+			denied = err == unix.EACCES || err == unix.EPERM
+			return
+		}
+		if ino, ok := parseSocketLink(w.link[:n]); ok {
+			w.links = append(w.links, fdLink{ino, pid})
+		}
+	})
+	if denied {
+		w.unreadable++
+	}
 }
 
 func containsPID(ps []int32, p int32) bool {

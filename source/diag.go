@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"golang.org/x/sys/unix"
 )
@@ -36,7 +37,7 @@ type Dumper struct {
 	fd   int
 	seq  uint32
 	buf  []byte
-	seen map[uint64]struct{}
+	keys []uint64 // scratch for dedupeByCookie
 	// NoIPv6 is set after the kernel refused an AF_INET6 dump (IPv6 disabled
 	// or inet6_diag absent); later dumps skip IPv6.
 	NoIPv6 bool
@@ -58,7 +59,7 @@ func NewDumper() (*Dumper, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("bind netlink sock_diag socket: %w", err)
 	}
-	return &Dumper{fd: fd, buf: make([]byte, recvBufSize), seen: make(map[uint64]struct{})}, nil
+	return &Dumper{fd: fd, buf: make([]byte, recvBufSize)}, nil
 }
 
 // Close releases the netlink socket.
@@ -82,7 +83,6 @@ func (d *Dumper) Dump(states StateMask, ext Extensions, sizeHint int) ([]Socket,
 		kernelMask |= 1 << TimeWait
 	}
 	out := make([]Socket, 0, sizeHint)
-	clear(d.seen)
 	var err error
 	out, err = d.dumpFamily(unix.AF_INET, kernelMask, ext, out)
 	if err != nil {
@@ -105,7 +105,44 @@ func (d *Dumper) Dump(states StateMask, ext Extensions, sizeHint int) ([]Socket,
 	if kernelMask != states {
 		out = filterStates(out, states)
 	}
+	out, d.keys = dedupeByCookie(out, d.keys)
 	return out, nil
+}
+
+// dedupeByCookie drops sockets seen twice in one dump (a dump is not
+// atomic: a socket can move while the kernel walks its tables), keeping the
+// first. Sorting the cookies is cheaper than a map at these sizes (one
+// reused slice, no hashing) and leaves socks untouched when, as usual,
+// nothing repeats.
+func dedupeByCookie(socks []Socket, keys []uint64) ([]Socket, []uint64) {
+	keys = keys[:0]
+	for i := range socks {
+		keys = append(keys, socks[i].Cookie)
+	}
+	slices.Sort(keys)
+	var dups map[uint64]bool
+	for i := 1; i < len(keys); i++ {
+		if keys[i] == keys[i-1] {
+			if dups == nil {
+				dups = map[uint64]bool{}
+			}
+			dups[keys[i]] = false
+		}
+	}
+	if dups == nil {
+		return socks, keys
+	}
+	kept := socks[:0]
+	for _, s := range socks {
+		if seen, dup := dups[s.Cookie]; dup {
+			if seen {
+				continue
+			}
+			dups[s.Cookie] = true
+		}
+		kept = append(kept, s)
+	}
+	return kept, keys
 }
 
 func isNoDiag(err error) bool {
@@ -151,7 +188,7 @@ func (d *Dumper) dumpFamily(family uint8, states StateMask, ext Extensions, out 
 			d.tap(d.buf[:n])
 		}
 		var done bool
-		out, done, err = parseDiagDatagram(d.buf[:n], d.seq, out, d.seen)
+		out, done, err = parseDiagDatagram(d.buf[:n], d.seq, out)
 		if err != nil || done {
 			return out, err
 		}
@@ -159,9 +196,9 @@ func (d *Dumper) dumpFamily(family uint8, states StateMask, ext Extensions, out 
 }
 
 // parseDiagDatagram parses one netlink datagram of a sock_diag dump, appending
-// sockets to out (skipping cookies already in seen, when seen is not nil).
-// It returns done at NLMSG_DONE. seq 0 accepts any sequence number.
-func parseDiagDatagram(b []byte, seq uint32, out []Socket, seen map[uint64]struct{}) ([]Socket, bool, error) {
+// sockets to out. It returns done at NLMSG_DONE. seq 0 accepts any sequence
+// number.
+func parseDiagDatagram(b []byte, seq uint32, out []Socket) ([]Socket, bool, error) {
 	ne := binary.NativeEndian
 	for len(b) >= sizeofNlMsghdr {
 		l := int(ne.Uint32(b[0:]))
@@ -192,12 +229,6 @@ func parseDiagDatagram(b []byte, seq uint32, out []Socket, seen map[uint64]struc
 			s, ok := parseDiagMsg(body)
 			if !ok {
 				return out, false, fmt.Errorf("sock_diag: short inet_diag_msg (%d bytes)", len(body))
-			}
-			if seen != nil {
-				if _, dup := seen[s.Cookie]; dup {
-					break
-				}
-				seen[s.Cookie] = struct{}{}
 			}
 			out = append(out, s)
 		}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -40,15 +41,15 @@ func TestParseRecordedDumps(t *testing.T) {
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			var socks []Socket
-			seen := map[uint64]struct{}{}
 			done := false
 			for _, dg := range readRecording(t, f) {
 				var err error
-				socks, done, err = parseDiagDatagram(dg, 0, socks, seen)
+				socks, done, err = parseDiagDatagram(dg, 0, socks)
 				if err != nil {
 					t.Fatal(err)
 				}
 			}
+			socks, _ = dedupeByCookie(socks, nil)
 			if !done {
 				t.Error("recording ends without NLMSG_DONE")
 			}
@@ -69,14 +70,24 @@ func TestParseRecordedDumps(t *testing.T) {
 			if string(want) != string(got)+"\n" {
 				t.Errorf("parse of %s differs from %s (run with -update after checking)", f, golden)
 			}
-			// Parsing the same datagrams again with the same seen set adds
-			// nothing: duplicates from a non-atomic dump are dropped by cookie.
-			again := len(socks)
+			// The same datagrams twice (as a dump under churn may repeat
+			// sockets) dedupe to the same sockets, in first-seen order.
+			once := len(socks)
+			twice := socks
 			for _, dg := range readRecording(t, f) {
-				socks, _, _ = parseDiagDatagram(dg, 0, socks, seen)
+				twice, _, _ = parseDiagDatagram(dg, 0, twice)
 			}
-			if len(socks) != again {
-				t.Errorf("re-parse added %d duplicate sockets", len(socks)-again)
+			if len(twice) != 2*once {
+				t.Fatalf("re-parse: %d sockets, want %d", len(twice), 2*once)
+			}
+			deduped, _ := dedupeByCookie(twice, nil)
+			if len(deduped) != once {
+				t.Errorf("dedupe kept %d of %d sockets, want %d", len(deduped), len(twice), once)
+			}
+			for i := range deduped {
+				if deduped[i].Cookie != socks[i].Cookie {
+					t.Fatalf("dedupe changed the order at %d", i)
+				}
 			}
 		})
 	}
@@ -89,20 +100,20 @@ func TestParseDiagErrors(t *testing.T) {
 	ne.PutUint32(msg[0:], 20)
 	ne.PutUint16(msg[4:], 2)
 	ne.PutUint32(msg[16:], uint32(0xfffffffe)) // -2
-	if _, _, err := parseDiagDatagram(msg, 0, nil, nil); err == nil || !isNoDiag(err) {
+	if _, _, err := parseDiagDatagram(msg, 0, nil); err == nil || !isNoDiag(err) {
 		t.Errorf("ENOENT error message: %v", err)
 	}
 	// A length field that runs past the datagram.
 	bad := make([]byte, 16)
 	ne.PutUint32(bad[0:], 400)
-	if _, _, err := parseDiagDatagram(bad, 0, nil, nil); err == nil {
+	if _, _, err := parseDiagDatagram(bad, 0, nil); err == nil {
 		t.Error("overlong message accepted")
 	}
 	// A short inet_diag_msg.
 	short := make([]byte, 16+10)
 	ne.PutUint32(short[0:], 26)
 	ne.PutUint16(short[4:], sockDiagByFamily)
-	if _, _, err := parseDiagDatagram(short, 0, nil, nil); err == nil {
+	if _, _, err := parseDiagDatagram(short, 0, nil); err == nil {
 		t.Error("short inet_diag_msg accepted")
 	}
 }
@@ -139,15 +150,20 @@ func FuzzParseDiagDatagram(f *testing.F) {
 	}
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		socks, _, _ := parseDiagDatagram(b, 0, nil, map[uint64]struct{}{})
+		socks, _, _ := parseDiagDatagram(b, 0, nil)
 		if len(socks) > len(b)/(sizeofNlMsghdr+sizeofDiagMsg) {
 			t.Fatalf("%d sockets from %d bytes", len(socks), len(b))
 		}
-		for _, s := range socks {
-			_ = s.State.String()
-			if s.Info != nil && s.Info.SndCwnd == 0 && s.Info.RTT == 0 {
-				continue
+		deduped, _ := dedupeByCookie(slices.Clone(socks), nil)
+		seen := map[uint64]bool{}
+		for _, s := range deduped {
+			if seen[s.Cookie] {
+				t.Fatalf("cookie %d twice after dedupe", s.Cookie)
 			}
+			seen[s.Cookie] = true
+		}
+		if len(seen) != len(deduped) {
+			t.Fatal("dedupe lost a cookie")
 		}
 	})
 }

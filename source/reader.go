@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -101,7 +102,22 @@ func (k *Kernel) Read(ctx context.Context) (*Sample, error) {
 	}
 	t0 := time.Now()
 	s := &Sample{Time: t0, Host: k.host, Netns: k.ns.Label()}
-	socks, err := k.dumper.Dump(k.opts.States, k.opts.Ext, k.last+k.last/8+64)
+	// The /proc scan needs no sockets: run it on the other core while the
+	// kernel dumps, and match the two afterwards.
+	var scan ScanResult
+	var scanErr error
+	scanned := make(chan struct{})
+	if k.attr != nil {
+		go func() {
+			defer close(scanned)
+			scan, scanErr = k.attr.Scan()
+		}()
+	} else {
+		close(scanned)
+	}
+	socks, err := k.dumper.Dump(k.opts.States, k.opts.Ext, k.sizeHint())
+	t1 := time.Now()
+	<-scanned
 	if err != nil {
 		if errors.Is(err, ErrNoInetDiag) {
 			return nil, err
@@ -109,19 +125,21 @@ func (k *Kernel) Read(ctx context.Context) (*Sample, error) {
 		return nil, fmt.Errorf("dump TCP sockets: %w", err)
 	}
 	k.last = len(socks)
-	t1 := time.Now()
 	s.Took.Dump = t1.Sub(t0)
 
 	if k.attr != nil {
-		procs, unreadable, err := k.attr.Attribute(socks)
-		if err != nil {
-			s.Warnings = append(s.Warnings, "process attribution: "+err.Error())
+		t2 := time.Now()
+		if scanErr != nil {
+			s.Warnings = append(s.Warnings, "process attribution: "+scanErr.Error())
 		} else {
-			s.Procs, s.Unreadable, s.Attributed = procs, unreadable, true
+			s.Procs = k.attr.Join(socks, scan)
+			s.Unreadable, s.Attributed = scan.Unreadable, true
 		}
+		// The scan overlapped the dump; its own time plus the join's is
+		// what attribution cost.
+		s.Took.Attribute = scan.Took + time.Since(t2)
 	}
 	t2 := time.Now()
-	s.Took.Attribute = t2.Sub(t1)
 	s.Sockets = socks
 
 	fs := ProcFS{Root: k.opts.ProcRoot}
@@ -145,6 +163,40 @@ func (k *Kernel) Read(ctx context.Context) (*Sample, error) {
 	s.Took.Proc = t3.Sub(t2)
 	s.Took.Total = t3.Sub(t0)
 	return s, nil
+}
+
+// sizeHint guesses how many sockets the next dump returns: the last count,
+// or before the first dump the kernel's own tally in sockstat, so the
+// first dump allocates once instead of growing.
+func (k *Kernel) sizeHint() int {
+	n := k.last
+	if n == 0 {
+		_ = k.ns.Do(func() error {
+			n = countFromSockstat(k.opts.ProcRoot)
+			return nil
+		})
+	}
+	return n + n/8 + 64
+}
+
+// countFromSockstat adds TCP inuse and tw from sockstat (IPv4) and inuse
+// from sockstat6, read in the calling thread's namespace.
+func countFromSockstat(root string) int {
+	n := 0
+	if st, w := (ProcFS{Root: root}).ReadSockstat(); len(w) == 0 {
+		n += int(st.InUse + st.TW)
+	}
+	if b, err := os.ReadFile(root + "/thread-self/net/sockstat6"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 3 && f[0] == "TCP6:" && f[1] == "inuse" {
+				if v, err := strconv.Atoi(f[2]); err == nil {
+					n += v
+				}
+			}
+		}
+	}
+	return n
 }
 
 // globalSysctls are tunables the kernel keeps for the whole machine: they

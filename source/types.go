@@ -193,8 +193,13 @@ type PortRange struct{ Lo, Hi int }
 
 // Sockstat is the TCP line of /proc/net/sockstat.
 type Sockstat struct {
-	InUse, Orphan, TW, Alloc, Mem int64
-	SocketsUsed                   int64 // "sockets: used N"
+	InUse  int64 `json:"inuse"`  // IPv4 TCP sockets of this namespace
+	Orphan int64 `json:"orphan"` // machine-wide
+	TW     int64 `json:"tw"`     // IPv4 TIME_WAIT of this namespace
+	Alloc  int64 `json:"alloc"`  // machine-wide
+	Mem    int64 `json:"mem"`    // pages, machine-wide
+	// SocketsUsed is "sockets: used N", all socket types.
+	SocketsUsed int64 `json:"sockets_used"`
 }
 
 // Sample is one poll of the kernel: everything model.Build needs.
