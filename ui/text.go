@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tcptop/tcptop/model"
 	"github.com/tcptop/tcptop/source"
@@ -20,6 +21,9 @@ type TextOptions struct {
 	// Location is the time zone for the header (nil: UTC, so output does not
 	// depend on the environment).
 	Location *time.Location
+	// Width, when > 0, cuts every line to that many columns, as ps does on
+	// a terminal; piped output keeps whole lines.
+	Width int
 }
 
 // keyCounters are shown first in the text output, in this order.
@@ -38,10 +42,7 @@ var keySysctls = []string{
 }
 
 // tableStates are the per-state columns of the peer and process tables.
-var tableStates = []struct {
-	s     source.State
-	title string
-}{
+var tableStates = []stateCol{
 	{source.Established, "ESTAB"},
 	{source.TimeWait, "TIME_WAIT"},
 	{source.CloseWait, "CLOSE_WAIT"},
@@ -78,8 +79,43 @@ func WriteText(w io.Writer, snap *model.Snapshot, opt TextOptions) error {
 		fmt.Fprintf(&b, "warning: %s\n", w)
 	}
 	b.WriteByte('\n')
-	_, err := io.WriteString(w, b.String())
+	out := b.String()
+	if opt.Width > 0 {
+		out = cutLines(out, opt.Width)
+	}
+	_, err := io.WriteString(w, out)
 	return err
+}
+
+// cutLines cuts each line of s to at most width runes.
+func cutLines(s string, width int) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if utf8.RuneCountInString(l) > width {
+			lines[i] = string([]rune(l)[:width])
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+type stateCol struct {
+	s     source.State
+	title string
+}
+
+// shownStates keeps the table columns whose state is non-zero in at least
+// one listed row, so a table stays narrow on a quiet machine.
+func shownStates(n int, row func(i int) *model.StateCounts) []stateCol {
+	var cols []stateCol
+	for _, c := range tableStates {
+		for i := 0; i < n; i++ {
+			if row(i)[c.s] > 0 {
+				cols = append(cols, c)
+				break
+			}
+		}
+	}
+	return cols
 }
 
 func writeStates(b *strings.Builder, snap *model.Snapshot) {
@@ -104,21 +140,21 @@ func writeEphemeral(b *strings.Builder, snap *model.Snapshot, top int) {
 		b.WriteString("\nEPHEMERAL PORTS  unavailable (ip_local_port_range unreadable)\n")
 		return
 	}
-	fmt.Fprintf(b, "\nEPHEMERAL PORTS  %d in use of %d usable (%s)  range %d-%d, %d reserved\n",
+	fmt.Fprintf(b, "\nEPHEMERAL PORTS  %d of %d in use (%s)  range %d-%d, %d reserved\n",
 		e.InUse, e.Usable, Pct(e.Fraction), e.Low, e.High, e.Reserved)
 	if len(e.Destinations) == 0 {
 		return
 	}
-	fmt.Fprintf(b, "  %-22s %-28s %7s %6s %9s %s\n", "LOCAL IP", "DESTINATION", "PORTS", "USE", "TIME_WAIT", "DRAINS")
+	fmt.Fprintf(b, "  %-15s %-22s %6s %5s %9s  %s\n", "LOCAL IP", "DESTINATION", "PORTS", "USE", "TIME_WAIT", "TIME_WAIT DRAINS")
 	for i, d := range e.Destinations {
 		if i == top {
 			break
 		}
 		drain := "-"
 		if d.TimeWait > 0 {
-			drain = fmt.Sprintf("first %s, all %s", Millis(d.NextFreeMS), Millis(d.DrainMS))
+			drain = fmt.Sprintf("first in %s, all in %s", Millis(d.NextFreeMS), Millis(d.DrainMS))
 		}
-		fmt.Fprintf(b, "  %-22s %-28s %7d %6s %9d %s\n", d.LocalIP, d.Remote, d.InUse, Pct(d.Fraction), d.TimeWait, drain)
+		fmt.Fprintf(b, "  %-15s %-22s %6d %5s %9d  %s\n", d.LocalIP, d.Remote, d.InUse, Pct(d.Fraction), d.TimeWait, drain)
 	}
 	if more := e.DestinationCount - min(top, len(e.Destinations)); more > 0 {
 		fmt.Fprintf(b, "  ... %d more destinations\n", more)
@@ -136,7 +172,7 @@ func writeListeners(b *strings.Builder, snap *model.Snapshot) {
 	if len(snap.Listeners) == 0 {
 		return
 	}
-	fmt.Fprintf(b, "  %-28s %13s %6s %8s  %-22s %s\n", "LOCAL", "QUEUE/BACKLOG", "FILL", "SYN_RECV", "PROCESS", "NOTES")
+	fmt.Fprintf(b, "  %-22s %13s %5s %8s  %-18s %s\n", "LOCAL", "QUEUE/BACKLOG", "FILL", "SYN_RECV", "PROCESS", "NOTES")
 	for _, l := range snap.Listeners {
 		var notes []string
 		if l.Full {
@@ -146,11 +182,11 @@ func writeListeners(b *strings.Builder, snap *model.Snapshot) {
 			notes = append(notes, "backlog=somaxconn")
 		}
 		if l.InEphemeralRange {
-			notes = append(notes, "port in ephemeral range")
+			notes = append(notes, "in ephemeral range")
 		}
-		fmt.Fprintf(b, "  %-28s %13s %6s %8d  %-22s %s\n", l.Local,
+		fmt.Fprintf(b, "  %-22s %13s %5s %8d  %-18s %s\n", l.Local,
 			fmt.Sprintf("%d/%d", l.Queue, l.Backlog), Pct(l.Fill), l.SynRecv,
-			Clip(procRefList(l.Processes, snap.Attributed), 22), strings.Join(notes, ", "))
+			Clip(procRefList(l.Processes, snap.Attributed), 18), strings.Join(notes, ", "))
 	}
 }
 
@@ -177,21 +213,22 @@ func writePeers(b *strings.Builder, snap *model.Snapshot, top int) {
 	if len(snap.Peers) == 0 {
 		return
 	}
-	fmt.Fprintf(b, "  %-3s %-28s %-22s", "DIR", "REMOTE", "LOCAL")
-	for _, c := range tableStates {
+	n := min(top, len(snap.Peers))
+	cols := shownStates(n, func(i int) *model.StateCounts { return &snap.Peers[i].States })
+	fmt.Fprintf(b, "  %-3s %-22s %-22s %6s", "DIR", "REMOTE", "LOCAL", "TOTAL")
+	for _, c := range cols {
 		fmt.Fprintf(b, " %*s", colWidth(c.title), c.title)
 	}
-	fmt.Fprintf(b, " %6s  %s\n", "TOTAL", "PROCESSES")
-	for i, p := range snap.Peers {
-		if i == top {
-			fmt.Fprintf(b, "  ... %d more peers\n", len(snap.Peers)-top)
-			break
-		}
-		fmt.Fprintf(b, "  %-3s %-28s %-22s", p.Direction, p.Remote, Clip(p.Local, 22))
-		for _, c := range tableStates {
+	b.WriteString("  PROCESSES\n")
+	for _, p := range snap.Peers[:n] {
+		fmt.Fprintf(b, "  %-3s %-22s %-22s %6d", p.Direction, p.Remote, Clip(p.Local, 22), p.Total)
+		for _, c := range cols {
 			fmt.Fprintf(b, " %*d", colWidth(c.title), p.States[c.s])
 		}
-		fmt.Fprintf(b, " %6d  %s\n", p.Total, peerProcs(p, snap.Attributed))
+		fmt.Fprintf(b, "  %s\n", peerProcs(p, snap.Attributed))
+	}
+	if len(snap.Peers) > n {
+		fmt.Fprintf(b, "  ... %d more peers\n", len(snap.Peers)-n)
 	}
 }
 
@@ -231,25 +268,26 @@ func writeProcesses(b *strings.Builder, snap *model.Snapshot, top int) {
 	if len(snap.Processes) == 0 {
 		return
 	}
-	fmt.Fprintf(b, "  %7s %-16s %-10s", "PID", "NAME", "USER")
-	for _, c := range tableStates {
+	n := min(top, len(snap.Processes))
+	cols := shownStates(n, func(i int) *model.StateCounts { return &snap.Processes[i].States })
+	fmt.Fprintf(b, "  %7s %-15s %-8s %6s %6s", "PID", "NAME", "USER", "TOTAL", "LISTEN")
+	for _, c := range cols {
 		fmt.Fprintf(b, " %*s", colWidth(c.title), c.title)
 	}
-	fmt.Fprintf(b, " %6s %6s  %s\n", "LISTEN", "TOTAL", "COMMAND")
-	for i, p := range snap.Processes {
-		if i == top {
-			fmt.Fprintf(b, "  ... %d more processes\n", len(snap.Processes)-top)
-			break
-		}
+	b.WriteString("  COMMAND\n")
+	for _, p := range snap.Processes[:n] {
 		pid := "-"
 		if p.PID != 0 {
 			pid = fmt.Sprint(p.PID)
 		}
-		fmt.Fprintf(b, "  %7s %-16s %-10s", pid, Clip(p.Name, 16), Clip(p.User, 10))
-		for _, c := range tableStates {
+		fmt.Fprintf(b, "  %7s %-15s %-8s %6d %6d", pid, Clip(p.Name, 15), Clip(p.User, 8), p.Total, p.States[source.Listen])
+		for _, c := range cols {
 			fmt.Fprintf(b, " %*d", colWidth(c.title), p.States[c.s])
 		}
-		fmt.Fprintf(b, " %6d %6d  %s\n", p.States[source.Listen], p.Total, Clip(p.Cmdline, 60))
+		fmt.Fprintf(b, "  %s\n", Clip(p.Cmdline, 60))
+	}
+	if len(snap.Processes) > n {
+		fmt.Fprintf(b, "  ... %d more processes\n", len(snap.Processes)-n)
 	}
 }
 

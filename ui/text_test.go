@@ -54,7 +54,7 @@ func TestWriteTextGolden(t *testing.T) {
 	got := b.String()
 	for _, want := range []string{
 		"sockets 9", "TIME_WAIT        5", "0.0.0.0:80", "129/128", "FULL", "backlog=somaxconn",
-		"192.0.2.10:443", "first 20.0s, all 24.0s", "php-fpm[20]", "unknown",
+		"192.0.2.10:443", "first in 20.0s, all in 24.0s", "php-fpm[20]", "unknown",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("text output lacks %q", want)

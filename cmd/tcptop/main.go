@@ -207,8 +207,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 		debug.SetGCPercent(-1)
 		debug.SetMemoryLimit(1 << 30)
 	}
+	textOpt := ui.TextOptions{Top: c.top}
+	if f, ok := stdout.(*os.File); ok && isTerminal(stdout) {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
+			textOpt.Width = w
+		}
+	}
 	emit := func(s *model.Snapshot) error {
-		return ui.WriteText(stdout, s, ui.TextOptions{Top: c.top})
+		return ui.WriteText(stdout, s, textOpt)
 	}
 	if c.json {
 		enc := json.NewEncoder(stdout)
