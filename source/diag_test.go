@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tcptop/tcptop/internal/nstest"
+	"github.com/tcptop/tcptop/internal/sscount"
 	"github.com/tcptop/tcptop/source"
 )
 
@@ -216,27 +217,13 @@ func dumpUntil(t *testing.T, d *source.Dumper, want map[string]int) []source.Soc
 		if err != nil {
 			t.Fatal(err)
 		}
-		if equalCounts(countStates(socks), want) {
+		if sscount.Equal(countStates(socks), want) {
 			return socks
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("states never settled: got %v, want %v", countStates(socks), want)
 	return nil
-}
-
-func equalCounts(a, b map[string]int) bool {
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	for k, v := range b {
-		if a[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 func inode(t *testing.T, c net.Conn) uint32 {
@@ -261,7 +248,7 @@ func TestDumpMatchesPopulation(t *testing.T) {
 			d := newDumper(t, ns)
 			socks := dumpUntil(t, d, wantStates)
 
-			if got := nstest.SSCounts(t, name); !equalCounts(got, wantStates) {
+			if got := nstest.SSCounts(t, name); !sscount.Equal(got, wantStates) {
 				t.Errorf("ss -tan counts %v, want %v", got, wantStates)
 			}
 			wantFam := uint8(unix.AF_INET)
@@ -376,7 +363,7 @@ func TestStateMaskAndExtensions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := countStates(ls); !equalCounts(got, map[string]int{"LISTEN": 4}) {
+	if got := countStates(ls); !sscount.Equal(got, map[string]int{"LISTEN": 4}) {
 		t.Errorf("LISTEN-only dump: %v", got)
 	}
 	// Orphaned FIN_WAIT2 lives as a timewait socket; asking for FIN_WAIT2
@@ -385,7 +372,7 @@ func TestStateMaskAndExtensions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := countStates(fw); !equalCounts(got, map[string]int{"FIN_WAIT2": nCW}) {
+	if got := countStates(fw); !sscount.Equal(got, map[string]int{"FIN_WAIT2": nCW}) {
 		t.Errorf("FIN_WAIT2-only dump: %v", got)
 	}
 	// Without extensions no tcp_info; with ExtInfo every full socket has it.

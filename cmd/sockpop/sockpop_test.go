@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/tcptop/tcptop/internal/sscount"
+
 	"bufio"
 	"bytes"
 	"crypto/rand"
@@ -162,21 +164,6 @@ func startSockpop(t *testing.T, ns string, args ...string) *Report {
 	return &rep
 }
 
-// ssStateNames maps ss's spelling of states to the kernel's.
-var ssStateNames = map[string]string{
-	"ESTAB":      "ESTABLISHED",
-	"SYN-SENT":   "SYN_SENT",
-	"SYN-RECV":   "SYN_RECV",
-	"FIN-WAIT-1": "FIN_WAIT1",
-	"FIN-WAIT-2": "FIN_WAIT2",
-	"TIME-WAIT":  "TIME_WAIT",
-	"CLOSE-WAIT": "CLOSE_WAIT",
-	"LAST-ACK":   "LAST_ACK",
-	"LISTEN":     "LISTEN",
-	"CLOSING":    "CLOSING",
-	"UNCONN":     "CLOSE",
-}
-
 // ssLine is one socket line of ss output.
 type ssLine struct {
 	state        string // kernel spelling
@@ -200,10 +187,7 @@ func ss(t *testing.T, ns string, flags string) []ssLine {
 		if len(f) < 5 {
 			t.Fatalf("ss %s: short line %q", flags, l)
 		}
-		st, ok := ssStateNames[f[0]]
-		if !ok {
-			st = f[0]
-		}
+		st := sscount.State(f[0])
 		rq, err1 := strconv.Atoi(f[1])
 		sq, err2 := strconv.Atoi(f[2])
 		if err1 != nil || err2 != nil {

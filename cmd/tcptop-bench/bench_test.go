@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/tcptop/tcptop/internal/sscount"
+
 	"bytes"
 	"context"
 	"os"
@@ -129,7 +131,7 @@ ESTAB     0      0              [::1]:1              [::1]:2
 TIME-WAIT 0      0          127.0.0.1:3          127.0.0.1:4
 SYN-RECV  0      0          127.0.0.1:3          127.0.0.1:5
 `
-	got := parseSSStates(out)
+	got := sscount.States(out)
 	want := map[string]int{"LISTEN": 1, "ESTABLISHED": 2, "TIME_WAIT": 1, "SYN_RECV": 1}
 	if len(got) != len(want) {
 		t.Fatalf("got %v, want %v", got, want)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/tcptop/tcptop/internal/sscount"
+
 	"bufio"
 	"context"
 	"encoding/json"
@@ -224,40 +226,7 @@ func countStates(ctx context.Context, ns string) (map[string]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ss -tan: %v", err)
 	}
-	return parseSSStates(string(out)), nil
-}
-
-// ssStateNames maps ss's spelling of states to the kernel's.
-var ssStateNames = map[string]string{
-	"ESTAB":      "ESTABLISHED",
-	"SYN-SENT":   "SYN_SENT",
-	"SYN-RECV":   "SYN_RECV",
-	"FIN-WAIT-1": "FIN_WAIT1",
-	"FIN-WAIT-2": "FIN_WAIT2",
-	"TIME-WAIT":  "TIME_WAIT",
-	"CLOSE-WAIT": "CLOSE_WAIT",
-	"LAST-ACK":   "LAST_ACK",
-	"LISTEN":     "LISTEN",
-	"CLOSING":    "CLOSING",
-	"UNCONN":     "CLOSE",
-}
-
-// parseSSStates counts the socket lines of ss -tan output per state (the
-// equivalent of `ss -tan | wc -l` minus the header, split by state).
-func parseSSStates(out string) map[string]int {
-	counts := map[string]int{}
-	for i, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if i == 0 || len(f) == 0 {
-			continue // header
-		}
-		st, ok := ssStateNames[f[0]]
-		if !ok {
-			st = f[0]
-		}
-		counts[st]++
-	}
-	return counts
+	return sscount.States(string(out)), nil
 }
 
 // total sums counts.

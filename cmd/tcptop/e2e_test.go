@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tcptop/tcptop/internal/nstest"
+	"github.com/tcptop/tcptop/internal/sscount"
 	"github.com/tcptop/tcptop/model"
 	"github.com/tcptop/tcptop/source"
 )
@@ -153,21 +154,6 @@ func statesMap(c model.StateCounts) map[string]int {
 	return m
 }
 
-// sameCounts compares state counts, a missing state counting as zero.
-func sameCounts(a, b map[string]int) bool {
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	for k, v := range b {
-		if a[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
 // snapshotLikeSS takes a tcptop snapshot bracketed by two equal ss counts,
 // retrying while the population still moves (bounded).
 func snapshotLikeSS(t *testing.T, ns string, prefix []string, args ...string) (*model.Snapshot, map[string]int) {
@@ -182,7 +168,7 @@ func snapshotLikeSS(t *testing.T, ns string, prefix []string, args ...string) (*
 		after := nstest.SSCounts(t, ns)
 		snap := decode(t, out)
 		got := statesMap(snap.States)
-		if sameCounts(before, after) && sameCounts(got, before) {
+		if sscount.Equal(before, after) && sscount.Equal(got, before) {
 			return snap, got
 		}
 		last = fmt.Sprintf("ss before %v, tcptop %v, ss after %v", before, got, after)
@@ -202,7 +188,7 @@ func TestOnceJSONMatchesKernel(t *testing.T) {
 				"-timewait", fmt.Sprint(tw), "-full-backlog", "8", "-full-clients", "20")
 
 			snap, got := snapshotLikeSS(t, ns, nil, "--once", "--json", "--netns", ns)
-			if !sameCounts(got, pop.Sockets) {
+			if !sscount.Equal(got, pop.Sockets) {
 				t.Errorf("tcptop states %v, sockpop built %v", got, pop.Sockets)
 			}
 			if snap.Netns != ns || snap.Total != sum(pop.Sockets) {
@@ -282,7 +268,7 @@ func TestUnprivileged(t *testing.T) {
 	pop := startPop(t, ns, "-closewait", fmt.Sprint(cw), "-estab", "3")
 	nobody := []string{"ip", "netns", "exec", ns, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}
 	snap, got := snapshotLikeSS(t, ns, nobody, "--once", "--json")
-	if !sameCounts(got, pop.Sockets) {
+	if !sscount.Equal(got, pop.Sockets) {
 		t.Errorf("as nobody: states %v, want %v", got, pop.Sockets)
 	}
 	if !snap.Attributed || snap.UnreadableProcesses == 0 {

@@ -7,9 +7,9 @@ import (
 	"encoding/hex"
 	"os"
 	"os/exec"
-	"strings"
 	"testing"
 
+	"github.com/tcptop/tcptop/internal/sscount"
 	"github.com/tcptop/tcptop/source"
 )
 
@@ -55,28 +55,5 @@ func SSCounts(t testing.TB, name string, extra ...string) map[string]int {
 	if err != nil {
 		t.Fatalf("ss %v: %v", args, err)
 	}
-	counts := map[string]int{}
-	for i, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if i == 0 || len(f) == 0 {
-			continue
-		}
-		counts[SSState(f[0])]++
-	}
-	return counts
-}
-
-// SSState maps ss's state spelling to the kernel's.
-func SSState(s string) string {
-	switch s {
-	case "ESTAB":
-		return "ESTABLISHED"
-	case "UNCONN":
-		return "CLOSE"
-	case "FIN-WAIT-1":
-		return "FIN_WAIT1"
-	case "FIN-WAIT-2":
-		return "FIN_WAIT2"
-	}
-	return strings.ReplaceAll(s, "-", "_")
+	return sscount.States(string(out))
 }
