@@ -27,22 +27,14 @@ func benchPopulation(b *testing.B, pairs, tw int) (*source.Namespace, int) {
 		}
 		closers = append(closers, ln)
 		for range pairs {
-			c, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				return err
-			}
-			s, err := ln.Accept()
+			c, s, err := pair(ln)
 			if err != nil {
 				return err
 			}
 			closers = append(closers, c, s)
 		}
 		for range tw {
-			c, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				return err
-			}
-			s, err := ln.Accept()
+			c, s, err := pair(ln)
 			if err != nil {
 				return err
 			}

@@ -84,11 +84,7 @@ func build(t *testing.T, ns *source.Namespace, addr string) *population {
 		}
 		p.closers = append(p.closers, p.listenEst)
 		for range nEst {
-			c, err := net.Dial("tcp", p.listenEst.Addr().String())
-			if err != nil {
-				return err
-			}
-			s, err := p.listenEst.Accept()
+			c, s, err := pair(p.listenEst)
 			if err != nil {
 				return err
 			}
@@ -101,11 +97,7 @@ func build(t *testing.T, ns *source.Namespace, addr string) *population {
 		}
 		p.closers = append(p.closers, p.listenCW)
 		for range nCW {
-			c, err := net.Dial("tcp", p.listenCW.Addr().String())
-			if err != nil {
-				return err
-			}
-			s, err := p.listenCW.Accept()
+			c, s, err := pair(p.listenCW)
 			if err != nil {
 				return err
 			}
@@ -121,11 +113,7 @@ func build(t *testing.T, ns *source.Namespace, addr string) *population {
 		p.twDest = p.listenTW.Addr().(*net.TCPAddr).AddrPort()
 		p.twDest = netip.AddrPortFrom(p.twDest.Addr().Unmap(), p.twDest.Port())
 		for range nTW {
-			c, err := net.Dial("tcp", p.listenTW.Addr().String())
-			if err != nil {
-				return err
-			}
-			s, err := p.listenTW.Accept()
+			c, s, err := pair(p.listenTW)
 			if err != nil {
 				return err
 			}
@@ -170,6 +158,20 @@ func build(t *testing.T, ns *source.Namespace, addr string) *population {
 		return nil
 	})
 	return p
+}
+
+// pair dials ln and accepts the connection: the client and server ends.
+func pair(ln net.Listener) (client, server net.Conn, err error) {
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return nil, nil, err
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	return client, server, nil
 }
 
 func sockaddr(ip netip.Addr, port int) unix.Sockaddr {
@@ -502,11 +504,7 @@ func TestServerSideTimeWaitInferredFromListener(t *testing.T) {
 			return err
 		}
 		for range n {
-			c, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				return err
-			}
-			s, err := ln.Accept()
+			c, s, err := pair(ln)
 			if err != nil {
 				return err
 			}

@@ -1,12 +1,11 @@
 package main
 
 import (
+	"github.com/tcptop/tcptop/internal/nstest"
 	"github.com/tcptop/tcptop/internal/sscount"
 
 	"bufio"
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -72,26 +71,11 @@ func requireNetns(t *testing.T) {
 }
 
 // newNetns creates a private network namespace with lo up, deleted when the
-// test ends.
+// test ends (skipping the test when not root).
 func newNetns(t *testing.T) string {
 	t.Helper()
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	ns := "sockpop-test-" + hex.EncodeToString(b[:])
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v\n%s", ns, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v\n%s", ns, err, out)
-		}
-	})
-	if out, err := exec.Command("ip", "-n", ns, "link", "set", "lo", "up").CombinedOutput(); err != nil {
-		t.Fatalf("ip -n %s link set lo up: %v\n%s", ns, err, out)
-	}
-	return ns
+	name, _ := nstest.New(t, "sockpop-test")
+	return name
 }
 
 // startSockpop runs sockpop in ns, waits for READY and returns its report.
