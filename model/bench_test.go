@@ -51,3 +51,22 @@ func BenchmarkBuild(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkLocalPorts(b *testing.B) {
+	s := bigSample(40000)
+	f, _ := ParseFilter("port:443")
+	tw, _ := ParseSortKey("-TIME_WAIT")
+	for _, c := range []struct {
+		name string
+		opt  Options
+	}{{"plain", Options{}}, {"filtered", Options{Filter: f}}, {"reverse-sorted", Options{Sort: tw}}} {
+		snap := Build(s, nil, c.opt)
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				snap.LocalPorts()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(s.Sockets)), "ns/socket")
+		})
+	}
+}

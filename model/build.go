@@ -16,7 +16,8 @@ const MaxDestinations = 25
 type Options struct {
 	// Filter selects the sockets that make up Peers and Processes.
 	Filter Filter
-	// Sort orders Peers and Processes, largest first.
+	// Sort orders Peers and Processes (and LocalPorts), largest first
+	// unless Sort.Reverse.
 	Sort SortKey
 }
 
@@ -321,11 +322,7 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options) {
 		if !s.Attributed {
 			continue
 		}
-		owners := sk.Owners
-		if len(owners) == 0 {
-			owners = unknownOwner
-		}
-		for _, pid := range owners {
+		for _, pid := range ownersOf(sk, true) {
 			// A peer has few processes: a slice beats a map here.
 			j := slices.IndexFunc(a.peer.Processes, func(pp PeerProcess) bool { return pp.PID == pid })
 			if j < 0 {
@@ -370,7 +367,7 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options) {
 	// Keys are unique, so the full tie-break makes an unstable sort
 	// deterministic; sorting pointers moves 8 bytes instead of a Peer.
 	slices.SortFunc(ptrs, func(x, y *peerAcc) int {
-		if c := cmp.Compare(opt.Sort.value(&y.peer.States, y.peer.Total), opt.Sort.value(&x.peer.States, x.peer.Total)); c != 0 {
+		if c := opt.Sort.compare(&x.peer.States, x.peer.Total, &y.peer.States, y.peer.Total); c != 0 {
 			return c
 		}
 		if c := cmp.Compare(y.peer.Total, x.peer.Total); c != 0 {
@@ -402,31 +399,51 @@ func buildProcesses(snap *Snapshot, s *source.Sample, opt Options) {
 		if !opt.Filter.Empty() && !opt.Filter.Match(sk, s.Procs) {
 			continue
 		}
-		owners := sk.Owners
-		if len(owners) == 0 {
-			owners = unknownOwner
-		}
-		for _, pid := range owners {
+		for _, pid := range ownersOf(sk, true) {
 			r := rows[pid]
 			if r == nil {
-				r = &ProcessRow{PID: pid, Name: UnknownName}
-				if p := s.Procs[pid]; p != nil && pid != 0 {
-					r.Name, r.Cmdline, r.User = p.Name, p.Cmdline, p.User
-				} else if pid != 0 {
-					r.Name = "?"
-				}
+				r = newProcessRow(pid, s.Procs)
 				rows[pid] = r
 			}
 			r.States[sk.State]++
 			r.Total++
 		}
 	}
+	snap.Processes = sortedProcessRows(rows, opt.Sort)
+}
+
+// ownersOf returns the pids a socket is counted under: its owners, or pid 0
+// when it has none or the sample is not attributed.
+func ownersOf(sk *source.Socket, attributed bool) []int32 {
+	if !attributed || len(sk.Owners) == 0 {
+		return unknownOwner
+	}
+	return sk.Owners
+}
+
+// newProcessRow starts an empty row for pid: "unknown" for pid 0, "?" for a
+// process whose details could not be read.
+func newProcessRow(pid int32, procs map[int32]*source.Process) *ProcessRow {
+	r := &ProcessRow{PID: pid, Name: UnknownName}
+	if pid == 0 {
+		return r
+	}
+	r.Name = "?"
+	if p := procs[pid]; p != nil {
+		r.Name, r.Cmdline, r.User = p.Name, p.Cmdline, p.User
+	}
+	return r
+}
+
+// sortedProcessRows lists rows by the sort key, then total (largest
+// first), then pid; pids are unique, so the order is deterministic.
+func sortedProcessRows(rows map[int32]*ProcessRow, key SortKey) []ProcessRow {
 	list := make([]ProcessRow, 0, len(rows))
 	for _, r := range rows {
 		list = append(list, *r)
 	}
 	slices.SortFunc(list, func(x, y ProcessRow) int {
-		if c := cmp.Compare(opt.Sort.value(&y.States, y.Total), opt.Sort.value(&x.States, x.Total)); c != 0 {
+		if c := key.compare(&x.States, x.Total, &y.States, y.Total); c != 0 {
 			return c
 		}
 		if c := cmp.Compare(y.Total, x.Total); c != 0 {
@@ -434,39 +451,7 @@ func buildProcesses(snap *Snapshot, s *source.Sample, opt Options) {
 		}
 		return cmp.Compare(x.PID, y.PID)
 	})
-	snap.Processes = list
-}
-
-// PeerSockets returns the indexes into Sample.Sockets of a peer's sockets
-// (those passing the snapshot's filter), for drill-down. It scans the
-// sample: drill-down asks for one peer, so Build does not keep these lists.
-func (snap *Snapshot) PeerSockets(p *Peer) []int {
-	var out []int
-	s := snap.Sample
-	for i := range s.Sockets {
-		sk := &s.Sockets[i]
-		if isPeerSocket(sk) && snap.opt.Filter.Match(sk, s.Procs) && classify(sk, snap.lt) == p.key {
-			out = append(out, i)
-		}
-	}
-	return out
-}
-
-// ProcessSockets returns the indexes into Sample.Sockets of the sockets a
-// process holds (pid 0: those without a known owner) that pass the filter.
-func (snap *Snapshot) ProcessSockets(pid int32) []int {
-	var out []int
-	s := snap.Sample
-	for i := range s.Sockets {
-		sk := &s.Sockets[i]
-		if !snap.opt.Filter.Match(sk, s.Procs) {
-			continue
-		}
-		if (pid == 0 && len(sk.Owners) == 0) || slices.Contains(sk.Owners, pid) {
-			out = append(out, i)
-		}
-	}
-	return out
+	return list
 }
 
 func buildRates(snap *Snapshot, prev *Snapshot) {
@@ -485,4 +470,19 @@ func buildRates(snap *Snapshot, prev *Snapshot) {
 			snap.Rates[k] = Rate(float64(v-pv) / sec)
 		}
 	}
+	for _, st := range source.AllStates {
+		snap.StateRates[st] = Rate(float64(snap.States[st]-prev.States[st]) / sec)
+	}
+	if now, ok := opens(snap.Counters); ok {
+		if then, ok := opens(prev.Counters); ok {
+			snap.Churn = Rate(float64(now-then) / sec)
+		}
+	}
+}
+
+// opens is ActiveOpens+PassiveOpens, false unless both counters are there.
+func opens(c map[string]int64) (int64, bool) {
+	a, okA := c["ActiveOpens"]
+	p, okP := c["PassiveOpens"]
+	return a + p, okA && okP
 }

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -326,5 +328,183 @@ func TestDrillDownSockets(t *testing.T) {
 	api = findPeer(s, "192.0.2.10:443", "out")
 	if got := len(s.PeerSockets(api)); got != 6 || api.Total != 6 {
 		t.Errorf("filtered API peer: %d sockets, total %d, want 6", got, api.Total)
+	}
+}
+
+// withSockets returns incidentSample plus extra sockets at time t0+dt.
+func withSockets(dt time.Duration, counters map[string]int64, extra ...source.Socket) *source.Sample {
+	s := incidentSample()
+	s.Time = t0.Add(dt)
+	s.Sockets = append(s.Sockets, extra...)
+	if counters != nil {
+		s.Counters = counters
+	}
+	return s
+}
+
+// churnSockets are 4 TIME_WAIT and 2 CLOSE_WAIT more than incidentSample.
+func churnSockets() []source.Socket {
+	var b sb
+	for i := range 4 {
+		b.add(source.TimeWait, netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(37000+i)).String(), "192.0.2.10:443", 0, nil, false)
+	}
+	b.add(source.CloseWait, "127.0.0.1:37100", "127.0.0.1:6379", 700, []int32{20}, false)
+	b.add(source.CloseWait, "127.0.0.1:37101", "127.0.0.1:6379", 701, []int32{20}, false)
+	return b.socks
+}
+
+func TestStateRatesAndChurn(t *testing.T) {
+	opens := func(a, p int64) map[string]int64 { return map[string]int64{"ActiveOpens": a, "PassiveOpens": p} }
+	cases := []struct {
+		name       string
+		prev, now  *source.Sample // prev nil: first snapshot
+		tw, cw, es Rate
+		churn      Rate
+	}{
+		{"first snapshot", nil, withSockets(0, opens(1000, 900), churnSockets()...), 0, 0, 0, 0},
+		{"growth over 2s", withSockets(0, opens(1000, 900)), withSockets(2*time.Second, opens(1030, 910), churnSockets()...), 2, 1, 0, 20},
+		{"shrink over 4s", withSockets(0, opens(1000, 900), churnSockets()...), withSockets(4*time.Second, opens(1000, 902)), -1, -0.5, 0, 0.5},
+		{"same time", withSockets(0, opens(1000, 900)), withSockets(0, opens(1030, 910), churnSockets()...), 0, 0, 0, 0},
+		{"clock went back", withSockets(time.Second, opens(1000, 900)), withSockets(0, opens(1030, 910), churnSockets()...), 0, 0, 0, 0},
+		{"PassiveOpens missing before", withSockets(0, map[string]int64{"ActiveOpens": 1000}), withSockets(time.Second, opens(1030, 910), churnSockets()...), 4, 2, 0, 0},
+		{"no counters now", withSockets(0, opens(1000, 900)), withSockets(time.Second, map[string]int64{}, churnSockets()...), 4, 2, 0, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var prev *Snapshot
+			if c.prev != nil {
+				prev = Build(c.prev, nil, Options{})
+			}
+			s := Build(c.now, prev, Options{})
+			if got := s.StateRates; got[source.TimeWait] != c.tw || got[source.CloseWait] != c.cw || got[source.Established] != c.es {
+				t.Errorf("state rates TIME_WAIT %v CLOSE_WAIT %v ESTABLISHED %v, want %v %v %v", got[source.TimeWait], got[source.CloseWait], got[source.Established], c.tw, c.cw, c.es)
+			}
+			for _, st := range source.AllStates {
+				if st != source.TimeWait && st != source.CloseWait && s.StateRates.Get(st) != 0 {
+					t.Errorf("%v rate %v, want 0", st, s.StateRates[st])
+				}
+			}
+			if s.Churn != c.churn {
+				t.Errorf("churn %v, want %v", s.Churn, c.churn)
+			}
+			// A filter narrows lists, never the rates.
+			f, _ := ParseFilter("state:LISTEN")
+			if fs := Build(c.now, prev, Options{Filter: f}); fs.StateRates != s.StateRates || fs.Churn != s.Churn {
+				t.Errorf("filtered rates differ: %v %v", fs.StateRates, fs.Churn)
+			}
+		})
+	}
+}
+
+func TestStateRatesJSON(t *testing.T) {
+	var r StateRates
+	r[source.TimeWait] = 2.5
+	r[source.CloseWait] = -0.5
+	r[source.Established] = 1.0 / 3
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"ESTABLISHED":0.333,"SYN_SENT":0,"SYN_RECV":0,"FIN_WAIT1":0,"FIN_WAIT2":0,"TIME_WAIT":2.5,"CLOSE":0,"CLOSE_WAIT":-0.5,"LAST_ACK":0,"LISTEN":0,"CLOSING":0}`
+	if string(b) != want {
+		t.Errorf("got  %s\nwant %s", b, want)
+	}
+	var back StateRates
+	r[source.Established] = 0.333
+	if err := json.Unmarshal(b, &back); err != nil || back != r {
+		t.Errorf("round trip: %v %v", back, err)
+	}
+	if err := json.Unmarshal([]byte(`{"BOGUS":1}`), &back); err == nil {
+		t.Error("unknown state accepted")
+	}
+	// A whole snapshot decodes again (the e2e tests read JSON this way).
+	prev := Build(incidentSample(), nil, Options{})
+	s := Build(withSockets(2*time.Second, map[string]int64{"ActiveOpens": 10, "PassiveOpens": 10}, churnSockets()...), prev, Options{})
+	b, err = json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dec Snapshot
+	if err := json.Unmarshal(b, &dec); err != nil {
+		t.Fatal(err)
+	}
+	if dec.StateRates != s.StateRates || dec.Churn != s.Churn {
+		t.Errorf("decoded state_rates %v churn %v, want %v %v", dec.StateRates, dec.Churn, s.StateRates, s.Churn)
+	}
+}
+
+func TestSortReverse(t *testing.T) {
+	cases := []struct {
+		sort  string
+		peers string // "dir remote" in order
+		procs []int32
+	}{
+		{"total",
+			"out 192.0.2.10:443, out 127.0.0.1:6379, in 10.0.0.5, in 10.0.0.6, in 127.0.0.1, out 192.0.2.20:5432, out 192.0.2.30:25",
+			[]int32{20, 0, 10, 30}},
+		{"-total",
+			"out 192.0.2.20:5432, out 192.0.2.30:25, in 10.0.0.5, in 10.0.0.6, in 127.0.0.1, out 127.0.0.1:6379, out 192.0.2.10:443",
+			[]int32{30, 10, 0, 20}},
+		// Smallest CLOSE_WAIT first; among the zeros the largest total first.
+		{"-CLOSE_WAIT",
+			"out 192.0.2.10:443, in 10.0.0.5, in 10.0.0.6, in 127.0.0.1, out 192.0.2.20:5432, out 192.0.2.30:25, out 127.0.0.1:6379",
+			[]int32{0, 10, 30, 20}},
+		{"-TIME_WAIT",
+			"out 127.0.0.1:6379, in 10.0.0.5, in 10.0.0.6, out 192.0.2.20:5432, out 192.0.2.30:25, in 127.0.0.1, out 192.0.2.10:443",
+			[]int32{10, 30, 20, 0}},
+	}
+	for _, c := range cases {
+		key, err := ParseSortKey(c.sort)
+		if err != nil {
+			t.Fatal(err)
+		}
+		smp := incidentSample()
+		s := Build(smp, nil, Options{Sort: key})
+		var peers []string
+		for _, p := range s.Peers {
+			peers = append(peers, p.Direction+" "+p.Remote)
+		}
+		var pids []int32
+		for _, p := range s.Processes {
+			pids = append(pids, p.PID)
+		}
+		if got := strings.Join(peers, ", "); got != c.peers {
+			t.Errorf("%s peers:\n got  %s\n want %s", c.sort, got, c.peers)
+		}
+		if !slices.Equal(pids, c.procs) {
+			t.Errorf("%s processes %v, want %v", c.sort, pids, c.procs)
+		}
+		if s.Sort != c.sort {
+			t.Errorf("Snapshot.Sort = %q, want %q", s.Sort, c.sort)
+		}
+		// The order does not depend on the order of the dump.
+		slices.Reverse(smp.Sockets)
+		again := Build(smp, nil, Options{Sort: key})
+		for i := range s.Peers {
+			if again.Peers[i].Direction != s.Peers[i].Direction || again.Peers[i].Remote != s.Peers[i].Remote {
+				t.Errorf("%s: peer %d is %s after reversing the dump, was %s", c.sort, i, again.Peers[i].Remote, s.Peers[i].Remote)
+			}
+		}
+	}
+}
+
+// TestGoldenSecondPoll pins the JSON of a snapshot with a previous one
+// (rates, state rates, churn) and a reversed sort.
+func TestGoldenSecondPoll(t *testing.T) {
+	prev := Build(withSockets(0, map[string]int64{"ListenOverflows": 100, "ActiveOpens": 1000, "PassiveOpens": 900}), nil, Options{})
+	key, _ := ParseSortKey("-TIME_WAIT")
+	s := Build(withSockets(2*time.Second, map[string]int64{"ListenOverflows": 110, "ActiveOpens": 1030, "PassiveOpens": 911}, churnSockets()...), prev, Options{Sort: key})
+	golden(t, "second-poll", s)
+}
+
+func TestOptions(t *testing.T) {
+	f, _ := ParseFilter("state:TIME_WAIT  port:443")
+	key, _ := ParseSortKey("-CLOSE_WAIT")
+	s := Build(incidentSample(), nil, Options{Filter: f, Sort: key})
+	if o := s.Options(); o.Filter.String() != "state:TIME_WAIT port:443" || o.Sort != key {
+		t.Errorf("Options() = filter %q sort %v", o.Filter, o.Sort)
+	}
+	if o := Build(incidentSample(), nil, Options{}).Options(); !o.Filter.Empty() || o.Sort != (SortKey{}) {
+		t.Errorf("zero options came back as %+v", o)
 	}
 }

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -235,34 +236,84 @@ func ownerNameContains(s *source.Socket, procs map[int32]*source.Process, words 
 	return false
 }
 
-// SortKey orders peers and processes: by one state's count, or by total.
+// SortKey orders peers, processes and ports: by one state's count, or by
+// total; largest first unless Reverse. The zero SortKey is "total".
 type SortKey struct {
 	State source.State // 0 means total
+	// Reverse puts the smallest first.
+	Reverse bool
 }
 
-// ParseSortKey accepts "total" or a state name in any spelling ParseState takes.
+// sortColumns is the display order of the sort keys the TUI cycles through.
+var sortColumns = []source.State{source.Established, source.TimeWait, source.CloseWait,
+	source.SynSent, source.SynRecv, source.FinWait1, source.FinWait2, source.LastAck, 0}
+
+// SortColumns returns the sort keys a user steps through, in display order:
+// ESTABLISHED, TIME_WAIT, CLOSE_WAIT, SYN_SENT, SYN_RECV, FIN_WAIT1,
+// FIN_WAIT2, LAST_ACK, total. None is reversed. The slice is new on each call.
+func SortColumns() []SortKey {
+	keys := make([]SortKey, len(sortColumns))
+	for i, st := range sortColumns {
+		keys[i] = SortKey{State: st}
+	}
+	return keys
+}
+
+// ParseSortKey accepts "total" or a state name in any spelling ParseState
+// takes, optionally after one "-" meaning Reverse ("-TIME_WAIT", "-total").
+// The empty string is "total".
 func ParseSortKey(s string) (SortKey, error) {
-	if s == "" || strings.EqualFold(s, "total") {
-		return SortKey{}, nil
+	var k SortKey
+	name := s
+	if rest, ok := strings.CutPrefix(s, "-"); ok {
+		// ParseState ignores dashes, so "--x" and a bare "-" must be
+		// refused here rather than read as a reversed key.
+		if rest == "" || strings.HasPrefix(rest, "-") {
+			return SortKey{}, sortKeyError(s)
+		}
+		k.Reverse, name = true, rest
 	}
-	st, ok := source.ParseState(s)
+	if name == "" || strings.EqualFold(name, "total") {
+		return k, nil
+	}
+	st, ok := source.ParseState(name)
 	if !ok {
-		return SortKey{}, fmt.Errorf("unknown sort key %q (want total or a TCP state such as TIME_WAIT, CLOSE_WAIT, ESTABLISHED)", s)
+		return SortKey{}, sortKeyError(s)
 	}
-	return SortKey{State: st}, nil
+	k.State = st
+	return k, nil
 }
 
-// String returns "total" or the state name.
+func sortKeyError(s string) error {
+	return fmt.Errorf("unknown sort key %q (want total or a TCP state such as TIME_WAIT, CLOSE_WAIT, ESTABLISHED; a leading - puts the smallest first)", s)
+}
+
+// String returns "total" or the state name, after "-" when Reverse;
+// ParseSortKey reads it back.
 func (k SortKey) String() string {
-	if k.State == 0 {
-		return "total"
+	name := "total"
+	if k.State != 0 {
+		name = k.State.String()
 	}
-	return k.State.String()
+	if k.Reverse {
+		return "-" + name
+	}
+	return name
 }
 
 func (k SortKey) value(c *StateCounts, total int) int {
 	if k.State == 0 {
 		return total
 	}
-	return c[k.State]
+	return c.Get(k.State)
+}
+
+// compare orders two rows by the key alone: negative when x comes first,
+// that is when x has more (fewer when Reverse). Callers add tie-breaks.
+func (k SortKey) compare(xc *StateCounts, xt int, yc *StateCounts, yt int) int {
+	c := cmp.Compare(k.value(yc, yt), k.value(xc, xt))
+	if k.Reverse {
+		return -c
+	}
+	return c
 }

@@ -78,14 +78,61 @@ func TestFilterErrors(t *testing.T) {
 }
 
 func TestParseSortKey(t *testing.T) {
-	for in, want := range map[string]string{"": "total", "TOTAL": "total", "time_wait": "TIME_WAIT", "CLOSE-WAIT": "CLOSE_WAIT", "established": "ESTABLISHED"} {
-		k, err := ParseSortKey(in)
-		if err != nil || k.String() != want {
-			t.Errorf("%q: %v %v, want %s", in, k, err, want)
+	cases := []struct {
+		in      string
+		want    string
+		state   source.State
+		reverse bool
+	}{
+		{"", "total", 0, false},
+		{"TOTAL", "total", 0, false},
+		{"time_wait", "TIME_WAIT", source.TimeWait, false},
+		{"CLOSE-WAIT", "CLOSE_WAIT", source.CloseWait, false},
+		{"established", "ESTABLISHED", source.Established, false},
+		{"-total", "-total", 0, true},
+		{"-TOTAL", "-total", 0, true},
+		{"-TIME_WAIT", "-TIME_WAIT", source.TimeWait, true},
+		{"-time-wait", "-TIME_WAIT", source.TimeWait, true},
+		{"-closewait", "-CLOSE_WAIT", source.CloseWait, true},
+	}
+	for _, c := range cases {
+		k, err := ParseSortKey(c.in)
+		if err != nil || k.String() != c.want || k.State != c.state || k.Reverse != c.reverse {
+			t.Errorf("%q: %+v %v, want %s", c.in, k, err, c.want)
 		}
 	}
-	if _, err := ParseSortKey("bogus"); err == nil {
-		t.Error("bogus sort key accepted")
+	for _, in := range []string{"bogus", "-", "--total", "--TIME_WAIT", "-bogus", "+total", "total-"} {
+		if k, err := ParseSortKey(in); err == nil {
+			t.Errorf("%q accepted as %+v", in, k)
+		} else if strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q: multi-line error", in)
+		}
+	}
+}
+
+func TestSortColumns(t *testing.T) {
+	var got []string
+	for _, k := range SortColumns() {
+		if k.Reverse {
+			t.Errorf("%v is reversed", k)
+		}
+		got = append(got, k.String())
+		// Every key and its reverse survive String and ParseSortKey.
+		for _, k := range []SortKey{k, {State: k.State, Reverse: true}} {
+			back, err := ParseSortKey(k.String())
+			if err != nil || back != k {
+				t.Errorf("%+v -> %q -> %+v %v", k, k.String(), back, err)
+			}
+		}
+	}
+	want := "ESTABLISHED TIME_WAIT CLOSE_WAIT SYN_SENT SYN_RECV FIN_WAIT1 FIN_WAIT2 LAST_ACK total"
+	if strings.Join(got, " ") != want {
+		t.Errorf("SortColumns = %v, want %s", got, want)
+	}
+	// Callers may modify the slice.
+	SortColumns()[0].Reverse = true
+	if SortColumns()[0].Reverse {
+		t.Error("SortColumns shares its slice")
 	}
 }
 

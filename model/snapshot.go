@@ -42,6 +42,12 @@ type Snapshot struct {
 	// PollMS is what the poll cost, by part.
 	PollMS   PollCost `json:"poll_ms"`
 	Warnings []string `json:"warnings,omitempty"`
+	// StateRates is each state's count change per second since the
+	// previous snapshot (all zero in the first).
+	StateRates StateRates `json:"state_rates"`
+	// Churn is connections opened per second (the ActiveOpens and
+	// PassiveOpens counters); 0 in the first snapshot or without counters.
+	Churn Rate `json:"churn_per_sec"`
 	// Interval is the time since the previous snapshot (0 for the first).
 	Interval time.Duration `json:"-"`
 	// Sample is the poll this snapshot was built from, for drill-down.
@@ -113,6 +119,19 @@ type Listener struct {
 	Processes        []ProcRef `json:"processes"`
 }
 
+// PortRow is one local port and the sockets on it, from LocalPorts.
+type PortRow struct {
+	Port uint16 `json:"port"`
+	// Listening: a LISTEN socket is bound to this port (on any address).
+	Listening bool `json:"listening"`
+	// States and Total count the port's sockets other than listeners.
+	States StateCounts `json:"states"`
+	Total  int         `json:"total"`
+	// Processes are the distinct owners, by pid, at most MaxPortProcesses;
+	// pid 0 named "unknown" stands for sockets without a known owner.
+	Processes []ProcRef `json:"processes"`
+}
+
 // ProcRef names a process.
 type ProcRef struct {
 	PID  int32  `json:"pid"`
@@ -162,6 +181,52 @@ type Rate float64
 // MarshalJSON prints a rate rounded to three decimals.
 func (r Rate) MarshalJSON() ([]byte, error) {
 	return strconv.AppendFloat(nil, math.Round(float64(r)*1000)/1000, 'f', -1, 64), nil
+}
+
+// StateRates is a per-second rate per state; its JSON form is that of
+// StateCounts, every state in display order.
+type StateRates [source.MaxState]Rate
+
+// Get returns the rate of one state.
+func (r *StateRates) Get(s source.State) Rate {
+	if s >= source.MaxState {
+		return 0
+	}
+	return r[s]
+}
+
+// MarshalJSON writes {"ESTABLISHED":f,...} with all states, each rate
+// rounded as Rate rounds it.
+func (r StateRates) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 256)
+	b = append(b, '{')
+	for i, s := range source.AllStates {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, s.String())
+		b = append(b, ':')
+		v, _ := r[s].MarshalJSON()
+		b = append(b, v...)
+	}
+	return append(b, '}'), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes; unknown states are errors.
+func (r *StateRates) UnmarshalJSON(b []byte) error {
+	var m map[string]float64
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*r = StateRates{}
+	for k, v := range m {
+		s, ok := source.ParseState(k)
+		if !ok {
+			return fmt.Errorf("unknown TCP state %q", k)
+		}
+		r[s] = Rate(v)
+	}
+	return nil
 }
 
 // StateCounts counts sockets per state; in JSON every state is present, in
