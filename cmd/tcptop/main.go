@@ -17,10 +17,12 @@ import (
 	"syscall"
 	"time"
 
+	tea "charm.land/bubbletea/v2"
 	"golang.org/x/term"
 
 	"github.com/tcptop/tcptop/model"
 	"github.com/tcptop/tcptop/source"
+	"github.com/tcptop/tcptop/themes"
 	"github.com/tcptop/tcptop/ui"
 )
 
@@ -65,6 +67,8 @@ type config struct {
 	top                          int
 	filter, sort, netns          string
 	procRoot                     string
+	theme                        string
+	ascii                        bool
 }
 
 const usageText = `Usage: tcptop [flags]
@@ -72,8 +76,9 @@ const usageText = `Usage: tcptop [flags]
 Shows what TCP is doing on this machine: states, ephemeral ports, accept
 queues, and the peers and processes behind them.
 
-With a terminal on stdout it shows a snapshot (the full-screen monitor is
-coming); with stdout piped it streams text snapshots every --interval.
+With a terminal on stdout it opens a full-screen live monitor (press ? in
+it for the keys); with stdout piped, or with TERM=dumb, it streams text
+snapshots every --interval.
 
 Flags:
   --once            print one snapshot and exit
@@ -91,6 +96,10 @@ Flags:
   --no-procs        skip process attribution (cheaper)
   --netns NAME      read another network namespace (ip netns name or path)
   --proc-root DIR   where procfs is mounted (default /proc)
+  --theme NAME      monitor colours: auto (from the terminal background),
+                    dark, light or mono (default auto; NO_COLOR means mono)
+  --ascii           draw bars and arrows with ASCII only (the default when
+                    the locale is not UTF-8)
   --version         print the version
   --help            this help
 
@@ -98,7 +107,7 @@ Exit status: 0 ok, 1 the kernel could not be read, 2 bad usage.
 `
 
 func parseFlags(args []string, stdout io.Writer) (config, error) {
-	c := config{interval: time.Second, top: 10, procRoot: "/proc"}
+	c := config{interval: time.Second, top: 10, procRoot: "/proc", theme: "auto"}
 	fs := flag.NewFlagSet("tcptop", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.BoolVar(&c.once, "once", false, "")
@@ -116,6 +125,8 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	fs.StringVar(&c.sort, "sort", "total", "")
 	fs.StringVar(&c.netns, "netns", "", "")
 	fs.StringVar(&c.procRoot, "proc-root", "/proc", "")
+	fs.StringVar(&c.theme, "theme", "auto", "")
+	fs.BoolVar(&c.ascii, "ascii", false, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			io.WriteString(stdout, usageText)
@@ -131,6 +142,11 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	}
 	if c.top <= 0 {
 		return c, usageError{fmt.Errorf("--top must be 1 or more, not %d", c.top)}
+	}
+	if c.theme != "auto" {
+		if _, err := themes.ParseMode(c.theme); err != nil {
+			return c, usageError{fmt.Errorf("--theme: %w", err)}
+		}
 	}
 	return c, nil
 }
@@ -196,9 +212,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if c.once {
 		count = 1
 	}
-	// A terminal gets one text snapshot until the full-screen TUI lands.
-	if !c.json && !c.once && isTerminal(stdout) && count == 0 {
-		count = 1
+	if !c.json && !c.once && count == 0 && isTerminal(stdout) {
+		if os.Getenv("TERM") != "dumb" {
+			return runTUI(ctx, k, c, opt)
+		}
+		// A dumb terminal cannot draw the monitor: stream text instead.
+		fmt.Fprintln(stderr, "tcptop: TERM=dumb: printing text snapshots instead of the full-screen monitor")
 	}
 	if count == 1 {
 		// One snapshot lives for a few dozen milliseconds: collecting its
@@ -259,6 +278,44 @@ func stream(ctx context.Context, r source.Reader, opt model.Options, interval ti
 		prev = snap
 	}
 	return nil
+}
+
+// runTUI runs the full-screen monitor until q, Ctrl-C or a signal.
+func runTUI(ctx context.Context, r source.Reader, c config, opt model.Options) error {
+	m := ui.New(ui.Config{
+		Reader:   r,
+		Options:  opt,
+		Interval: c.interval,
+		Theme:    c.theme,
+		NoColor:  os.Getenv("NO_COLOR") != "",
+		ASCII:    c.ascii || !utf8Locale(os.Getenv),
+		Location: time.Local,
+		Context:  ctx,
+	})
+	// A monitor must be cheap: it redraws at most 15 times a second.
+	p := tea.NewProgram(m, tea.WithContext(ctx), tea.WithFPS(15))
+	final, err := p.Run()
+	if err != nil && !errors.Is(err, tea.ErrProgramKilled) && !errors.Is(err, tea.ErrInterrupted) {
+		return fmt.Errorf("terminal: %w", err)
+	}
+	if fm, ok := final.(ui.Model); ok && fm.Snapshot() == nil {
+		if err := fm.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// utf8Locale reports whether the locale (LC_ALL, then LC_CTYPE, then LANG,
+// the first one set) asks for UTF-8.
+func utf8Locale(getenv func(string) string) bool {
+	for _, k := range []string{"LC_ALL", "LC_CTYPE", "LANG"} {
+		if v := getenv(k); v != "" {
+			v = strings.ToLower(v)
+			return strings.Contains(v, "utf-8") || strings.Contains(v, "utf8")
+		}
+	}
+	return false
 }
 
 func isTerminal(w io.Writer) bool {

@@ -1,0 +1,85 @@
+package ui
+
+import "charm.land/bubbles/v2/key"
+
+// KeyMap is every key the monitor answers to. The bindings carry their own
+// help text, so the footer and the help overlay can never disagree with
+// what Update does.
+type KeyMap struct {
+	Quit, Help, Suspend key.Binding
+
+	SortTimeWait, SortCloseWait, SortEstablished, SortTotal key.Binding
+	SortLeft, SortRight, Reverse                            key.Binding
+
+	Filter, FilterKeep, FilterClear key.Binding
+
+	Enter, Back key.Binding
+
+	NextView, PrevView, Pause, Faster, Slower key.Binding
+
+	Up, Down, PageUp, PageDown, Home, End key.Binding
+}
+
+// DefaultKeys are htop/btop habits.
+func DefaultKeys() KeyMap {
+	b := func(help, desc string, keys ...string) key.Binding {
+		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(help, desc))
+	}
+	return KeyMap{
+		Quit:    b("q", "quit", "q", "ctrl+c"),
+		Help:    b("?", "help", "?", "f1"),
+		Suspend: b("ctrl+z", "suspend to the shell", "ctrl+z"),
+
+		SortTimeWait:    b("t", "sort by TIME_WAIT", "t"),
+		SortCloseWait:   b("c", "sort by CLOSE_WAIT", "c"),
+		SortEstablished: b("e", "sort by ESTABLISHED", "e"),
+		SortTotal:       b("n", "sort by total", "n"),
+		SortLeft:        b("<", "sort by the column to the left", "<", ","),
+		SortRight:       b(">", "sort by the column to the right", ">", "."),
+		Reverse:         b("r", "reverse the sort", "r"),
+
+		Filter:      b("/", "filter (port:443 proc:php state:CLOSE_WAIT 10.0.0.0/8)", "/"),
+		FilterKeep:  b("enter", "keep the filter", "enter"),
+		FilterClear: b("esc", "clear the filter", "esc"),
+
+		Enter: b("enter", "drill down: peer → processes → sockets", "enter"),
+		Back:  b("esc", "back up one level", "esc", "backspace"),
+
+		NextView: b("tab", "cycle peers / processes / local ports", "tab"),
+		PrevView: b("shift+tab", "cycle backwards", "shift+tab"),
+		Pause:    b("p", "pause / resume (space too)", "p", "space"),
+		Slower:   b("+", "longer refresh interval", "+", "="),
+		Faster:   b("-", "shorter refresh interval", "-", "_"),
+
+		Up:       b("↑/k", "move up", "up", "k"),
+		Down:     b("↓/j", "move down", "down", "j"),
+		PageUp:   b("pgup", "page up", "pgup", "ctrl+b"),
+		PageDown: b("pgdn", "page down", "pgdown", "ctrl+f"),
+		Home:     b("home", "first row (g too)", "home", "g"),
+		End:      b("end", "last row (G too)", "end", "G"),
+	}
+}
+
+// ShortHelp is the footer's key list, most useful first.
+func (k KeyMap) ShortHelp() []key.Binding {
+	short := func(b key.Binding, desc string) key.Binding {
+		h := b.Help()
+		b.SetHelp(h.Key, desc)
+		return b
+	}
+	return []key.Binding{
+		short(k.Help, "help"), short(k.Filter, "filter"),
+		short(k.SortTimeWait, "TIME_WAIT"), short(k.SortCloseWait, "CLOSE_WAIT"),
+		short(k.Enter, "drill"), short(k.NextView, "view"),
+		short(k.Pause, "pause"), short(k.Quit, "quit"),
+	}
+}
+
+// FullHelp is the help overlay, in groups.
+func (k KeyMap) FullHelp() [][]key.Binding {
+	return [][]key.Binding{
+		{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Enter, k.Back},
+		{k.SortTimeWait, k.SortCloseWait, k.SortEstablished, k.SortTotal, k.SortLeft, k.SortRight, k.Reverse},
+		{k.Filter, k.FilterKeep, k.FilterClear, k.NextView, k.PrevView, k.Pause, k.Slower, k.Faster, k.Help, k.Suspend, k.Quit},
+	}
+}

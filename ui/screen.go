@@ -1,0 +1,260 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/tcptop/tcptop/model"
+	"github.com/tcptop/tcptop/source"
+)
+
+// screenLayout is how many lines each panel gets.
+type screenLayout struct {
+	states    []source.State
+	stateCols int
+	stateRows int
+	ports     int
+	listeners int
+	tableRows int // rows of data, without the title and column lines
+}
+
+// computeLayout shares the height between the panels: the table keeps at
+// least two fifths of the screen, the panels above it shrink first (zero
+// states collapse, the histogram goes to two columns, fewer listeners).
+func computeLayout(snap *model.Snapshot, width, height int) screenLayout {
+	var l screenLayout
+	avail := height - 2 // header and footer
+	tableMin := 2 + 3
+	if height >= 30 {
+		tableMin = 2 + 8
+	}
+	budget := avail - max(tableMin, avail*2/5)
+	if snap == nil {
+		l.tableRows = max(1, avail-2)
+		return l
+	}
+	l.ports = 2
+	if budget < 8 {
+		l.ports = 1
+	}
+	lisWant := 1 + min(len(snap.Listeners), 8)
+	if len(snap.Listeners) == 0 {
+		lisWant = 1
+	}
+	l.states = histStates(snap, false)
+	if all := histStates(snap, true); len(all)+l.ports+lisWant <= budget {
+		l.states = all
+	}
+	l.stateCols, l.stateRows = 1, len(l.states)
+	lisMin := min(lisWant, 3)
+	if l.stateRows+l.ports+lisMin > budget && width >= 2*40+3 {
+		l.stateCols = 2
+		l.stateRows = (len(l.states) + 1) / 2
+	}
+	if over := l.stateRows + l.ports + 1 - budget; over > 0 {
+		// Still too tall: keep the most populated states.
+		l.stateRows = max(1, l.stateRows-over)
+		keep := l.stateRows * l.stateCols
+		if keep < len(l.states) {
+			l.states = topStates(snap, l.states, keep)
+		}
+	}
+	l.listeners = max(1, min(lisWant, budget-l.stateRows-l.ports))
+	l.tableRows = max(1, avail-l.stateRows-l.ports-l.listeners-2)
+	return l
+}
+
+// topStates keeps the n most populated of states, in their usual order.
+func topStates(snap *model.Snapshot, states []source.State, n int) []source.State {
+	keep := map[source.State]bool{}
+	for range n {
+		best := source.State(0)
+		for _, s := range states {
+			if !keep[s] && (best == 0 || snap.States[s] > snap.States[best]) {
+				best = s
+			}
+		}
+		keep[best] = true
+	}
+	var out []source.State
+	for _, s := range states {
+		if keep[s] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (m *Model) tableRows() int {
+	return computeLayout(m.snap, m.width, m.height).tableRows
+}
+
+// View draws the screen.
+func (m Model) View() tea.View {
+	v := tea.NewView(m.render())
+	v.AltScreen = true
+	if m.filtering && m.width >= MinWidth && m.height >= MinHeight {
+		if c := m.input.Cursor(); c != nil {
+			c.Position.Y += m.height - 1 // the input is the footer line
+			v.Cursor = c
+		}
+	}
+	v.WindowTitle = "tcptop"
+	if m.snap != nil {
+		v.WindowTitle = "tcptop " + m.snap.Host
+	}
+	return v
+}
+
+// render is the whole screen as one string of exactly height lines.
+func (m Model) render() string {
+	w, h := m.width, m.height
+	if w == 0 || h == 0 {
+		return ""
+	}
+	if w < MinWidth || h < MinHeight {
+		return tooSmall(w, h)
+	}
+	st := &m.styles
+	lines := make([]string, 0, h)
+	lines = append(lines, renderHeader(st, m.snap, headerInfo{paused: m.paused, interval: m.interval, loc: m.cfg.Location, ascii: m.cfg.ASCII}, w))
+	if m.showHelp {
+		lines = append(lines, m.renderHelp(h-2)...)
+	} else if m.snap != nil {
+		l := computeLayout(m.snap, w, h)
+		lines = append(lines, renderStates(st, m.snap, l.states, l.stateCols, w)[:l.stateRows]...)
+		lines = append(lines, renderPorts(st, m.snap, l.ports, w, m.cfg.ASCII)...)
+		lines = append(lines, renderListeners(st, m.snap, l.listeners, w)...)
+		lines = append(lines, m.renderTableTitle(w))
+		lv := m.levels[len(m.levels)-1]
+		tbl := lv.tbl
+		tbl.height = l.tableRows
+		tbl.clamp()
+		lines = append(lines, tbl.render(st, w, true)...)
+	} else if m.err != nil {
+		lines = append(lines, fitStyled(st.Crit.Render("cannot read sockets: "+oneLine(m.err)), w))
+	}
+	for len(lines) < h-1 {
+		lines = append(lines, strings.Repeat(" ", w))
+	}
+	lines = append(lines[:h-1], m.renderFooter(w))
+	return strings.Join(lines, "\n")
+}
+
+// tooSmall fills a screen below the minimum with a message that says so.
+func tooSmall(w, h int) string {
+	msg := []string{
+		"terminal too small",
+		fmt.Sprintf("need %dx%d", MinWidth, MinHeight),
+		fmt.Sprintf("have %dx%d", w, h),
+	}
+	if w < len(msg[0]) || h < 3 {
+		msg = []string{fmt.Sprintf("too small (need %dx%d)", MinWidth, MinHeight)}
+	}
+	lines := make([]string, h)
+	for i := range lines {
+		lines[i] = strings.Repeat(" ", w)
+	}
+	top := max(0, (h-len(msg))/2)
+	for i, s := range msg {
+		if top+i < h {
+			lines[top+i] = fit(strings.Repeat(" ", max(0, (w-len(s))/2))+s, w)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// renderTableTitle is the breadcrumb, the row count and the sort.
+func (m Model) renderTableTitle(w int) string {
+	st := &m.styles
+	sep := " › "
+	if m.cfg.ASCII {
+		sep = " > "
+	}
+	crumbs := make([]string, len(m.levels))
+	for i, lv := range m.levels {
+		crumbs[i] = lv.label
+		if i == 0 && lv.kind == lvPeers && len(m.levels) == 1 {
+			crumbs[i] = "PEERS"
+		}
+	}
+	crumbs[0] = strings.ToUpper(crumbs[0])
+	lv := m.levels[len(m.levels)-1]
+	n := lv.tbl.data.n
+	rows := "rows"
+	if n == 1 {
+		rows = "row"
+	}
+	text := st.Title.Render(strings.Join(crumbs, sep)) + st.Dim.Render(fmt.Sprintf("  %d %s", n, rows))
+	if len(m.levels) == 1 {
+		arrow := "→"
+		if m.cfg.ASCII {
+			arrow = "->"
+		}
+		text += st.Dim.Render(fmt.Sprintf("  [tab] %s %s", arrow, strings.ToLower(topViews[(m.view+1)%len(topViews)].name())))
+	} else {
+		text += st.Dim.Render("  [esc] back")
+	}
+	return fitStyled(text, w)
+}
+
+// renderFooter is the status line: the filter input while editing, an
+// error when the last poll failed, else the filter, sort and keys.
+func (m Model) renderFooter(w int) string {
+	st := &m.styles
+	if m.filtering {
+		line := m.input.View()
+		if m.filterErr != nil {
+			line += "  " + st.Crit.Render(oneLine(m.filterErr))
+		}
+		return fitStyled(line, w)
+	}
+	var left []string
+	if m.err != nil {
+		msg := "error: " + oneLine(m.err)
+		if m.snap != nil {
+			msg += " (showing " + m.snap.Time.In(loc(m.cfg.Location)).Format("15:04:05") + ")"
+		}
+		return fitStyled(st.Crit.Render(msg), w)
+	}
+	if f := m.opts.Filter; !f.Empty() {
+		left = append(left, st.Warn.Render("filter "+f.String()))
+	}
+	left = append(left, "sort "+m.opts.Sort.String())
+	status := strings.Join(left, "  ") + "  "
+	m.help.SetWidth(max(0, w-len([]rune(stripped(status)))))
+	return fitStyled(status+m.help.ShortHelpView(m.keys.ShortHelp()), w)
+}
+
+// renderHelp is the key overlay.
+func (m Model) renderHelp(rows int) []string {
+	st := &m.styles
+	out := []string{fitStyled(st.Title.Render("Keys")+st.Dim.Render("  (? or esc closes)"), m.width)}
+	for _, group := range m.keys.FullHelp() {
+		for _, b := range group {
+			h := b.Help()
+			out = append(out, fitStyled(fmt.Sprintf("  %-10s %s", h.Key, h.Desc), m.width))
+		}
+	}
+	out = append(out, fitStyled(st.Dim.Render("  filter terms: port: sport: dport: proc: pid: addr: state: (AND; commas OR)"), m.width))
+	if len(out) > rows {
+		// Two columns when one does not fit.
+		half := (len(out) + 1) / 2
+		colW := m.width / 2
+		two := make([]string, 0, half)
+		for i := 0; i < half; i++ {
+			l := fitStyled(out[i], colW)
+			if i+half < len(out) {
+				l += fitStyled(out[i+half], m.width-colW)
+			}
+			two = append(two, fitStyled(l, m.width))
+		}
+		out = two
+	}
+	if len(out) > rows {
+		out = out[:rows]
+	}
+	return out
+}

@@ -1,0 +1,253 @@
+package ui
+
+import (
+	"strings"
+
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/tcptop/tcptop/themes"
+)
+
+// This table is hand-written rather than bubbles/table: that widget formats
+// every row on SetRows (20k peers at every refresh) and styles whole rows,
+// while tcptop formats only the rows on screen and colours single cells
+// (a non-zero CLOSE_WAIT count). Selection follows a row's key across
+// refreshes, so a re-sorted table keeps the same peer highlighted.
+
+// column is one table column.
+type column struct {
+	title string
+	width int
+	right bool // numbers align right
+	// flex columns share the width left over, in order, down to width.
+	flex bool
+	// style, when set, decides a cell's style from its text.
+	style func(st *themes.Styles, text string) *lipgloss.Style
+	// sorted marks the sort column's title.
+	sorted string
+	// idx is the column's position before fitColumns dropped any.
+	idx int
+}
+
+// tableData is what a view hands the table: rows are formatted on demand.
+type tableData struct {
+	cols []column
+	n    int
+	key  func(i int) string
+	cell func(i, col int) string
+	// empty is shown when n == 0.
+	empty string
+}
+
+// table is a scrollable list with a selection that survives new data.
+type table struct {
+	data   tableData
+	sel    int
+	offset int
+	selKey string
+	height int // rows on screen, without the title line
+}
+
+// setData swaps the rows and moves the selection to the row with the same
+// key, or keeps its index when that row is gone.
+func (t *table) setData(d tableData) {
+	t.data = d
+	if t.selKey != "" && d.key != nil && (t.sel >= d.n || d.key(t.sel) != t.selKey) {
+		for i := 0; i < d.n; i++ {
+			if d.key(i) == t.selKey {
+				t.sel = i
+				break
+			}
+		}
+	}
+	t.clamp()
+}
+
+func (t *table) clamp() {
+	if t.sel >= t.data.n {
+		t.sel = t.data.n - 1
+	}
+	if t.sel < 0 {
+		t.sel = 0
+	}
+	if t.height > 0 {
+		if t.sel < t.offset {
+			t.offset = t.sel
+		}
+		if t.sel >= t.offset+t.height {
+			t.offset = t.sel - t.height + 1
+		}
+	}
+	if maxOff := t.data.n - t.height; t.offset > maxOff {
+		t.offset = max(0, maxOff)
+	}
+	if t.offset < 0 {
+		t.offset = 0
+	}
+	t.selKey = ""
+	if t.data.n > 0 && t.data.key != nil {
+		t.selKey = t.data.key(t.sel)
+	}
+}
+
+// move moves the selection by d rows.
+func (t *table) move(d int) {
+	t.sel += d
+	t.clamp()
+}
+
+// moveTo selects row i (negative: from the end).
+func (t *table) moveTo(i int) {
+	if i < 0 {
+		i = t.data.n + i
+	}
+	t.sel = i
+	t.clamp()
+}
+
+// layout gives the flex columns the width left over.
+func layout(cols []column, width int) []column {
+	out := make([]column, len(cols))
+	copy(out, cols)
+	used, flex := 0, 0
+	for i, c := range out {
+		if i > 0 {
+			used++
+		}
+		used += c.width
+		if c.flex {
+			flex++
+		}
+	}
+	extra := width - used
+	for i := range out {
+		if extra <= 0 || flex == 0 {
+			break
+		}
+		if out[i].flex {
+			add := extra / flex
+			if flex == 1 {
+				add = extra
+			}
+			out[i].width += add
+			extra -= add
+			flex--
+		}
+	}
+	return out
+}
+
+// fitColumns drops optional columns (drop lists column indexes, least
+// important first) until the fixed width fits.
+func fitColumns(cols []column, width int, drop []int) []column {
+	need := func(cs []column) int {
+		w := 0
+		for i, c := range cs {
+			if i > 0 {
+				w++
+			}
+			w += c.width
+		}
+		return w
+	}
+	gone := map[int]bool{}
+	for _, d := range drop {
+		kept := make([]column, 0, len(cols))
+		for i, c := range cols {
+			if !gone[i] {
+				kept = append(kept, c)
+			}
+		}
+		if need(kept) <= width {
+			return kept
+		}
+		gone[d] = true
+	}
+	kept := make([]column, 0, len(cols))
+	for i, c := range cols {
+		if !gone[i] {
+			kept = append(kept, c)
+		}
+	}
+	return kept
+}
+
+// render draws the header line and the visible rows, each exactly width
+// cells wide.
+func (t *table) render(st *themes.Styles, width int, focused bool) []string {
+	cols := layout(t.data.cols, width)
+	lines := make([]string, 0, t.height+1)
+	var hb strings.Builder
+	for i, c := range cols {
+		if i > 0 {
+			hb.WriteByte(' ')
+		}
+		title := c.title + c.sorted
+		hb.WriteString(pad(title, c.width, c.right))
+	}
+	lines = append(lines, st.Title.Render(fit(hb.String(), width)))
+	if t.data.n == 0 {
+		lines = append(lines, st.Dim.Render(fit("  "+t.data.empty, width)))
+		return lines
+	}
+	end := min(t.data.n, t.offset+t.height)
+	for i := t.offset; i < end; i++ {
+		if i == t.sel && focused {
+			var rb strings.Builder
+			for j, c := range cols {
+				if j > 0 {
+					rb.WriteByte(' ')
+				}
+				rb.WriteString(pad(t.data.cell(i, j), c.width, c.right))
+			}
+			lines = append(lines, st.Selected.Render(fit(rb.String(), width)))
+			continue
+		}
+		var rb strings.Builder
+		w := 0
+		for j, c := range cols {
+			if j > 0 {
+				rb.WriteByte(' ')
+				w++
+			}
+			text := pad(t.data.cell(i, j), c.width, c.right)
+			if c.style != nil {
+				if s := c.style(st, t.data.cell(i, j)); s != nil {
+					text = s.Render(text)
+				}
+			}
+			rb.WriteString(text)
+			w += c.width
+		}
+		if w < width {
+			rb.WriteString(strings.Repeat(" ", width-w))
+		}
+		lines = append(lines, ansi.Truncate(rb.String(), width, ""))
+	}
+	return lines
+}
+
+// pad fits s into exactly w cells, clipping with '~'.
+func pad(s string, w int, right bool) string {
+	if w <= 0 {
+		return ""
+	}
+	sw := ansi.StringWidth(s)
+	if sw > w {
+		return ansi.Truncate(s, w-1, "") + "~"
+	}
+	if right {
+		return strings.Repeat(" ", w-sw) + s
+	}
+	return s + strings.Repeat(" ", w-sw)
+}
+
+// fit pads or cuts a plain line to exactly w cells.
+func fit(s string, w int) string {
+	sw := ansi.StringWidth(s)
+	if sw > w {
+		return ansi.Truncate(s, w, "")
+	}
+	return s + strings.Repeat(" ", w-sw)
+}

@@ -1,0 +1,370 @@
+package ui
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/tcptop/tcptop/model"
+	"github.com/tcptop/tcptop/source"
+	"github.com/tcptop/tcptop/themes"
+)
+
+// levelKind is what a table level lists.
+type levelKind int
+
+const (
+	lvPeers levelKind = iota
+	lvProcesses
+	lvPorts
+	lvPeerProcs // the processes behind one peer
+	lvSockets   // one process's sockets (to one peer, or all of them)
+)
+
+// topViews are the main table's views, in Tab order.
+var topViews = []levelKind{lvPeers, lvProcesses, lvPorts}
+
+func (k levelKind) name() string {
+	return [...]string{"Peers", "Processes", "Local ports", "Processes", "Sockets"}[k]
+}
+
+// peerID names a peer across refreshes (Peer's own key is unexported).
+type peerID struct{ dir, remote, local string }
+
+func idOf(p *model.Peer) peerID { return peerID{p.Direction, p.Remote, p.Local} }
+
+func (id peerID) String() string { return id.dir + " " + id.remote + " " + id.local }
+
+// level is one step of the drill-down, with its own selection.
+type level struct {
+	kind   levelKind
+	peer   peerID // lvPeerProcs, and lvSockets reached from a peer
+	byPeer bool
+	pid    int32
+	label  string // breadcrumb text
+	tbl    table
+	// resetGen, when it is the shown snapshot's options generation + 1,
+	// sends the selection back to the first row.
+	resetGen int
+	// what the rows are, for Enter
+	peers []model.Peer
+	procs []model.ProcessRow
+	ports []model.PortRow
+	socks []int
+}
+
+// stateCol is a per-state count column.
+var countCols = []struct {
+	s     source.State
+	title string
+}{
+	{source.Established, "ESTAB"},
+	{source.TimeWait, "TIME_W"},
+	{source.CloseWait, "CLOSE_W"},
+	{source.SynSent, "SYN_S"},
+	{source.SynRecv, "SYN_R"},
+	{source.FinWait1, "FIN_W1"},
+	{source.FinWait2, "FIN_W2"},
+	{source.LastAck, "L_ACK"},
+}
+
+// pinned count columns are always shown; the others drop out when all
+// their cells are zero or when the terminal is narrow.
+func pinnedState(s source.State) bool {
+	return s == source.Established || s == source.TimeWait || s == source.CloseWait
+}
+
+func countStyle(s source.State) func(st *themes.Styles, text string) *lipgloss.Style {
+	return func(st *themes.Styles, text string) *lipgloss.Style {
+		if text == "0" || text == "" {
+			return &st.Dim
+		}
+		switch s {
+		case source.TimeWait:
+			return &st.TimeWait
+		case source.CloseWait:
+			return &st.CloseWait
+		}
+		return nil
+	}
+}
+
+// countColumns builds the state and total columns for rows of counts,
+// marking the sort column. ESTABLISHED, TIME_WAIT and CLOSE_WAIT are always
+// there; the rarer states only when some row has them, and the returned
+// drop list (indexes offset by base) says which to give up first when the
+// screen is narrow.
+func countColumns(n int, counts func(i int) (*model.StateCounts, int), sort model.SortKey, ascii bool, base int) (cols []column, states []source.State, drop []int) {
+	var maxv [source.MaxState]int
+	maxTotal := 0
+	for i := 0; i < n; i++ {
+		c, t := counts(i)
+		for _, cc := range countCols {
+			maxv[cc.s] = max(maxv[cc.s], c[cc.s])
+		}
+		maxTotal = max(maxTotal, t)
+	}
+	marker := func(on bool) string {
+		if !on {
+			return ""
+		}
+		switch {
+		case ascii && sort.Reverse:
+			return "^"
+		case ascii:
+			return "v"
+		case sort.Reverse:
+			return "▲"
+		}
+		return "▼"
+	}
+	var low []int
+	for _, cc := range countCols {
+		sorted := sort.State == cc.s
+		c := column{title: cc.title, right: true, sorted: marker(sorted), style: countStyle(cc.s)}
+		c.width = max(len(cc.title)+ansi.StringWidth(c.sorted), len(strconv.Itoa(maxv[cc.s])))
+		idx := base + len(cols)
+		if !pinnedState(cc.s) && !sorted {
+			if maxv[cc.s] == 0 {
+				continue // an all-zero rare state is noise
+			}
+			low = append(low, idx)
+		}
+		cols = append(cols, c)
+		states = append(states, cc.s)
+	}
+	tc := column{title: "TOTAL", right: true, sorted: marker(sort.State == 0)}
+	tc.width = max(5+ansi.StringWidth(tc.sorted), len(strconv.Itoa(maxTotal)))
+	cols = append(cols, tc)
+	states = append(states, 0)
+	// On a narrow screen the rarer states go, last column first.
+	for i := len(low) - 1; i >= 0; i-- {
+		drop = append(drop, low[i])
+	}
+	return cols, states, drop
+}
+
+func countCell(c *model.StateCounts, total int, s source.State) string {
+	if s == 0 {
+		return strconv.Itoa(total)
+	}
+	return strconv.Itoa(c[s])
+}
+
+// peersData is the main peers table.
+func peersData(snap *model.Snapshot, width int, ascii bool) tableData {
+	arrow := " → :"
+	if ascii {
+		arrow = " -> :"
+	}
+	peers := snap.Peers
+	head := []column{
+		{title: "DIR", width: 3},
+		{title: "PEER", width: 21, flex: true},
+		{title: "LOCAL", width: 15, flex: true},
+	}
+	counts, states, drop := countColumns(len(peers), func(i int) (*model.StateCounts, int) {
+		return &peers[i].States, peers[i].Total
+	}, snap.Options().Sort, ascii, len(head))
+	cols := append(append(head, counts...), column{title: "PROCESSES", width: 12, flex: true})
+	// LOCAL is the first to go on a narrow screen.
+	drop = append([]int{2}, drop...)
+	cols, ids := splitIndexed(fitColumns(indexColumns(cols), width, drop))
+	return tableData{
+		cols: cols, n: len(peers),
+		key: func(i int) string { return idOf(&peers[i]).String() },
+		cell: func(i, c int) string {
+			p := &peers[i]
+			switch j := ids[c]; {
+			case j == 0:
+				return p.Direction
+			case j == 1:
+				if p.Direction == "in" {
+					return p.Remote + arrow + portOf(p.Local)
+				}
+				return p.Remote
+			case j == 2:
+				return p.Local
+			case j == len(head)+len(counts):
+				return peerProcs(*p, snap.Attributed)
+			default:
+				return countCell(&p.States, p.Total, states[j-len(head)])
+			}
+		},
+		empty: emptyText(snap, "no peers"),
+	}
+}
+
+// processData lists processes (the Processes view or one peer's).
+func processData(snap *model.Snapshot, rows []model.ProcessRow, width int, ascii bool) tableData {
+	head := []column{
+		{title: "PID", width: 7, right: true},
+		{title: "NAME", width: 15},
+		{title: "USER", width: 8},
+	}
+	counts, states, drop := countColumns(len(rows), func(i int) (*model.StateCounts, int) {
+		return &rows[i].States, rows[i].Total
+	}, snap.Options().Sort, ascii, len(head))
+	cols := append(append(head, counts...), column{title: "COMMAND", width: 10, flex: true})
+	drop = append([]int{2}, drop...)
+	cols, ids := splitIndexed(fitColumns(indexColumns(cols), width, drop))
+	empty := "no processes"
+	if !snap.Attributed {
+		empty = "processes not attributed (--no-procs, or /proc unreadable)"
+	}
+	return tableData{
+		cols: cols, n: len(rows),
+		key: func(i int) string { return strconv.Itoa(int(rows[i].PID)) },
+		cell: func(i, c int) string {
+			r := &rows[i]
+			switch j := ids[c]; {
+			case j == 0:
+				if r.PID == 0 {
+					return "-"
+				}
+				return strconv.Itoa(int(r.PID))
+			case j == 1:
+				return r.Name
+			case j == 2:
+				return r.User
+			case j == len(head)+len(counts):
+				return r.Cmdline
+			default:
+				return countCell(&r.States, r.Total, states[j-len(head)])
+			}
+		},
+		empty: emptyText(snap, empty),
+	}
+}
+
+// portsData lists local ports.
+func portsData(snap *model.Snapshot, rows []model.PortRow, width int, ascii bool) tableData {
+	head := []column{
+		{title: "PORT", width: 5, right: true},
+		{title: "LISTEN", width: 6},
+	}
+	counts, states, drop := countColumns(len(rows), func(i int) (*model.StateCounts, int) {
+		return &rows[i].States, rows[i].Total
+	}, snap.Options().Sort, ascii, len(head))
+	cols := append(append(head, counts...), column{title: "PROCESSES", width: 10, flex: true})
+	cols, ids := splitIndexed(fitColumns(indexColumns(cols), width, drop))
+	return tableData{
+		cols: cols, n: len(rows),
+		key: func(i int) string { return strconv.Itoa(int(rows[i].Port)) },
+		cell: func(i, c int) string {
+			r := &rows[i]
+			switch j := ids[c]; {
+			case j == 0:
+				return strconv.Itoa(int(r.Port))
+			case j == 1:
+				if r.Listening {
+					return "yes"
+				}
+				return ""
+			case j == len(head)+len(counts):
+				return procRefList(r.Processes, snap.Attributed)
+			default:
+				return countCell(&r.States, r.Total, states[j-len(head)])
+			}
+		},
+		empty: emptyText(snap, "no local ports"),
+	}
+}
+
+// socketsData lists sockets by index into the snapshot's sample.
+func socketsData(snap *model.Snapshot, idx []int, width int) tableData {
+	socks := snap.Sample.Sockets
+	cols := []column{
+		{title: "LOCAL", width: 21, flex: true},
+		{title: "REMOTE", width: 21, flex: true},
+		{title: "STATE", width: 11, style: func(st *themes.Styles, text string) *lipgloss.Style {
+			switch text {
+			case "TIME_WAIT":
+				return &st.TimeWait
+			case "CLOSE_WAIT":
+				return &st.CloseWait
+			}
+			return nil
+		}},
+		{title: "RECVQ", width: 5, right: true},
+		{title: "SENDQ", width: 5, right: true},
+		{title: "TIMER", width: 12, flex: true},
+	}
+	cols, ids := splitIndexed(fitColumns(indexColumns(cols), width, []int{4, 3}))
+	return tableData{
+		cols: cols, n: len(idx),
+		key: func(i int) string {
+			return strconv.FormatUint(socks[idx[i]].Cookie, 16) + socks[idx[i]].Local.String() + socks[idx[i]].Remote.String()
+		},
+		cell: func(i, c int) string {
+			sk := &socks[idx[i]]
+			switch ids[c] {
+			case 0:
+				return sk.Local.String()
+			case 1:
+				return sk.Remote.String()
+			case 2:
+				return sk.State.String()
+			case 3:
+				return strconv.Itoa(int(sk.RecvQ))
+			case 4:
+				return strconv.Itoa(int(sk.SendQ))
+			default:
+				return timerText(sk)
+			}
+		},
+		empty: "no sockets now",
+	}
+}
+
+// timerText describes a socket's kernel timer (inet_diag idiag_timer).
+func timerText(sk *source.Socket) string {
+	switch sk.Timer {
+	case 1:
+		s := "retransmit " + Millis(sk.Expires)
+		if sk.Retrans > 0 {
+			s += fmt.Sprintf(" (%d)", sk.Retrans)
+		}
+		return s
+	case 2:
+		return "keepalive " + Millis(sk.Expires)
+	case 3:
+		return "expires " + Millis(sk.Expires)
+	case 4:
+		return "zero-window probe " + Millis(sk.Expires)
+	}
+	return "-"
+}
+
+func emptyText(snap *model.Snapshot, what string) string {
+	if f := snap.Options().Filter; !f.Empty() {
+		return what + " match the filter " + strconv.Quote(f.String())
+	}
+	return what
+}
+
+func indexColumns(cols []column) []column {
+	for i := range cols {
+		cols[i].idx = i
+	}
+	return cols
+}
+
+func splitIndexed(cols []column) ([]column, []int) {
+	ids := make([]int, len(cols))
+	for i, c := range cols {
+		ids[i] = c.idx
+	}
+	return cols, ids
+}
+
+// portOf returns the port of "ip:port" for the breadcrumb.
+func portOf(s string) string {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return strconv.Itoa(int(ap.Port()))
+	}
+	return s
+}
