@@ -1,0 +1,204 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tcptop/tcptop/internal/nstest"
+)
+
+// tmuxSession drives tcptop in a detached tmux session on a private tmux
+// server, the way a user at a terminal would.
+type tmuxSession struct {
+	t      *testing.T
+	socket string
+}
+
+func newTmux(t *testing.T, w, h int, command string) *tmuxSession {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux not installed (.ci/run installs it)")
+	}
+	s := &tmuxSession{t: t, socket: fmt.Sprintf("tcptop-e2e-%d-%d", os.Getpid(), time.Now().UnixNano())}
+	t.Cleanup(func() { exec.Command("tmux", "-L", s.socket, "kill-server").Run() })
+	s.run("new-session", "-d", "-s", "e2e", "-x", strconv.Itoa(w), "-y", strconv.Itoa(h), command)
+	return s
+}
+
+func (s *tmuxSession) run(args ...string) string {
+	s.t.Helper()
+	out, err := exec.Command("tmux", append([]string{"-L", s.socket}, args...)...).CombinedOutput()
+	if err != nil {
+		s.t.Fatalf("tmux %v: %v: %s", args, err, out)
+	}
+	return string(out)
+}
+
+func (s *tmuxSession) capture() string { return s.run("capture-pane", "-p", "-t", "e2e") }
+
+// keys sends tmux key names (Enter, Escape, ...); text sends literal text.
+func (s *tmuxSession) keys(k ...string) { s.run(append([]string{"send-keys", "-t", "e2e"}, k...)...) }
+func (s *tmuxSession) text(t string)    { s.run("send-keys", "-t", "e2e", "-l", t) }
+
+// waitFor polls the screen until ok accepts it, for at most 15 s.
+func (s *tmuxSession) waitFor(what string, ok func(screen string) bool) string {
+	s.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	var screen string
+	for time.Now().Before(deadline) {
+		screen = s.capture()
+		if ok(screen) {
+			return screen
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.t.Fatalf("waiting for %s; the screen is:\n%s", what, screen)
+	return ""
+}
+
+// tableRows returns the rows under the table's column header.
+func tableRows(screen string) []string {
+	lines := strings.Split(screen, "\n")
+	for i, l := range lines {
+		f := strings.Fields(l)
+		if len(f) > 0 && (f[0] == "DIR" || f[0] == "PID" || f[0] == "LOCAL") {
+			var rows []string
+			for _, r := range lines[i+1:] {
+				r = strings.TrimSpace(r)
+				if r == "" || strings.HasPrefix(r, "sort ") || strings.HasPrefix(r, "filter ") {
+					break
+				}
+				rows = append(rows, r)
+			}
+			return rows
+		}
+	}
+	return nil
+}
+
+// histogramCount reads the count on a state's histogram line.
+func histogramCount(screen, state string) (int, bool) {
+	re := regexp.MustCompile(`(?m)^` + state + `\s+\S*\s+([\d,]+)`)
+	m := re.FindStringSubmatch(screen)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.ReplaceAll(m[1], ",", ""))
+	return n, err == nil
+}
+
+func TestTUIInTmux(t *testing.T) {
+	tcptop, _ := bins(t)
+	ns, _ := nstest.New(t, "tcptop-tui")
+	pop := startPop(t, ns, "-estab", "15", "-closewait", "6", "-timewait", "40", "-full-backlog", "8", "-full-clients", "20")
+	cw := strconv.Itoa(pop.CloseWaitPort)
+
+	sess := newTmux(t, 110, 32, fmt.Sprintf("env TERM=xterm-256color LANG=C.UTF-8 %s --netns %s --interval 500ms; echo TCPTOP-EXIT=$?; sleep 60", tcptop, ns))
+
+	// The histogram shows what ss shows (two equal ss counts bracket the
+	// screen, so nothing moved in between).
+	var screen string
+	var want map[string]int
+	for attempt := 0; ; attempt++ {
+		before := nstest.SSCounts(t, ns)
+		screen = sess.waitFor("the first snapshot", func(s string) bool { return strings.Contains(s, "PEERS") })
+		time.Sleep(1200 * time.Millisecond) // a refresh after ss ran
+		screen = sess.capture()
+		after := nstest.SSCounts(t, ns)
+		if fmt.Sprint(before) == fmt.Sprint(after) {
+			want = after
+			break
+		}
+		if attempt == 5 {
+			t.Fatalf("ss counts kept changing: %v then %v", before, after)
+		}
+	}
+	for _, st := range []string{"ESTABLISHED", "TIME_WAIT", "CLOSE_WAIT", "LISTEN"} {
+		got, ok := histogramCount(screen, st)
+		if !ok || got != want[st] {
+			t.Errorf("histogram %s = %d (shown %v), ss says %d\n%s", st, got, ok, want[st], screen)
+		}
+	}
+	if want["CLOSE_WAIT"] != 6 || want["TIME_WAIT"] != 40 {
+		t.Fatalf("population is not what sockpop promised: %v", want)
+	}
+
+	// The full listener: queue 9 over backlog 8, marked FULL, owned by sockpop.
+	full := regexp.MustCompile(fmt.Sprintf(`127\.0\.0\.1:%d\s+\S+\s+9/8\s+syn \d+\s+FULL sockpop\[%d\]`, pop.FullPort, pop.PID))
+	if !full.MatchString(screen) {
+		t.Errorf("no full listener bar for port %d:\n%s", pop.FullPort, screen)
+	}
+
+	// c: the CLOSE_WAIT peer goes to the top.
+	sess.keys("c")
+	screen = sess.waitFor("sort by CLOSE_WAIT", func(s string) bool {
+		rows := tableRows(s)
+		return strings.Contains(s, "sort CLOSE_WAIT") && len(rows) > 0 && strings.Contains(rows[0], "→ :"+cw)
+	})
+	if f := strings.Fields(tableRows(screen)[0]); !strings.Contains(strings.Join(f, " "), " 6 ") {
+		t.Errorf("the CLOSE_WAIT peer row does not show 6: %q", tableRows(screen)[0])
+	}
+
+	// /port:N filters the table as it is typed; Enter keeps it.
+	sess.keys("/")
+	sess.text("port:" + cw)
+	sess.keys("Enter")
+	screen = sess.waitFor("the port filter", func(s string) bool {
+		return strings.Contains(s, "filter port:"+cw) && len(tableRows(s)) > 0
+	})
+	for _, r := range tableRows(screen) {
+		if !strings.Contains(r, cw) {
+			t.Errorf("row %q does not involve port %s", r, cw)
+		}
+	}
+	if strings.Contains(strings.Join(tableRows(screen), "\n"), strconv.Itoa(pop.FullPort)) {
+		t.Errorf("filtered table still shows the full listener's peers:\n%s", screen)
+	}
+
+	// Enter: the peer's owning process; Enter again: its sockets.
+	sess.keys("Enter")
+	screen = sess.waitFor("the peer's processes", func(s string) bool {
+		rows := tableRows(s)
+		return strings.Contains(s, "PEERS › 127.0.0.1 → 127.0.0.1:"+cw) && len(rows) == 1 &&
+			strings.HasPrefix(rows[0], strconv.Itoa(pop.PID)+" sockpop")
+	})
+	sess.keys("Enter")
+	screen = sess.waitFor("the process's sockets", func(s string) bool {
+		return strings.Contains(s, fmt.Sprintf("› sockpop[%d]", pop.PID)) && len(tableRows(s)) == 6
+	})
+	for _, r := range tableRows(screen) {
+		if !strings.Contains(r, "CLOSE_WAIT") || !strings.HasPrefix(r, "127.0.0.1:"+cw) {
+			t.Errorf("socket row %q is not a CLOSE_WAIT on port %s", r, cw)
+		}
+	}
+
+	// Esc goes back up, one level at a time.
+	sess.keys("Escape")
+	sess.waitFor("back at the processes", func(s string) bool {
+		return strings.Contains(s, "PEERS › 127.0.0.1 → 127.0.0.1:"+cw+" ") && !strings.Contains(s, "› sockpop[")
+	})
+	sess.keys("Escape")
+	sess.waitFor("back at the peers", func(s string) bool {
+		return strings.Contains(s, "PEERS ") && !strings.Contains(s, "PEERS ›") && strings.Contains(s, "filter port:"+cw)
+	})
+
+	// q exits 0 and gives the terminal back: off the alternate screen,
+	// cursor visible.
+	sess.keys("q")
+	screen = sess.waitFor("tcptop to exit", func(s string) bool { return strings.Contains(s, "TCPTOP-EXIT=") })
+	if !strings.Contains(screen, "TCPTOP-EXIT=0") {
+		t.Errorf("tcptop exited badly:\n%s", screen)
+	}
+	if alt := strings.TrimSpace(sess.run("display-message", "-p", "-t", "e2e", "#{alternate_on} #{cursor_flag}")); alt != "0 1" {
+		t.Errorf("terminal not restored: alternate_on cursor_flag = %q", alt)
+	}
+	if strings.Contains(screen, "ESTABLISHED") {
+		t.Errorf("the monitor's screen is still showing after exit:\n%s", screen)
+	}
+}
