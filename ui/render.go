@@ -126,7 +126,7 @@ func stateRow(st *themes.Styles, snap *model.Snapshot, s source.State, maxc, wid
 	name := fmt.Sprintf("%-11s", s.String())
 	count := fmt.Sprintf("%8s", num(n))
 	rate := fmt.Sprintf("%8s", fmtRate(float64(snap.StateRates[s])))
-	barW := width - 11 - 1 - 8 - 8 - 1
+	barW := min(60, width-11-1-8-8-1)
 	style := st.Normal
 	switch {
 	case s == source.TimeWait && n > 0:
@@ -138,7 +138,10 @@ func stateRow(st *themes.Styles, snap *model.Snapshot, s source.State, maxc, wid
 	}
 	bar := ""
 	if barW > 0 {
-		bar = gauge(st, float64(n)/float64(maxc), barW, style, n > 0)
+		// No track behind a histogram bar: only the bars should catch the eye.
+		noTrack := *st
+		noTrack.BarEmpty = " "
+		bar = gauge(&noTrack, float64(n)/float64(maxc), barW, style, n > 0)
 	}
 	return style.Render(name) + " " + bar + style.Render(count) + st.Dim.Render(rate)
 }

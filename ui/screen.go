@@ -228,30 +228,39 @@ func (m Model) renderFooter(w int) string {
 	return fitStyled(status+m.help.ShortHelpView(m.keys.ShortHelp()), w)
 }
 
-// renderHelp is the key overlay.
+// renderHelp is the key overlay: one column when it fits, else two, and
+// the filter language on the last lines.
 func (m Model) renderHelp(rows int) []string {
 	st := &m.styles
-	out := []string{fitStyled(st.Title.Render("Keys")+st.Dim.Render("  (? or esc closes)"), m.width)}
+	var items []string
 	for _, group := range m.keys.FullHelp() {
 		for _, b := range group {
 			h := b.Help()
-			out = append(out, fitStyled(fmt.Sprintf("  %-10s %s", h.Key, h.Desc), m.width))
+			items = append(items, fmt.Sprintf("  %-10s %s", h.Key, h.Desc))
 		}
 	}
-	out = append(out, fitStyled(st.Dim.Render("  filter terms: port: sport: dport: proc: pid: addr: state: (AND; commas OR)"), m.width))
-	if len(out) > rows {
-		// Two columns when one does not fit.
-		half := (len(out) + 1) / 2
-		colW := m.width / 2
-		two := make([]string, 0, half)
-		for i := 0; i < half; i++ {
-			l := fitStyled(out[i], colW)
-			if i+half < len(out) {
-				l += fitStyled(out[i+half], m.width-colW)
-			}
-			two = append(two, fitStyled(l, m.width))
+	tail := []string{
+		st.Dim.Render("  filter terms: port: sport: dport: proc: pid: addr: state: and bare words;"),
+		st.Dim.Render("  terms AND, commas OR: port:80,443 state:CLOSE_WAIT 10.0.0.0/8"),
+	}
+	out := []string{fitStyled(st.Title.Render("Keys")+st.Dim.Render("  (? or esc closes)"), m.width)}
+	if 1+len(items)+len(tail) <= rows {
+		for _, it := range items {
+			out = append(out, fitStyled(it, m.width))
 		}
-		out = two
+	} else {
+		half := (len(items) + 1) / 2
+		colW := m.width / 2
+		for i := 0; i < half; i++ {
+			l := fitStyled(items[i], colW)
+			if i+half < len(items) {
+				l += items[i+half]
+			}
+			out = append(out, fitStyled(l, m.width))
+		}
+	}
+	for _, l := range tail {
+		out = append(out, fitStyled(l, m.width))
 	}
 	if len(out) > rows {
 		out = out[:rows]

@@ -20,8 +20,11 @@ type column struct {
 	title string
 	width int
 	right bool // numbers align right
-	// flex columns share the width left over, in order, down to width.
-	flex bool
+	// flex columns share the width left over; one with a maxWidth grows
+	// no wider than that (its content needs no more), the rest takes what
+	// is left.
+	flex     bool
+	maxWidth int
 	// style, when set, decides a cell's style from its text.
 	style func(st *themes.Styles, text string) *lipgloss.Style
 	// sorted marks the sort column's title.
@@ -106,34 +109,42 @@ func (t *table) moveTo(i int) {
 	t.clamp()
 }
 
-// layout gives the flex columns the width left over.
+// layout gives the flex columns the width left over: first the capped
+// ones up to their cap, then the uncapped ones share the rest.
 func layout(cols []column, width int) []column {
 	out := make([]column, len(cols))
 	copy(out, cols)
-	used, flex := 0, 0
+	used := 0
 	for i, c := range out {
 		if i > 0 {
 			used++
 		}
 		used += c.width
-		if c.flex {
-			flex++
-		}
 	}
 	extra := width - used
 	for i := range out {
-		if extra <= 0 || flex == 0 {
+		if extra <= 0 {
 			break
 		}
-		if out[i].flex {
-			add := extra / flex
-			if flex == 1 {
-				add = extra
-			}
-			out[i].width += add
+		if c := &out[i]; c.flex && c.maxWidth > c.width {
+			add := min(extra, c.maxWidth-c.width)
+			c.width += add
 			extra -= add
-			flex--
 		}
+	}
+	var open []int
+	for i, c := range out {
+		if c.flex && c.maxWidth == 0 {
+			open = append(open, i)
+		}
+	}
+	for k, i := range open {
+		if extra <= 0 {
+			break
+		}
+		add := extra / (len(open) - k)
+		out[i].width += add
+		extra -= add
 	}
 	return out
 }

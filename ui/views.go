@@ -161,10 +161,18 @@ func peersData(snap *model.Snapshot, width int, ascii bool) tableData {
 		arrow = " -> :"
 	}
 	peers := snap.Peers
+	peerW, localW := 0, 0
+	for i := range peers {
+		w := len(peers[i].Remote)
+		if peers[i].Direction == "in" {
+			w += len(arrow) + 5
+		}
+		peerW, localW = max(peerW, w), max(localW, len(peers[i].Local))
+	}
 	head := []column{
 		{title: "DIR", width: 3},
-		{title: "PEER", width: 21, flex: true},
-		{title: "LOCAL", width: 15, flex: true},
+		{title: "PEER", width: 21, flex: true, maxWidth: min(peerW, 56)},
+		{title: "LOCAL", width: 15, flex: true, maxWidth: min(localW, 47)},
 	}
 	counts, states, drop := countColumns(len(peers), func(i int) (*model.StateCounts, int) {
 		return &peers[i].States, peers[i].Total
@@ -277,9 +285,16 @@ func portsData(snap *model.Snapshot, rows []model.PortRow, width int, ascii bool
 // socketsData lists sockets by index into the snapshot's sample.
 func socketsData(snap *model.Snapshot, idx []int, width int) tableData {
 	socks := snap.Sample.Sockets
+	addrW := 21 // 255.255.255.255:65535
+	for _, i := range idx {
+		if a := socks[i].Local.Addr(); a.Is6() && !a.Is4In6() {
+			addrW = 47 // [v6]:port, the longest form
+			break
+		}
+	}
 	cols := []column{
-		{title: "LOCAL", width: 21, flex: true},
-		{title: "REMOTE", width: 21, flex: true},
+		{title: "LOCAL", width: 21, flex: true, maxWidth: addrW},
+		{title: "REMOTE", width: 21, flex: true, maxWidth: addrW},
 		{title: "STATE", width: 11, style: func(st *themes.Styles, text string) *lipgloss.Style {
 			switch text {
 			case "TIME_WAIT":
