@@ -177,7 +177,7 @@ func peersData(snap *model.Snapshot, width int, ascii bool) tableData {
 	counts, states, drop := countColumns(len(peers), func(i int) (*model.StateCounts, int) {
 		return &peers[i].States, peers[i].Total
 	}, snap.Options().Sort, ascii, len(head))
-	cols := append(append(head, counts...), column{title: "PROCESSES", width: 12, flex: true})
+	cols := append(append(head, counts...), column{title: "PROCESSES", width: 16, flex: true})
 	// LOCAL is the first to go on a narrow screen.
 	drop = append([]int{2}, drop...)
 	cols, ids := splitIndexed(fitColumns(indexColumns(cols), width, drop))
