@@ -38,7 +38,8 @@ func renderHeader(st *themes.Styles, snap *model.Snapshot, hi headerInfo, width 
 		text string
 		prio int // lower survives longer on a narrow screen
 	}
-	parts := []part{{st.Header.Render("tcptop"), 0}}
+	// The name goes first on a narrow screen: the numbers matter more.
+	parts := []part{{st.Header.Render("tcptop"), 7}}
 	if hi.paused {
 		parts = append(parts, part{st.Crit.Render("PAUSED"), 0})
 	}
@@ -46,7 +47,7 @@ func renderHeader(st *themes.Styles, snap *model.Snapshot, hi headerInfo, width 
 		parts = append(parts, part{st.Dim.Render("reading sockets..."), 0})
 	} else {
 		parts = append(parts,
-			part{snap.Host, 6},
+			part{st.Header.Render(snap.Host), 6},
 			part{"netns " + snap.Netns, 5},
 			part{snap.Time.In(loc(hi.loc)).Format("15:04:05"), 3},
 			part{"every " + shortDuration(hi.interval), 4},
@@ -57,7 +58,7 @@ func renderHeader(st *themes.Styles, snap *model.Snapshot, hi headerInfo, width 
 		}
 		parts = append(parts, part{fmt.Sprintf("poll %.1fms", snap.PollMS.Total), 2})
 		if !snap.Attributed {
-			parts = append(parts, part{st.Dim.Render("no procs"), 7})
+			parts = append(parts, part{st.Dim.Render("no procs"), 8})
 		}
 	}
 	join := func() string {
@@ -68,7 +69,7 @@ func renderHeader(st *themes.Styles, snap *model.Snapshot, hi headerInfo, width 
 		return strings.Join(texts, "  ")
 	}
 	// Drop the least important parts until the line fits.
-	for prio := 7; prio > 0 && ansi.StringWidth(join()) > width; prio-- {
+	for prio := 8; prio > 0 && ansi.StringWidth(join()) > width; prio-- {
 		kept := parts[:0:0]
 		for _, p := range parts {
 			if p.prio != prio {

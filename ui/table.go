@@ -25,6 +25,9 @@ type column struct {
 	// is left.
 	flex     bool
 	maxWidth int
+	// want is a flex column's comfortable width: optional columns make
+	// way for it.
+	want int
 	// style, when set, decides a cell's style from its text.
 	style func(st *themes.Styles, text string) *lipgloss.Style
 	// sorted marks the sort column's title.
@@ -149,29 +152,39 @@ func layout(cols []column, width int) []column {
 	return out
 }
 
-// fitColumns drops optional columns (drop lists column indexes, least
-// important first) until the fixed width fits.
-func fitColumns(cols []column, width int, drop []int) []column {
-	need := func(cs []column) int {
-		w := 0
-		for i, c := range cs {
-			if i > 0 {
+// fitColumns drops optional columns until the rest fit in width. soft
+// columns (all-zero counts) go while the flex columns do not have their
+// comfortable width (want); then hard ones (least important first) go
+// while even their minimum widths do not fit.
+func fitColumns(cols []column, width int, soft, hard []int) []column {
+	gone := map[int]bool{}
+	need := func(comfortable bool) int {
+		w, n := 0, 0
+		for i, c := range cols {
+			if gone[i] {
+				continue
+			}
+			if n > 0 {
 				w++
 			}
-			w += c.width
+			n++
+			if comfortable && c.want > c.width {
+				w += c.want
+			} else {
+				w += c.width
+			}
 		}
 		return w
 	}
-	gone := map[int]bool{}
-	for _, d := range drop {
-		kept := make([]column, 0, len(cols))
-		for i, c := range cols {
-			if !gone[i] {
-				kept = append(kept, c)
-			}
+	for _, d := range soft {
+		if need(true) <= width {
+			break
 		}
-		if need(kept) <= width {
-			return kept
+		gone[d] = true
+	}
+	for _, d := range hard {
+		if need(false) <= width {
+			break
 		}
 		gone[d] = true
 	}

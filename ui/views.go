@@ -3,6 +3,7 @@ package ui
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	"charm.land/lipgloss/v2"
@@ -94,10 +95,10 @@ func countStyle(s source.State) func(st *themes.Styles, text string) *lipgloss.S
 
 // countColumns builds the state and total columns for rows of counts,
 // marking the sort column. ESTABLISHED, TIME_WAIT and CLOSE_WAIT are always
-// there; the rarer states only when some row has them, and the returned
-// drop list (indexes offset by base) says which to give up first when the
-// screen is narrow.
-func countColumns(n int, counts func(i int) (*model.StateCounts, int), sort model.SortKey, ascii bool, base int) (cols []column, states []source.State, drop []int) {
+// there; the returned drop list (indexes offset by base) says which columns
+// to give up when the screen is narrow: all-zero ones (soft) first, then
+// the rarer states (hard).
+func countColumns(n int, counts func(i int) (*model.StateCounts, int), sort model.SortKey, ascii bool, base int) (cols []column, states []source.State, soft, hard []int) {
 	var maxv [source.MaxState]int
 	maxTotal := 0
 	for i := 0; i < n; i++ {
@@ -129,9 +130,10 @@ func countColumns(n int, counts func(i int) (*model.StateCounts, int), sort mode
 		idx := base + len(cols)
 		if !pinnedState(cc.s) && !sorted {
 			if maxv[cc.s] == 0 {
-				continue // an all-zero rare state is noise
+				soft = append(soft, idx)
+			} else {
+				low = append(low, idx)
 			}
-			low = append(low, idx)
 		}
 		cols = append(cols, c)
 		states = append(states, cc.s)
@@ -140,11 +142,13 @@ func countColumns(n int, counts func(i int) (*model.StateCounts, int), sort mode
 	tc.width = max(5+ansi.StringWidth(tc.sorted), len(strconv.Itoa(maxTotal)))
 	cols = append(cols, tc)
 	states = append(states, 0)
-	// On a narrow screen the rarer states go, last column first.
+	// On a narrow screen the all-zero columns go first, then the rarer
+	// states, last column first.
+	slices.Reverse(soft)
 	for i := len(low) - 1; i >= 0; i-- {
-		drop = append(drop, low[i])
+		hard = append(hard, low[i])
 	}
-	return cols, states, drop
+	return cols, states, soft, hard
 }
 
 func countCell(c *model.StateCounts, total int, s source.State) string {
@@ -174,13 +178,12 @@ func peersData(snap *model.Snapshot, width int, ascii bool) tableData {
 		{title: "PEER", width: 21, flex: true, maxWidth: min(peerW, 56)},
 		{title: "LOCAL", width: 15, flex: true, maxWidth: min(localW, 47)},
 	}
-	counts, states, drop := countColumns(len(peers), func(i int) (*model.StateCounts, int) {
+	counts, states, soft, hard := countColumns(len(peers), func(i int) (*model.StateCounts, int) {
 		return &peers[i].States, peers[i].Total
 	}, snap.Options().Sort, ascii, len(head))
-	cols := append(append(head, counts...), column{title: "PROCESSES", width: 16, flex: true})
+	cols := append(append(head, counts...), column{title: "PROCESSES", width: 16, want: 24, flex: true})
 	// LOCAL is the first to go on a narrow screen.
-	drop = append([]int{2}, drop...)
-	cols, ids := splitIndexed(fitColumns(indexColumns(cols), width, drop))
+	cols, ids := splitIndexed(fitColumns(indexColumns(cols), width, soft, append([]int{2}, hard...)))
 	return tableData{
 		cols: cols, n: len(peers),
 		key: func(i int) string { return idOf(&peers[i]).String() },
@@ -213,12 +216,11 @@ func processData(snap *model.Snapshot, rows []model.ProcessRow, width int, ascii
 		{title: "NAME", width: 15},
 		{title: "USER", width: 8},
 	}
-	counts, states, drop := countColumns(len(rows), func(i int) (*model.StateCounts, int) {
+	counts, states, soft, hard := countColumns(len(rows), func(i int) (*model.StateCounts, int) {
 		return &rows[i].States, rows[i].Total
 	}, snap.Options().Sort, ascii, len(head))
-	cols := append(append(head, counts...), column{title: "COMMAND", width: 10, flex: true})
-	drop = append([]int{2}, drop...)
-	cols, ids := splitIndexed(fitColumns(indexColumns(cols), width, drop))
+	cols := append(append(head, counts...), column{title: "COMMAND", width: 10, want: 30, flex: true})
+	cols, ids := splitIndexed(fitColumns(indexColumns(cols), width, soft, append([]int{2}, hard...)))
 	empty := "no processes"
 	if !snap.Attributed {
 		empty = "processes not attributed (--no-procs, or /proc unreadable)"
@@ -254,11 +256,11 @@ func portsData(snap *model.Snapshot, rows []model.PortRow, width int, ascii bool
 		{title: "PORT", width: 5, right: true},
 		{title: "LISTEN", width: 6},
 	}
-	counts, states, drop := countColumns(len(rows), func(i int) (*model.StateCounts, int) {
+	counts, states, soft, hard := countColumns(len(rows), func(i int) (*model.StateCounts, int) {
 		return &rows[i].States, rows[i].Total
 	}, snap.Options().Sort, ascii, len(head))
-	cols := append(append(head, counts...), column{title: "PROCESSES", width: 10, flex: true})
-	cols, ids := splitIndexed(fitColumns(indexColumns(cols), width, drop))
+	cols := append(append(head, counts...), column{title: "PROCESSES", width: 10, want: 24, flex: true})
+	cols, ids := splitIndexed(fitColumns(indexColumns(cols), width, soft, hard))
 	return tableData{
 		cols: cols, n: len(rows),
 		key: func(i int) string { return strconv.Itoa(int(rows[i].Port)) },
@@ -308,7 +310,7 @@ func socketsData(snap *model.Snapshot, idx []int, width int) tableData {
 		{title: "SENDQ", width: 5, right: true},
 		{title: "TIMER", width: 12, flex: true},
 	}
-	cols, ids := splitIndexed(fitColumns(indexColumns(cols), width, []int{4, 3}))
+	cols, ids := splitIndexed(fitColumns(indexColumns(cols), width, nil, []int{4, 3}))
 	return tableData{
 		cols: cols, n: len(idx),
 		key: func(i int) string {
