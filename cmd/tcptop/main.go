@@ -205,16 +205,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	defer k.Close()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	defer stop()
-
 	count := c.count
 	if c.once {
 		count = 1
 	}
 	if !c.json && !c.once && count == 0 && isTerminal(stdout) {
 		if os.Getenv("TERM") != "dumb" {
-			return runTUI(ctx, k, c, opt)
+			// Before any signal.Notify here: the monitor handles its own.
+			return runTUI(k, c, opt)
 		}
 		// A dumb terminal cannot draw the monitor: stream text instead.
 		fmt.Fprintln(stderr, "tcptop: TERM=dumb: printing text snapshots instead of the full-screen monitor")
@@ -226,6 +224,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		debug.SetGCPercent(-1)
 		debug.SetMemoryLimit(1 << 30)
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
 	textOpt := ui.TextOptions{Top: c.top}
 	if f, ok := stdout.(*os.File); ok && isTerminal(stdout) {
 		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
@@ -281,7 +281,16 @@ func stream(ctx context.Context, r source.Reader, opt model.Options, interval ti
 }
 
 // runTUI runs the full-screen monitor until q, Ctrl-C or a signal.
-func runTUI(ctx context.Context, r source.Reader, c config, opt model.Options) error {
+//
+// Signals: bubbletea turns SIGINT and SIGTERM into a clean quit itself; we
+// add SIGHUP (the terminal went away) by asking the program to quit. We
+// must not also act on SIGINT/SIGTERM or cancel the program's context from
+// a signal: bubbletea v2.0.9's signal goroutine then blocks sending its
+// QuitMsg to an event loop that already ended, and shutdown waits for it
+// forever (seen in TestTUISignalsRestoreTerminal).
+func runTUI(r source.Reader, c config, opt model.Options) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	m := ui.New(ui.Config{
 		Reader:   r,
 		Options:  opt,
@@ -293,7 +302,17 @@ func runTUI(ctx context.Context, r source.Reader, c config, opt model.Options) e
 		Context:  ctx,
 	})
 	// A monitor must be cheap: it redraws at most 15 times a second.
-	p := tea.NewProgram(m, tea.WithContext(ctx), tea.WithFPS(15))
+	p := tea.NewProgram(m, tea.WithFPS(15))
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		select {
+		case <-hup:
+			p.Quit() // safe after the loop ends: Send gives up then
+		case <-ctx.Done():
+		}
+	}()
 	final, err := p.Run()
 	if err != nil && !errors.Is(err, tea.ErrProgramKilled) && !errors.Is(err, tea.ErrInterrupted) {
 		return fmt.Errorf("terminal: %w", err)

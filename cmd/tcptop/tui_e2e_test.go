@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -201,4 +202,80 @@ func TestTUIInTmux(t *testing.T) {
 	if strings.Contains(screen, "ESTABLISHED") {
 		t.Errorf("the monitor's screen is still showing after exit:\n%s", screen)
 	}
+}
+
+// TestTUISignalsRestoreTerminal: Ctrl-Z and fg under a job-control shell,
+// then SIGTERM and SIGHUP: each time the terminal comes back usable.
+func TestTUISignalsRestoreTerminal(t *testing.T) {
+	tcptop, _ := bins(t)
+	ns, _ := nstest.New(t, "tcptop-sig")
+	sess := newTmux(t, 100, 30, "env PS1='$ ' HISTFILE=/dev/null bash --norc --noprofile -i")
+	state := func() string {
+		return strings.TrimSpace(sess.run("display-message", "-p", "-t", "e2e", "#{alternate_on} #{cursor_flag}"))
+	}
+	start := func(run int) int {
+		t.Helper()
+		sess.run("send-keys", "-t", "e2e", "clear", "Enter")
+		sess.text(fmt.Sprintf("env TERM=xterm-256color LANG=C.UTF-8 %s --netns %s; echo TCPTOP-EXIT\"\"-%d=$?", tcptop, ns, run))
+		sess.keys("Enter")
+		sess.waitFor("the monitor", func(s string) bool { return strings.Contains(s, "PEERS") })
+		out, err := exec.Command("pgrep", "-f", "--", "tcptop --netns "+ns).Output()
+		if err != nil {
+			t.Fatalf("pgrep: %v", err)
+		}
+		pid, err := strconv.Atoi(strings.Fields(string(out))[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pid
+	}
+
+	pid := start(1)
+	if st := state(); st != "1 0" {
+		t.Errorf("monitor running: alternate_on cursor_flag = %q, want \"1 0\"", st)
+	}
+	sess.keys("C-z")
+	sess.waitFor("the shell after Ctrl-Z", func(s string) bool { return strings.Contains(s, "Stopped") })
+	if st := state(); st != "0 1" {
+		t.Errorf("after Ctrl-Z: alternate_on cursor_flag = %q, want \"0 1\"", st)
+	}
+	sess.text("fg")
+	sess.keys("Enter")
+	sess.waitFor("the monitor after fg", func(s string) bool { return strings.Contains(s, "PEERS") })
+	sess.keys("c")
+	sess.waitFor("keys working after fg", func(s string) bool { return strings.Contains(s, "sort CLOSE_WAIT") })
+	sess.keys("q")
+	sess.waitFor("the shell after q", func(s string) bool { return !strings.Contains(s, "PEERS") && strings.Contains(s, "$ ") })
+	waitGone(t, pid)
+	if st := state(); st != "0 1" {
+		t.Errorf("after fg and q: alternate_on cursor_flag = %q, want \"0 1\"", st)
+	}
+
+	for i, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP} {
+		run := i + 2
+		pid = start(run)
+		if err := syscall.Kill(pid, sig); err != nil {
+			t.Fatal(err)
+		}
+		marker := fmt.Sprintf("TCPTOP-EXIT-%d=", run)
+		s := sess.waitFor("exit on "+sig.String(), func(s string) bool { return strings.Contains(s, marker) })
+		if !strings.Contains(s, marker+"0") {
+			t.Errorf("%v: tcptop did not exit 0:\n%s", sig, s)
+		}
+		if st := state(); st != "0 1" {
+			t.Errorf("after %v: alternate_on cursor_flag = %q, want \"0 1\"", sig, st)
+		}
+	}
+}
+
+// waitGone waits up to 10 s for a process to exit.
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	for range 100 {
+		if syscall.Kill(pid, 0) != nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Errorf("pid %d still running", pid)
 }
