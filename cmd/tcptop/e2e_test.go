@@ -341,6 +341,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"--top", "0"}, `--top must be 1 or more`},
 		{[]string{"--bogus"}, `flag provided but not defined: -bogus`},
 		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"--theme", "neon"}, `--theme: unknown theme "neon" (want dark, light or mono)`},
+		{[]string{"--sort", "--TIME_WAIT"}, `--sort: unknown sort key`},
 	} {
 		out, errs, code := runTcptop(t, nil, append([]string{"--once"}, c.args...)...)
 		if code != exitUsage || out != "" || !strings.HasPrefix(errs, "tcptop: ") || !strings.Contains(errs, c.want) || strings.Count(errs, "\n") != 1 {
@@ -348,7 +350,7 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	out, _, code := runTcptop(t, nil, "--help")
-	if code != 0 || !strings.Contains(out, "--filter EXPR") {
+	if code != 0 || !strings.Contains(out, "--filter EXPR") || !strings.Contains(out, "--theme NAME") {
 		t.Errorf("--help: exit %d\n%s", code, out)
 	}
 	out, _, code = runTcptop(t, nil, "--version")

@@ -279,3 +279,27 @@ func waitGone(t *testing.T, pid int) {
 	}
 	t.Errorf("pid %d still running", pid)
 }
+
+// TestDumbTerminal: TERM=dumb cannot draw the monitor, so a terminal gets
+// the text stream and a note saying why.
+func TestDumbTerminal(t *testing.T) {
+	tcptop, _ := bins(t)
+	ns, _ := nstest.New(t, "tcptop-dumb")
+	sess := newTmux(t, 100, 30, fmt.Sprintf("env TERM=dumb %s --netns %s --interval 300ms; echo TCPTOP-EXIT=$?; sleep 60", tcptop, ns))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		all := sess.run("capture-pane", "-p", "-S", "-", "-t", "e2e") // with the scrollback
+		if strings.Contains(all, "TERM=dumb: printing text snapshots") && strings.Count(all, "STATE        COUNT") >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no note and text stream under TERM=dumb:\n%s", all)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st := strings.TrimSpace(sess.run("display-message", "-p", "-t", "e2e", "#{alternate_on}")); st != "0" {
+		t.Errorf("TERM=dumb switched to the alternate screen")
+	}
+	sess.keys("C-c")
+	sess.waitFor("exit 0 on Ctrl-C", func(s string) bool { return strings.Contains(s, "TCPTOP-EXIT=0") })
+}
