@@ -185,6 +185,17 @@ func (h *holder) logTail() string {
 // teardown stops the holders (stdin EOF, then SIGKILL after stopTimeout)
 // and deletes the namespace. It never leaves a process behind.
 func teardown(ns string, hs []*holder) error {
+	errs := []error{stopHolders(hs)}
+	if b, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
+		errs = append(errs, fmt.Errorf("ip netns del %s: %v: %s", ns, err, strings.TrimSpace(string(b))))
+	}
+	return errors.Join(errs...)
+}
+
+// stopHolders stops the holders (stdin EOF, then SIGKILL after
+// stopTimeout) and waits for every one of them. Holders already stopped
+// are waited for again at no cost.
+func stopHolders(hs []*holder) error {
 	var errs []error
 	for _, h := range hs {
 		h.stdinW.Close()
@@ -213,10 +224,45 @@ func teardown(ns string, hs []*holder) error {
 			errs = append(errs, fmt.Errorf("sockpop %s: %v: %s", h.spec.name, h.waitErr, h.logTail()))
 		}
 	}
-	if b, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-		errs = append(errs, fmt.Errorf("ip netns del %s: %v: %s", ns, err, strings.TrimSpace(string(b))))
-	}
 	return errors.Join(errs...)
+}
+
+// waitCounts polls ss -tan in ns every 2 s until it counts exactly want
+// per state, for at most timeout; it returns the last count.
+func waitCounts(ctx context.Context, ns string, want map[string]int, timeout time.Duration) (map[string]int, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		got, err := countStates(ctx, ns)
+		if err != nil {
+			return nil, err
+		}
+		if sameCounts(got, want) {
+			return got, nil
+		}
+		if time.Now().After(deadline) {
+			return got, fmt.Errorf("after %v ss -tan still counts %v, want %v", timeout, got, want)
+		}
+		select {
+		case <-ctx.Done():
+			return got, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// sameCounts compares two per-state counts, a missing state being 0.
+func sameCounts(a, b map[string]int) bool {
+	for s, n := range a {
+		if b[s] != n {
+			return false
+		}
+	}
+	for s, n := range b {
+		if a[s] != n {
+			return false
+		}
+	}
+	return true
 }
 
 // countStates runs ss -tan in ns and counts its sockets per state, with

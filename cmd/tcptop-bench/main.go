@@ -24,10 +24,26 @@
 // on error or Ctrl-C: holders get EOF on stdin, then SIGKILL after 10 s,
 // and the namespace is deleted.
 //
+// With -tui DURATION it first measures tcptop left running, before the
+// rounds: the full-screen monitor (`tcptop --netns NS --interval 1s`) in a
+// detached 120x40 tmux session on its own socket, the JSON stream
+// (`tcptop --json --interval 1s --netns NS > /dev/null`) and `ss -tan` run
+// once a second, side by side for DURATION with their polls a third of a
+// second apart, sampling each tcptop's utime+stime (/proc/PID/stat) and
+// VmRSS (/proc/PID/status) every second; then it quits the monitor with
+// `q` and the stream with SIGINT, checks both exited with status 0, and
+// reports CPU as a share of one core and peak RSS, next to ss's rusage and
+// the tmux server's CPU. Orphaned FIN_WAIT2 sockets expire after 60 s like
+// TIME_WAIT ones, so with -tui the CLOSE_WAIT holders start with the
+// TIME_WAIT holders right before the window, and if rounds follow (-runs,
+// which may then be 0) and those sockets are older than 20 s, both sets of
+// holders are restarted once their sockets are gone.
+//
 // Usage (as root, from inside the tcptop module unless -tcptop and -sockpop
 // are given):
 //
 //	go run ./cmd/tcptop-bench -sockets 40000 -runs 15 -o bench.md
+//	go run ./cmd/tcptop-bench -sockets 40000 -runs 5 -tui 60s
 package main
 
 import (
@@ -40,6 +56,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -53,7 +70,14 @@ type options struct {
 	sockpop string
 	keep    bool
 	out     string
+	tui     time.Duration // live window; 0: no live measurement
+	tuiIntv time.Duration // the live run's --interval
 }
+
+// refreshAge is how old the decaying sockets (TIME_WAIT, orphaned
+// FIN_WAIT2: they live 60 s) may be after the live window for the rounds to
+// use them; older ones are re-created.
+const refreshAge = 20 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -98,6 +122,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.sockpop, "sockpop", "", "sockpop binary `path` (default: go build ./cmd/sockpop)")
 	fs.BoolVar(&o.keep, "keep", false, "leave the namespace and holders running; print how to remove them")
 	fs.StringVar(&o.out, "o", "", "also write the markdown report to this `file`")
+	fs.DurationVar(&o.tui, "tui", 0, "first measure the live monitor, the JSON stream and ss -tan every interval side by side for this `duration` (e.g. 60s; needs tmux)")
+	fs.DurationVar(&o.tuiIntv, "tui-interval", time.Second, "refresh `interval` of the -tui run")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stderr)
@@ -113,8 +139,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.sockets < minSockets {
 		return nil, usageError{code: 2, err: fmt.Errorf("-sockets %d: need at least %d", o.sockets, minSockets)}
 	}
-	if o.runs < 1 {
-		return nil, usageError{code: 2, err: fmt.Errorf("-runs %d: need at least 1", o.runs)}
+	if o.runs < 1 && (o.tui == 0 || o.runs < 0) {
+		return nil, usageError{code: 2, err: fmt.Errorf("-runs %d: need at least 1 (0 only with -tui)", o.runs)}
+	}
+	if o.tuiIntv < 100*time.Millisecond {
+		return nil, usageError{code: 2, err: fmt.Errorf("-tui-interval %v: need at least 100ms", o.tuiIntv)}
+	}
+	if o.tui != 0 && o.tui < 2*o.tuiIntv {
+		return nil, usageError{code: 2, err: fmt.Errorf("-tui %v: need at least 2 intervals (%v)", o.tui, 2*o.tuiIntv)}
 	}
 	return &o, nil
 }
@@ -122,7 +154,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 // result is what a run measured, for the report and for tests.
 type result struct {
 	netns    string
-	holders  []*holder
+	holders  []*holder // running
+	retired  []*holder // stopped before the end (re-created decaying sockets)
+	refresh  bool      // the decaying sockets were re-created after the live window
+	live     *liveResult
 	expected map[string]int // sum of the holders' READY counts
 	before   map[string]int // ss -tan right before measuring
 	after    map[string]int // ss -tan right after measuring
@@ -150,6 +185,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (res *res
 	for _, tool := range []string{"ip", "ss"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return nil, fmt.Errorf("needs %s (iproute2): %v", tool, err)
+		}
+	}
+	if opts.tui > 0 {
+		if _, err := exec.LookPath("tmux"); err != nil {
+			return nil, fmt.Errorf("-tui needs tmux: %v", err)
 		}
 	}
 	tmp, err := os.MkdirTemp("", "tcptop-bench-")
@@ -181,6 +221,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (res *res
 	}
 
 	pl := makePlan(opts.sockets)
+	phase1, phase2 := pl.phase1, pl.phase2
+	if opts.tui > 0 {
+		phase1, phase2 = livePhases(pl)
+	}
 	res = &result{netns: fmt.Sprintf("tcptop-bench-%d", os.Getpid())}
 	if err := createNetns(ctx, res.netns); err != nil {
 		return nil, err
@@ -197,7 +241,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (res *res
 			fmt.Fprintf(stderr, "tcptop-bench: to remove: kill %s; ip netns del %s\n", strings.Join(pids, " "), res.netns)
 			return
 		}
-		if terr := teardown(res.netns, res.holders); terr != nil {
+		if terr := teardown(res.netns, append(res.holders, res.retired...)); terr != nil {
 			if err == nil {
 				err = terr
 			} else {
@@ -209,14 +253,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (res *res
 	// Everything but TIME_WAIT first; TIME_WAIT last, as it decays.
 	log := func(format string, a ...any) { fmt.Fprintf(stderr, "tcptop-bench: "+format+"\n", a...) }
 	start := time.Now()
-	hs, err := startHolders(ctx, res.netns, opts.sockpop, pl.phase1, tmp, opts.keep)
+	hs, err := startHolders(ctx, res.netns, opts.sockpop, phase1, tmp, opts.keep)
 	res.holders = append(res.holders, hs...)
 	if err != nil {
 		return res, err
 	}
 	log("%d holder(s) ready in %v", len(hs), time.Since(start).Round(time.Millisecond))
 	twStart := time.Now()
-	hs, err = startHolders(ctx, res.netns, opts.sockpop, pl.phase2, tmp, opts.keep)
+	hs, err = startHolders(ctx, res.netns, opts.sockpop, phase2, tmp, opts.keep)
 	res.holders = append(res.holders, hs...)
 	if err != nil {
 		return res, err
@@ -224,28 +268,69 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (res *res
 	twReady := time.Now()
 	log("%d TIME_WAIT holder(s) ready in %v", len(hs), twReady.Sub(twStart).Round(time.Millisecond))
 
-	res.expected = map[string]int{}
-	for _, h := range res.holders {
-		for s, n := range h.report.Sockets {
-			res.expected[s] += n
-		}
-	}
+	res.expected = announced(res.holders)
 	if res.before, err = countStates(ctx, res.netns); err != nil {
 		return res, err
 	}
 	log("ss -tan counts %d sockets (holders expect %d)", total(res.before), total(res.expected))
 
-	cmds := benchCommands(opts.tcptop)
-	mstart := time.Now()
-	res.rows, err = measure(ctx, res.netns, cmds, opts.runs, func(r int) { log("round %d/%d", r, opts.runs) })
-	res.measured = time.Since(mstart)
-	if err != nil {
-		return res, err
+	if opts.tui > 0 {
+		res.live, err = runLive(ctx, liveConfig{ns: res.netns, tcptop: opts.tcptop, dir: tmp, duration: opts.tui, interval: opts.tuiIntv, log: log})
+		if err != nil {
+			return res, fmt.Errorf("-tui: %w", err)
+		}
+		res.live.decayAge = res.live.start.Add(opts.tui).Sub(twStart)
+		res.live.before = res.before
+		if res.live.after, err = countStates(ctx, res.netns); err != nil {
+			return res, err
+		}
+		for _, r := range res.live.rows {
+			log("live: %s: %s%% of one core, peak RSS %s MiB", r.label, pct(r.cpuShare()), mib(max(r.peakRSS, r.hwm)))
+		}
+		if opts.runs > 0 && time.Since(twStart) > refreshAge {
+			// The rounds need the whole population: wait until the old
+			// TIME_WAIT and FIN_WAIT2 sockets are gone, then make new ones.
+			old := slices.Clone(res.holders[len(res.holders)-len(phase2):])
+			res.holders = slices.Clone(res.holders[:len(res.holders)-len(phase2)])
+			res.retired = append(res.retired, old...)
+			res.refresh = true
+			log("stopping %d holder(s) and waiting for their sockets to expire, to re-create them for the rounds", len(old))
+			if err := stopHolders(old); err != nil {
+				return res, err
+			}
+			if _, err := waitCounts(ctx, res.netns, announced(res.holders), 90*time.Second); err != nil {
+				return res, err
+			}
+			twStart = time.Now()
+			hs, err = startHolders(ctx, res.netns, opts.sockpop, phase2, tmp, opts.keep)
+			res.holders = append(res.holders, hs...)
+			if err != nil {
+				return res, err
+			}
+			twReady = time.Now()
+			log("%d holder(s) re-created in %v", len(hs), twReady.Sub(twStart).Round(time.Millisecond))
+			res.expected = announced(res.holders)
+		}
+		if opts.runs > 0 {
+			if res.before, err = countStates(ctx, res.netns); err != nil {
+				return res, err
+			}
+			log("ss -tan counts %d sockets (holders expect %d)", total(res.before), total(res.expected))
+		}
 	}
-	if res.after, err = countStates(ctx, res.netns); err != nil {
-		return res, err
+	if opts.runs > 0 {
+		cmds := benchCommands(opts.tcptop)
+		mstart := time.Now()
+		res.rows, err = measure(ctx, res.netns, cmds, opts.runs, func(r int) { log("round %d/%d", r, opts.runs) })
+		res.measured = time.Since(mstart)
+		if err != nil {
+			return res, err
+		}
+		if res.after, err = countStates(ctx, res.netns); err != nil {
+			return res, err
+		}
+		res.twAge = time.Since(twReady)
 	}
-	res.twAge = time.Since(twReady)
 
 	res.markdown = report(opts, tcptopDesc, res, args)
 	fmt.Fprint(stdout, res.markdown)
@@ -255,6 +340,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (res *res
 		}
 	}
 	return res, nil
+}
+
+// livePhases is the plan for -tui: the CLOSE_WAIT holders move to the
+// second phase, as their orphaned FIN_WAIT2 peers expire after 60 s too.
+func livePhases(pl *plan) (phase1, phase2 []holderSpec) {
+	var cw []holderSpec
+	for _, h := range pl.phase1 {
+		if strings.HasPrefix(h.name, "closewait-") {
+			cw = append(cw, h)
+		} else {
+			phase1 = append(phase1, h)
+		}
+	}
+	return phase1, append(cw, pl.phase2...)
+}
+
+// announced sums the holders' READY counts.
+func announced(hs []*holder) map[string]int {
+	m := map[string]int{}
+	for _, h := range hs {
+		for s, n := range h.report.Sockets {
+			m[s] += n
+		}
+	}
+	return m
 }
 
 // goBuild builds a package of the enclosing module into out.

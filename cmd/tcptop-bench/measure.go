@@ -175,36 +175,82 @@ func report(opts *options, tcptop string, res *result, args []string) string {
 		w("%s `%s`", h.spec.name, strings.Join(h.spec.args, " "))
 	}
 	w("\n")
-	w("- requested %d sockets; the holders announced %d; `ss -tan` counted %d before measuring and %d after\n",
-		opts.sockets, total(res.expected), total(res.before), total(res.after))
-	if total(res.expected) != total(res.before) {
-		w("- **warning**: the count before measuring differs from what the holders announced\n")
+	if res.live != nil {
+		w("- live run (-tui %v): the CLOSE_WAIT holders (their orphaned FIN_WAIT2 peers expire after 60 s) start with the TIME_WAIT holders, right before the live window; `ss -tan` counted %d sockets before it and %d after it\n",
+			opts.tui, total(res.live.before), total(res.live.after))
+		if res.refresh {
+			w("- after the live window those holders were stopped and, once `ss -tan` no longer counted their sockets, started again, so that the rounds measure the whole population\n")
+		}
 	}
-	w("- %d measured rounds after 1 warm-up round, command order rotated every round; measuring took %.1f s; the TIME_WAIT sockets were %.1f s old at the recount (they live 60 s)\n",
-		opts.runs, res.measured.Seconds(), res.twAge.Seconds())
-	w("- every command runs as `ip netns exec %s CMD > /dev/null`; times include `ip netns exec` (see the `true` row); user/sys are the child's rusage\n\n", res.netns)
+	if opts.runs > 0 {
+		w("- requested %d sockets; the holders announced %d; `ss -tan` counted %d before measuring and %d after\n",
+			opts.sockets, total(res.expected), total(res.before), total(res.after))
+		if total(res.expected) != total(res.before) {
+			w("- **warning**: the count before measuring differs from what the holders announced\n")
+		}
+		w("- %d measured rounds after 1 warm-up round, command order rotated every round; measuring took %.1f s; the TIME_WAIT sockets were %.1f s old at the recount (they live 60 s)\n",
+			opts.runs, res.measured.Seconds(), res.twAge.Seconds())
+		w("- every command runs as `ip netns exec %s CMD > /dev/null`; times include `ip netns exec` (see the `true` row); user/sys are the child's rusage\n\n", res.netns)
+	} else {
+		w("- requested %d sockets; the holders announced %d; no rounds (-runs 0)\n\n", opts.sockets, total(res.expected))
+		if res.live != nil && total(res.expected) != total(res.live.before) {
+			w("- **warning**: the count before the live window differs from what the holders announced\n\n")
+		}
+	}
 
-	w("| state | holders expected | before measuring | after measuring |\n")
-	w("| --- | ---: | ---: | ---: |\n")
+	// One column per count taken.
+	type column struct {
+		title  string
+		counts map[string]int
+	}
+	cols := []column{{"holders expected", res.expected}}
+	if res.live != nil {
+		cols = append(cols, column{"before the live window", res.live.before}, column{"after the live window", res.live.after})
+	}
+	if opts.runs > 0 {
+		cols = append(cols, column{"before measuring", res.before}, column{"after measuring", res.after})
+	}
+	w("| state |")
+	for _, c := range cols {
+		w(" %s |", c.title)
+	}
+	w("\n| --- |%s\n", strings.Repeat(" ---: |", len(cols)))
 	states := slices.Clone(stateOrder)
-	for _, m := range []map[string]int{res.expected, res.before, res.after} {
-		for s := range m {
+	for _, c := range cols {
+		for s := range c.counts {
 			if !slices.Contains(states, s) {
 				states = append(states, s)
 			}
 		}
 	}
 	for _, s := range states {
-		if res.expected[s] == 0 && res.before[s] == 0 && res.after[s] == 0 {
-			continue
+		line, nonzero := "| "+s+" |", false
+		for _, c := range cols {
+			line += fmt.Sprintf(" %d |", c.counts[s])
+			nonzero = nonzero || c.counts[s] != 0
 		}
-		w("| %s | %d | %d | %d |\n", s, res.expected[s], res.before[s], res.after[s])
+		if nonzero {
+			w("%s\n", line)
+		}
 	}
-	w("| total | %d | %d | %d |\n\n", total(res.expected), total(res.before), total(res.after))
-	if res.after["TIME_WAIT"] < res.before["TIME_WAIT"] {
+	w("| total |")
+	for _, c := range cols {
+		w(" %d |", total(c.counts))
+	}
+	w("\n\n")
+	if opts.runs > 0 && res.after["TIME_WAIT"] < res.before["TIME_WAIT"] {
 		w("TIME_WAIT decayed from %d to %d while measuring.\n\n", res.before["TIME_WAIT"], res.after["TIME_WAIT"])
 	}
 
+	if res.live != nil {
+		w("%s", reportLive(res.live, res.netns))
+		if opts.runs > 0 {
+			w("\n## `--once` rounds\n\n")
+		}
+	}
+	if opts.runs == 0 {
+		return b.String()
+	}
 	var ss, ssp time.Duration
 	for _, r := range res.rows {
 		switch r.label {
