@@ -248,7 +248,9 @@ func renderPorts(st *themes.Styles, snap *model.Snapshot, lines, width int, asci
 func renderListeners(st *themes.Styles, snap *model.Snapshot, lines, width int) []string {
 	title := st.Title.Render(fmt.Sprintf("LISTEN %d", len(snap.Listeners)))
 	var counters string
-	if snap.Rates != nil {
+	if _, ok := snap.Counters["ListenOverflows"]; !ok {
+		counters = st.Dim.Render("  overflow counters unavailable (/proc/net/netstat unreadable)")
+	} else if snap.Rates != nil {
 		ov, dr := float64(snap.Rates["ListenOverflows"]), float64(snap.Rates["ListenDrops"])
 		counters = fmt.Sprintf("  overflows %s/s  drops %s/s", rateNum(ov), rateNum(dr))
 		if ov > 0 || dr > 0 {

@@ -558,3 +558,51 @@ func BenchmarkRender(b *testing.B) {
 		_ = m.View()
 	}
 }
+
+// TestResizeStorm: any size, in any order, mid-poll or not, gives a frame
+// of exactly that size; no panic, nothing wraps.
+func TestResizeStorm(t *testing.T) {
+	m := newTUI(t, 80, 24, "dark")
+	sizes := [][2]int{{300, 100}, {1, 1}, {20, 5}, {56, 10}, {55, 10}, {56, 9}, {80, 24}, {2, 200}, {400, 3}, {120, 40}, {61, 12}}
+	for i := range 200 {
+		sizes = append(sizes, [2]int{1 + (i*37)%310, 1 + (i*53)%110})
+	}
+	for i, sz := range sizes {
+		m = send(t, m, tea.WindowSizeMsg{Width: sz[0], Height: sz[1]})
+		if i%7 == 0 {
+			m = press(t, m, "j")
+		}
+		if i%11 == 0 {
+			m = press(t, m, "enter")
+		}
+		if i%13 == 0 {
+			m = press(t, m, "esc")
+		}
+		lines := strings.Split(screen(m), "\n")
+		if len(lines) != sz[1] {
+			t.Fatalf("%dx%d: %d lines", sz[0], sz[1], len(lines))
+		}
+		for j, l := range lines {
+			if w := ansi.StringWidth(l); w != sz[0] {
+				t.Fatalf("%dx%d: line %d is %d wide: %q", sz[0], sz[1], j, w, l)
+			}
+		}
+	}
+}
+
+func TestMissingCounters(t *testing.T) {
+	samples := tuiSamples()
+	for _, s := range samples {
+		s.Counters = nil
+		s.Sysctl = source.Sysctls{}
+	}
+	m := New(Config{Reader: &fakeReader{samples: samples}, Interval: time.Hour, Theme: "mono"})
+	m = send(t, m, tea.WindowSizeMsg{Width: 100, Height: 30})
+	m = run(t, m, m.Init())
+	s := screen(m)
+	for _, want := range []string{"overflow counters unavailable", "ephemeral range unavailable"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("screen lacks %q:\n%s", want, s)
+		}
+	}
+}

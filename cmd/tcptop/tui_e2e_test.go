@@ -303,3 +303,40 @@ func TestDumbTerminal(t *testing.T) {
 	sess.keys("C-c")
 	sess.waitFor("exit 0 on Ctrl-C", func(s string) bool { return strings.Contains(s, "TCPTOP-EXIT=0") })
 }
+
+// TestTUIMonoASCII: NO_COLOR and a non-UTF-8 locale still give a readable
+// monitor: no colour at all, only ASCII, the selection in reverse video.
+func TestTUIMonoASCII(t *testing.T) {
+	tcptop, _ := bins(t)
+	ns, _ := nstest.New(t, "tcptop-mono")
+	startPop(t, ns, "-estab", "5", "-closewait", "3", "-full-backlog", "4", "-full-clients", "8")
+	sess := newTmux(t, 100, 30, fmt.Sprintf("env NO_COLOR=1 LANG=C LC_ALL= TERM=xterm-256color %s --netns %s; sleep 60", tcptop, ns))
+	plain := sess.waitFor("the monitor", func(s string) bool { return len(tableRows(s)) > 0 && strings.Contains(s, "FULL") })
+	for i, r := range plain {
+		if r > 127 {
+			t.Fatalf("non-ASCII %q at byte %d under LANG=C:\n%s", r, i, plain)
+		}
+	}
+	if !strings.Contains(plain, "#") {
+		t.Errorf("no ASCII bars:\n%s", plain)
+	}
+	styled := sess.run("capture-pane", "-e", "-p", "-t", "e2e")
+	sgr := regexp.MustCompile(`\x1b\[([0-9;:]*)m`)
+	reverse := false
+	for _, m := range sgr.FindAllStringSubmatch(styled, -1) {
+		for _, p := range strings.FieldsFunc(m[1], func(r rune) bool { return r == ';' || r == ':' }) {
+			n, _ := strconv.Atoi(p)
+			switch {
+			case n == 7:
+				reverse = true
+			case n == 39 || n == 49:
+				// default colours: tmux resets with these
+			case n >= 30 && n <= 48, n >= 90 && n <= 107:
+				t.Fatalf("colour SGR %q under NO_COLOR", m[0])
+			}
+		}
+	}
+	if !reverse {
+		t.Errorf("no reverse video: the selection is invisible without colour")
+	}
+}
