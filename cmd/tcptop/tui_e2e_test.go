@@ -205,7 +205,7 @@ func TestTUIInTmux(t *testing.T) {
 }
 
 // TestTUISignalsRestoreTerminal: Ctrl-Z and fg under a job-control shell,
-// then SIGTERM and SIGHUP: each time the terminal comes back usable.
+// then SIGTERM, SIGHUP and SIGINT: each time the terminal comes back usable.
 func TestTUISignalsRestoreTerminal(t *testing.T) {
 	tcptop, _ := bins(t)
 	ns, _ := nstest.New(t, "tcptop-sig")
@@ -251,7 +251,7 @@ func TestTUISignalsRestoreTerminal(t *testing.T) {
 		t.Errorf("after fg and q: alternate_on cursor_flag = %q, want \"0 1\"", st)
 	}
 
-	for i, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP} {
+	for i, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT} {
 		run := i + 2
 		pid = start(run)
 		if err := syscall.Kill(pid, sig); err != nil {
@@ -338,5 +338,43 @@ func TestTUIMonoASCII(t *testing.T) {
 	}
 	if !reverse {
 		t.Errorf("no reverse video: the selection is invisible without colour")
+	}
+}
+
+// TestTUIResizeStorm: the window changes size fifty times in a burst, down
+// to 20x5 and up to 300x100; the monitor keeps answering keys and exits 0.
+func TestTUIResizeStorm(t *testing.T) {
+	tcptop, _ := bins(t)
+	ns, _ := nstest.New(t, "tcptop-resize")
+	startPop(t, ns, "-estab", "5", "-closewait", "3")
+	sess := newTmux(t, 80, 24, fmt.Sprintf("env TERM=xterm-256color LANG=C.UTF-8 %s --netns %s --interval 200ms; echo TCPTOP-EXIT=$?; sleep 60", tcptop, ns))
+	sess.waitFor("the monitor", func(s string) bool { return strings.Contains(s, "PEERS") })
+	sizes := [][2]int{{20, 5}, {300, 100}, {56, 10}, {55, 9}, {1, 1}, {120, 40}}
+	for i := range 50 {
+		sz := sizes[i%len(sizes)]
+		if i%3 == 0 {
+			sz = [2]int{10 + (i*37)%290, 3 + (i*23)%97}
+		}
+		sess.run("resize-window", "-t", "e2e", "-x", strconv.Itoa(sz[0]), "-y", strconv.Itoa(sz[1]))
+		if i%10 == 0 {
+			sess.keys("j")
+		}
+	}
+	sess.run("resize-window", "-t", "e2e", "-x", "20", "-y", "5")
+	sess.waitFor("the too-small note at 20x5", func(s string) bool { return strings.Contains(s, "too small") })
+	sess.run("resize-window", "-t", "e2e", "-x", "100", "-y", "30")
+	sess.keys("c")
+	screen := sess.waitFor("the monitor after the storm", func(s string) bool {
+		return strings.Contains(s, "sort CLOSE_WAIT") && len(tableRows(s)) > 0
+	})
+	for _, l := range strings.Split(strings.TrimRight(screen, "\n"), "\n") {
+		if w := len([]rune(l)); w > 100 {
+			t.Errorf("line wider than the window (%d): %q", w, l)
+		}
+	}
+	sess.keys("q")
+	screen = sess.waitFor("exit", func(s string) bool { return strings.Contains(s, "TCPTOP-EXIT=") })
+	if !strings.Contains(screen, "TCPTOP-EXIT=0") || strings.Contains(screen, "panic") {
+		t.Errorf("after the storm:\n%s", screen)
 	}
 }
