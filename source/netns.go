@@ -34,6 +34,12 @@ func OpenNamespace(name string) (*Namespace, error) {
 	if !strings.Contains(name, "/") {
 		path = filepath.Join(NetnsRunDir, name)
 	}
+	// Only nsfs files (they stat as regular files) can be namespaces. Do not
+	// open anything else: opening a FIFO blocks until a writer comes, and
+	// opening a device can have side effects.
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("network namespace %q: %s is not a namespace file", name, path)
+	}
 	h, err := netns.GetFromPath(path)
 	if err != nil {
 		switch {
@@ -62,6 +68,11 @@ func OpenNamespace(name string) (*Namespace, error) {
 	// Entering needs CAP_SYS_ADMIN: find out now, not at the first poll.
 	if err := ns.Do(func() error { return nil }); err != nil {
 		ns.Close()
+		if errors.Is(err, unix.EINVAL) {
+			// setns(CLONE_NEWNET) refuses another kind of namespace
+			// (/proc/PID/ns/uts, say).
+			return nil, fmt.Errorf("network namespace %q: %s is not a network namespace", name, path)
+		}
 		return nil, err
 	}
 	return ns, nil

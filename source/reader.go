@@ -159,6 +159,7 @@ func (k *Kernel) Read(ctx context.Context) (*Sample, error) {
 	if k.ns.Name != "" && len(s.Sysctl.Missing) > 0 {
 		s.Warnings = fillGlobalSysctls(fs, &s.Sysctl, s.Warnings)
 	}
+	s.Warnings = quietGlobalSysctls(s.Sysctl.Missing, s.Warnings)
 	t3 := time.Now()
 	s.Took.Proc = t3.Sub(t2)
 	s.Took.Total = t3.Sub(t0)
@@ -203,6 +204,26 @@ func countFromSockstat(root string) int {
 // are visible only in the initial network namespace, and apply to all.
 var globalSysctls = map[string]func(*Sysctls) *int{
 	"net.ipv4.tcp_max_orphans": func(s *Sysctls) *int { return &s.MaxOrphans },
+}
+
+// quietGlobalSysctls drops the warnings of global tunables that are still
+// missing: run inside a non-initial namespace (ip netns exec, a container)
+// the kernel does not show them there at all, and saying so every poll is
+// noise. They stay in Sysctls.Missing and show as unreadable.
+func quietGlobalSysctls(missing, warns []string) []string {
+	for _, name := range missing {
+		if _, global := globalSysctls[name]; !global {
+			continue
+		}
+		kept := warns[:0]
+		for _, w := range warns {
+			if !strings.HasPrefix(w, "sysctl "+name+":") {
+				kept = append(kept, w)
+			}
+		}
+		warns = kept
+	}
+	return warns
 }
 
 // fillGlobalSysctls reads the global tunables missing inside another

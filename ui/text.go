@@ -163,7 +163,9 @@ func writeEphemeral(b *strings.Builder, snap *model.Snapshot, top int) {
 
 func writeListeners(b *strings.Builder, snap *model.Snapshot) {
 	fmt.Fprintf(b, "\nLISTENERS %d", len(snap.Listeners))
-	if r, ok := snap.Rates["ListenOverflows"]; ok {
+	if _, ok := snap.Counters["ListenOverflows"]; !ok {
+		b.WriteString("  ListenOverflows/ListenDrops unavailable (/proc/net/netstat unreadable)")
+	} else if r, ok := snap.Rates["ListenOverflows"]; ok {
 		fmt.Fprintf(b, "  ListenOverflows %.1f/s  ListenDrops %.1f/s", float64(r), float64(snap.Rates["ListenDrops"]))
 	} else {
 		fmt.Fprintf(b, "  ListenOverflows %d  ListenDrops %d (since boot)", snap.Counters["ListenOverflows"], snap.Counters["ListenDrops"])
@@ -257,7 +259,7 @@ func peerProcs(p model.Peer, attributed bool) string {
 
 func writeProcesses(b *strings.Builder, snap *model.Snapshot, top int) {
 	if !snap.Attributed {
-		b.WriteString("\nPROCESSES  not attributed (--no-procs)\n")
+		b.WriteString("\nPROCESSES  not attributed (--no-procs, or /proc could not be scanned: see the warnings)\n")
 		return
 	}
 	fmt.Fprintf(b, "\nPROCESSES %d", len(snap.Processes))
