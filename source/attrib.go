@@ -142,7 +142,11 @@ func (a *Attributor) Join(socks []Socket, scan ScanResult) map[int32]*Process {
 		s := &socks[i]
 		if s.Owners == nil && s.Inode == 0 {
 			if o, ok := a.prevTup[tuple{s.Local, s.Remote}]; ok {
-				s.Owners, s.OwnerInferred = o, true
+				// Copy: o points into an older poll's arena, and a
+				// recycled 4-tuple would keep that arena alive for ever.
+				start := len(arena)
+				arena = append(arena, o...)
+				s.Owners, s.OwnerInferred = arena[start:len(arena):len(arena)], true
 			} else if o := matchListener(listeners[s.Local.Port()], s.Local.Addr()); o != nil {
 				s.Owners, s.OwnerInferred = o, true
 			}
