@@ -158,24 +158,34 @@ func statesMap(c model.StateCounts) map[string]int {
 // retrying while the population still moves (bounded).
 func snapshotLikeSS(t *testing.T, ns string, prefix []string, args ...string) (*model.Snapshot, map[string]int) {
 	t.Helper()
+	snap, got, _ := agreeWithSS(t, ns, prefix, args...)
+	return snap, got
+}
+
+// agreeWithSS runs tcptop (JSON, one snapshot) until its state counts equal
+// two equal `ss -tan` counts around it (at most 20 tries), and returns the
+// snapshot, its counts and what it printed on stderr. Any exit status but
+// 0 fails the test.
+func agreeWithSS(t *testing.T, ns string, prefix []string, args ...string) (*model.Snapshot, map[string]int, string) {
+	t.Helper()
 	var last string
 	for range 20 {
 		before := nstest.SSCounts(t, ns)
 		out, errs, code := runTcptop(t, prefix, args...)
 		if code != 0 {
-			t.Fatalf("tcptop %v: exit %d: %s", args, code, errs)
+			t.Fatalf("tcptop %v: exit %d, stderr %q", args, code, errs)
 		}
 		after := nstest.SSCounts(t, ns)
 		snap := decode(t, out)
 		got := statesMap(snap.States)
 		if sscount.Equal(before, after) && sscount.Equal(got, before) {
-			return snap, got
+			return snap, got, errs
 		}
 		last = fmt.Sprintf("ss before %v, tcptop %v, ss after %v", before, got, after)
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("tcptop never agreed with ss -tan: %s", last)
-	return nil, nil
+	t.Fatalf("tcptop %v never agreed with ss -tan: %s", args, last)
+	return nil, nil, ""
 }
 
 func TestOnceJSONMatchesKernel(t *testing.T) {

@@ -81,29 +81,11 @@ func execWithoutSendto() {
 	fail(syscall.Exec(os.Args[1], os.Args[1:], env))
 }
 
-// relSnapshot runs tcptop (JSON, one snapshot) until its state counts equal
-// two equal `ss -tan` counts around it, and returns the snapshot and what
-// it printed on stderr. Any exit status but 0 fails the test.
+// relSnapshot is agreeWithSS keeping stderr.
 func relSnapshot(t *testing.T, ns string, prefix []string, args ...string) (*model.Snapshot, string) {
 	t.Helper()
-	var last string
-	for range 20 {
-		before := nstest.SSCounts(t, ns)
-		out, errs, code := runTcptop(t, prefix, args...)
-		if code != 0 {
-			t.Fatalf("tcptop %v: exit %d, stderr %q", args, code, errs)
-		}
-		after := nstest.SSCounts(t, ns)
-		snap := decode(t, out)
-		got := statesMap(snap.States)
-		if sscount.Equal(before, after) && sscount.Equal(got, before) {
-			return snap, errs
-		}
-		last = fmt.Sprintf("ss before %v, tcptop %v, ss after %v", before, got, after)
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("tcptop %v never agreed with ss -tan: %s", args, last)
-	return nil, ""
+	snap, _, errs := agreeWithSS(t, ns, prefix, args...)
+	return snap, errs
 }
 
 // mountProc mounts a fresh procfs with opts on a new directory that every
