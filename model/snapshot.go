@@ -3,7 +3,6 @@
 package model
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -198,35 +197,13 @@ func (r *StateRates) Get(s source.State) Rate {
 // MarshalJSON writes {"ESTABLISHED":f,...} with all states, each rate
 // rounded as Rate rounds it.
 func (r StateRates) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 256)
-	b = append(b, '{')
-	for i, s := range source.AllStates {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendQuote(b, s.String())
-		b = append(b, ':')
-		v, _ := r[s].MarshalJSON()
-		b = append(b, v...)
-	}
-	return append(b, '}'), nil
+	return marshalPerState(func(s source.State) []byte { v, _ := r[s].MarshalJSON(); return v }), nil
 }
 
 // UnmarshalJSON reads what MarshalJSON writes; unknown states are errors.
 func (r *StateRates) UnmarshalJSON(b []byte) error {
-	var m map[string]float64
-	if err := json.Unmarshal(b, &m); err != nil {
-		return err
-	}
 	*r = StateRates{}
-	for k, v := range m {
-		s, ok := source.ParseState(k)
-		if !ok {
-			return fmt.Errorf("unknown TCP state %q", k)
-		}
-		r[s] = Rate(v)
-	}
-	return nil
+	return unmarshalPerState(b, func(s source.State, v float64) { r[s] = Rate(v) })
 }
 
 // StateCounts counts sockets per state; in JSON every state is present, in
@@ -243,31 +220,44 @@ func (c *StateCounts) Get(s source.State) int {
 
 // MarshalJSON writes {"ESTABLISHED":n,...} with all states.
 func (c StateCounts) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, s := range source.AllStates {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, "%q:%d", s.String(), c[s])
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	return marshalPerState(func(s source.State) []byte { return strconv.AppendInt(nil, int64(c[s]), 10) }), nil
 }
 
 // UnmarshalJSON reads what MarshalJSON writes; unknown states are errors.
 func (c *StateCounts) UnmarshalJSON(b []byte) error {
-	var m map[string]int
+	*c = StateCounts{}
+	return unmarshalPerState(b, func(s source.State, v int) { c[s] = v })
+}
+
+// marshalPerState writes {"STATE":value,...} for every state, in the order
+// tcptop shows them.
+func marshalPerState(value func(source.State) []byte) []byte {
+	b := make([]byte, 0, 256)
+	b = append(b, '{')
+	for i, s := range source.AllStates {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, s.String())
+		b = append(b, ':')
+		b = append(b, value(s)...)
+	}
+	return append(b, '}')
+}
+
+// unmarshalPerState reads what marshalPerState writes; unknown states are
+// errors.
+func unmarshalPerState[T any](b []byte, set func(source.State, T)) error {
+	var m map[string]T
 	if err := json.Unmarshal(b, &m); err != nil {
 		return err
 	}
-	*c = StateCounts{}
 	for k, v := range m {
 		s, ok := source.ParseState(k)
 		if !ok {
 			return fmt.Errorf("unknown TCP state %q", k)
 		}
-		c[s] = v
+		set(s, v)
 	}
 	return nil
 }

@@ -268,15 +268,22 @@ func sum(m map[string]int) int {
 	return n
 }
 
-func TestUnprivileged(t *testing.T) {
-	bins(t)
+// asNobody is the command prefix that runs tcptop as nobody; it skips the
+// test without setpriv.
+func asNobody(t *testing.T) []string {
+	t.Helper()
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		t.Skip("needs setpriv (util-linux)")
 	}
+	return []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}
+}
+
+func TestUnprivileged(t *testing.T) {
+	bins(t)
 	ns, _ := nstest.New(t, "tcptop-nobody")
 	const cw = 4
 	pop := startPop(t, ns, "-closewait", fmt.Sprint(cw), "-estab", "3")
-	nobody := []string{"ip", "netns", "exec", ns, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}
+	nobody := append([]string{"ip", "netns", "exec", ns}, asNobody(t)...)
 	snap, got := snapshotLikeSS(t, ns, nobody, "--once", "--json")
 	if !sscount.Equal(got, pop.Sockets) {
 		t.Errorf("as nobody: states %v, want %v", got, pop.Sockets)
@@ -298,7 +305,7 @@ func TestUnprivileged(t *testing.T) {
 		t.Errorf("text as nobody: exit %d, stderr %q\n%s", code, errs, out)
 	}
 	// Entering a namespace needs privilege: a clear error, exit 2.
-	_, errs, code = runTcptop(t, []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}, "--once", "--netns", ns)
+	_, errs, code = runTcptop(t, asNobody(t), "--once", "--netns", ns)
 	if code != 2 || !strings.Contains(errs, "permission denied") || strings.Count(errs, "\n") != 1 {
 		t.Errorf("--netns as nobody: exit %d, stderr %q", code, errs)
 	}

@@ -146,9 +146,7 @@ func onlyOrphansWarning(warns []string) bool {
 // --proc-root. As root, with the same --proc-root, owners are found.
 func TestHidepid(t *testing.T) {
 	bins(t)
-	if _, err := exec.LookPath("setpriv"); err != nil {
-		t.Skip("needs setpriv (util-linux)")
-	}
+	asNobody(t)
 	ns, _ := nstest.New(t, "tcptop-hidepid")
 	// Tunables unlike the host's, to see that they are read in the namespace.
 	if out, err := exec.Command("ip", "netns", "exec", ns, "sysctl", "-w",
@@ -158,7 +156,7 @@ func TestHidepid(t *testing.T) {
 	const cw = 3
 	pop := startPop(t, ns, "-closewait", fmt.Sprint(cw), "-estab", "2")
 	dir := mountProc(t, "hidepid=2")
-	nobody := []string{"ip", "netns", "exec", ns, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}
+	nobody := append([]string{"ip", "netns", "exec", ns}, asNobody(t)...)
 
 	// The mount hides root's processes from nobody.
 	if out, err := exec.Command(nobody[0], append(nobody[1:], "ls", dir)...).Output(); err != nil {
