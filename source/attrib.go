@@ -30,6 +30,7 @@ type Attributor struct {
 	procs   map[int32]*procEntry
 	prevTup map[tuple][]int32
 	links   []fdLink
+	fds     []pidCount
 	pids    []int32
 	workers []*scanWorker
 	ctx     context.Context
@@ -71,6 +72,8 @@ func (a *Attributor) Attribute(socks []Socket) (map[int32]*Process, int, error) 
 // ScanResult is what one pass over /proc/*/fd found: every socket fd.
 type ScanResult struct {
 	links []fdLink
+	// fds counts each readable process's open files.
+	fds []pidCount
 	// Unreadable counts processes whose fds could not be read.
 	Unreadable int
 	// Took is how long the scan took.
@@ -82,15 +85,20 @@ type fdLink struct {
 	pid   int32
 }
 
+type pidCount struct {
+	pid int32
+	n   int
+}
+
 // Scan reads every ProcRoot/PID/fd. It needs no sockets, so it can run
 // while the sockets are being dumped; Join then matches the two. Scan and
 // Join must not run concurrently with each other on one Attributor.
 func (a *Attributor) Scan() (ScanResult, error) {
 	t0 := time.Now()
-	r := ScanResult{links: a.links[:0]}
+	r := ScanResult{links: a.links[:0], fds: a.fds[:0]}
 	var err error
-	r.Unreadable, err = a.scan(&r.links)
-	a.links = r.links
+	r.Unreadable, err = a.scan(&r.links, &r.fds)
+	a.links, a.fds = r.links, r.fds
 	r.Took = time.Since(t0)
 	return r, err
 }
@@ -159,7 +167,7 @@ func (a *Attributor) Join(socks []Socket, scan ScanResult) map[int32]*Process {
 		}
 	}
 	a.prevTup = tup
-	return a.details(owned)
+	return a.details(owned, scan.fds)
 }
 
 type listenerOwner struct {
@@ -184,7 +192,7 @@ func matchListener(ls []listenerOwner, addr netip.Addr) []int32 {
 // scan appends an fdLink for every socket fd under ProcRoot/*/fd. It uses
 // getdents and readlinkat on reused buffers: os.ReadDir + os.Readlink cost
 // ~30% more time and ~6 allocations per fd (FACTS.md).
-func (a *Attributor) scan(links *[]fdLink) (int, error) {
+func (a *Attributor) scan(links *[]fdLink, fds *[]pidCount) (int, error) {
 	procfd, err := unix.Open(a.ProcRoot, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 0, &os.PathError{Op: "open", Path: a.ProcRoot, Err: err}
@@ -208,7 +216,7 @@ func (a *Attributor) scan(links *[]fdLink) (int, error) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for _, w := range a.workers {
-		w.links, w.unreadable = w.links[:0], 0
+		w.links, w.fds, w.unreadable = w.links[:0], w.fds[:0], 0
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -225,6 +233,7 @@ func (a *Attributor) scan(links *[]fdLink) (int, error) {
 	unreadable := 0
 	for _, w := range a.workers {
 		*links = append(*links, w.links...)
+		*fds = append(*fds, w.fds...)
 		unreadable += w.unreadable
 	}
 	return unreadable, nil
@@ -234,6 +243,7 @@ func (a *Attributor) scan(links *[]fdLink) (int, error) {
 type scanWorker struct {
 	dirent, name, link, path []byte
 	links                    []fdLink
+	fds                      []pidCount
 	unreadable               int
 }
 
@@ -253,11 +263,12 @@ func (w *scanWorker) scanPID(procfd int, pid int32) {
 		return // ENOENT: the process is gone
 	}
 	defer unix.Close(dfd)
-	denied := false
+	denied, n := false, 0
 	_ = readDirNames(dfd, w.dirent, func(name []byte) {
 		if len(name) == 0 || name[0] == '.' || denied {
 			return
 		}
+		n++
 		w.name = append(append(w.name[:0], name...), 0)
 		n, err := readlinkat(dfd, w.name, w.link)
 		if err != nil {
@@ -272,7 +283,9 @@ func (w *scanWorker) scanPID(procfd int, pid int32) {
 	})
 	if denied {
 		w.unreadable++
+		return
 	}
+	w.fds = append(w.fds, pidCount{pid, n})
 }
 
 func containsPID(ps []int32, p int32) bool {
@@ -285,19 +298,29 @@ func containsPID(ps []int32, p int32) bool {
 }
 
 // details returns the Process of every pid in owned, from the cache when
-// the pid still has the same start time.
-func (a *Attributor) details(owned map[int32]struct{}) map[int32]*Process {
+// the pid still has the same start time. Each poll gets its own copies:
+// the open-fd count changes between polls, and an older Sample may still
+// be on screen.
+func (a *Attributor) details(owned map[int32]struct{}, fds []pidCount) map[int32]*Process {
 	out := make(map[int32]*Process, len(owned))
+	procs := make([]Process, 0, len(owned))
 	for pid := range owned {
 		start, ok := a.startTime(pid)
-		if e := a.procs[pid]; e != nil && ok && e.start == start {
-			e.seen = true
-			out[pid] = e.proc
-			continue
+		e := a.procs[pid]
+		if e == nil || !ok || e.start != start {
+			e = &procEntry{start: start, proc: a.readProcess(pid)}
+			a.procs[pid] = e
 		}
-		p := a.readProcess(pid)
-		a.procs[pid] = &procEntry{start: start, proc: p, seen: true}
+		e.seen = true
+		procs = append(procs, *e.proc)
+		p := &procs[len(procs)-1]
+		p.FDs = -1
 		out[pid] = p
+	}
+	for _, c := range fds {
+		if p := out[c.pid]; p != nil {
+			p.FDs = c.n
+		}
 	}
 	for pid, e := range a.procs {
 		if !e.seen {
@@ -332,6 +355,11 @@ func (a *Attributor) readProcess(pid int32) *Process {
 		p.User = user
 	} else if p.UID >= 0 {
 		p.User = strconv.Itoa(int(p.UID))
+	}
+	// The limit is read once per process (cached with it): prlimit(1) on a
+	// running process is rare, and a stale value only misstates headroom.
+	if b, err := os.ReadFile(a.ProcRoot + "/" + strconv.Itoa(int(pid)) + "/limits"); err == nil {
+		p.FDLimit, _ = ParseNoFileLimit(b)
 	}
 	return p
 }

@@ -451,6 +451,25 @@ func TestAttributionAndInference(t *testing.T) {
 	if procs[int32(child.Process.Pid)] == nil || procs[int32(child.Process.Pid)].Name != "sleep" {
 		t.Errorf("child process details: %+v", procs[int32(child.Process.Pid)])
 	}
+	// Open files and RLIMIT_NOFILE, against what the process itself says.
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if procs[me].FDLimit != int64(lim.Cur) {
+		t.Errorf("own FDLimit %d, want %d", procs[me].FDLimit, lim.Cur)
+	}
+	if ents, err := os.ReadDir("/proc/self/fd"); err != nil {
+		t.Fatal(err)
+	} else if got := procs[me].FDs; got < len(ents)-8 || got > len(ents)+8 || got < len(p.cwConns) {
+		t.Errorf("own FDs %d, /proc/self/fd has %d", got, len(ents))
+	}
+	// sleep does not open files: its count is exactly its fd directory's.
+	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", child.Process.Pid)); err != nil {
+		t.Fatal(err)
+	} else if got := procs[int32(child.Process.Pid)].FDs; got != len(ents) || got < 4 {
+		t.Errorf("child FDs %d, want %d (stdio and the shared socket at least)", got, len(ents))
+	}
 
 	// An established pair closes, client first: the client's TIME_WAIT is
 	// inferred from the same 4-tuple seen in the previous poll.

@@ -2,6 +2,7 @@ package source
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -534,4 +535,31 @@ func truncate[T string | []byte](s T) string {
 		return string(s[:limit]) + "..."
 	}
 	return string(s)
+}
+
+// ParseNoFileLimit reads the soft "Max open files" limit from the content
+// of /proc/PID/limits: -1 when unlimited; an error when the line is
+// missing or malformed.
+func ParseNoFileLimit(b []byte) (int64, error) {
+	const key = "Max open files"
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		if !bytes.HasPrefix(line, []byte(key)) {
+			continue
+		}
+		soft, _ := nextField(line[len(key):])
+		if string(soft) == "unlimited" {
+			return -1, nil
+		}
+		if v, ok := parseInt(soft); ok && v >= 0 {
+			return v, nil
+		}
+		return 0, fmt.Errorf("limits: bad %q value %q", key, truncate(soft))
+	}
+	return 0, fmt.Errorf("limits: no %q line", key)
 }

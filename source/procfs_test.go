@@ -545,3 +545,26 @@ func BenchmarkReadCounters(b *testing.B) {
 		}
 	}
 }
+
+func TestParseNoFileLimit(t *testing.T) {
+	const head = "Limit                     Soft Limit           Hard Limit           Units     \n" +
+		"Max cpu time              unlimited            unlimited            seconds   \n"
+	for _, tc := range []struct {
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{head + "Max open files            1024                 524288               files     \n", 1024, false},
+		{head + "Max open files            unlimited            unlimited            files     \n", -1, false},
+		{head + "Max open files            20000                20000                files", 20000, false},
+		{head, 0, true},
+		{head + "Max open files            lots                 524288               files     \n", 0, true},
+		{head + "Max open files            -5                   524288               files     \n", 0, true},
+		{"", 0, true},
+	} {
+		got, err := ParseNoFileLimit([]byte(tc.in))
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("ParseNoFileLimit(%q) = %d, %v; want %d, err %v", tc.in, got, err, tc.want, tc.wantErr)
+		}
+	}
+}

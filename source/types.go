@@ -168,6 +168,12 @@ type Process struct {
 	Cmdline string
 	User    string
 	UID     int32
+	// FDs is how many files the process had open at the scan (-1 when its
+	// fd directory could not be read).
+	FDs int
+	// FDLimit is the soft RLIMIT_NOFILE from /proc/PID/limits: 0 when
+	// unknown, -1 when unlimited.
+	FDLimit int64
 }
 
 // Sysctls holds the tunables that explain TCP behaviour. Each value is the
