@@ -365,6 +365,11 @@ var sysctlFiles = [...]struct {
 	{"net.ipv4.tcp_max_tw_buckets", "sys/net/ipv4/tcp_max_tw_buckets", sysctlInt, func(s *Sysctls) *int { return &s.MaxTwBuckets }},
 	{"net.ipv4.tcp_timestamps", "sys/net/ipv4/tcp_timestamps", sysctlInt, func(s *Sysctls) *int { return &s.Timestamps }},
 	{"net.ipv4.tcp_max_orphans", "sys/net/ipv4/tcp_max_orphans", sysctlInt, func(s *Sysctls) *int { return &s.MaxOrphans }},
+	{"net.ipv4.tcp_syn_retries", "sys/net/ipv4/tcp_syn_retries", sysctlInt, func(s *Sysctls) *int { return &s.SynRetries }},
+	{"net.ipv4.tcp_synack_retries", "sys/net/ipv4/tcp_synack_retries", sysctlInt, func(s *Sysctls) *int { return &s.SynackRetries }},
+	{"net.ipv4.tcp_syncookies", "sys/net/ipv4/tcp_syncookies", sysctlInt, func(s *Sysctls) *int { return &s.Syncookies }},
+	{"net.ipv4.tcp_abort_on_overflow", "sys/net/ipv4/tcp_abort_on_overflow", sysctlInt, func(s *Sysctls) *int { return &s.AbortOnOverflow }},
+	{"net.ipv4.tcp_keepalive_time", "sys/net/ipv4/tcp_keepalive_time", sysctlInt, func(s *Sysctls) *int { return &s.KeepaliveTime }},
 }
 
 // ReadSysctls reads the TCP tunables below Root/sys/net. Raw holds each

@@ -280,6 +280,7 @@ func TestProcfsFixture(t *testing.T) {
 		Reserved:  []PortRange{{8080, 8080}, {9000, 9010}},
 		Somaxconn: 1024, MaxSynBacklog: 1024, FinTimeout: 30, TwReuse: 2,
 		MaxTwBuckets: 262144, Timestamps: 1, MaxOrphans: 65536,
+		SynRetries: 6, SynackRetries: 5, Syncookies: 1, AbortOnOverflow: 0, KeepaliveTime: 7200,
 		Raw: map[string]string{
 			"net.ipv4.ip_local_port_range":     "32768 60999",
 			"net.ipv4.ip_local_reserved_ports": "8080,9000-9010",
@@ -290,6 +291,11 @@ func TestProcfsFixture(t *testing.T) {
 			"net.ipv4.tcp_max_tw_buckets":      "262144",
 			"net.ipv4.tcp_timestamps":          "1",
 			"net.ipv4.tcp_max_orphans":         "65536",
+			"net.ipv4.tcp_syn_retries":         "6",
+			"net.ipv4.tcp_synack_retries":      "5",
+			"net.ipv4.tcp_syncookies":          "1",
+			"net.ipv4.tcp_abort_on_overflow":   "0",
+			"net.ipv4.tcp_keepalive_time":      "7200",
 		},
 	}
 	if !reflect.DeepEqual(s, want) {
@@ -355,6 +361,11 @@ func TestProcfsMissing(t *testing.T) {
 		"net.core.somaxconn":               "4096",
 		"net.ipv4.tcp_fin_timeout":         "60",
 		"net.ipv4.tcp_tw_reuse":            "2",
+		"net.ipv4.tcp_syn_retries":         "6",
+		"net.ipv4.tcp_synack_retries":      "5",
+		"net.ipv4.tcp_syncookies":          "1",
+		"net.ipv4.tcp_abort_on_overflow":   "0",
+		"net.ipv4.tcp_keepalive_time":      "7200",
 	}
 	if !maps.Equal(s.Raw, wantRaw) {
 		t.Errorf("Raw = %q, want %q", s.Raw, wantRaw)
@@ -433,8 +444,9 @@ func TestProcfsMalformed(t *testing.T) {
 	if !slices.Equal(parseWarns, wantWarn) {
 		t.Errorf("warnings =\n%s\nwant first\n%s", strings.Join(warns, "\n"), strings.Join(wantWarn, "\n"))
 	}
-	if len(s.Missing) != 8 || len(warns) != 8 {
-		t.Errorf("Missing = %q (%d warnings), want 8", s.Missing, len(warns))
+	// Four malformed, the other nine absent from the tree.
+	if len(s.Missing) != 13 || len(warns) != 13 {
+		t.Errorf("Missing = %q (%d warnings), want 13", s.Missing, len(warns))
 	}
 
 	c, warns := p.ReadCounters()

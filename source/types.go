@@ -189,6 +189,11 @@ type Sysctls struct {
 	MaxTwBuckets    int
 	Timestamps      int
 	MaxOrphans      int
+	SynRetries      int // connect() gives up after this many SYN retransmits
+	SynackRetries   int
+	Syncookies      int
+	AbortOnOverflow int               // 1: a full accept queue answers with RST, not silence
+	KeepaliveTime   int               // seconds
 	Raw             map[string]string // "net.ipv4.tcp_tw_reuse" -> "2"
 	Missing         []string          // dotted names that could not be read
 	PortRangeParsed bool              // false when ip_local_port_range was unreadable
