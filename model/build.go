@@ -44,6 +44,7 @@ func Build(s *source.Sample, prev *Snapshot, opt Options) *Snapshot {
 		Listeners:           []Listener{},
 		Peers:               []Peer{},
 		Processes:           []ProcessRow{},
+		Findings:            []Finding{},
 	}
 	if snap.Counters == nil {
 		snap.Counters = map[string]int64{}
@@ -428,9 +429,10 @@ func newProcessRow(pid int32, procs map[int32]*source.Process) *ProcessRow {
 	if pid == 0 {
 		return r
 	}
-	r.Name = "?"
+	r.Name, r.FDs = "?", -1
 	if p := procs[pid]; p != nil {
 		r.Name, r.Cmdline, r.User = p.Name, p.Cmdline, p.User
+		r.FDs, r.FDLimit = p.FDs, p.FDLimit
 	}
 	return r
 }

@@ -47,13 +47,26 @@ type Snapshot struct {
 	// Churn is connections opened per second (the ActiveOpens and
 	// PassiveOpens counters); 0 in the first snapshot or without counters.
 	Churn Rate `json:"churn_per_sec"`
+	// Findings say what is wrong, most severe first: empty when nothing
+	// is (or when the snapshot was built without an Analyzer).
+	Findings []Finding `json:"findings"`
+	// AgesTruncated: the first-seen map reached MaxTracked, so some
+	// sockets have no age.
+	AgesTruncated bool `json:"ages_truncated,omitempty"`
+	// History is the Analyzer's last polls (at most SparkPoints), oldest
+	// first, ending with this one; nil without an Analyzer.
+	History []Point `json:"-"`
+	// Watching is how long the Analyzer has been polling: no age it
+	// reports can be longer.
+	Watching time.Duration `json:"-"`
 	// Interval is the time since the previous snapshot (0 for the first).
 	Interval time.Duration `json:"-"`
 	// Sample is the poll this snapshot was built from, for drill-down.
 	Sample *source.Sample `json:"-"`
 
-	lt  listenTable
-	opt Options
+	lt        listenTable
+	opt       Options
+	firstSeen map[uint64]int64 // cookie -> Unix ms of the first poll that saw it
 }
 
 // PollCost is a poll's cost in milliseconds.
@@ -62,7 +75,9 @@ type PollCost struct {
 	Attribute float64 `json:"attribute"`
 	Proc      float64 `json:"proc"`
 	Build     float64 `json:"build"`
-	Total     float64 `json:"total"`
+	// Analyze is the findings engine's share (ages, history, rules).
+	Analyze float64 `json:"analyze"`
+	Total   float64 `json:"total"`
 }
 
 // Ephemeral is the ephemeral-port gauge.
@@ -172,6 +187,10 @@ type ProcessRow struct {
 	User    string      `json:"user"`
 	States  StateCounts `json:"states"`
 	Total   int         `json:"total"`
+	// FDs is the process's open files (-1 unknown) and FDLimit its soft
+	// RLIMIT_NOFILE (0 unknown, -1 unlimited); both 0 for "unknown".
+	FDs     int   `json:"fds"`
+	FDLimit int64 `json:"fd_limit"`
 }
 
 // Rate is a per-second rate.

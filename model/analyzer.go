@@ -1,0 +1,182 @@
+package model
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/tcptop/tcptop/source"
+)
+
+// HistoryLen is how many recent polls an Analyzer keeps (5 minutes at the
+// default 1 s interval): enough for growth rates and sparklines.
+const HistoryLen = 300
+
+// MaxTracked bounds the first-seen map: beyond it new sockets get no age
+// (Snapshot.AgesTruncated says so). Only states whose age tells something
+// are tracked (see tracked), so even 200k sockets stay well below it in
+// practice; the bound is for the pathological case.
+const MaxTracked = 250_000
+
+// TimeWaitLen is how long Linux keeps a socket in TIME_WAIT (TCP_TIMEWAIT_LEN,
+// fixed at 60 s: tcp_fin_timeout does not change it).
+const TimeWaitLen = 60 * time.Second
+
+// Point is what the history keeps of one poll.
+type Point struct {
+	Time       time.Time
+	States     StateCounts
+	PortsInUse int
+
+	counters  map[string]int64       // the snapshot's (never modified)
+	dests     map[string]int         // top destinations' ports in use
+	closeWait map[int32]int          // CLOSE_WAIT per owning pid (0: unknown)
+	synSent   map[netip.AddrPort]int // SYN_SENT per remote endpoint
+	full      map[string]bool        // listeners whose queue was full
+}
+
+// Analyzer turns successive samples into snapshots with findings. Between
+// polls it keeps the previous snapshot (for rates), a ring of recent Points
+// (for growth and sparklines) and when each socket in a tracked state was
+// first seen, by cookie (for ages). It is not safe for concurrent use; the
+// snapshots it returns are never modified afterwards.
+type Analyzer struct {
+	th    Thresholds
+	prev  *Snapshot
+	ring  []Point // oldest first, at most HistoryLen
+	seen  map[uint64]seenAt
+	gen   uint32
+	start time.Time
+}
+
+type seenAt struct {
+	ms  int64 // Unix milliseconds of the poll that first saw the socket
+	gen uint32
+}
+
+// NewAnalyzer returns an Analyzer with the given thresholds.
+func NewAnalyzer(th Thresholds) *Analyzer {
+	return &Analyzer{th: th, seen: map[uint64]seenAt{}}
+}
+
+// Thresholds returns the analyzer's thresholds.
+func (a *Analyzer) Thresholds() Thresholds { return a.th }
+
+// Next builds the snapshot of s (rates against the previous one), records
+// it in the history and attaches the findings. Findings ignore opt: a
+// filter narrows the lists, never what is wrong with the machine.
+func (a *Analyzer) Next(s *source.Sample, opt Options) *Snapshot {
+	t0 := time.Now()
+	snap := Build(s, a.prev, opt)
+	if a.start.IsZero() {
+		a.start = s.Time
+	}
+	snap.firstSeen, snap.AgesTruncated = a.observeAges(s)
+	c := newRuleCtx(snap, a.ring, &a.th)
+	a.ring = append(a.ring, c.point)
+	if len(a.ring) > HistoryLen {
+		a.ring = append(a.ring[:0:0], a.ring[len(a.ring)-HistoryLen:]...)
+	}
+	c.hist = a.ring
+	snap.History = a.ring[max(0, len(a.ring)-SparkPoints):len(a.ring):len(a.ring)]
+	snap.Watching = s.Time.Sub(a.start)
+	snap.Findings = diagnose(c)
+	a.prev = snap
+	snap.PollMS.Analyze = ms(time.Since(t0)) - snap.PollMS.Build
+	snap.PollMS.Total += snap.PollMS.Analyze
+	return snap
+}
+
+// SparkPoints is how many recent Points a snapshot carries in History.
+const SparkPoints = 120
+
+// Rebuild returns snap rebuilt with other options (a new sort or filter),
+// keeping its findings, history and ages. prev is the snapshot before it,
+// for rates (may be nil).
+func Rebuild(snap, prev *Snapshot, opt Options) *Snapshot {
+	n := Build(snap.Sample, prev, opt)
+	n.Findings, n.History, n.Watching = snap.Findings, snap.History, snap.Watching
+	n.firstSeen, n.AgesTruncated = snap.firstSeen, snap.AgesTruncated
+	n.PollMS.Analyze = snap.PollMS.Analyze
+	n.PollMS.Total += n.PollMS.Analyze
+	return n
+}
+
+// tracked reports whether a state's sockets get a first-seen time. Not
+// ESTABLISHED (the bulk of any population, and its age says little about
+// trouble), not TIME_WAIT (its timer gives its age), not LISTEN.
+func tracked(st source.State) bool {
+	switch st {
+	case source.SynSent, source.SynRecv, source.FinWait1, source.FinWait2,
+		source.Close, source.CloseWait, source.LastAck, source.Closing:
+		return true
+	}
+	return false
+}
+
+// observeAges updates the first-seen map from s and returns this poll's
+// view of it (cookie → Unix ms), which later polls never modify.
+func (a *Analyzer) observeAges(s *source.Sample) (map[uint64]int64, bool) {
+	a.gen++
+	now := s.Time.UnixMilli()
+	view := map[uint64]int64{}
+	truncated := false
+	for i := range s.Sockets {
+		sk := &s.Sockets[i]
+		if !tracked(sk.State) || sk.Cookie == 0 {
+			continue
+		}
+		e, ok := a.seen[sk.Cookie]
+		if !ok {
+			if len(a.seen) >= MaxTracked {
+				truncated = true
+				continue
+			}
+			e.ms = now
+		}
+		e.gen = a.gen
+		a.seen[sk.Cookie] = e
+		view[sk.Cookie] = e.ms
+	}
+	for k, e := range a.seen {
+		if e.gen != a.gen {
+			delete(a.seen, k)
+		}
+	}
+	return view, truncated
+}
+
+// Tracked returns how many sockets have a first-seen time (for tests and
+// the memory bound).
+func (a *Analyzer) Tracked() int { return len(a.seen) }
+
+// SocketAge returns how long a socket has existed as far as tcptop knows,
+// and whether that is known. TIME_WAIT: from its timer (exact). Tracked
+// states: since the first poll that saw it, so at most the time tcptop has
+// been watching (at least tells whether it persisted across polls).
+func (snap *Snapshot) SocketAge(sk *source.Socket) (time.Duration, bool) {
+	if sk.State == source.TimeWait {
+		left := time.Duration(sk.Expires) * time.Millisecond
+		return max(0, TimeWaitLen-left), true
+	}
+	ms, ok := snap.firstSeen[sk.Cookie]
+	if !ok || !tracked(sk.State) {
+		return 0, false
+	}
+	return snap.Time.Sub(time.UnixMilli(ms)), true
+}
+
+// seenBefore reports whether a tracked socket was already there at an
+// earlier poll.
+func (snap *Snapshot) seenBefore(sk *source.Socket) bool {
+	ms, ok := snap.firstSeen[sk.Cookie]
+	return ok && ms < snap.Time.UnixMilli()
+}
+
+// Series returns a state's count over the snapshot's History, oldest first.
+func (snap *Snapshot) Series(st source.State) []int {
+	out := make([]int, len(snap.History))
+	for i := range snap.History {
+		out[i] = snap.History[i].States.Get(st)
+	}
+	return out
+}

@@ -1,0 +1,234 @@
+package model
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// A Finding is what an experienced engineer would say after reading the
+// numbers: what is wrong, the evidence for it, what to do, and where to
+// look (Subject). Rules in rule_*.go produce them from a snapshot and the
+// recent history; each rule is pure and table-tested on its own.
+type Finding struct {
+	// Rule names the rule that fired: a stable identifier for scripts
+	// ("ephemeral_ports", "close_wait_leak", ...).
+	Rule     string   `json:"rule"`
+	Severity Severity `json:"severity"`
+	// Title is one line, fit for the findings strip.
+	Title    string   `json:"title"`
+	Subject  Subject  `json:"subject"`
+	Evidence []string `json:"evidence"`
+	Advice   []string `json:"advice"`
+}
+
+// Subject is what a finding is about, in the terms of the table: a
+// destination or peer (Remote, Direction, Local as in Peer), a listener
+// (Local), a process (PID, Name) or the whole host.
+type Subject struct {
+	// Kind is "destination", "peer", "listener", "process" or "host".
+	Kind      string `json:"kind"`
+	Remote    string `json:"remote,omitempty"`
+	Local     string `json:"local,omitempty"`
+	Direction string `json:"direction,omitempty"`
+	PID       int32  `json:"pid,omitempty"`
+	Name      string `json:"name,omitempty"`
+}
+
+// Subject kinds.
+const (
+	SubjectDestination = "destination"
+	SubjectPeer        = "peer"
+	SubjectListener    = "listener"
+	SubjectProcess     = "process"
+	SubjectHost        = "host"
+)
+
+// String names the subject the way the findings strip shows it.
+func (s Subject) String() string {
+	switch s.Kind {
+	case SubjectDestination, SubjectPeer:
+		if s.Direction == "in" {
+			return s.Remote + " → " + s.Local
+		}
+		return s.Remote
+	case SubjectListener:
+		return s.Local
+	case SubjectProcess:
+		return s.Name + "[" + strconv.Itoa(int(s.PID)) + "]"
+	}
+	return "host"
+}
+
+// Severity ranks findings. Warning and above make `tcptop --check` fail.
+type Severity uint8
+
+// Severities, least severe first.
+const (
+	Info Severity = iota + 1
+	Warning
+	Critical
+)
+
+var severityNames = [...]string{Info: "info", Warning: "warning", Critical: "critical"}
+
+// String returns "info", "warning" or "critical".
+func (s Severity) String() string {
+	if s >= Info && s <= Critical {
+		return severityNames[s]
+	}
+	return "unknown"
+}
+
+// MarshalJSON writes the severity's name.
+func (s Severity) MarshalJSON() ([]byte, error) {
+	return strconv.AppendQuote(nil, s.String()), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (s *Severity) UnmarshalJSON(b []byte) error {
+	var name string
+	if err := json.Unmarshal(b, &name); err != nil {
+		return err
+	}
+	for i, n := range severityNames {
+		if n != "" && n == name {
+			*s = Severity(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown severity %q", name)
+}
+
+// rule is one diagnosis: a name and a pure function of the context.
+type rule struct {
+	name string
+	fn   func(c *ruleCtx) []Finding
+}
+
+// rules run in this order; findings are then ordered by severity, most
+// severe first, keeping this order among equals.
+var rules = []rule{
+	{RuleAcceptQueue, ruleAcceptQueue},
+	{RuleEphemeralPorts, ruleEphemeralPorts},
+	{RuleTimeWaitBuckets, ruleTimeWaitBuckets},
+	{RuleCloseWaitLeak, ruleCloseWaitLeak},
+	{RuleSynSent, ruleSynSent},
+	{RuleLocalProber, ruleLocalProber},
+	{RuleListenerInEphemeral, ruleListenerInEphemeral},
+}
+
+// Rule names (Finding.Rule).
+const (
+	RuleEphemeralPorts      = "ephemeral_ports"
+	RuleLocalProber         = "local_prober_time_wait"
+	RuleListenerInEphemeral = "listener_in_ephemeral_range"
+	RuleAcceptQueue         = "accept_queue_overflow"
+	RuleTimeWaitBuckets     = "time_wait_bucket_cap"
+	RuleCloseWaitLeak       = "close_wait_leak"
+	RuleSynSent             = "syn_sent_pileup"
+)
+
+// RuleNames lists every rule, in evaluation order.
+func RuleNames() []string {
+	names := make([]string, len(rules))
+	for i, r := range rules {
+		names[i] = r.name
+	}
+	return names
+}
+
+// maxPerRule bounds how many findings one rule may produce (one per
+// listener, process, ...): the strip has a few lines, and the worst come
+// first.
+const maxPerRule = 5
+
+// diagnose runs every rule and orders the findings, most severe first.
+func diagnose(c *ruleCtx) []Finding {
+	out := []Finding{}
+	for _, r := range rules {
+		fs := r.fn(c)
+		if len(fs) > maxPerRule {
+			fs = fs[:maxPerRule]
+		}
+		for i := range fs {
+			fs[i].Rule = r.name
+			if fs[i].Evidence == nil {
+				fs[i].Evidence = []string{}
+			}
+			if fs[i].Advice == nil {
+				fs[i].Advice = []string{}
+			}
+		}
+		out = append(out, fs...)
+	}
+	slices.SortStableFunc(out, func(a, b Finding) int { return cmp.Compare(b.Severity, a.Severity) })
+	return out
+}
+
+// Worst returns the highest severity among findings (0 when none).
+func Worst(fs []Finding) Severity {
+	var w Severity
+	for _, f := range fs {
+		w = max(w, f.Severity)
+	}
+	return w
+}
+
+// Formatting helpers shared by the rules.
+
+// pct formats a fraction as a whole percentage.
+func pct(f float64) string { return strconv.Itoa(int(f*100+0.5)) + "%" }
+
+// count formats an integer with thousands separators.
+func count(n int) string {
+	s := strconv.Itoa(n)
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// perSec formats a rate ("+12/s", "-3/s", "+0.5/s").
+func perSec(r float64) string {
+	sign := "+"
+	if r < 0 {
+		sign = "-"
+		r = -r
+	}
+	if r >= 10 || r == float64(int(r)) {
+		return sign + strconv.Itoa(int(r+0.5)) + "/s"
+	}
+	return sign + strconv.FormatFloat(r, 'f', 1, 64) + "/s"
+}
+
+// dur formats seconds briefly: "45 s", "3m20s", "2h05m".
+func dur(sec float64) string {
+	switch {
+	case sec < 0:
+		return "0 s"
+	case sec < 10:
+		return strconv.FormatFloat(sec, 'f', 1, 64) + " s"
+	case sec < 120:
+		return strconv.Itoa(int(sec+0.5)) + " s"
+	case sec < 7200:
+		s := int(sec + 0.5)
+		return fmt.Sprintf("%dm%02ds", s/60, s%60)
+	}
+	m := int(sec/60 + 0.5)
+	return fmt.Sprintf("%dh%02dm", m/60, m%60)
+}

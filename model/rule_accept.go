@@ -1,0 +1,119 @@
+package model
+
+import (
+	"fmt"
+	"strings"
+)
+
+// ruleAcceptQueue (incident 3): a listener's accept queue is full (or
+// nearly), so the kernel drops new SYNs and clients time out in connect().
+// The queue is min(backlog asked for, somaxconn), fixed at listen().
+func ruleAcceptQueue(c *ruleCtx) []Finding {
+	over, overKnown := c.counterRate("ListenOverflows")
+	drops, _ := c.counterRate("ListenDrops")
+	rising := overKnown && (over > 0 || drops > 0)
+	var out []Finding
+	for i := range c.snap.Listeners {
+		l := &c.snap.Listeners[i]
+		if !l.Full && (l.Backlog == 0 || l.Fill < c.th.AcceptFill) {
+			continue
+		}
+		out = append(out, c.acceptFinding(l, rising, over, drops))
+	}
+	if len(out) > 0 || !rising {
+		return out
+	}
+	// The counters rose but no listener is full now: the queue filled and
+	// drained between polls. Name the ones seen full recently.
+	var recent []string
+	for i := len(c.hist) - 1; i >= 0 && len(recent) < 4; i-- {
+		for l := range c.hist[i].full {
+			if !containsString(recent, l) {
+				recent = append(recent, l)
+			}
+		}
+	}
+	f := Finding{
+		Severity: Warning,
+		Title:    fmt.Sprintf("Accept queue overflows: ListenOverflows %s, ListenDrops %s", perSec(over), perSec(drops)),
+		Subject:  Subject{Kind: SubjectHost},
+		Evidence: []string{fmt.Sprintf("TcpExt ListenOverflows %s and ListenDrops %s: SYNs to a listener with a full accept queue were dropped", perSec(over), perSec(drops))},
+		Advice: []string{
+			"The queue fills and drains between polls: poll faster (+) or watch the listeners panel",
+			"Raise the listen() backlog and net.core.somaxconn, then restart the service (the backlog is fixed at listen())",
+		},
+	}
+	if len(recent) > 0 {
+		f.Subject = Subject{Kind: SubjectListener, Local: recent[0]}
+		f.Evidence = append(f.Evidence, "full in the recent polls: "+strings.Join(recent, ", "))
+	} else {
+		f.Evidence = append(f.Evidence, "no listener was full at any poll tcptop made")
+	}
+	return []Finding{f}
+}
+
+func (c *ruleCtx) acceptFinding(l *Listener, rising bool, over, drops float64) Finding {
+	sc := &c.s.Sysctl
+	f := Finding{Subject: Subject{Kind: SubjectListener, Local: l.Local}}
+	state := "full"
+	if !l.Full {
+		state = "nearly full"
+	}
+	switch {
+	case l.Full && rising:
+		f.Severity = Critical
+	default:
+		f.Severity = Warning
+	}
+	f.Title = fmt.Sprintf("Accept queue %s on %s (%d/%d)", state, l.Local, l.Queue, l.Backlog)
+	owner := "the application"
+	if len(l.Processes) > 0 {
+		var names []string
+		for _, p := range l.Processes {
+			names = append(names, c.procLabel(p.PID))
+		}
+		owner = strings.Join(firstN(names, 3), ", ")
+	}
+	f.Evidence = append(f.Evidence, fmt.Sprintf("%d connections wait for accept() on a backlog of %d: %s is not accepting fast enough",
+		l.Queue, l.Backlog, owner))
+	if l.Full {
+		f.Evidence = append(f.Evidence, "the kernel drops new SYNs to it: clients retry after 1 s, 3 s, ... and time out in connect()")
+	}
+	switch {
+	case rising:
+		f.Evidence = append(f.Evidence, fmt.Sprintf("TcpExt ListenOverflows %s, ListenDrops %s while it was full", perSec(over), perSec(drops)))
+	default:
+		if v, ok := c.snap.Counters["ListenOverflows"]; ok {
+			f.Evidence = append(f.Evidence, fmt.Sprintf("TcpExt ListenOverflows %s, ListenDrops %s since boot (no rate yet, or not rising)",
+				count(int(v)), count(int(c.snap.Counters["ListenDrops"]))))
+		}
+	}
+	if sc.MaxSynBacklog > 0 {
+		f.Evidence = append(f.Evidence, fmt.Sprintf("SYN_RECV %d of tcp_max_syn_backlog %d", l.SynRecv, sc.MaxSynBacklog))
+	}
+	if l.CappedBySomaxconn {
+		f.Evidence = append(f.Evidence, fmt.Sprintf("the backlog equals net.core.somaxconn (%d): the application probably asked for more and was cut down", sc.Somaxconn))
+	}
+	if old, ok := c.previous(); ok && old.full[l.Local] && l.Full {
+		f.Evidence = append(f.Evidence, "it was already full at the previous poll")
+	}
+	if l.CappedBySomaxconn {
+		f.Advice = append(f.Advice, fmt.Sprintf("Raise net.core.somaxconn (now %d) AND restart the service: the backlog is fixed when it calls listen()", sc.Somaxconn))
+	} else {
+		f.Advice = append(f.Advice, fmt.Sprintf("Raise the backlog the service passes to listen() (now %d; net.core.somaxconn %d caps it) and restart it", l.Backlog, sc.Somaxconn))
+	}
+	f.Advice = append(f.Advice,
+		"Check the process is alive and not stuck (a blocked accept loop, too few workers)",
+		"Clients: pool connections instead of opening one per request",
+		fmt.Sprintf("tcp_abort_on_overflow=1 answers with RST instead of silence, so clients fail fast (now %s)", sysctlNow(c.snap, "net.ipv4.tcp_abort_on_overflow")))
+	return f
+}
+
+func containsString(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,175 @@
+package model
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/tcptop/tcptop/source"
+)
+
+// ruleEphemeralPorts (incident 1): connect() is running out of local ports,
+// to one destination (a port can be reused for another destination, so
+// exhaustion is per local IP and remote ip:port) or over the whole range.
+func ruleEphemeralPorts(c *ruleCtx) []Finding {
+	e := &c.snap.Ephemeral
+	if e.Usable <= 0 {
+		return nil
+	}
+	th := c.th
+	if len(e.Destinations) > 0 && e.Destinations[0].Fraction >= th.PortsWarn {
+		return []Finding{c.destinationExhaustion(&e.Destinations[0])}
+	}
+	if e.Fraction < th.PortsWarn {
+		return nil
+	}
+	f := Finding{
+		Severity: severityAt(e.Fraction, th.PortsWarn, th.PortsCrit),
+		Title:    fmt.Sprintf("Ephemeral ports %s used (%s of %s usable)", pct(e.Fraction), count(e.InUse), count(e.Usable)),
+		Subject:  Subject{Kind: SubjectHost},
+	}
+	f.Evidence = append(f.Evidence, fmt.Sprintf("%s of %s usable local ports are held, spread over %s destinations",
+		count(e.InUse), count(e.Usable), count(e.DestinationCount)))
+	for i, d := range e.Destinations {
+		if i == 3 {
+			break
+		}
+		f.Evidence = append(f.Evidence, fmt.Sprintf("%s → %s holds %s (%s TIME_WAIT)", d.LocalIP, d.Remote, count(d.InUse), count(d.TimeWait)))
+	}
+	if r, span, ok := c.growth(func(p *Point) (float64, bool) { return float64(p.PortsInUse), true }); ok && r > 0 {
+		f.Evidence = append(f.Evidence, fmt.Sprintf("growing %s over the last %s: the range is gone in %s at that rate",
+			perSec(r), dur(span.Seconds()), dur(float64(e.Usable-e.InUse)/r)))
+	}
+	f.Advice = c.portAdvice(e)
+	return []Finding{f}
+}
+
+// destinationExhaustion builds the finding for one destination.
+func (c *ruleCtx) destinationExhaustion(d *Destination) Finding {
+	e := &c.snap.Ephemeral
+	th := c.th
+	f := Finding{
+		Severity: severityAt(d.Fraction, th.PortsWarn, th.PortsCrit),
+		Title: fmt.Sprintf("Ephemeral ports to %s %s used (%s of %s)",
+			d.Remote, pct(d.Fraction), count(d.InUse), count(e.Usable)),
+		Subject: Subject{Kind: SubjectDestination, Remote: d.Remote, Local: d.LocalIP, Direction: "out"},
+	}
+	tw := 0.0
+	if d.InUse > 0 {
+		tw = float64(d.TimeWait) / float64(d.InUse)
+	}
+	f.Evidence = append(f.Evidence,
+		fmt.Sprintf("%s → %s holds %s of the %s usable local ports (range %d-%d, %s reserved); connect() to it fails with EADDRNOTAVAIL when none is left",
+			d.LocalIP, d.Remote, count(d.InUse), count(e.Usable), e.Low, e.High, count(e.Reserved)),
+		fmt.Sprintf("%s of them (%s) are in TIME_WAIT: this host closes first, so each 4-tuple is held for 60 s",
+			count(d.TimeWait), pct(tw)))
+	id := destID(d.LocalIP, d.Remote)
+	if r, span, ok := c.growth(func(p *Point) (float64, bool) { v, ok := p.dests[id]; return float64(v), ok }); ok {
+		switch {
+		case r > 0:
+			f.Evidence = append(f.Evidence, fmt.Sprintf("growing %s over the last %s: exhausted in %s at that rate",
+				perSec(r), dur(span.Seconds()), dur(float64(e.Usable-d.InUse)/r)))
+		default:
+			f.Evidence = append(f.Evidence, fmt.Sprintf("%s over the last %s", perSec(r), dur(span.Seconds())))
+		}
+	}
+	if d.TimeWait > 0 {
+		f.Evidence = append(f.Evidence, fmt.Sprintf("TIME_WAIT drains: the next port frees in %s, all %s in %s if no new ones come",
+			dur(float64(d.NextFreeMS)/1000), count(d.TimeWait), dur(float64(d.DrainMS)/1000)))
+	}
+	if owners := c.destinationOwners(d); owners != "" {
+		f.Evidence = append(f.Evidence, "connections from "+owners)
+	}
+	f.Advice = c.portAdvice(e)
+	return f
+}
+
+// destinationOwners names the processes holding a destination's sockets,
+// most sockets first.
+func (c *ruleCtx) destinationOwners(d *Destination) string {
+	if !c.s.Attributed {
+		return ""
+	}
+	local, err1 := netip.ParseAddr(d.LocalIP)
+	remote, err2 := netip.ParseAddrPort(d.Remote)
+	if err1 != nil || err2 != nil {
+		return ""
+	}
+	n := map[int32]int{}
+	for i := range c.s.Sockets {
+		sk := &c.s.Sockets[i]
+		if sk.State == source.Listen || sk.Local.Addr().Unmap() != local ||
+			sk.Remote.Addr().Unmap() != remote.Addr() || sk.Remote.Port() != remote.Port() {
+			continue
+		}
+		for _, pid := range sk.Owners {
+			n[pid]++
+		}
+	}
+	return c.topOwners(n, 3)
+}
+
+// topOwners formats the k pids with most sockets: "curl[12] 800, php[9] 20".
+func (c *ruleCtx) topOwners(n map[int32]int, k int) string {
+	type pc struct {
+		pid int32
+		n   int
+	}
+	var l []pc
+	for pid, v := range n {
+		l = append(l, pc{pid, v})
+	}
+	slices.SortFunc(l, func(a, b pc) int {
+		if x := cmp.Compare(b.n, a.n); x != 0 {
+			return x
+		}
+		return cmp.Compare(a.pid, b.pid)
+	})
+	var parts []string
+	for i, p := range l {
+		if i == k {
+			parts = append(parts, fmt.Sprintf("and %d more", len(l)-k))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s)", c.procLabel(p.pid), count(p.n)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// portAdvice lists the fixes with the current value of each knob.
+func (c *ruleCtx) portAdvice(e *Ephemeral) []string {
+	sc := &c.s.Sysctl
+	reuse := sysctlNow(c.snap, "net.ipv4.tcp_tw_reuse")
+	ts := sysctlNow(c.snap, "net.ipv4.tcp_timestamps")
+	return []string{
+		"Reuse connections (HTTP keep-alive, a connection pool) instead of one per request: no new port, no TIME_WAIT",
+		"Let the server close first (send `Connection: close`): TIME_WAIT then lands on the server, where each client's 4-tuple differs",
+		fmt.Sprintf("net.ipv4.tcp_tw_reuse=1 lets new outgoing connections reuse TIME_WAIT ports (now %s; 2 = loopback only) and needs tcp_timestamps=1 (now %s)", reuse, ts),
+		fmt.Sprintf("Widen net.ipv4.ip_local_port_range (now %d %d, %s usable), reserving service ports in ip_local_reserved_ports first", sc.PortLow, sc.PortHigh, count(e.Usable)),
+		"tcp_fin_timeout does not shorten TIME_WAIT (fixed at 60 s); tcp_tw_recycle is gone since Linux 4.12",
+	}
+}
+
+// sysctlNow is a tunable's value as read, or "unknown".
+func sysctlNow(snap *Snapshot, name string) string {
+	if v, ok := snap.Sysctl[name]; ok {
+		if v == "" {
+			return "empty"
+		}
+		return v
+	}
+	return "unknown"
+}
+
+// severityAt maps a value to warning at warn and critical at crit.
+func severityAt(v, warn, crit float64) Severity {
+	switch {
+	case v >= crit:
+		return Critical
+	case v >= warn:
+		return Warning
+	}
+	return Info
+}

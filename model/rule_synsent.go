@@ -1,0 +1,62 @@
+package model
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+)
+
+// ruleSynSent: many connections to one peer stuck in SYN_SENT (their SYN
+// was retransmitted, or they were there at the previous poll): the peer is
+// down, unreachable or dropping SYNs (a firewall, or a full accept queue).
+func ruleSynSent(c *ruleCtx) []Finding {
+	type cand struct {
+		r netip.AddrPort
+		a *synAcc
+	}
+	var cands []cand
+	for r, a := range c.synSent {
+		if a.stuck >= c.th.SynSent {
+			cands = append(cands, cand{r, a})
+		}
+	}
+	slices.SortFunc(cands, func(x, y cand) int {
+		if v := cmp.Compare(y.a.stuck, x.a.stuck); v != 0 {
+			return v
+		}
+		return x.r.Compare(y.r)
+	})
+	fails, failsKnown := c.counterRate("AttemptFails")
+	out := make([]Finding, 0, len(cands))
+	for _, cd := range cands {
+		r, a := cd.r, cd.a
+		f := Finding{
+			Severity: Warning,
+			Title:    fmt.Sprintf("Connects to %s failing: %s stuck in SYN_SENT", r, count(a.stuck)),
+			Subject:  Subject{Kind: SubjectPeer, Remote: r.String(), Direction: "out"},
+		}
+		if a.stuck >= c.th.SynSentCrit {
+			f.Severity = Critical
+		}
+		f.Evidence = append(f.Evidence, fmt.Sprintf("%s connections to %s in SYN_SENT, %s of them stuck (SYN retransmitted up to %d times, or there at the previous poll)",
+			count(a.n), r, count(a.stuck), a.maxRetrans))
+		if failsKnown {
+			f.Evidence = append(f.Evidence, fmt.Sprintf("Tcp AttemptFails %s (connects that failed: timeout or RST)", perSec(fails)))
+		}
+		if len(a.owners) > 0 && c.s.Attributed {
+			f.Evidence = append(f.Evidence, "connecting: "+c.topOwners(a.owners, 3))
+		}
+		if idx, ok := c.snap.lt.lookup(r); ok && c.isLocal(r.Addr()) {
+			l := &c.snap.Listeners[idx]
+			f.Evidence = append(f.Evidence, fmt.Sprintf("the peer is a listener on this host, %s, with %d/%d in its accept queue%s",
+				l.Local, l.Queue, l.Backlog, map[bool]string{true: " (full: its SYNs are dropped)", false: ""}[l.Full]))
+		}
+		f.Advice = []string{
+			"The peer is down, unreachable or dropping SYNs (firewall, full accept queue): test it from here (nc -vz, curl -v)",
+			fmt.Sprintf("Clients should use a short connect timeout and back off; the kernel gives up after tcp_syn_retries = %s retransmits", sysctlNow(c.snap, "net.ipv4.tcp_syn_retries")),
+		}
+		out = append(out, f)
+	}
+	return out
+}

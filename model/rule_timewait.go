@@ -1,0 +1,55 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/tcptop/tcptop/source"
+)
+
+// ruleTimeWaitBuckets (incident 4): TIME_WAIT is at or near
+// tcp_max_tw_buckets; beyond it closing sockets skip TIME_WAIT (TcpExt
+// TCPTimeWaitOverflow), so late segments of an old connection can reach a
+// new one with the same 4-tuple.
+func ruleTimeWaitBuckets(c *ruleCtx) []Finding {
+	limit := c.s.Sysctl.MaxTwBuckets
+	tw := c.snap.States[source.TimeWait]
+	overflow, known := c.counterRate("TCPTimeWaitOverflow")
+	rising := known && overflow > 0
+	near := limit > 0 && float64(tw) >= c.th.TimeWaitBuckets*float64(limit)
+	if !rising && !near {
+		return nil
+	}
+	f := Finding{Severity: Warning, Subject: Subject{Kind: SubjectHost}}
+	if rising {
+		f.Severity = Critical
+	}
+	share := "?"
+	if limit > 0 {
+		share = pct(float64(tw) / float64(limit))
+	}
+	f.Title = fmt.Sprintf("TIME_WAIT at the bucket cap: %s of tcp_max_tw_buckets %s (%s)", count(tw), count(limit), share)
+	f.Evidence = append(f.Evidence, fmt.Sprintf("%s TIME_WAIT sockets against net.ipv4.tcp_max_tw_buckets = %s", count(tw), count(limit)))
+	if known {
+		f.Evidence = append(f.Evidence, fmt.Sprintf("TcpExt TCPTimeWaitOverflow %s: closing sockets skip TIME_WAIT", perSec(overflow)))
+	}
+	if r, ok := c.counterRate("TWRecycled"); ok {
+		f.Evidence = append(f.Evidence, fmt.Sprintf("TcpExt TWRecycled %s (TIME_WAIT reused by tcp_tw_reuse = %s)", perSec(r), sysctlNow(c.snap, "net.ipv4.tcp_tw_reuse")))
+	}
+	for _, name := range []string{"TCPAbortOnData", "TCPAbortOnClose"} {
+		if r, ok := c.counterRate(name); ok && r > 0 {
+			f.Evidence = append(f.Evidence, fmt.Sprintf("TcpExt %s %s: connections closed with RST (SO_LINGER 0, or unread data), which skips TIME_WAIT", name, perSec(r)))
+		}
+	}
+	if ds := c.snap.Ephemeral.Destinations; len(ds) > 0 && ds[0].TimeWait > 0 {
+		f.Evidence = append(f.Evidence, fmt.Sprintf("most TIME_WAIT to one destination: %s → %s (%s)", ds[0].LocalIP, ds[0].Remote, count(ds[0].TimeWait)))
+		f.Subject = Subject{Kind: SubjectDestination, Remote: ds[0].Remote, Local: ds[0].LocalIP, Direction: "out"}
+	}
+	f.Advice = []string{
+		"Find who closes first and why so often: sort the peers by TIME_WAIT (t)",
+		"Reuse connections (keep-alive, pooling) so fewer close at all",
+		fmt.Sprintf("Raise net.ipv4.tcp_max_tw_buckets (now %s) if memory allows: a TIME_WAIT socket costs a few hundred bytes", count(limit)),
+		fmt.Sprintf("net.ipv4.tcp_tw_reuse=1 with tcp_timestamps=1 lets outgoing connections reuse TIME_WAIT 4-tuples (now %s and %s)",
+			sysctlNow(c.snap, "net.ipv4.tcp_tw_reuse"), sysctlNow(c.snap, "net.ipv4.tcp_timestamps")),
+	}
+	return []Finding{f}
+}

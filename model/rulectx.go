@@ -1,0 +1,166 @@
+package model
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/tcptop/tcptop/source"
+)
+
+// ruleCtx is what every rule reads: the snapshot, the history (ending with
+// this poll's Point), the thresholds, and per-poll tallies that several
+// rules share, computed once over the whole sample, ignoring the filter.
+type ruleCtx struct {
+	snap *Snapshot
+	s    *source.Sample
+	th   *Thresholds
+	hist []Point // oldest first; the last is this poll's
+	// point is this poll's Point.
+	point Point
+
+	// Tallies over the sample.
+	closeWait map[int32]*cwAcc
+	synSent   map[netip.AddrPort]*synAcc
+	local     map[netip.Addr]bool // addresses of this host seen in the sample
+}
+
+type cwAcc struct {
+	n, persisted int
+	oldest       time.Duration
+	ageKnown     bool
+	peers        map[netip.Addr]int
+}
+
+type synAcc struct {
+	n, stuck, maxRetrans int
+	owners               map[int32]int
+}
+
+// newRuleCtx tallies the sample. hist is the history before this poll.
+func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds) *ruleCtx {
+	s := snap.Sample
+	c := &ruleCtx{
+		snap: snap, s: s, th: th,
+		closeWait: map[int32]*cwAcc{},
+		synSent:   map[netip.AddrPort]*synAcc{},
+		local:     map[netip.Addr]bool{},
+	}
+	p := Point{
+		Time:       snap.Time,
+		States:     snap.States,
+		PortsInUse: snap.Ephemeral.InUse,
+		counters:   snap.Counters,
+		dests:      make(map[string]int, len(snap.Ephemeral.Destinations)),
+		closeWait:  map[int32]int{},
+		synSent:    map[netip.AddrPort]int{},
+		full:       map[string]bool{},
+	}
+	for _, d := range snap.Ephemeral.Destinations {
+		p.dests[destID(d.LocalIP, d.Remote)] = d.InUse
+	}
+	for _, l := range snap.Listeners {
+		if l.Full {
+			p.full[l.Local] = true
+		}
+	}
+	for i := range s.Sockets {
+		sk := &s.Sockets[i]
+		if a := sk.Local.Addr().Unmap(); !a.IsUnspecified() {
+			c.local[a] = true
+		}
+		switch sk.State {
+		case source.CloseWait:
+			for _, pid := range ownersOf(sk, s.Attributed) {
+				acc := c.closeWait[pid]
+				if acc == nil {
+					acc = &cwAcc{peers: map[netip.Addr]int{}}
+					c.closeWait[pid] = acc
+				}
+				acc.n++
+				acc.peers[sk.Remote.Addr().Unmap()]++
+				if snap.seenBefore(sk) {
+					acc.persisted++
+				}
+				if age, ok := snap.SocketAge(sk); ok {
+					acc.ageKnown = true
+					acc.oldest = max(acc.oldest, age)
+				}
+				p.closeWait[pid]++
+			}
+		case source.SynSent:
+			r := netip.AddrPortFrom(sk.Remote.Addr().Unmap(), sk.Remote.Port())
+			acc := c.synSent[r]
+			if acc == nil {
+				acc = &synAcc{owners: map[int32]int{}}
+				c.synSent[r] = acc
+			}
+			acc.n++
+			if sk.Retrans > 0 || snap.seenBefore(sk) {
+				acc.stuck++
+			}
+			acc.maxRetrans = max(acc.maxRetrans, int(sk.Retrans))
+			for _, pid := range ownersOf(sk, s.Attributed) {
+				acc.owners[pid]++
+			}
+			p.synSent[r]++
+		}
+	}
+	c.point = p
+	c.hist = append(hist[:len(hist):len(hist)], p)
+	return c
+}
+
+func destID(localIP, remote string) string { return localIP + " " + remote }
+
+// first is the previous poll's Point, if any.
+func (c *ruleCtx) previous() (Point, bool) {
+	if len(c.hist) < 2 {
+		return Point{}, false
+	}
+	return c.hist[len(c.hist)-2], true
+}
+
+// growth is the change per second of f between the oldest Point within
+// the growth window and this poll, with the span it covers. ok is false
+// without an earlier Point where f is known.
+func (c *ruleCtx) growth(f func(p *Point) (float64, bool)) (rate float64, span time.Duration, ok bool) {
+	now, okNow := f(&c.hist[len(c.hist)-1])
+	if !okNow || len(c.hist) < 2 {
+		return 0, 0, false
+	}
+	window := time.Duration(c.th.GrowthWindowSec * float64(time.Second))
+	for i := 0; i < len(c.hist)-1; i++ {
+		p := &c.hist[i]
+		span = c.snap.Time.Sub(p.Time)
+		if span > window || span <= 0 {
+			continue
+		}
+		if then, ok := f(p); ok {
+			return (now - then) / span.Seconds(), span, true
+		}
+	}
+	return 0, 0, false
+}
+
+// counterRate is a counter's rate since the previous poll, and whether it
+// is known.
+func (c *ruleCtx) counterRate(name string) (float64, bool) {
+	r, ok := c.snap.Rates[name]
+	return float64(r), ok
+}
+
+// isLocal reports whether an address belongs to this host (loopback, or an
+// address some socket here is bound to).
+func (c *ruleCtx) isLocal(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.IsLoopback() || c.local[a]
+}
+
+// procLabel names a pid as "name[pid]" ("unknown" for 0).
+func (c *ruleCtx) procLabel(pid int32) string {
+	if pid == 0 {
+		return UnknownName
+	}
+	return procName(pid, c.s.Procs) + "[" + strconv.Itoa(int(pid)) + "]"
+}
