@@ -46,6 +46,8 @@ type Analyzer struct {
 	seen  map[uint64]seenAt
 	gen   uint32
 	start time.Time
+	// maxTracked is MaxTracked (a field so a test can make it small).
+	maxTracked int
 }
 
 type seenAt struct {
@@ -55,7 +57,7 @@ type seenAt struct {
 
 // NewAnalyzer returns an Analyzer with the given thresholds.
 func NewAnalyzer(th Thresholds) *Analyzer {
-	return &Analyzer{th: th, seen: map[uint64]seenAt{}}
+	return &Analyzer{th: th, seen: map[uint64]seenAt{}, maxTracked: MaxTracked}
 }
 
 // Thresholds returns the analyzer's thresholds.
@@ -127,7 +129,7 @@ func (a *Analyzer) observeAges(s *source.Sample) (map[uint64]int64, bool) {
 		}
 		e, ok := a.seen[sk.Cookie]
 		if !ok {
-			if len(a.seen) >= MaxTracked {
+			if len(a.seen) >= a.maxTracked {
 				truncated = true
 				continue
 			}

@@ -77,15 +77,19 @@ func (c *ruleCtx) acceptFinding(l *Listener, rising bool, over, drops float64) F
 	f.Evidence = append(f.Evidence, fmt.Sprintf("%d connections wait for accept() on a backlog of %d: %s is not accepting fast enough",
 		l.Queue, l.Backlog, owner))
 	if l.Full {
-		f.Evidence = append(f.Evidence, "the kernel drops new SYNs to it: clients retry after 1 s, 3 s, ... and time out in connect()")
+		f.Evidence = append(f.Evidence, "the kernel drops new SYNs to it: clients resend them after 1 s, 2 s, 4 s, ... and time out in connect()")
 	}
 	switch {
 	case rising:
 		f.Evidence = append(f.Evidence, fmt.Sprintf("TcpExt ListenOverflows %s, ListenDrops %s while it was full", perSec(over), perSec(drops)))
 	default:
 		if v, ok := c.snap.Counters["ListenOverflows"]; ok {
-			f.Evidence = append(f.Evidence, fmt.Sprintf("TcpExt ListenOverflows %s, ListenDrops %s since boot (no rate yet, or not rising)",
-				count(int(v)), count(int(c.snap.Counters["ListenDrops"]))))
+			how := "no rate yet: first snapshot"
+			if _, known := c.counterRate("ListenOverflows"); known {
+				how = "not rising since the previous poll"
+			}
+			f.Evidence = append(f.Evidence, fmt.Sprintf("TcpExt ListenOverflows %s, ListenDrops %s since boot (%s)",
+				count(int(v)), count(int(c.snap.Counters["ListenDrops"])), how))
 		}
 	}
 	if sc.MaxSynBacklog > 0 {

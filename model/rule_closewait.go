@@ -93,11 +93,12 @@ func (c *ruleCtx) closeWaitFinding(pid int32, a *cwAcc, hasPrev bool) Finding {
 			f.Evidence = append(f.Evidence, fmt.Sprintf("open files %s (no limit)", count(p.FDs)))
 		} else {
 			share := float64(p.FDs) / float64(p.FDLimit)
-			f.Evidence = append(f.Evidence, fmt.Sprintf("open files %s of its limit %s (%s): at the limit accept() and open() fail with EMFILE",
-				count(p.FDs), count(int(p.FDLimit)), pct(share)))
+			line := fmt.Sprintf("open files %s of its limit %s (%s)", count(p.FDs), count(int(p.FDLimit)), pct(share))
 			if share >= c.th.FDWarn {
 				f.Severity = Critical
+				line += ": at the limit accept() and open() fail with EMFILE"
 			}
+			f.Evidence = append(f.Evidence, line)
 		}
 	}
 	f.Advice = []string{

@@ -360,6 +360,10 @@ func TestBadInput(t *testing.T) {
 		{[]string{"extra"}, `unexpected argument "extra"`},
 		{[]string{"--theme", "neon"}, `--theme: unknown theme "neon" (want dark, light or mono)`},
 		{[]string{"--sort", "--TIME_WAIT"}, `--sort: unknown sort key`},
+		{[]string{"--threshold", "nope=1"}, `unknown threshold "nope"`},
+		{[]string{"--threshold", "ports-warn=2"}, `want a share between 0 and 1`},
+		{[]string{"--threshold", "close-wait"}, `want NAME=VALUE`},
+		{[]string{"--check"}, `--check and --once exclude each other`},
 	} {
 		out, errs, code := runTcptop(t, nil, append([]string{"--once"}, c.args...)...)
 		if code != exitUsage || out != "" || !strings.HasPrefix(errs, "tcptop: ") || !strings.Contains(errs, c.want) || strings.Count(errs, "\n") != 1 {
@@ -367,7 +371,8 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	out, _, code := runTcptop(t, nil, "--help")
-	if code != 0 || !strings.Contains(out, "--filter EXPR") || !strings.Contains(out, "--theme NAME") {
+	if code != 0 || !strings.Contains(out, "--filter EXPR") || !strings.Contains(out, "--theme NAME") ||
+		!strings.Contains(out, "--check") || !strings.Contains(out, "close-wait (default 10): ") {
 		t.Errorf("--help: exit %d\n%s", code, out)
 	}
 	out, _, code = runTcptop(t, nil, "--version")

@@ -32,9 +32,13 @@ var version = ""
 // Exit statuses: a contract for scripts.
 const (
 	exitOK      = 0
-	exitFailure = 1 // the kernel could not be read
+	exitFailure = 1 // the kernel could not be read; or --check found a warning
 	exitUsage   = 2 // bad flags, filter, sort key or namespace
 )
+
+// errCheckFailed is --check's verdict: a finding at warning or worse. It
+// exits with status 1 and no error line (the findings are the output).
+var errCheckFailed = errors.New("findings at warning or worse")
 
 // usageError marks errors that exit with status 2.
 type usageError struct{ err error }
@@ -46,6 +50,9 @@ func main() {
 	err := run(os.Args[1:], os.Stdout, os.Stderr)
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		os.Exit(exitOK)
+	}
+	if errors.Is(err, errCheckFailed) {
+		os.Exit(exitFailure)
 	}
 	fmt.Fprintf(os.Stderr, "tcptop: %s\n", oneLine(err))
 	var ue usageError
@@ -69,6 +76,8 @@ type config struct {
 	procRoot                     string
 	theme                        string
 	ascii                        bool
+	check                        bool
+	thresholds                   model.Thresholds
 }
 
 const usageText = `Usage: tcptop [flags]
@@ -100,14 +109,22 @@ Flags:
                     dark, light or mono (default auto; NO_COLOR means mono)
   --ascii           draw bars and arrows with ASCII only (the default when
                     the locale is not UTF-8)
+  --check           take two snapshots --interval apart, print the findings
+                    and exit 1 if any is a warning or worse (for scripts and
+                    cron); with --json, print the second snapshot as JSON
+  --threshold N=V   tune a findings threshold, e.g. "close-wait=50" or
+                    "ports-warn=0.5,syn-sent=20" (repeatable; names below)
   --version         print the version
   --help            this help
 
-Exit status: 0 ok, 1 the kernel could not be read, 2 bad usage.
-`
+Exit status: 0 ok (findings are not errors), 1 the kernel could not be
+read or --check found a warning, 2 bad usage.
+
+Thresholds (--threshold NAME=VALUE; shares as 0.6 or 60%%):
+%s`
 
 func parseFlags(args []string, stdout io.Writer) (config, error) {
-	c := config{interval: time.Second, top: 10, procRoot: "/proc", theme: "auto"}
+	c := config{interval: time.Second, top: 10, procRoot: "/proc", theme: "auto", thresholds: model.DefaultThresholds()}
 	fs := flag.NewFlagSet("tcptop", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.BoolVar(&c.once, "once", false, "")
@@ -127,9 +144,11 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	fs.StringVar(&c.procRoot, "proc-root", "/proc", "")
 	fs.StringVar(&c.theme, "theme", "auto", "")
 	fs.BoolVar(&c.ascii, "ascii", false, "")
+	fs.BoolVar(&c.check, "check", false, "")
+	fs.Func("threshold", "", c.thresholds.Set)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			io.WriteString(stdout, usageText)
+			io.WriteString(stdout, usage())
 			return c, flag.ErrHelp
 		}
 		return c, usageError{fmt.Errorf("%v (see tcptop --help)", err)}
@@ -143,12 +162,27 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	if c.top <= 0 {
 		return c, usageError{fmt.Errorf("--top must be 1 or more, not %d", c.top)}
 	}
+	if c.check && c.once {
+		return c, usageError{errors.New("--check and --once exclude each other: --check takes two snapshots")}
+	}
+	if c.check && c.count != 0 {
+		return c, usageError{errors.New("--check takes exactly two snapshots: drop --count")}
+	}
 	if c.theme != "auto" {
 		if _, err := themes.ParseMode(c.theme); err != nil {
 			return c, usageError{fmt.Errorf("--theme: %w", err)}
 		}
 	}
 	return c, nil
+}
+
+// usage is usageText with the thresholds filled in.
+func usage() string {
+	var b strings.Builder
+	for _, t := range model.ThresholdNames() {
+		b.WriteString("  " + t + "\n")
+	}
+	return fmt.Sprintf(usageText, b.String())
 }
 
 // parseInterval takes a Go duration or a bare number of seconds.
@@ -209,10 +243,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if c.once {
 		count = 1
 	}
+	an := model.NewAnalyzer(c.thresholds)
+	if c.check {
+		return check(k, an, opt, c, stdout)
+	}
 	if !c.json && !c.once && count == 0 && isTerminal(stdout) {
 		if os.Getenv("TERM") != "dumb" {
 			// Before any signal.Notify here: the monitor handles its own.
-			return runTUI(k, c, opt)
+			return runTUI(k, c, opt, an)
 		}
 		// A dumb terminal cannot draw the monitor: stream text instead.
 		fmt.Fprintln(stderr, "tcptop: TERM=dumb: printing text snapshots instead of the full-screen monitor")
@@ -243,14 +281,67 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		emit = func(s *model.Snapshot) error { return enc.Encode(s) }
 	}
-	return stream(ctx, k, opt, c.interval, count, emit)
+	return stream(ctx, k, an, opt, c.interval, count, emit)
+}
+
+// check takes two snapshots an interval apart (so counters have rates and
+// CLOSE_WAIT sockets an age), prints the second one's findings (or, with
+// --json, the whole snapshot) and fails if any is a warning or worse.
+func check(r source.Reader, an *model.Analyzer, opt model.Options, c config, stdout io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	var last *model.Snapshot
+	err := stream(ctx, r, an, opt, c.interval, 2, func(s *model.Snapshot) error {
+		last = s
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if last == nil { // interrupted
+		return errors.New("interrupted before the second snapshot")
+	}
+	if c.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(last); err != nil && !errors.Is(err, syscall.EPIPE) {
+			return fmt.Errorf("write output: %w", err)
+		}
+	} else if err := writeCheck(stdout, last); err != nil && !errors.Is(err, syscall.EPIPE) {
+		return fmt.Errorf("write output: %w", err)
+	}
+	if model.Worst(last.Findings) >= model.Warning {
+		return errCheckFailed
+	}
+	return nil
+}
+
+// writeCheck prints findings for a script or a cron mail: one line per
+// finding ("WARNING rule: title"), its evidence and advice indented, or
+// "OK" when there is nothing at warning or worse.
+func writeCheck(w io.Writer, s *model.Snapshot) error {
+	var b strings.Builder
+	for _, f := range s.Findings {
+		fmt.Fprintf(&b, "%s %s: %s\n", strings.ToUpper(f.Severity.String()), f.Rule, f.Title)
+		for _, e := range f.Evidence {
+			fmt.Fprintf(&b, "    %s\n", e)
+		}
+		for _, a := range f.Advice {
+			fmt.Fprintf(&b, "    -> %s\n", a)
+		}
+	}
+	if model.Worst(s.Findings) < model.Warning {
+		fmt.Fprintf(&b, "OK %s: %d sockets, no findings at warning or worse\n", s.Host, s.Total)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // stream polls every interval and emits each snapshot until count is
 // reached (0: no limit) or ctx ends. Ticks that fall behind are skipped, so
 // polls never overlap.
-func stream(ctx context.Context, r source.Reader, opt model.Options, interval time.Duration, count int, emit func(*model.Snapshot) error) error {
-	var prev *model.Snapshot
+func stream(ctx context.Context, r source.Reader, an *model.Analyzer, opt model.Options, interval time.Duration, count int, emit func(*model.Snapshot) error) error {
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for n := 0; count == 0 || n < count; n++ {
@@ -268,14 +359,13 @@ func stream(ctx context.Context, r source.Reader, opt model.Options, interval ti
 			}
 			return err
 		}
-		snap := model.Build(sample, prev, opt)
+		snap := an.Next(sample, opt)
 		if err := emit(snap); err != nil {
 			if errors.Is(err, syscall.EPIPE) {
 				return nil
 			}
 			return fmt.Errorf("write output: %w", err)
 		}
-		prev = snap
 	}
 	return nil
 }
@@ -288,7 +378,7 @@ func stream(ctx context.Context, r source.Reader, opt model.Options, interval ti
 // a signal: bubbletea v2.0.9's signal goroutine then blocks sending its
 // QuitMsg to an event loop that already ended, and shutdown waits for it
 // forever (seen in TestTUISignalsRestoreTerminal).
-func runTUI(r source.Reader, c config, opt model.Options) error {
+func runTUI(r source.Reader, c config, opt model.Options, an *model.Analyzer) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	m := ui.New(ui.Config{

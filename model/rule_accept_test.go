@@ -1,0 +1,61 @@
+package model
+
+import (
+	"testing"
+
+	"github.com/tcptop/tcptop/source"
+)
+
+// server adds a listener 127.0.0.1:8080 of nginx (pid 10) with queue q and
+// backlog bl, and syn SYN_RECV request sockets.
+func server(q, bl uint32, syn int) func(b *sb) {
+	return func(b *sb) {
+		l := b.add(source.Listen, "127.0.0.1:8080", "0.0.0.0:0", 500, []int32{10}, false)
+		l.RecvQ, l.SendQ = q, bl
+		for i := range syn {
+			b.add(source.SynRecv, "127.0.0.1:8080", addr("127.0.0.2", 40000+i), 0, nil, false)
+		}
+	}
+}
+
+func TestRuleAcceptQueue(t *testing.T) {
+	lis := Subject{Kind: SubjectListener, Local: "127.0.0.1:8080"}
+	ctr := func(over, drops int64) map[string]int64 {
+		return map[string]int64{"ListenOverflows": over, "ListenDrops": drops}
+	}
+	for _, tc := range []struct {
+		name  string
+		polls []poll
+		want  want
+	}{
+		{"full at the first poll", []poll{{build: server(9, 8, 3), counters: ctr(100, 100)}},
+			want{n: 1, severity: Warning, subject: lis, evidence: []string{
+				"9 connections wait for accept() on a backlog of 8: nginx[10] is not accepting fast enough",
+				"the kernel drops new SYNs", "ListenOverflows 100, ListenDrops 100 since boot (no rate yet: first snapshot)", "SYN_RECV 3 of tcp_max_syn_backlog 1024"},
+				advice: []string{"Raise the backlog the service passes to listen() (now 8; net.core.somaxconn 4096 caps it)", "(now unknown)"}}},
+		{"full and overflowing", []poll{
+			{sec: 0, build: server(9, 8, 0), counters: ctr(100, 100)},
+			{sec: 2, build: server(9, 8, 0), counters: ctr(110, 112)}},
+			want{n: 1, severity: Critical, subject: lis, evidence: []string{"ListenOverflows +5/s, ListenDrops +6/s while it was full", "already full at the previous poll"}}},
+		{"capped by somaxconn", []poll{{build: server(4097, 4096, 0)}},
+			want{n: 1, severity: Warning, subject: lis, evidence: []string{"equals net.core.somaxconn (4096)"},
+				advice: []string{"Raise net.core.somaxconn (now 4096) AND restart the service"}}},
+		{"nearly full", []poll{{build: server(120, 128, 0)}}, want{n: 1, severity: Warning, subject: lis}},
+		{"overflows between polls", []poll{
+			{sec: 0, build: server(9, 8, 0), counters: ctr(5, 5)},
+			{sec: 1, build: server(0, 8, 0), counters: ctr(5, 5)},
+			{sec: 2, build: server(0, 8, 0), counters: ctr(9, 9)}},
+			want{n: 1, severity: Warning, subject: lis, evidence: []string{"full in the recent polls: 127.0.0.1:8080"}}},
+		{"overflows and never seen full", []poll{
+			{sec: 0, build: server(0, 8, 0), counters: ctr(5, 5)},
+			{sec: 1, build: server(0, 8, 0), counters: ctr(9, 9)}},
+			want{n: 1, severity: Warning, subject: Subject{Kind: SubjectHost}, evidence: []string{"no listener was full"}}},
+		{"healthy", []poll{
+			{sec: 0, build: server(1, 128, 1), counters: ctr(5, 5)},
+			{sec: 1, build: server(0, 128, 0), counters: ctr(5, 5)}}, want{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkRule(t, analyze(DefaultThresholds(), tc.polls...), RuleAcceptQueue, tc.want)
+		})
+	}
+}
