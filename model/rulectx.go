@@ -64,10 +64,15 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds) *ruleCtx {
 			p.full[l.Local] = true
 		}
 	}
+	var last netip.Addr
 	for i := range s.Sockets {
 		sk := &s.Sockets[i]
-		if a := sk.Local.Addr().Unmap(); !a.IsUnspecified() {
-			c.local[a] = true
+		// Few distinct local addresses: skip the map for a repeat.
+		if a := sk.Local.Addr(); a != last {
+			last = a
+			if a = a.Unmap(); !a.IsUnspecified() {
+				c.local[a] = true
+			}
 		}
 		switch sk.State {
 		case source.CloseWait:
