@@ -181,7 +181,12 @@ func Worst(fs []Finding) Severity {
 // Formatting helpers shared by the rules.
 
 // pct formats a fraction as a whole percentage.
-func pct(f float64) string { return strconv.Itoa(int(f*100+0.5)) + "%" }
+func pct(f float64) string {
+	if f > 0 && f < 0.005 {
+		return "<1%"
+	}
+	return strconv.Itoa(int(f*100+0.5)) + "%"
+}
 
 // count formats an integer with thousands separators.
 func count(n int) string {

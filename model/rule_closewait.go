@@ -74,8 +74,12 @@ func (c *ruleCtx) closeWaitFinding(pid int32, a *cwAcc, hasPrev bool) Finding {
 	case !hasPrev:
 		f.Evidence = append(f.Evidence, "age unknown: this is the first snapshot (watch for a few seconds, or run tcptop --check)")
 	case a.ageKnown:
-		f.Evidence = append(f.Evidence, fmt.Sprintf("%s of them were already there at the previous poll; the oldest for at least %s (tcptop has watched for %s)",
-			count(a.persisted), dur(a.oldest.Seconds()), dur(c.snap.Watching.Seconds())))
+		were := "were"
+		if a.persisted == 1 {
+			were = "was"
+		}
+		f.Evidence = append(f.Evidence, fmt.Sprintf("%s of them %s already there at the previous poll; the oldest for at least %s (tcptop has watched for %s)",
+			count(a.persisted), were, dur(a.oldest.Seconds()), dur(c.snap.Watching.Seconds())))
 	}
 	if r, span, ok := c.growth(func(pt *Point) (float64, bool) { return float64(pt.closeWait[pid]), true }); ok {
 		verb := "growing"
@@ -104,7 +108,7 @@ func (c *ruleCtx) closeWaitFinding(pid int32, a *cwAcc, hasPrev bool) Finding {
 	f.Advice = []string{
 		"This is an application bug: the peer closed and the process never called close() on the socket (the network is fine)",
 		"Find the code path that drops a connection without closing it: error paths, a missing defer/finally, a pool that never evicts",
-		fmt.Sprintf("The peer waits in FIN_WAIT2 for up to net.ipv4.tcp_fin_timeout (now %s s); restarting the process frees the sockets for now", sysctlNow(c.snap, "net.ipv4.tcp_fin_timeout")),
+		fmt.Sprintf("The peer waits in FIN_WAIT2 for up to net.ipv4.tcp_fin_timeout (now %s); restarting the process frees the sockets for now", withUnit(sysctlNow(c.snap, "net.ipv4.tcp_fin_timeout"), " s")),
 	}
 	return f
 }
@@ -142,4 +146,12 @@ func truncateRunes(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// withUnit appends a unit to a known value ("60" -> "60 s"), not to "unknown".
+func withUnit(v, unit string) string {
+	if v == "unknown" || v == "empty" {
+		return v
+	}
+	return v + unit
 }

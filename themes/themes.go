@@ -53,6 +53,12 @@ type Styles struct {
 	Warn, Crit lipgloss.Style
 	// TimeWait and CloseWait make the two states incidents hinge on stand out.
 	TimeWait, CloseWait lipgloss.Style
+	// Info marks an informational finding's text (Warn and Crit serve the
+	// others).
+	Info lipgloss.Style
+	// SevCrit, SevWarn and SevInfo are the severity badges of findings
+	// ("CRIT", "WARN", "INFO"): in Mono, reverse, bold and plain.
+	SevCrit, SevWarn, SevInfo lipgloss.Style
 	// Selected is the highlighted row: reverse video in every mode, so the
 	// selection stays visible without colour.
 	Selected lipgloss.Style
@@ -78,6 +84,10 @@ func New(mode Mode, ascii bool) Styles {
 		s.Crit = base.Bold(true).Reverse(true)
 		s.TimeWait = base.Bold(true)
 		s.CloseWait = base.Bold(true)
+		s.Info = base
+		s.SevCrit = base.Bold(true).Reverse(true)
+		s.SevWarn = base.Bold(true)
+		s.SevInfo = base
 		return s
 	}
 	pick := lipgloss.LightDark(mode == Dark)
@@ -89,6 +99,10 @@ func New(mode Mode, ascii bool) Styles {
 	s.Crit = base.Bold(true).Foreground(c("#b91c1c", "#f87171"))
 	s.TimeWait = base.Foreground(c("#7c3aed", "#c4b5fd"))
 	s.CloseWait = base.Bold(true).Foreground(c("#c2410c", "#fdba74"))
+	s.Info = base.Foreground(c("#0369a1", "#7dd3fc"))
+	s.SevCrit = base.Bold(true).Foreground(c("#ffffff", "#1f0000")).Background(c("#b91c1c", "#f87171"))
+	s.SevWarn = base.Bold(true).Foreground(c("#1f1300", "#1f1300")).Background(c("#f59e0b", "#fbbf24"))
+	s.SevInfo = base.Foreground(c("#0369a1", "#7dd3fc"))
 	return s
 }
 

@@ -48,3 +48,23 @@ func TestSelectionVisibleWithoutColour(t *testing.T) {
 		}
 	}
 }
+
+func TestSeverityStyles(t *testing.T) {
+	mono := New(Mono, false)
+	if !mono.SevCrit.GetReverse() || !mono.SevWarn.GetBold() || mono.SevInfo.GetBold() {
+		t.Error("mono severity badges must differ by reverse/bold alone")
+	}
+	for _, st := range []lipgloss.Style{mono.SevCrit, mono.SevWarn, mono.SevInfo, mono.Info} {
+		if fg := st.GetForeground(); fg != nil {
+			if _, none := fg.(lipgloss.NoColor); !none {
+				t.Errorf("mono severity style has a colour: %v", fg)
+			}
+		}
+	}
+	for _, m := range []Mode{Dark, Light} {
+		s := New(m, false)
+		if _, none := s.SevCrit.GetBackground().(lipgloss.NoColor); none {
+			t.Errorf("%v: the critical badge has no background", m)
+		}
+	}
+}

@@ -1,6 +1,10 @@
 package ui
 
-import "charm.land/bubbles/v2/key"
+import (
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+)
 
 // KeyMap is every key the monitor answers to. The bindings carry their own
 // help text, so the footer and the help overlay can never disagree with
@@ -16,6 +20,9 @@ type KeyMap struct {
 	Enter, Back key.Binding
 
 	NextView, PrevView, Pause, Faster, Slower key.Binding
+
+	// Findings and Kernel open (and close) the findings and kernel views.
+	Findings, Kernel key.Binding
 
 	Up, Down, PageUp, PageDown, Home, End key.Binding
 }
@@ -42,7 +49,7 @@ func DefaultKeys() KeyMap {
 		FilterKeep:  b("enter", "filter: keep it", "enter"),
 		FilterClear: b("esc", "filter: clear it", "esc"),
 
-		Enter: b("enter", "drill down (peer, process)", "enter"),
+		Enter: b("enter", "drill down / go to subject", "enter"),
 		Back:  b("esc", "back up one level", "esc", "backspace"),
 
 		NextView: b("tab", "views: peers/procs/ports", "tab"),
@@ -51,7 +58,10 @@ func DefaultKeys() KeyMap {
 		Slower:   b("+", "longer refresh interval", "+", "="),
 		Faster:   b("-", "shorter refresh interval", "-", "_"),
 
-		Up:       b("↑/k", "move up", "up", "k"),
+		Findings: b("f", "findings: evidence, advice", "f"),
+		Kernel:   b("k", "kernel: tunables, counters", "k"),
+
+		Up:       b("↑", "move up", "up"),
 		Down:     b("↓/j", "move down", "down", "j"),
 		PageUp:   b("pgup", "page up", "pgup", "ctrl+b"),
 		PageDown: b("pgdn", "page down", "pgdown", "ctrl+f"),
@@ -68,17 +78,39 @@ func (k KeyMap) ShortHelp() []key.Binding {
 		return b
 	}
 	return []key.Binding{
-		short(k.Help, "help"), short(k.Filter, "filter"),
+		short(k.Help, "help"), short(k.Findings, "findings"), short(k.Filter, "filter"),
 		short(k.SortTimeWait, "TIME_WAIT"), short(k.SortCloseWait, "CLOSE_WAIT"),
-		short(k.Enter, "drill"), short(k.NextView, "view"),
+		short(k.Enter, "drill"), short(k.Kernel, "kernel"), short(k.NextView, "view"),
 		short(k.Pause, "pause"), short(k.Quit, "quit"),
+	}
+}
+
+// ViewHelp is the footer's key list in the findings and kernel views.
+func (k KeyMap) ViewHelp(findings, ascii bool) []key.Binding {
+	short := func(b key.Binding, name, desc string) key.Binding {
+		if ascii {
+			name = strings.NewReplacer("↑", "up", "↓", "down").Replace(name)
+		}
+		b.SetHelp(name, desc)
+		return b
+	}
+	if findings {
+		return []key.Binding{
+			short(k.Up, "↑/↓", "select"), short(k.Enter, "enter", "go to the subject"),
+			short(k.PageDown, "pgdn", "scroll"), short(k.Back, "esc", "back"),
+			short(k.Kernel, "k", "kernel"), short(k.Quit, "q", "quit"),
+		}
+	}
+	return []key.Binding{
+		short(k.Up, "↑/↓", "scroll"), short(k.PageDown, "pgdn", "page"),
+		short(k.Back, "esc", "back"), short(k.Findings, "f", "findings"), short(k.Quit, "q", "quit"),
 	}
 }
 
 // FullHelp is the help overlay, in groups.
 func (k KeyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
-		{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Enter, k.Back},
+		{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Enter, k.Back, k.Findings, k.Kernel},
 		{k.SortTimeWait, k.SortCloseWait, k.SortEstablished, k.SortTotal, k.SortLeft, k.SortRight, k.Reverse},
 		{k.Filter, k.FilterKeep, k.FilterClear, k.NextView, k.PrevView, k.Pause, k.Slower, k.Faster, k.Help, k.Suspend, k.Quit},
 	}

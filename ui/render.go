@@ -93,8 +93,10 @@ func histStates(snap *model.Snapshot, all bool) []source.State {
 	return out
 }
 
-// renderStates draws one bar per state in cols columns.
-func renderStates(st *themes.Styles, snap *model.Snapshot, states []source.State, cols, width int) []string {
+// renderStates draws one bar per state in cols columns; where a column is
+// wide enough, TIME_WAIT and CLOSE_WAIT get a sparkline of their recent
+// history after the rate.
+func renderStates(st *themes.Styles, snap *model.Snapshot, states []source.State, cols, width int, ascii bool) []string {
 	maxc := 1
 	for _, s := range states {
 		maxc = max(maxc, snap.States[s])
@@ -102,6 +104,10 @@ func renderStates(st *themes.Styles, snap *model.Snapshot, states []source.State
 	colW := width
 	if cols > 1 {
 		colW = (width - 3*(cols-1)) / cols
+	}
+	sparkW := sparkWidth(colW)
+	if len(snap.History) == 0 {
+		sparkW = 0
 	}
 	rows := (len(states) + cols - 1) / cols
 	lines := make([]string, rows)
@@ -115,19 +121,39 @@ func renderStates(st *themes.Styles, snap *model.Snapshot, states []source.State
 			if c > 0 {
 				b.WriteString(st.Dim.Render(" │ "))
 			}
-			b.WriteString(stateRow(st, snap, states[i], maxc, colW))
+			b.WriteString(stateRow(st, snap, states[i], maxc, colW, sparkW, ascii))
 		}
 		lines[r] = fitStyled(b.String(), width)
 	}
 	return lines
 }
 
-func stateRow(st *themes.Styles, snap *model.Snapshot, s source.State, maxc, width int) string {
+// sparkWidth is how many cells a histogram column of width cells gives
+// its sparklines: none below 64, then a third of what the bar would get,
+// at most 30.
+func sparkWidth(width int) int {
+	if width < 64 {
+		return 0
+	}
+	return min(30, (width-11-1-8-8)/3)
+}
+
+// sparkStates are the states whose histogram rows carry a sparkline.
+func sparkState(s source.State) bool { return s == source.TimeWait || s == source.CloseWait }
+
+func stateRow(st *themes.Styles, snap *model.Snapshot, s source.State, maxc, width, sparkW int, ascii bool) string {
 	n := snap.States[s]
 	name := fmt.Sprintf("%-11s", s.String())
 	count := fmt.Sprintf("%8s", num(n))
 	rate := fmt.Sprintf("%8s", fmtRate(float64(snap.StateRates[s])))
-	barW := min(60, width-11-1-8-8-1)
+	spark := ""
+	if sparkW > 0 {
+		spark = strings.Repeat(" ", sparkW+1)
+		if sparkState(s) {
+			spark = " " + sparkline(snap.Series(s), sparkW, ascii)
+		}
+	}
+	barW := min(60, width-11-1-8-8-1-ansi.StringWidth(spark))
 	style := st.Normal
 	switch {
 	case s == source.TimeWait && n > 0:
@@ -144,7 +170,43 @@ func stateRow(st *themes.Styles, snap *model.Snapshot, s source.State, maxc, wid
 		noTrack.BarEmpty = " "
 		bar = gauge(&noTrack, float64(n)/float64(maxc), barW, style, n > 0)
 	}
-	return style.Render(name) + " " + bar + style.Render(count) + st.Dim.Render(rate)
+	line := style.Render(name) + " " + bar + style.Render(count) + st.Dim.Render(rate)
+	if strings.TrimSpace(spark) != "" {
+		line += style.Render(spark)
+	} else {
+		line += spark
+	}
+	return line
+}
+
+// sparkline draws the last width values of series (oldest first) as
+// eighth-blocks scaled from 0 to their maximum, right-aligned; ascii uses
+// characters of increasing weight. Zero is blank.
+func sparkline(series []int, width int, ascii bool) string {
+	if width <= 0 {
+		return ""
+	}
+	levels := []rune(" ▁▂▃▄▅▆▇█")
+	if ascii {
+		levels = []rune(" _.-:=+*#")
+	}
+	if len(series) > width {
+		series = series[len(series)-width:]
+	}
+	top := 0
+	for _, v := range series {
+		top = max(top, v)
+	}
+	var b strings.Builder
+	b.WriteString(strings.Repeat(" ", width-len(series)))
+	for _, v := range series {
+		i := 0
+		if v > 0 && top > 0 {
+			i = max(1, int(math.Round(float64(v)/float64(top)*float64(len(levels)-1))))
+		}
+		b.WriteRune(levels[i])
+	}
+	return b.String()
 }
 
 // gauge draws a bar of width cells filled to frac (clamped to [0,1]); with

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/tcptop/tcptop/model"
 	"github.com/tcptop/tcptop/source"
@@ -12,6 +13,7 @@ import (
 
 // screenLayout is how many lines each panel gets.
 type screenLayout struct {
+	findings  int // lines of the findings strip
 	states    []source.State
 	stateCols int
 	stateRows int
@@ -20,12 +22,17 @@ type screenLayout struct {
 	tableRows int // rows of data, without the title and column lines
 }
 
-// computeLayout shares the height between the panels: the table keeps at
-// least two fifths of the screen, the panels above it shrink first (zero
-// states collapse, the histogram goes to two columns, fewer listeners).
+// computeLayout shares the height between the panels: the findings strip
+// takes its few lines first, the table keeps at least two fifths of the
+// rest, the panels above it shrink first (zero states collapse, the
+// histogram goes to two columns, fewer listeners).
 func computeLayout(snap *model.Snapshot, width, height int) screenLayout {
 	var l screenLayout
 	avail := height - 2 // header and footer
+	if snap != nil {
+		l.findings = stripLines(len(snap.Findings), height)
+		avail -= l.findings
+	}
 	tableMin := 2 + 3
 	if height >= 30 {
 		tableMin = 2 + 8
@@ -122,9 +129,14 @@ func (m Model) render() string {
 	lines = append(lines, renderHeader(st, m.snap, headerInfo{paused: m.paused, interval: m.interval, loc: m.cfg.Location, ascii: m.cfg.ASCII}, w))
 	if m.showHelp {
 		lines = append(lines, m.renderHelp(h-2)...)
+	} else if m.snap != nil && m.mode == screenFindings {
+		lines = append(lines, m.findings.render(st, m.snap, w, h-2, m.cfg.ASCII)...)
+	} else if m.snap != nil && m.mode == screenKernel {
+		lines = append(lines, m.kernel.render(st, m.snap, w, h-2)...)
 	} else if m.snap != nil {
 		l := computeLayout(m.snap, w, h)
-		lines = append(lines, renderStates(st, m.snap, l.states, l.stateCols, w)[:l.stateRows]...)
+		lines = append(lines, renderFindingsStrip(st, m.snap.Findings, l.findings, w, m.cfg.ASCII)...)
+		lines = append(lines, renderStates(st, m.snap, l.states, l.stateCols, w, m.cfg.ASCII)[:l.stateRows]...)
 		lines = append(lines, renderPorts(st, m.snap, l.ports, w, m.cfg.ASCII)...)
 		lines = append(lines, renderListeners(st, m.snap, l.listeners, w)...)
 		lines = append(lines, m.renderTableTitle(w))
@@ -197,6 +209,17 @@ func (m Model) renderTableTitle(w int) string {
 	} else {
 		text += st.Dim.Render("  [esc] back")
 	}
+	if lv.kind == lvSockets && lv.pid != 0 && m.snap != nil && m.snap.Sample != nil {
+		if p := m.snap.Sample.Procs[lv.pid]; p != nil {
+			if fds := fdText(p.FDs, p.FDLimit, m.cfg.ASCII); fds != "" {
+				style := &st.Dim
+				if s := fdStyle(st, fds); s != nil {
+					style = s
+				}
+				text += "  " + style.Render("open files "+fds)
+			}
+		}
+	}
 	return fitStyled(text, w)
 }
 
@@ -212,6 +235,9 @@ func (m Model) renderFooter(w int) string {
 		return fitStyled(line, w)
 	}
 	var left []string
+	if m.notice != "" {
+		left = append(left, st.Warn.Render(m.notice))
+	}
 	if m.err != nil {
 		msg := "error: " + oneLine(m.err)
 		if m.snap != nil {
@@ -222,10 +248,18 @@ func (m Model) renderFooter(w int) string {
 	if f := m.opts.Filter; !f.Empty() {
 		left = append(left, st.Warn.Render("filter "+f.String()))
 	}
-	left = append(left, "sort "+m.opts.Sort.String())
+	keys := m.keys.ShortHelp()
+	if m.mode != screenTable && !m.showHelp {
+		keys = m.keys.ViewHelp(m.mode == screenFindings, m.cfg.ASCII)
+	} else {
+		left = append(left, "sort "+m.opts.Sort.String())
+	}
 	status := strings.Join(left, "  ") + "  "
-	m.help.SetWidth(max(0, w-len([]rune(stripped(status)))))
-	return fitStyled(status+m.help.ShortHelpView(m.keys.ShortHelp()), w)
+	if len(left) == 0 {
+		status = ""
+	}
+	m.help.SetWidth(max(0, w-ansi.StringWidth(stripped(status))))
+	return fitStyled(status+m.help.ShortHelpView(keys), w)
 }
 
 // renderHelp is the key overlay: one column when it fits, else two, and

@@ -33,13 +33,9 @@ var keyCounters = []string{
 	"AttemptFails", "EstabResets", "CurrEstab", "RetransSegs",
 }
 
-// keySysctls are the tunables shown in the text output, in this order.
-var keySysctls = []string{
-	"net.ipv4.ip_local_port_range", "net.ipv4.ip_local_reserved_ports",
-	"net.core.somaxconn", "net.ipv4.tcp_max_syn_backlog", "net.ipv4.tcp_fin_timeout",
-	"net.ipv4.tcp_tw_reuse", "net.ipv4.tcp_max_tw_buckets", "net.ipv4.tcp_timestamps",
-	"net.ipv4.tcp_max_orphans",
-}
+// keySysctls are the tunables shown in the text output, in the kernel
+// view's order.
+var keySysctls = model.TunableNames()
 
 // tableStates are the per-state columns of the peer and process tables.
 var tableStates = []stateCol{
@@ -53,8 +49,8 @@ var tableStates = []stateCol{
 	{source.LastAck, "LAST_ACK"},
 }
 
-// WriteText writes a snapshot the way `top -b` would: totals, the state
-// histogram, the port gauge, listeners, the top peers and processes, and
+// WriteText writes a snapshot the way `top -b` would: the findings (what
+// is wrong, with evidence and advice), totals, the state histogram, the port gauge, listeners, the top peers and processes, and
 // the kernel counters and tunables.
 func WriteText(w io.Writer, snap *model.Snapshot, opt TextOptions) error {
 	top := opt.Top
@@ -69,6 +65,7 @@ func WriteText(w io.Writer, snap *model.Snapshot, opt TextOptions) error {
 	fmt.Fprintf(&b, "tcptop - %s  host %s  netns %s  sockets %d  poll %.1f ms\n",
 		snap.Time.In(loc).Format("2006-01-02 15:04:05 MST"), snap.Host, snap.Netns, snap.Total, snap.PollMS.Total)
 
+	writeFindings(&b, snap)
 	writeStates(&b, snap)
 	writeEphemeral(&b, snap, top)
 	writeListeners(&b, snap)
@@ -116,6 +113,36 @@ func shownStates(n int, row func(i int) *model.StateCounts) []stateCol {
 		}
 	}
 	return cols
+}
+
+// writeFindings prints each finding: severity and title, then its
+// evidence ("why") and advice ("do"), indented. A snapshot built without
+// an Analyzer (no History) has no findings section: it was never asked.
+func writeFindings(b *strings.Builder, snap *model.Snapshot) {
+	if snap.History == nil && len(snap.Findings) == 0 {
+		return
+	}
+	if len(snap.Findings) == 0 {
+		b.WriteString("\nFINDINGS  no findings\n")
+		return
+	}
+	fmt.Fprintf(b, "\nFINDINGS %d\n", len(snap.Findings))
+	for _, f := range snap.Findings {
+		fmt.Fprintf(b, "  %-8s  %s\n", strings.ToUpper(f.Severity.String()), f.Title)
+		section := func(label string, lines []string) {
+			for i, l := range lines {
+				if i > 0 {
+					label = ""
+				}
+				fmt.Fprintf(b, "  %10s  %s\n", label, l)
+			}
+		}
+		if f.Subject.Kind != model.SubjectHost {
+			section("about:", []string{f.Subject.Kind + " " + f.Subject.String()})
+		}
+		section("why:", f.Evidence)
+		section("do:", f.Advice)
+	}
 }
 
 func writeStates(b *strings.Builder, snap *model.Snapshot) {

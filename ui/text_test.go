@@ -45,7 +45,7 @@ func sample() *source.Sample {
 }
 
 func TestWriteTextGolden(t *testing.T) {
-	snap := model.Build(sample(), nil, model.Options{})
+	snap := model.NewAnalyzer(model.DefaultThresholds()).Next(sample(), model.Options{})
 	snap.PollMS = model.PollCost{}
 	var b bytes.Buffer
 	if err := WriteText(&b, snap, TextOptions{}); err != nil {
@@ -55,6 +55,7 @@ func TestWriteTextGolden(t *testing.T) {
 	for _, want := range []string{
 		"sockets 9", "TIME_WAIT        5", "0.0.0.0:80", "129/128", "FULL", "backlog=somaxconn",
 		"192.0.2.10:443", "first in 20.0s, all in 24.0s", "php-fpm[20]", "unknown",
+		"FINDINGS 1", "WARNING   Accept queue full on 0.0.0.0:80 (129/128)", "net.ipv4.tcp_syn_retries",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("text output lacks %q", want)

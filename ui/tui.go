@@ -46,6 +46,10 @@ type Config struct {
 	Location *time.Location
 	// Context ends polls in flight when the program stops.
 	Context context.Context
+	// Analyzer turns polls into snapshots with findings, history and
+	// ages (nil: one with the default thresholds). Only the poll command
+	// uses it, and polls never overlap.
+	Analyzer *model.Analyzer
 }
 
 // Messages. Polls and rebuilds run as commands, off the UI goroutine; their
@@ -62,6 +66,15 @@ type (
 		gen  int
 	}
 	tickMsg struct{ seq int }
+)
+
+// screenMode is what fills the screen under the header.
+type screenMode int
+
+const (
+	screenTable    screenMode = iota // panels and the table
+	screenFindings                   // f: findings with evidence and advice
+	screenKernel                     // k: tunables and counters
 )
 
 // Model is the root of the monitor: it owns the poll loop and routes keys
@@ -95,6 +108,12 @@ type Model struct {
 
 	showHelp bool
 	help     help.Model
+
+	mode     screenMode
+	findings findingsView
+	kernel   kernelView
+	// notice is a one-off message for the footer, cleared by the next key.
+	notice string
 }
 
 // New builds the monitor.
@@ -104,6 +123,9 @@ func New(cfg Config) Model {
 	}
 	if cfg.Context == nil {
 		cfg.Context = context.Background()
+	}
+	if cfg.Analyzer == nil {
+		cfg.Analyzer = model.NewAnalyzer(model.DefaultThresholds())
 	}
 	m := Model{
 		cfg:      cfg,
@@ -160,29 +182,32 @@ func (m Model) Init() tea.Cmd {
 	return tea.Batch(cmds...)
 }
 
-// pollCmd reads and builds one snapshot off the UI goroutine. It captures
-// everything it needs, so it never touches the Model.
+// pollCmd reads one sample and runs it through the Analyzer off the UI
+// goroutine. It captures everything it needs, so it never touches the
+// Model; the Analyzer is only ever used by the one poll in flight (a tick
+// is ignored while polling), so it needs no lock.
 func (m *Model) pollCmd() tea.Cmd {
 	m.polling = true
-	r, ctx, prev, opts, gen := m.cfg.Reader, m.cfg.Context, m.snap, m.opts, m.gen
+	r, ctx, a, opts, gen := m.cfg.Reader, m.cfg.Context, m.cfg.Analyzer, m.opts, m.gen
 	return func() tea.Msg {
 		started := time.Now()
 		s, err := r.Read(ctx)
 		if err != nil {
 			return snapshotMsg{err: err, gen: gen, started: started}
 		}
-		return snapshotMsg{snap: model.Build(s, prev, opts), gen: gen, started: started}
+		return snapshotMsg{snap: a.Next(s, opts), gen: gen, started: started}
 	}
 }
 
 // rebuildCmd re-aggregates the shown sample with the current options
-// (a new filter or sort), without polling the kernel.
+// (a new filter or sort), without polling the kernel; the findings,
+// history and ages stay those of the poll.
 func (m *Model) rebuildCmd() tea.Cmd {
 	if m.snap == nil || m.snap.Sample == nil {
 		return nil
 	}
-	s, prev, opts, gen := m.snap.Sample, m.prev, m.opts, m.gen
-	return func() tea.Msg { return rebuiltMsg{snap: model.Build(s, prev, opts), gen: gen} }
+	snap, prev, opts, gen := m.snap, m.prev, m.opts, m.gen
+	return func() tea.Msg { return rebuiltMsg{snap: model.Rebuild(snap, prev, opts), gen: gen} }
 }
 
 // optsChanged records new options and rebuilds. The list on screen goes
@@ -276,6 +301,10 @@ func (m Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 	}
+	m.notice = ""
+	if m.mode != screenTable {
+		return m.viewKey(msg)
+	}
 	top := m.top()
 	switch {
 	case key.Matches(msg, k.Quit):
@@ -284,6 +313,10 @@ func (m Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		return m, tea.Suspend
 	case key.Matches(msg, k.Help):
 		m.showHelp = true
+	case key.Matches(msg, k.Findings):
+		m.openView(screenFindings)
+	case key.Matches(msg, k.Kernel):
+		m.openView(screenKernel)
 	case key.Matches(msg, k.SortTimeWait):
 		return m, m.setSort(model.SortKey{State: source.TimeWait})
 	case key.Matches(msg, k.SortCloseWait):
@@ -322,17 +355,8 @@ func (m Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		v := topViews[m.view]
 		m.levels = []*level{{kind: v, label: v.name()}}
 		m.refresh()
-	case key.Matches(msg, k.Pause):
-		m.paused = !m.paused
-		m.tickSeq++ // a pending tick is void either way
-		if !m.paused && !m.polling {
-			return m, m.pollCmd()
-		}
-	case key.Matches(msg, k.Slower), key.Matches(msg, k.Faster):
-		m.interval = stepInterval(m.interval, key.Matches(msg, k.Slower))
-		if !m.paused && !m.polling {
-			return m, m.tickCmd()
-		}
+	case key.Matches(msg, k.Pause), key.Matches(msg, k.Slower), key.Matches(msg, k.Faster):
+		return m, m.timingKey(msg)
 	case key.Matches(msg, k.Up):
 		top.tbl.move(-1)
 	case key.Matches(msg, k.Down):
@@ -347,6 +371,146 @@ func (m Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		top.tbl.moveTo(-1)
 	}
 	return m, nil
+}
+
+// timingKey handles pause and the refresh interval, in every view.
+func (m *Model) timingKey(msg tea.KeyPressMsg) tea.Cmd {
+	k := m.keys
+	switch {
+	case key.Matches(msg, k.Pause):
+		m.paused = !m.paused
+		m.tickSeq++ // a pending tick is void either way
+		if !m.paused && !m.polling {
+			return m.pollCmd()
+		}
+	case key.Matches(msg, k.Slower), key.Matches(msg, k.Faster):
+		m.interval = stepInterval(m.interval, key.Matches(msg, k.Slower))
+		if !m.paused && !m.polling {
+			return m.tickCmd()
+		}
+	}
+	return nil
+}
+
+// openView shows the findings or the kernel view, from its top.
+func (m *Model) openView(mode screenMode) {
+	m.mode = mode
+	m.findings = findingsView{}
+	m.kernel = kernelView{}
+	m.refresh()
+}
+
+// viewRows is how many document lines the findings and kernel views show
+// (the screen without the header, the footer and the view's title).
+func (m *Model) viewRows() int { return max(1, m.height-3) }
+
+// viewKey handles a key in the findings or kernel view.
+func (m Model) viewKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
+	k := m.keys
+	switch {
+	case key.Matches(msg, k.Quit):
+		return m, tea.Quit
+	case key.Matches(msg, k.Suspend):
+		return m, tea.Suspend
+	case key.Matches(msg, k.Help):
+		m.showHelp = true
+		return m, nil
+	case key.Matches(msg, k.Pause), key.Matches(msg, k.Slower), key.Matches(msg, k.Faster):
+		return m, m.timingKey(msg)
+	case key.Matches(msg, k.Findings):
+		if m.mode == screenFindings {
+			m.mode = screenTable
+		} else {
+			m.openView(screenFindings)
+		}
+		m.refresh()
+		return m, nil
+	case key.Matches(msg, k.Kernel):
+		if m.mode == screenKernel {
+			m.mode = screenTable
+		} else {
+			m.openView(screenKernel)
+		}
+		m.refresh()
+		return m, nil
+	case key.Matches(msg, k.Back):
+		m.mode = screenTable
+		m.refresh()
+		return m, nil
+	}
+	if m.snap == nil {
+		return m, nil
+	}
+	rows := m.viewRows()
+	if m.mode == screenKernel {
+		total := len(kernelDoc(&m.styles, m.snap, max(m.width, MinWidth)))
+		switch {
+		case key.Matches(msg, k.Up):
+			m.kernel.scroll(-1, total, rows)
+		case key.Matches(msg, k.Down):
+			m.kernel.scroll(1, total, rows)
+		case key.Matches(msg, k.PageUp):
+			m.kernel.scroll(-max(1, rows-1), total, rows)
+		case key.Matches(msg, k.PageDown):
+			m.kernel.scroll(max(1, rows-1), total, rows)
+		case key.Matches(msg, k.Home):
+			m.kernel.offset = 0
+		case key.Matches(msg, k.End):
+			m.kernel.scroll(total, total, rows)
+		}
+		return m, nil
+	}
+	fs, w, ascii := m.snap.Findings, max(m.width, MinWidth), m.cfg.ASCII
+	switch {
+	case key.Matches(msg, k.Enter):
+		return m, m.jump()
+	case key.Matches(msg, k.Up):
+		m.findings.move(fs, -1, w, rows, ascii)
+	case key.Matches(msg, k.Down):
+		m.findings.move(fs, 1, w, rows, ascii)
+	case key.Matches(msg, k.PageUp):
+		m.findings.scroll(fs, -max(1, rows-1), w, rows, ascii)
+	case key.Matches(msg, k.PageDown):
+		m.findings.scroll(fs, max(1, rows-1), w, rows, ascii)
+	case key.Matches(msg, k.Home):
+		m.findings.move(fs, -len(fs), w, rows, ascii)
+	case key.Matches(msg, k.End):
+		m.findings.move(fs, len(fs), w, rows, ascii)
+	}
+	return m, nil
+}
+
+// jump shows the selected finding's subject in the table: a destination
+// or peer in the peers view, a listener's port in the local-ports view, a
+// process in the processes view. A subject the filter hides clears the
+// filter, and is selected once the list is rebuilt.
+func (m *Model) jump() tea.Cmd {
+	fs := m.snap.Findings
+	if len(fs) == 0 {
+		return nil
+	}
+	subj := fs[m.findings.sel].Subject
+	kind, ok := subjectView(&subj)
+	if !ok {
+		m.notice = "this finding is about the whole host: no row to go to"
+		return nil
+	}
+	m.mode = screenTable
+	for i, v := range topViews {
+		if v == kind {
+			m.view = i
+		}
+	}
+	m.levels = []*level{{kind: kind, label: kind.name(), jump: &subj}}
+	m.refresh()
+	if m.top().jump == nil || m.opts.Filter.Empty() {
+		return nil
+	}
+	m.notice = "filter " + m.opts.Filter.String() + " cleared to show " + subj.String()
+	m.opts.Filter = model.Filter{}
+	m.input.SetValue("")
+	m.gen++
+	return m.rebuildCmd()
 }
 
 // filterKey edits the filter: every change that parses applies at once; a
@@ -482,6 +646,9 @@ func (m *Model) refresh() {
 		lv.resetGen = 0
 	}
 	w := max(m.width, MinWidth)
+	if m.mode == screenFindings {
+		m.findings.sync(m.snap.Findings, w, m.viewRows(), m.cfg.ASCII)
+	}
 	switch lv.kind {
 	case lvPeers:
 		lv.peers = m.snap.Peers
@@ -508,6 +675,31 @@ func (m *Model) refresh() {
 			lv.socks = m.snap.ProcessSockets(lv.pid)
 		}
 		lv.tbl.setData(socketsData(m.snap, lv.socks, w))
+	}
+	if lv.jump != nil {
+		m.selectSubject(lv)
+	}
+}
+
+// selectSubject selects the row a pending jump names. It waits while a
+// rebuild with the current options is on its way, then gives up.
+func (m *Model) selectSubject(lv *level) {
+	i := -1
+	switch lv.kind {
+	case lvPeers:
+		i = peerIndex(lv.peers, lv.jump)
+	case lvPorts:
+		i = portIndex(lv.ports, lv.jump)
+	case lvProcesses:
+		i = processIndex(lv.procs, lv.jump)
+	}
+	switch {
+	case i >= 0:
+		lv.tbl.moveTo(i)
+		lv.jump = nil
+	case m.snapGen == m.gen && m.opts.Filter.Empty():
+		m.notice = lv.jump.String() + " is not in the table now"
+		lv.jump = nil
 	}
 }
 

@@ -56,8 +56,28 @@ func tuiSamples() []*source.Sample {
 			Remote: netip.MustParseAddrPort("198.51.100.7:5432"), Inode: 50, Owners: []int32{20},
 			Timer: 1, Expires: 800, Retrans: 2,
 		})
+		// The same socket has the same cookie in both polls (ages).
+		for i := range s.Sockets {
+			sk := &s.Sockets[i]
+			sk.Cookie = uint64(sk.Local.Port())<<16 | uint64(sk.Remote.Port())
+		}
+		s.Procs[10].FDs, s.Procs[10].FDLimit = 12, 1024
+		s.Procs[20].FDs, s.Procs[20].FDLimit = 900, 1024
 	}
 	return []*source.Sample{first, second}
+}
+
+// tuiAnalyzer has thresholds low enough for the fixture to show four
+// findings: the full accept queue (critical), php-fpm's CLOSE_WAIT (critical:
+// its open files are near the limit), the ports to 192.0.2.10:443 and the
+// SYN_SENT to 198.51.100.7:5432 (warnings).
+func tuiAnalyzer(t *testing.T) *model.Analyzer {
+	t.Helper()
+	th := model.DefaultThresholds()
+	if err := th.Set("close-wait=1,syn-sent=1,ports-warn=0.0001"); err != nil {
+		t.Fatal(err)
+	}
+	return model.NewAnalyzer(th)
 }
 
 // run executes a command the way the program would and feeds the
@@ -140,7 +160,7 @@ func typeText(t *testing.T, m Model, s string) Model {
 // newTUI is a monitor at w x h that has polled both samples.
 func newTUI(t *testing.T, w, h int, theme string) Model {
 	t.Helper()
-	m := New(Config{Reader: &fakeReader{samples: tuiSamples()}, Interval: time.Hour, Theme: theme})
+	m := New(Config{Reader: &fakeReader{samples: tuiSamples()}, Interval: time.Hour, Theme: theme, Analyzer: tuiAnalyzer(t)})
 	m = send(t, m, tea.WindowSizeMsg{Width: w, Height: h})
 	m = run(t, m, m.Init())
 	m = send(t, m, tickMsg{seq: m.tickSeq})
@@ -202,6 +222,20 @@ func TestScreenGolden(t *testing.T) {
 			golden(t, base+".txt", txt)
 			golden(t, base+".ansi", pinned(m))
 		})
+	}
+	// The findings and kernel views, as plain text.
+	for _, tc := range []struct {
+		name string
+		keys []string
+	}{{"findings", []string{"f", "down"}}, {"kernel", []string{"k"}}} {
+		for _, sz := range [][2]int{{80, 24}, {120, 40}} {
+			t.Run(fmt.Sprintf("%dx%d-%s", sz[0], sz[1], tc.name), func(t *testing.T) {
+				m := newTUI(t, sz[0], sz[1], "dark")
+				m.snap.PollMS = model.PollCost{Total: 3.5}
+				m = press(t, m, tc.keys...)
+				golden(t, fmt.Sprintf("%dx%d-%s.txt", sz[0], sz[1], tc.name), screen(m))
+			})
+		}
 	}
 }
 
@@ -411,9 +445,9 @@ func TestViewsAndNavigation(t *testing.T) {
 	if m.top().tbl.sel != n-1 {
 		t.Errorf("G: sel %d, want %d", m.top().tbl.sel, n-1)
 	}
-	m = press(t, m, "g", "j", "j", "k")
+	m = press(t, m, "g", "j", "j", "up")
 	if m.top().tbl.sel != 1 {
-		t.Errorf("g j j k: sel %d", m.top().tbl.sel)
+		t.Errorf("g j j up: sel %d", m.top().tbl.sel)
 	}
 	m = press(t, m, "up", "up", "up")
 	if m.top().tbl.sel != 0 {

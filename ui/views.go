@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -50,6 +51,8 @@ type level struct {
 	// resetGen, when it is the shown snapshot's options generation + 1,
 	// sends the selection back to the first row.
 	resetGen int
+	// jump, when set, is a finding's subject to select once it is listed.
+	jump *model.Subject
 	// what the rows are, for Enter
 	peers []model.Peer
 	procs []model.ProcessRow
@@ -219,8 +222,16 @@ func processData(snap *model.Snapshot, rows []model.ProcessRow, width int, ascii
 	counts, states, soft, hard := countColumns(len(rows), func(i int) (*model.StateCounts, int) {
 		return &rows[i].States, rows[i].Total
 	}, snap.Options().Sort, ascii, len(head))
-	cols := append(append(head, counts...), column{title: "COMMAND", width: 10, want: 30, flex: true})
-	cols, ids := splitIndexed(fitColumns(indexColumns(cols), width, soft, append([]int{2}, hard...)))
+	fdsW := 0
+	for i := range rows {
+		fdsW = max(fdsW, len(fdText(rows[i].FDs, rows[i].FDLimit, ascii)))
+	}
+	fdsIdx := len(head) + len(counts)
+	cols := append(append(head, counts...),
+		column{title: "FDS", width: max(3, min(15, fdsW)), right: true, style: fdStyle},
+		column{title: "COMMAND", width: 10, want: 30, flex: true})
+	// USER goes first on a narrow screen, then the open files.
+	cols, ids := splitIndexed(fitColumns(indexColumns(cols), width, soft, append([]int{2, fdsIdx}, hard...)))
 	empty := "no processes"
 	if !snap.Attributed {
 		empty = "processes not attributed (--no-procs, or /proc unreadable)"
@@ -240,7 +251,9 @@ func processData(snap *model.Snapshot, rows []model.ProcessRow, width int, ascii
 				return r.Name
 			case j == 2:
 				return r.User
-			case j == len(head)+len(counts):
+			case j == fdsIdx:
+				return fdText(r.FDs, r.FDLimit, ascii)
+			case j == fdsIdx+1:
 				return r.Cmdline
 			default:
 				return countCell(&r.States, r.Total, states[j-len(head)])
@@ -306,11 +319,12 @@ func socketsData(snap *model.Snapshot, idx []int, width int) tableData {
 			}
 			return nil
 		}},
+		{title: "AGE", width: 7, right: true},
 		{title: "RECVQ", width: 5, right: true},
 		{title: "SENDQ", width: 5, right: true},
 		{title: "TIMER", width: 12, flex: true},
 	}
-	cols, ids := splitIndexed(fitColumns(indexColumns(cols), width, nil, []int{4, 3}))
+	cols, ids := splitIndexed(fitColumns(indexColumns(cols), width, nil, []int{5, 4, 3}))
 	return tableData{
 		cols: cols, n: len(idx),
 		key: func(i int) string {
@@ -326,8 +340,10 @@ func socketsData(snap *model.Snapshot, idx []int, width int) tableData {
 			case 2:
 				return sk.State.String()
 			case 3:
-				return strconv.Itoa(int(sk.RecvQ))
+				return socketAge(snap, sk)
 			case 4:
+				return strconv.Itoa(int(sk.RecvQ))
+			case 5:
 				return strconv.Itoa(int(sk.SendQ))
 			default:
 				return timerText(sk)
@@ -335,6 +351,66 @@ func socketsData(snap *model.Snapshot, idx []int, width int) tableData {
 		},
 		empty: "no sockets now",
 	}
+}
+
+// socketAge is the AGE cell: exact for TIME_WAIT (from its timer); for
+// the states tcptop tracks, since the first poll that saw the socket: "new"
+// when this poll did, a trailing "+" when it was there before tcptop
+// started watching (so it is older), blank in the first poll or when
+// unknown.
+func socketAge(snap *model.Snapshot, sk *source.Socket) string {
+	age, ok := snap.SocketAge(sk)
+	switch {
+	case !ok:
+		return ""
+	case sk.State == source.TimeWait:
+		return ageText(age)
+	case snap.Watching <= 0:
+		return ""
+	case age >= snap.Watching:
+		return ageText(age) + "+"
+	case age == 0:
+		return "new"
+	}
+	return ageText(age)
+}
+
+// fdText shows a process's open files against its limit: "120/1024",
+// "120/∞" when unlimited, "120" when the limit is unknown, "" when the
+// count is.
+func fdText(fds int, limit int64, ascii bool) string {
+	switch {
+	case fds < 0 || (fds == 0 && limit == 0):
+		return ""
+	case limit < 0 && ascii:
+		return strconv.Itoa(fds) + "/inf"
+	case limit < 0:
+		return strconv.Itoa(fds) + "/∞"
+	case limit == 0:
+		return strconv.Itoa(fds)
+	}
+	return strconv.Itoa(fds) + "/" + strconv.FormatInt(limit, 10)
+}
+
+// fdStyle marks open files near the limit (the process is about to fail
+// accept() and open() with EMFILE).
+func fdStyle(st *themes.Styles, text string) *lipgloss.Style {
+	n, l, ok := strings.Cut(strings.TrimSpace(text), "/")
+	if !ok {
+		return nil
+	}
+	fds, err1 := strconv.Atoi(n)
+	limit, err2 := strconv.Atoi(l)
+	if err1 != nil || err2 != nil || limit <= 0 {
+		return nil
+	}
+	switch f := float64(fds) / float64(limit); {
+	case f >= CritFraction:
+		return &st.Crit
+	case f >= WarnFraction:
+		return &st.Warn
+	}
+	return nil
 }
 
 // timerText describes a socket's kernel timer (inet_diag idiag_timer).

@@ -390,6 +390,7 @@ func runTUI(r source.Reader, c config, opt model.Options, an *model.Analyzer) er
 		ASCII:    c.ascii || !utf8Locale(os.Getenv),
 		Location: time.Local,
 		Context:  ctx,
+		Analyzer: an,
 	})
 	// A monitor must be cheap: it redraws at most 15 times a second.
 	p := tea.NewProgram(m, tea.WithFPS(15))

@@ -1,0 +1,401 @@
+package ui
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/tcptop/tcptop/model"
+	"github.com/tcptop/tcptop/themes"
+)
+
+// The findings strip under the header and the findings view (f): what the
+// rules in model say is wrong, most severe first.
+
+// badgeW is the width of a severity badge (" CRIT ").
+const badgeW = 6
+
+// sevStyles returns a severity's badge and text styles.
+func sevStyles(st *themes.Styles, s model.Severity) (badge, text lipgloss.Style) {
+	switch s {
+	case model.Critical:
+		// Not reverse (mono's Crit is): reverse is the selection.
+		return st.SevCrit, st.Crit.Reverse(false)
+	case model.Warning:
+		return st.SevWarn, st.Warn
+	}
+	return st.SevInfo, st.Info
+}
+
+// sevLabel is the badge text.
+func sevLabel(s model.Severity) string {
+	switch s {
+	case model.Critical:
+		return " CRIT "
+	case model.Warning:
+		return " WARN "
+	}
+	return " INFO "
+}
+
+// stripLines is how many lines the findings strip may take on a screen of
+// height lines: none without findings, at most 3 at 80x24, fewer when the
+// screen is short.
+func stripLines(n, height int) int {
+	limit := 4
+	switch {
+	case height < 16:
+		limit = 1
+	case height < 22:
+		limit = 2
+	case height < 34:
+		limit = 3
+	}
+	return min(n, limit)
+}
+
+// renderFindingsStrip draws one line per finding, most severe first; the
+// last line says how many more there are when they do not all fit.
+func renderFindingsStrip(st *themes.Styles, fs []model.Finding, lines, width int, ascii bool) []string {
+	out := make([]string, 0, lines)
+	for i := 0; i < lines && i < len(fs); i++ {
+		f := &fs[i]
+		badge, text := sevStyles(st, f.Severity)
+		right := ""
+		if i == lines-1 && len(fs) > lines {
+			right = fmt.Sprintf("  +%d more (f)", len(fs)-lines)
+		}
+		room := width - badgeW - 1 - len(right)
+		title := clipCells(f.Title, room, ascii)
+		line := badge.Render(sevLabel(f.Severity)) + " " + text.Render(title)
+		if right != "" {
+			line += strings.Repeat(" ", max(0, room-ansi.StringWidth(title))) + st.Dim.Render(right)
+		}
+		out = append(out, fitStyled(line, width))
+	}
+	return out
+}
+
+// clipCells cuts s to at most n cells, marking a cut with an ellipsis.
+func clipCells(s string, n int, ascii bool) string {
+	if n <= 0 {
+		return ""
+	}
+	if ansi.StringWidth(s) <= n {
+		return s
+	}
+	tail := "…"
+	if ascii {
+		tail = "~"
+	}
+	return ansi.Truncate(s, n, tail)
+}
+
+// findingKey names a finding across polls (its title carries counts that
+// change).
+func findingKey(f *model.Finding) string {
+	return f.Rule + "|" + f.Subject.Kind + "|" + f.Subject.String()
+}
+
+// subjectText names a finding's subject and where Enter goes.
+func subjectText(s model.Subject, ascii bool) string {
+	name := s.String()
+	if ascii {
+		name = strings.ReplaceAll(name, "→", "->")
+	}
+	switch s.Kind {
+	case model.SubjectDestination, model.SubjectPeer:
+		return s.Kind + " " + name + " (peers)"
+	case model.SubjectListener:
+		return "listener " + name + " (local ports)"
+	case model.SubjectProcess:
+		return "process " + name + " (processes)"
+	}
+	return "the whole host"
+}
+
+// docLine is one line of the findings document, before styling.
+type docLine struct {
+	finding int
+	kind    int // lineTitle, lineEvidence, lineAdvice, lineBlank
+	text    string
+	right   string // the title line's subject
+}
+
+const (
+	lineTitle = iota
+	lineEvidence
+	lineAdvice
+	lineBlank
+)
+
+// findingDoc lays out every finding as a block: the title, the evidence
+// (bullets) and the advice (arrows), wrapped to width, a blank line
+// between blocks. starts[i] is finding i's first line; starts[len(fs)] is
+// the document's length.
+func findingDoc(fs []model.Finding, width int, ascii bool) ([]docLine, []int) {
+	bullet, arrow := "· ", "→ "
+	if ascii {
+		bullet, arrow = "- ", "> "
+	}
+	indent := strings.Repeat(" ", badgeW+1)
+	textW := max(10, width-len(indent)-2)
+	var doc []docLine
+	starts := make([]int, 0, len(fs)+1)
+	for i := range fs {
+		f := &fs[i]
+		starts = append(starts, len(doc))
+		doc = append(doc, docLine{finding: i, kind: lineTitle, text: f.Title, right: subjectText(f.Subject, ascii)})
+		add := func(kind int, mark, s string) {
+			if ascii {
+				s = strings.ReplaceAll(s, "→", "->")
+			}
+			for j, l := range strings.Split(ansi.Wrap(s, textW, ""), "\n") {
+				p := "  "
+				if j == 0 {
+					p = mark
+				}
+				doc = append(doc, docLine{finding: i, kind: kind, text: indent + p + l})
+			}
+		}
+		for _, e := range f.Evidence {
+			add(lineEvidence, bullet, e)
+		}
+		for _, a := range f.Advice {
+			add(lineAdvice, arrow, a)
+		}
+		if i < len(fs)-1 {
+			doc = append(doc, docLine{finding: i, kind: lineBlank})
+		}
+	}
+	starts = append(starts, len(doc))
+	return doc, starts
+}
+
+// findingsView is the f screen: every finding with its evidence and
+// advice, scrolled by line, one finding selected (Enter goes to its
+// subject in the table).
+type findingsView struct {
+	sel    int
+	selKey string
+	offset int // first document line on screen
+}
+
+// sync follows the selected finding into a new snapshot (by key) and keeps
+// the view inside the document.
+func (v *findingsView) sync(fs []model.Finding, width, height int, ascii bool) {
+	if v.selKey != "" {
+		for i := range fs {
+			if findingKey(&fs[i]) == v.selKey {
+				v.sel = i
+				break
+			}
+		}
+	}
+	v.clamp(fs, width, height, ascii, false)
+}
+
+// clamp keeps sel and offset valid; reveal brings the selected finding
+// wholly into view if it can (else it is shown from its title), without
+// reveal only a finding entirely off screen is brought back.
+func (v *findingsView) clamp(fs []model.Finding, width, height int, ascii, reveal bool) {
+	v.sel = max(0, min(v.sel, len(fs)-1))
+	v.selKey = ""
+	if len(fs) == 0 {
+		v.offset = 0
+		return
+	}
+	v.selKey = findingKey(&fs[v.sel])
+	_, starts := findingDoc(fs, width, ascii)
+	total := starts[len(starts)-1]
+	height = max(1, height)
+	start, end := starts[v.sel], starts[v.sel+1]
+	if v.sel < len(fs)-1 {
+		end-- // the blank line after the block
+	}
+	// A block not wholly on screen is shown from its title.
+	if (reveal && (start < v.offset || end > v.offset+height)) || end <= v.offset || start >= v.offset+height {
+		v.offset = start
+	}
+	v.offset = max(0, min(v.offset, total-height))
+}
+
+// move selects the finding d away.
+func (v *findingsView) move(fs []model.Finding, d, width, height int, ascii bool) {
+	v.sel += d
+	v.clamp(fs, width, height, ascii, true)
+}
+
+// scroll moves the view by d lines. When the selected title leaves the
+// screen, the selection moves to the first title on it (or, with none, to
+// the finding filling it), so Enter never acts on a finding out of sight.
+func (v *findingsView) scroll(fs []model.Finding, d, width, height int, ascii bool) {
+	if len(fs) == 0 {
+		return
+	}
+	doc, starts := findingDoc(fs, width, ascii)
+	height = max(1, height)
+	v.offset = max(0, min(v.offset+d, len(doc)-height))
+	if visible := func(i int) bool { return starts[i] >= v.offset && starts[i] < v.offset+height }; !visible(v.sel) {
+		v.sel = doc[v.offset].finding
+		for i := range fs {
+			if visible(i) {
+				v.sel = i
+				break
+			}
+		}
+	}
+	v.clamp(fs, width, height, ascii, false)
+}
+
+// render draws the view: a title line and height-1 lines of the document.
+func (v *findingsView) render(st *themes.Styles, snap *model.Snapshot, width, height int, ascii bool) []string {
+	fs := snap.Findings
+	var counts []string
+	for _, s := range []model.Severity{model.Critical, model.Warning, model.Info} {
+		n := 0
+		for i := range fs {
+			if fs[i].Severity == s {
+				n++
+			}
+		}
+		if n > 0 {
+			counts = append(counts, fmt.Sprintf("%d %s", n, s))
+		}
+	}
+	title := st.Title.Render(fmt.Sprintf("FINDINGS %d", len(fs)))
+	if len(counts) > 0 {
+		title += st.Dim.Render("  " + strings.Join(counts, ", "))
+	}
+	if snap.History != nil {
+		title += st.Dim.Render("  watched for " + ageText(snap.Watching))
+	}
+	rows := height - 1
+	doc, _ := findingDoc(fs, width, ascii)
+	start := min(v.offset, len(doc))
+	end := min(len(doc), start+rows)
+	title += st.Dim.Render(scrollText(start, end, len(doc)))
+	out := []string{fitStyled(title, width)}
+	if len(fs) == 0 {
+		msg := "  no findings: no rule sees anything wrong"
+		if snap.History == nil {
+			msg = "  findings are not computed for this snapshot"
+		}
+		return append(out, fitStyled(st.Dim.Render(msg), width))
+	}
+	for _, l := range doc[start:end] {
+		f := &fs[l.finding]
+		switch l.kind {
+		case lineTitle:
+			badge, text := sevStyles(st, f.Severity)
+			right := "→ " + l.right
+			if ascii {
+				right = "-> " + l.right
+			}
+			room := width - badgeW - 1
+			titleText := l.text
+			if ansi.StringWidth(titleText)+2+ansi.StringWidth(right) <= room {
+				titleText += strings.Repeat(" ", room-ansi.StringWidth(titleText)-ansi.StringWidth(right)) + right
+				right = ""
+			}
+			titleText = clipCells(titleText, room, ascii)
+			if l.finding == v.sel {
+				out = append(out, badge.Render(sevLabel(f.Severity))+" "+st.Selected.Render(fit(titleText, room)))
+				continue
+			}
+			out = append(out, fitStyled(badge.Render(sevLabel(f.Severity))+" "+text.Render(titleText), width))
+		case lineEvidence:
+			out = append(out, fitStyled(l.text, width))
+		case lineAdvice:
+			out = append(out, fitStyled(st.Header.Render(l.text), width))
+		default:
+			out = append(out, strings.Repeat(" ", width))
+		}
+	}
+	return out
+}
+
+// scrollText says which lines of a scrolled document are on screen, when
+// not all of them are: "  lines 22-42 of 61".
+func scrollText(start, end, total int) string {
+	if start == 0 && end >= total {
+		return ""
+	}
+	return fmt.Sprintf("  lines %d-%d of %d", start+1, end, total)
+}
+
+// peerIndex is the row of the peer a destination or peer subject names:
+// same direction and remote, and for an incoming peer the same listener.
+func peerIndex(peers []model.Peer, s *model.Subject) int {
+	dir := s.Direction
+	if dir == "" {
+		dir = "out"
+	}
+	for i := range peers {
+		p := &peers[i]
+		if p.Direction == dir && p.Remote == s.Remote && (dir != "in" || s.Local == "" || p.Local == s.Local) {
+			return i
+		}
+	}
+	return -1
+}
+
+// portIndex is the row of a listener subject's port.
+func portIndex(ports []model.PortRow, s *model.Subject) int {
+	ap, err := netip.ParseAddrPort(s.Local)
+	if err != nil {
+		return -1
+	}
+	for i := range ports {
+		if ports[i].Port == ap.Port() {
+			return i
+		}
+	}
+	return -1
+}
+
+// processIndex is the row of a process subject's pid.
+func processIndex(rows []model.ProcessRow, s *model.Subject) int {
+	for i := range rows {
+		if rows[i].PID == s.PID {
+			return i
+		}
+	}
+	return -1
+}
+
+// subjectView is the table view that lists a subject (false for the host).
+func subjectView(s *model.Subject) (levelKind, bool) {
+	switch s.Kind {
+	case model.SubjectDestination, model.SubjectPeer:
+		return lvPeers, true
+	case model.SubjectListener:
+		return lvPorts, true
+	case model.SubjectProcess:
+		return lvProcesses, true
+	}
+	return 0, false
+}
+
+// ageText formats a socket's age briefly: "0.8s", "45s", "3m20s", "2h05m",
+// "3d04h".
+func ageText(d time.Duration) string {
+	s := d.Seconds()
+	switch {
+	case d < 0:
+		return "0s"
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.1fs", s)
+	case d < 2*time.Minute:
+		return fmt.Sprintf("%ds", int(s))
+	case d < 2*time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(s)/60, int(s)%60)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(s)/3600, int(s)%3600/60)
+	}
+	return fmt.Sprintf("%dd%02dh", int(s)/86400, int(s)%86400/3600)
+}
