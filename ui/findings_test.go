@@ -395,7 +395,7 @@ func TestWriteTextFindingsFirst(t *testing.T) {
 	}
 	for _, want := range []string{
 		"  CRITICAL  Accept queue full on 0.0.0.0:80 (129/128)\n",
-		"      about:  listener 0.0.0.0:80\n",
+		"      about:  listener 0.0.0.0:80  (rule accept_queue_overflow)\n",
 		"        why:  129 connections wait for accept()",
 		"         do:  Raise net.core.somaxconn (now 128) AND restart",
 		"              Check the process is alive",

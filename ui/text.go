@@ -115,6 +115,15 @@ func shownStates(n int, row func(i int) *model.StateCounts) []stateCol {
 	return cols
 }
 
+// WriteFindings writes the findings section of the text output alone
+// (tcptop --check prints it).
+func WriteFindings(w io.Writer, snap *model.Snapshot) error {
+	var b strings.Builder
+	writeFindings(&b, snap)
+	_, err := io.WriteString(w, strings.TrimPrefix(b.String(), "\n"))
+	return err
+}
+
 // writeFindings prints each finding: severity and title, then its
 // evidence ("why") and advice ("do"), indented. A snapshot built without
 // an Analyzer (no History) has no findings section: it was never asked.
@@ -137,9 +146,11 @@ func writeFindings(b *strings.Builder, snap *model.Snapshot) {
 				fmt.Fprintf(b, "  %10s  %s\n", label, l)
 			}
 		}
+		about := "host"
 		if f.Subject.Kind != model.SubjectHost {
-			section("about:", []string{f.Subject.Kind + " " + f.Subject.String()})
+			about = f.Subject.Kind + " " + f.Subject.String()
 		}
+		section("about:", []string{about + "  (rule " + f.Rule + ")"})
 		section("why:", f.Evidence)
 		section("do:", f.Advice)
 	}

@@ -18,7 +18,7 @@ func TestCheck(t *testing.T) {
 	// info either.
 	startPop(t, quiet, "-estab", "5", "-port", "7000")
 	out, errs, code := runTcptop(t, nil, "--check", "--interval", "300ms", "--netns", quiet)
-	if code != 0 || errs != "" || !strings.HasPrefix(out, "OK ") || !strings.Contains(out, "11 sockets, no findings") {
+	if code != 0 || errs != "" || !strings.HasPrefix(out, "FINDINGS  no findings\nOK ") || !strings.Contains(out, "11 sockets, no findings") {
 		t.Errorf("quiet namespace: exit %d, stdout %q, stderr %q; want exit 0 and OK", code, out, errs)
 	}
 
@@ -29,10 +29,13 @@ func TestCheck(t *testing.T) {
 		t.Errorf("sick namespace: exit %d, stderr %q; want exit 1 and nothing on stderr", code, errs)
 	}
 	for _, want := range []string{
-		fmt.Sprintf("WARNING close_wait_leak: CLOSE_WAIT leak: sockpop[%d] holds 12 sockets", pop.PID),
+		fmt.Sprintf("WARNING   CLOSE_WAIT leak: sockpop[%d] holds 12 sockets", pop.PID),
+		fmt.Sprintf("about:  process sockpop[%d]  (rule close_wait_leak)", pop.PID),
 		"12 of them were already there at the previous poll",
-		"accept_queue_overflow: Accept queue full on 127.0.0.1:",
-		"    -> ",
+		"WARNING   Accept queue full on 127.0.0.1:7001",
+		"(rule accept_queue_overflow)",
+		"do:  ",
+		"CHECK FAILED ",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--check output lacks %q:\n%s", want, out)

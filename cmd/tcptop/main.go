@@ -317,24 +317,24 @@ func check(r source.Reader, an *model.Analyzer, opt model.Options, c config, std
 	return nil
 }
 
-// writeCheck prints findings for a script or a cron mail: one line per
-// finding ("WARNING rule: title"), its evidence and advice indented, or
-// "OK" when there is nothing at warning or worse.
+// writeCheck prints the findings as --once text does, then a verdict line
+// for a script or a cron mail.
 func writeCheck(w io.Writer, s *model.Snapshot) error {
-	var b strings.Builder
+	if err := ui.WriteFindings(w, s); err != nil {
+		return err
+	}
+	n := 0
 	for _, f := range s.Findings {
-		fmt.Fprintf(&b, "%s %s: %s\n", strings.ToUpper(f.Severity.String()), f.Rule, f.Title)
-		for _, e := range f.Evidence {
-			fmt.Fprintf(&b, "    %s\n", e)
-		}
-		for _, a := range f.Advice {
-			fmt.Fprintf(&b, "    -> %s\n", a)
+		if f.Severity >= model.Warning {
+			n++
 		}
 	}
-	if model.Worst(s.Findings) < model.Warning {
-		fmt.Fprintf(&b, "OK %s: %d sockets, no findings at warning or worse\n", s.Host, s.Total)
+	var err error
+	if n == 0 {
+		_, err = fmt.Fprintf(w, "OK %s: %d sockets, no findings at warning or worse\n", s.Host, s.Total)
+	} else {
+		_, err = fmt.Fprintf(w, "CHECK FAILED %s: %d findings at warning or worse\n", s.Host, n)
 	}
-	_, err := io.WriteString(w, b.String())
 	return err
 }
 
