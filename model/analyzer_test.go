@@ -176,7 +176,7 @@ func TestThresholdsSet(t *testing.T) {
 			t.Errorf("Set(%q) = %v, want a one-line error", bad, err)
 		}
 	}
-	if n := len(ThresholdNames()); n != len(thresholdSpecs) || !strings.HasPrefix(ThresholdNames()[0], "ports-warn (default 0.6): ") {
+	if n := len(ThresholdNames()); n != len(thresholdSpecs) || !strings.HasPrefix(ThresholdNames()[0], "ports-warn=0.6       ephemeral") {
 		t.Errorf("ThresholdNames: %q", ThresholdNames())
 	}
 }

@@ -74,21 +74,21 @@ type thresholdSpec struct {
 }
 
 var thresholdSpecs = []thresholdSpec{
-	{name: "ports-warn", help: "ephemeral ports in use (share of the usable range), overall or to one destination: warning", fraction: true, f: func(t *Thresholds) *float64 { return &t.PortsWarn }},
+	{name: "ports-warn", help: "ephemeral ports used, overall or to one destination", fraction: true, f: func(t *Thresholds) *float64 { return &t.PortsWarn }},
 	{name: "ports-crit", help: "... critical", fraction: true, f: func(t *Thresholds) *float64 { return &t.PortsCrit }},
-	{name: "prober-time-wait", help: "TIME_WAIT between local endpoints on listening ports", i: func(t *Thresholds) *int { return &t.ProberTimeWait }},
-	{name: "prober-ratio", help: "... and at least this many times the LISTEN sockets", f: func(t *Thresholds) *float64 { return &t.ProberRatio }},
-	{name: "accept-fill", help: "accept queue fill (queue/backlog) counted as near full", fraction: true, f: func(t *Thresholds) *float64 { return &t.AcceptFill }},
-	{name: "tw-buckets", help: "TIME_WAIT as a share of net.ipv4.tcp_max_tw_buckets", fraction: true, f: func(t *Thresholds) *float64 { return &t.TimeWaitBuckets }},
-	{name: "close-wait", help: "CLOSE_WAIT sockets of one process that persist: warning", i: func(t *Thresholds) *int { return &t.CloseWait }},
+	{name: "prober-time-wait", help: "TIME_WAIT between local ends on a listening port", i: func(t *Thresholds) *int { return &t.ProberTimeWait }},
+	{name: "prober-ratio", help: "... and this many times the LISTEN sockets", f: func(t *Thresholds) *float64 { return &t.ProberRatio }},
+	{name: "accept-fill", help: "accept queue/backlog counted as nearly full", fraction: true, f: func(t *Thresholds) *float64 { return &t.AcceptFill }},
+	{name: "tw-buckets", help: "TIME_WAIT as a share of tcp_max_tw_buckets", fraction: true, f: func(t *Thresholds) *float64 { return &t.TimeWaitBuckets }},
+	{name: "close-wait", help: "persisting CLOSE_WAIT sockets of one process", i: func(t *Thresholds) *int { return &t.CloseWait }},
 	{name: "close-wait-crit", help: "... critical", i: func(t *Thresholds) *int { return &t.CloseWaitCrit }},
-	{name: "fd-warn", help: "open files as a share of RLIMIT_NOFILE that makes a CLOSE_WAIT leak critical", fraction: true, f: func(t *Thresholds) *float64 { return &t.FDWarn }},
-	{name: "syn-sent", help: "stuck SYN_SENT sockets to one peer: warning", i: func(t *Thresholds) *int { return &t.SynSent }},
+	{name: "fd-warn", help: "open files/RLIMIT_NOFILE: a CLOSE_WAIT leak is critical", fraction: true, f: func(t *Thresholds) *float64 { return &t.FDWarn }},
+	{name: "syn-sent", help: "stuck SYN_SENT sockets to one peer", i: func(t *Thresholds) *int { return &t.SynSent }},
 	{name: "syn-sent-crit", help: "... critical", i: func(t *Thresholds) *int { return &t.SynSentCrit }},
 	{name: "growth-window", help: "seconds of history behind growth rates", f: func(t *Thresholds) *float64 { return &t.GrowthWindowSec }},
 }
 
-// ThresholdNames lists "name (default): meaning" for each threshold, for
+// ThresholdNames lists "name=default  meaning" for each threshold, for
 // --help.
 func ThresholdNames() []string {
 	d := DefaultThresholds()
@@ -100,7 +100,7 @@ func ThresholdNames() []string {
 		} else {
 			v = strconv.Itoa(*s.i(&d))
 		}
-		out = append(out, fmt.Sprintf("%s (default %s): %s", s.name, v, s.help))
+		out = append(out, fmt.Sprintf("%-20s %s", s.name+"="+v, s.help))
 	}
 	return out
 }

@@ -372,7 +372,7 @@ func TestBadInput(t *testing.T) {
 	}
 	out, _, code := runTcptop(t, nil, "--help")
 	if code != 0 || !strings.Contains(out, "--filter EXPR") || !strings.Contains(out, "--theme NAME") ||
-		!strings.Contains(out, "--check") || !strings.Contains(out, "close-wait (default 10): ") {
+		!strings.Contains(out, "--check") || !strings.Contains(out, "close-wait=10 ") {
 		t.Errorf("--help: exit %d\n%s", code, out)
 	}
 	out, _, code = runTcptop(t, nil, "--version")
