@@ -32,6 +32,9 @@ type Point struct {
 	closeWait map[int32]int          // CLOSE_WAIT per owning pid (0: unknown)
 	synSent   map[netip.AddrPort]int // SYN_SENT per remote endpoint
 	full      map[string]bool        // listeners whose queue was full
+	// destOwners: who held sockets to the hottest destinations (see
+	// hotDestinationOwners); nil when none was hot.
+	destOwners map[string]map[int32]int
 }
 
 // Analyzer turns successive samples into snapshots with findings. Between

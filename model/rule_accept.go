@@ -18,7 +18,7 @@ func ruleAcceptQueue(c *ruleCtx) []Finding {
 		if !l.Full && (l.Backlog == 0 || l.Fill < c.th.AcceptFill) {
 			continue
 		}
-		out = append(out, c.acceptFinding(l, rising, over, drops))
+		out = append(out, c.acceptFinding(l, c.queuedClosed[i], rising, over, drops))
 	}
 	if len(out) > 0 || !rising {
 		return out
@@ -52,7 +52,7 @@ func ruleAcceptQueue(c *ruleCtx) []Finding {
 	return []Finding{f}
 }
 
-func (c *ruleCtx) acceptFinding(l *Listener, rising bool, over, drops float64) Finding {
+func (c *ruleCtx) acceptFinding(l *Listener, closed int, rising bool, over, drops float64) Finding {
 	sc := &c.s.Sysctl
 	f := Finding{Subject: Subject{Kind: SubjectListener, Local: l.Local}}
 	state := "full"
@@ -78,6 +78,9 @@ func (c *ruleCtx) acceptFinding(l *Listener, rising bool, over, drops float64) F
 		l.Queue, l.Backlog, owner))
 	if l.Full {
 		f.Evidence = append(f.Evidence, "the kernel drops new SYNs to it: clients resend them after 1 s, 2 s, 4 s, ... and time out in connect()")
+	}
+	if closed > 0 {
+		f.Evidence = append(f.Evidence, fmt.Sprintf("%d of the waiting connections are already closed by their clients (CLOSE_WAIT, never accepted): they gave up waiting", closed))
 	}
 	switch {
 	case rising:

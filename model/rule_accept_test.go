@@ -59,3 +59,19 @@ func TestRuleAcceptQueue(t *testing.T) {
 		})
 	}
 }
+
+// Clients that gave up while queued leave CLOSE_WAIT sockets no process
+// ever accepted (inode 0, owner inferred from the listener): part of the
+// overflow, not a leak.
+func TestQueuedCloseWaitIsNotALeak(t *testing.T) {
+	queued := func(b *sb) {
+		server(129, 128, 0)(b)
+		for i := range 129 {
+			b.add(source.CloseWait, "127.0.0.1:8080", addr("127.0.0.2", 41000+i), 0, []int32{10}, true)
+		}
+	}
+	s := analyze(DefaultThresholds(), poll{sec: 0, build: queued}, poll{sec: 1, build: queued})
+	checkRule(t, s, RuleCloseWaitLeak, want{})
+	checkRule(t, s, RuleAcceptQueue, want{n: 1, severity: Warning, subject: Subject{Kind: SubjectListener, Local: "127.0.0.1:8080"},
+		evidence: []string{"129 of the waiting connections are already closed by their clients (CLOSE_WAIT, never accepted)"}})
+}

@@ -3,11 +3,8 @@ package model
 import (
 	"cmp"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
-
-	"github.com/tcptop/tcptop/source"
 )
 
 // ruleEphemeralPorts (incident 1): connect() is running out of local ports,
@@ -68,6 +65,8 @@ func (c *ruleCtx) destinationExhaustion(d *Destination) Finding {
 	id := destID(d.LocalIP, d.Remote)
 	if r, span, ok := c.growth(func(p *Point) (float64, bool) { v, ok := p.dests[id]; return float64(v), ok }); ok {
 		switch {
+		case d.InUse >= e.Usable:
+			f.Evidence = append(f.Evidence, fmt.Sprintf("exhausted now (%s over the last %s): new connections to it fail", perSec(r), dur(span.Seconds())))
 		case r > 0:
 			f.Evidence = append(f.Evidence, fmt.Sprintf("growing %s over the last %s: exhausted in %s at that rate",
 				perSec(r), dur(span.Seconds()), dur(float64(e.Usable-d.InUse)/r)))
@@ -79,36 +78,25 @@ func (c *ruleCtx) destinationExhaustion(d *Destination) Finding {
 		f.Evidence = append(f.Evidence, fmt.Sprintf("TIME_WAIT drains: the next port frees in %s, all %s in %s if no new ones come",
 			dur(float64(d.NextFreeMS)/1000), count(d.TimeWait), dur(float64(d.DrainMS)/1000)))
 	}
-	if owners := c.destinationOwners(d); owners != "" {
-		f.Evidence = append(f.Evidence, "connections from "+owners)
+	switch {
+	case !c.s.Attributed:
+	case len(c.point.destOwners[id]) > 0:
+		f.Evidence = append(f.Evidence, "connections from "+c.topOwners(c.point.destOwners[id], 3))
+	default:
+		seen := false
+		for i := len(c.hist) - 2; i >= 0 && !seen; i-- {
+			if o := c.hist[i].destOwners[id]; len(o) > 0 {
+				f.Evidence = append(f.Evidence, fmt.Sprintf("connections from %s (seen %s ago; the connections are shorter than a poll)",
+					c.topOwners(o, 3), dur(c.snap.Time.Sub(c.hist[i].Time).Seconds())))
+				seen = true
+			}
+		}
+		if !seen {
+			f.Evidence = append(f.Evidence, "no process holds an open connection to it at the polls: each lasts less than a poll and TIME_WAIT sockets own no process; catch the caller with `ss -tnp dst "+d.Remote+"` in a loop, or a faster refresh (-)")
+		}
 	}
 	f.Advice = c.portAdvice(e)
 	return f
-}
-
-// destinationOwners names the processes holding a destination's sockets,
-// most sockets first.
-func (c *ruleCtx) destinationOwners(d *Destination) string {
-	if !c.s.Attributed {
-		return ""
-	}
-	local, err1 := netip.ParseAddr(d.LocalIP)
-	remote, err2 := netip.ParseAddrPort(d.Remote)
-	if err1 != nil || err2 != nil {
-		return ""
-	}
-	n := map[int32]int{}
-	for i := range c.s.Sockets {
-		sk := &c.s.Sockets[i]
-		if sk.State == source.Listen || sk.Local.Addr().Unmap() != local ||
-			sk.Remote.Addr().Unmap() != remote.Addr() || sk.Remote.Port() != remote.Port() {
-			continue
-		}
-		for _, pid := range sk.Owners {
-			n[pid]++
-		}
-	}
-	return c.topOwners(n, 3)
 }
 
 // topOwners formats the k pids with most sockets: "curl[12] 800, php[9] 20".

@@ -71,3 +71,24 @@ func TestRuleEphemeralThreshold(t *testing.T) {
 		t.Errorf("ports-warn=40%% with 50%% in use: no finding\n%s", dumpFindings(s.Findings))
 	}
 }
+
+// Connections shorter than a poll: the owner seen at an earlier poll is
+// named; with none ever seen, the evidence says why and how to find it.
+func TestEphemeralOwnersFromHistory(t *testing.T) {
+	api := "192.0.2.10:443"
+	caught := poll{sec: 0, build: toAPI(api, 400, 2, 40000), sysctl: narrow}
+	gone := poll{sec: 1, build: toAPI(api, 700, 0, 40000), sysctl: narrow}
+	s := analyze(DefaultThresholds(), caught, gone)
+	checkRule(t, s, RuleEphemeralPorts, want{n: 1, severity: Warning,
+		subject:  Subject{Kind: SubjectDestination, Remote: api, Local: "10.0.0.1", Direction: "out"},
+		evidence: []string{"connections from php-fpm[20] (2) (seen 1.0 s ago; the connections are shorter than a poll)"}})
+	s = analyze(DefaultThresholds(), gone)
+	checkRule(t, s, RuleEphemeralPorts, want{n: 1, severity: Warning,
+		subject:  Subject{Kind: SubjectDestination, Remote: api, Local: "10.0.0.1", Direction: "out"},
+		evidence: []string{"no process holds an open connection to it at the polls", "ss -tnp dst 192.0.2.10:443"}})
+	full := poll{sec: 2, build: toAPI(api, 1000, 0, 40000), sysctl: narrow}
+	s = analyze(DefaultThresholds(), gone, full)
+	checkRule(t, s, RuleEphemeralPorts, want{n: 1, severity: Critical,
+		subject:  Subject{Kind: SubjectDestination, Remote: api, Local: "10.0.0.1", Direction: "out"},
+		evidence: []string{"exhausted now (+300/s over the last 1.0 s): new connections to it fail"}})
+}

@@ -11,8 +11,8 @@ import (
 )
 
 // ruleLocalProber (incident 2): something on this host connects to its own
-// listeners and closes each time (a health checker), filling TIME_WAIT on
-// both ends' host. Counted: TIME_WAIT sockets whose two ends are local and
+// listeners and closes each time (a health checker, or any local client
+// without keep-alive), filling TIME_WAIT on this host. Counted: TIME_WAIT sockets whose two ends are local and
 // one end is a listening port, by that port.
 func ruleLocalProber(c *ruleCtx) []Finding {
 	type portAcc struct {
@@ -71,7 +71,7 @@ func ruleLocalProber(c *ruleCtx) []Finding {
 	top := list[0]
 	f := Finding{
 		Severity: Warning,
-		Title: fmt.Sprintf("Local prober: %s TIME_WAIT between local endpoints on listening port :%d",
+		Title: fmt.Sprintf("Local prober or client: %s TIME_WAIT between local endpoints on listening port :%d",
 			count(total), top.port),
 		Subject: Subject{Kind: SubjectListener, Local: top.listener},
 	}
@@ -121,7 +121,8 @@ func ruleLocalProber(c *ruleCtx) []Finding {
 		portList = append(portList, strconv.Itoa(int(a.port)))
 	}
 	f.Advice = []string{
-		"Keep one long-lived probe connection (read the whole response so it is reused) instead of connecting per check",
+		"A health checker: keep one long-lived probe connection (read the whole response so it is reused) instead of connecting per check",
+		"Another local client (a proxy, an app calling a local cache): keep its connections alive or pool them",
 		"Bind the prober to a port above the ephemeral range, or probe less often",
 		fmt.Sprintf("Reserve the service ports so connect() never hands them out: sysctl net.ipv4.ip_local_reserved_ports=%s (now %s)",
 			strings.Join(portList, ","), sysctlNow(c.snap, "net.ipv4.ip_local_reserved_ports")),

@@ -22,7 +22,10 @@ type ruleCtx struct {
 	// Tallies over the sample.
 	closeWait map[int32]*cwAcc
 	synSent   map[netip.AddrPort]*synAcc
-	local     map[netip.Addr]bool // addresses of this host seen in the sample
+	// queuedClosed counts, per listener index, CLOSE_WAIT sockets still in
+	// its accept queue (inode 0: no process ever accepted them).
+	queuedClosed map[int]int
+	local        map[netip.Addr]bool // addresses of this host seen in the sample
 }
 
 type cwAcc struct {
@@ -42,9 +45,10 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds) *ruleCtx {
 	s := snap.Sample
 	c := &ruleCtx{
 		snap: snap, s: s, th: th,
-		closeWait: map[int32]*cwAcc{},
-		synSent:   map[netip.AddrPort]*synAcc{},
-		local:     map[netip.Addr]bool{},
+		closeWait:    map[int32]*cwAcc{},
+		queuedClosed: map[int]int{},
+		synSent:      map[netip.AddrPort]*synAcc{},
+		local:        map[netip.Addr]bool{},
 	}
 	p := Point{
 		Time:       snap.Time,
@@ -76,6 +80,15 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds) *ruleCtx {
 		}
 		switch sk.State {
 		case source.CloseWait:
+			if sk.Inode == 0 {
+				// Never accepted: the client closed while it waited in a
+				// full accept queue. The accept-queue rule's business,
+				// not a leak (no process ever held it).
+				if idx, ok := snap.lt.lookup(sk.Local); ok {
+					c.queuedClosed[idx]++
+				}
+				continue
+			}
 			for _, pid := range ownersOf(sk, s.Attributed) {
 				acc := c.closeWait[pid]
 				if acc == nil {
@@ -111,9 +124,56 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds) *ruleCtx {
 			p.synSent[r]++
 		}
 	}
+	p.destOwners = c.hotDestinationOwners()
 	c.point = p
 	c.hist = append(hist[:len(hist):len(hist)], p)
 	return c
+}
+
+// hotDestinationOwners records who holds sockets to the destinations at
+// half the ports-warn threshold or more (usually none, so no extra pass):
+// connections shorter than a poll are rarely caught, so the ephemeral rule
+// looks back through the history for the last poll that saw an owner.
+func (c *ruleCtx) hotDestinationOwners() map[string]map[int32]int {
+	e := &c.snap.Ephemeral
+	type dk struct {
+		local  netip.Addr
+		remote netip.AddrPort
+	}
+	hot := map[dk]string{}
+	for _, d := range e.Destinations {
+		if d.Fraction < c.th.PortsWarn/2 || len(hot) == 3 {
+			break
+		}
+		l, err1 := netip.ParseAddr(d.LocalIP)
+		r, err2 := netip.ParseAddrPort(d.Remote)
+		if err1 == nil && err2 == nil {
+			hot[dk{l, r}] = destID(d.LocalIP, d.Remote)
+		}
+	}
+	if len(hot) == 0 || !c.s.Attributed {
+		return nil
+	}
+	out := map[string]map[int32]int{}
+	for i := range c.s.Sockets {
+		sk := &c.s.Sockets[i]
+		if len(sk.Owners) == 0 || sk.State == source.Listen {
+			continue
+		}
+		id, ok := hot[dk{sk.Local.Addr().Unmap(), netip.AddrPortFrom(sk.Remote.Addr().Unmap(), sk.Remote.Port())}]
+		if !ok {
+			continue
+		}
+		m := out[id]
+		if m == nil {
+			m = map[int32]int{}
+			out[id] = m
+		}
+		for _, pid := range sk.Owners {
+			m[pid]++
+		}
+	}
+	return out
 }
 
 func destID(localIP, remote string) string { return localIP + " " + remote }
