@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 )
 
 // ruleCloseWaitLeak (incident 5): a process holds CLOSE_WAIT sockets that
@@ -115,29 +114,7 @@ func (c *ruleCtx) closeWaitFinding(pid int32, a *cwAcc, hasPrev bool) Finding {
 
 // topPeers formats the k addresses with most sockets: "10.0.0.5 (40), ...".
 func topPeers(n map[netip.Addr]int, k int) string {
-	type ac struct {
-		a netip.Addr
-		n int
-	}
-	var l []ac
-	for a, v := range n {
-		l = append(l, ac{a, v})
-	}
-	slices.SortFunc(l, func(x, y ac) int {
-		if v := cmp.Compare(y.n, x.n); v != 0 {
-			return v
-		}
-		return x.a.Compare(y.a)
-	})
-	var parts []string
-	for i, x := range l {
-		if i == k {
-			parts = append(parts, fmt.Sprintf("%d more peers", len(l)-k))
-			break
-		}
-		parts = append(parts, fmt.Sprintf("%s (%s)", x.a, count(x.n)))
-	}
-	return strings.Join(parts, ", ")
+	return topCounts(n, k, netip.Addr.Compare, netip.Addr.String, "%d more peers")
 }
 
 func truncateRunes(s string, n int) string {

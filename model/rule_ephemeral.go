@@ -99,29 +99,35 @@ func (c *ruleCtx) destinationExhaustion(d *Destination) Finding {
 	return f
 }
 
-// topOwners formats the k pids with most sockets: "curl[12] 800, php[9] 20".
+// topOwners formats the k pids with most sockets: "curl[12] (800), php[9] (20)".
 func (c *ruleCtx) topOwners(n map[int32]int, k int) string {
-	type pc struct {
-		pid int32
+	return topCounts(n, k, cmp.Compare[int32], c.procLabel, "and %d more")
+}
+
+// topCounts formats the k keys with the largest counts, ties broken by
+// key, as "label (count), ...", then moreFmt with how many were left out.
+func topCounts[K comparable](n map[K]int, k int, byKey func(a, b K) int, label func(K) string, moreFmt string) string {
+	type kc struct {
+		key K
 		n   int
 	}
-	var l []pc
-	for pid, v := range n {
-		l = append(l, pc{pid, v})
+	l := make([]kc, 0, len(n))
+	for key, v := range n {
+		l = append(l, kc{key, v})
 	}
-	slices.SortFunc(l, func(a, b pc) int {
+	slices.SortFunc(l, func(a, b kc) int {
 		if x := cmp.Compare(b.n, a.n); x != 0 {
 			return x
 		}
-		return cmp.Compare(a.pid, b.pid)
+		return byKey(a.key, b.key)
 	})
 	var parts []string
-	for i, p := range l {
+	for i, e := range l {
 		if i == k {
-			parts = append(parts, fmt.Sprintf("and %d more", len(l)-k))
+			parts = append(parts, fmt.Sprintf(moreFmt, len(l)-k))
 			break
 		}
-		parts = append(parts, fmt.Sprintf("%s (%s)", c.procLabel(p.pid), count(p.n)))
+		parts = append(parts, fmt.Sprintf("%s (%s)", label(e.key), count(e.n)))
 	}
 	return strings.Join(parts, ", ")
 }

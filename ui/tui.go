@@ -418,20 +418,10 @@ func (m Model) viewKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.Pause), key.Matches(msg, k.Slower), key.Matches(msg, k.Faster):
 		return m, m.timingKey(msg)
 	case key.Matches(msg, k.Findings):
-		if m.mode == screenFindings {
-			m.mode = screenTable
-		} else {
-			m.openView(screenFindings)
-		}
-		m.refresh()
+		m.toggleView(screenFindings)
 		return m, nil
 	case key.Matches(msg, k.Kernel):
-		if m.mode == screenKernel {
-			m.mode = screenTable
-		} else {
-			m.openView(screenKernel)
-		}
-		m.refresh()
+		m.toggleView(screenKernel)
 		return m, nil
 	case key.Matches(msg, k.Back):
 		m.mode = screenTable
@@ -590,6 +580,17 @@ func stepInterval(d time.Duration, slower bool) time.Duration {
 		}
 	}
 	return d
+}
+
+// toggleView opens a full-screen view, or goes back to the table when it
+// is the one open.
+func (m *Model) toggleView(v screenMode) {
+	if m.mode == v {
+		m.mode = screenTable
+	} else {
+		m.openView(v)
+	}
+	m.refresh()
 }
 
 func (m *Model) top() *level { return m.levels[len(m.levels)-1] }
