@@ -43,10 +43,15 @@ func ruleAcceptQueue(c *ruleCtx) []Finding {
 			"Raise the listen() backlog and net.core.somaxconn, then restart the service (the backlog is fixed at listen())",
 		},
 	}
-	if len(recent) > 0 {
+	switch fullest := c.fullestListener(); {
+	case len(recent) > 0:
 		f.Subject = Subject{Kind: SubjectListener, Local: recent[0]}
 		f.Evidence = append(f.Evidence, "full in the recent polls: "+strings.Join(recent, ", "))
-	} else {
+	case fullest != nil:
+		// Filling up: the overflow happened between polls.
+		f.Subject = Subject{Kind: SubjectListener, Local: fullest.Local}
+		f.Evidence = append(f.Evidence, fmt.Sprintf("no listener was full at a poll; the fullest now: %s (%d/%d)", fullest.Local, fullest.Queue, fullest.Backlog))
+	default:
 		f.Evidence = append(f.Evidence, "no listener was full at any poll tcptop made")
 	}
 	return []Finding{f}
@@ -123,4 +128,17 @@ func containsString(s []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// fullestListener is the listener with the fullest accept queue, nil when
+// every queue is empty.
+func (c *ruleCtx) fullestListener() *Listener {
+	var best *Listener
+	for i := range c.snap.Listeners {
+		l := &c.snap.Listeners[i]
+		if l.Queue > 0 && (best == nil || l.Fill > best.Fill) {
+			best = l
+		}
+	}
+	return best
 }

@@ -46,6 +46,10 @@ func TestRuleAcceptQueue(t *testing.T) {
 			{sec: 1, build: server(0, 8, 0), counters: ctr(5, 5)},
 			{sec: 2, build: server(0, 8, 0), counters: ctr(9, 9)}},
 			want{n: 1, severity: Warning, subject: lis, evidence: []string{"full in the recent polls: 127.0.0.1:8080"}}},
+		{"overflows while filling up", []poll{
+			{sec: 0, build: server(0, 128, 0), counters: ctr(5, 5)},
+			{sec: 1, build: server(91, 128, 0), counters: ctr(24, 24)}},
+			want{n: 1, severity: Warning, subject: lis, evidence: []string{"no listener was full at a poll; the fullest now: 127.0.0.1:8080 (91/128)"}}},
 		{"overflows and never seen full", []poll{
 			{sec: 0, build: server(0, 8, 0), counters: ctr(5, 5)},
 			{sec: 1, build: server(0, 8, 0), counters: ctr(9, 9)}},

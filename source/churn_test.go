@@ -23,7 +23,10 @@ const (
 	churnMinRate  = 2000 // what the test insists was achieved
 	churnHold     = 20 * time.Millisecond
 	churnProcRate = 40
-	churnProcHold = 50 * time.Millisecond
+	// Long enough to outlive a scan of /proc on a loaded machine: a child
+	// must be alive from the scan's directory listing to the reading of
+	// its fds (new pids come last). At 50 ms, reads under load saw none.
+	churnProcHold = 500 * time.Millisecond
 	churnReadFor  = 5 * time.Second
 )
 
