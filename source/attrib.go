@@ -9,8 +9,6 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -20,20 +18,48 @@ import (
 )
 
 // Attributor maps sockets to the processes that hold them by scanning
-// ProcRoot/*/fd. It keeps between polls: process details (by pid and start
-// time, so a reused pid is noticed) and the owners of every 4-tuple seen in
-// the previous poll, to infer owners of TIME_WAIT and request sockets.
-// It is not safe for concurrent use.
+// ProcRoot/*/fd. It keeps between polls: each process's socket inodes
+// (re-read only when its fd directory changed, see fdscan.go), process
+// details (by pid and start time, so a reused pid is noticed) and the
+// owners of every socket seen in the previous poll (by cookie), to infer
+// owners of TIME_WAIT and orphaned sockets (request sockets get their
+// listener's). It is not safe for concurrent use.
 type Attributor struct {
 	ProcRoot string
+	// Refresh is how long a process's socket fds are trusted without being
+	// read again while its fd directory looks unchanged (60 s when 0).
+	Refresh time.Duration
+	// Reads counts the fd directories read in full since NewAttributor,
+	// by Scan and by Join's second looks (for tests and benchmarks).
+	Reads int
 
 	procs   map[int32]*procEntry
-	prevTup map[tuple][]int32
+	fdc     map[int32]*pidFDs // the fd cache, by pid
+	entries []*pidFDs         // this scan's processes, in /proc order
+	gen     uint64            // scan generation
 	links   []fdLink
 	fds     []pidCount
 	pids    []int32
 	workers []*scanWorker
 	ctx     context.Context
+
+	// Join's state, reused between polls.
+	table    inodeTable
+	slotPID  []int32    // slot → pid
+	slotUsed []bool     // slot owns a socket in this dump
+	prevTup  idxTable   // socket cookie → index into prevRefs, last poll
+	curTup   idxTable   // the same, being built
+	prevRefs []ownerRef // ranges of prevPIDs
+	curRefs  []ownerRef
+	prevPIDs []int32 // owners of prevTup's entries
+	curPIDs  []int32
+	// orphans are socket inodes no process was found holding by a read
+	// of every process made after the dump: not looked for until due.
+	orphans map[uint32]orphan
+	poll    uint64
+	extra   map[uint32][]int32 // shared sockets: owners after the first
+	// lastUnreadable is the Unreadable count of the last Join.
+	lastUnreadable int
 }
 
 type procEntry struct {
@@ -42,7 +68,17 @@ type procEntry struct {
 	seen  bool
 }
 
-type tuple struct{ l, r netip.AddrPort }
+// ownerRef is a socket's owners: a range of the owners arena of a cookie
+// table.
+type ownerRef struct {
+	cookie uint64
+	off, n uint32
+}
+
+type orphan struct {
+	due  time.Time
+	poll uint64 // last poll that saw it
+}
 
 // NewAttributor returns an Attributor reading procfs at procRoot.
 func NewAttributor(procRoot string) *Attributor {
@@ -53,8 +89,10 @@ func NewAttributor(procRoot string) *Attributor {
 	return &Attributor{
 		ProcRoot: procRoot,
 		procs:    make(map[int32]*procEntry),
+		fdc:      make(map[int32]*pidFDs),
 		workers:  workers,
 		ctx:      context.WithValue(context.Background(), common.EnvKey, common.EnvMap{common.HostProcEnvKey: procRoot}),
+		orphans:  make(map[uint32]orphan),
 	}
 }
 
@@ -66,7 +104,8 @@ func (a *Attributor) Attribute(socks []Socket) (map[int32]*Process, int, error) 
 	if err != nil {
 		return nil, 0, err
 	}
-	return a.Join(socks, scan), scan.Unreadable, nil
+	procs := a.Join(socks, scan)
+	return procs, a.lastUnreadable, nil
 }
 
 // ScanResult is what one pass over /proc/*/fd found: every socket fd.
@@ -78,6 +117,12 @@ type ScanResult struct {
 	Unreadable int
 	// Took is how long the scan took.
 	Took time.Duration
+	// Read is how many processes' fd directories were read in full (the
+	// others were unchanged since their last read).
+	Read int
+	// cached: some processes' sockets came from the cache, so sockets
+	// nobody is known to hold may be worth a second look.
+	cached bool
 }
 
 type fdLink struct {
@@ -90,70 +135,85 @@ type pidCount struct {
 	n   int
 }
 
-// Scan reads every ProcRoot/PID/fd. It needs no sockets, so it can run
-// while the sockets are being dumped; Join then matches the two. Scan and
-// Join must not run concurrently with each other on one Attributor.
+// Scan checks every ProcRoot/PID/fd and reads those that changed. It needs
+// no sockets, so it can run while the sockets are being dumped; Join then
+// matches the two (and reads more if some sockets are unexplained). Scan
+// and Join must not run concurrently with each other on one Attributor.
 func (a *Attributor) Scan() (ScanResult, error) {
 	t0 := time.Now()
 	r := ScanResult{links: a.links[:0], fds: a.fds[:0]}
 	var err error
-	r.Unreadable, err = a.scan(&r.links, &r.fds)
+	r.Read, err = a.scanAll(&r, readChanged, 0)
+	a.Reads += r.Read
 	a.links, a.fds = r.links, r.fds
+	r.cached = r.Read < len(a.entries)
 	r.Took = time.Since(t0)
 	return r, err
 }
 
 // Join fills Owners of socks from a scan and infers the owners of sockets
-// without a file, returning the details of every owning process.
+// without a file, returning the details of every owning process. When the
+// scan used cached fds and a socket's inode is held by no known process,
+// it reads the fd directories again (see fdscan.go) before giving up on it.
 func (a *Attributor) Join(socks []Socket, scan ScanResult) map[int32]*Process {
-	first := make(map[uint32]int32, len(scan.links))
-	extra := make(map[uint32][]int32) // shared sockets
-	for _, l := range scan.links {
-		p, ok := first[l.inode]
-		switch {
-		case !ok:
-			first[l.inode] = l.pid
-		case p != l.pid && !containsPID(extra[l.inode], l.pid):
-			extra[l.inode] = append(extra[l.inode], l.pid)
-		}
-	}
-
+	a.poll++
+	now := time.Now()
+	a.buildTable(scan.links)
 	// Owners slices share one arena: one allocation instead of one per socket.
-	arena := make([]int32, 0, len(socks)+len(extra))
+	arena := make([]int32, 0, len(socks)+len(a.extra))
 	owned := make(map[int32]struct{})
 	listeners := make(map[uint16][]listenerOwner)
-	for i := range socks {
-		s := &socks[i]
-		if s.Inode == 0 {
-			continue
+	missed := a.assign(socks, &arena, owned, listeners, now, false)
+	if missed > 0 && scan.cached {
+		// First the fd directories that changed since the scan (cheap: a
+		// stat per process), then every process not read since the dump.
+		gen := a.gen + 1
+		for _, policy := range []readPolicy{readChanged, readAllSince} {
+			r := ScanResult{links: a.links[:0], fds: a.fds[:0]}
+			reads, err := a.scanAll(&r, policy, gen)
+			if err != nil {
+				break
+			}
+			a.Reads += reads
+			a.links, a.fds = r.links, r.fds
+			scan.links, scan.fds, scan.Unreadable = r.links, r.fds, r.Unreadable
+			a.buildTable(scan.links)
+			arena = arena[:0]
+			clear(owned)
+			clear(listeners)
+			final := policy == readAllSince
+			if missed = a.assign(socks, &arena, owned, listeners, now, final); missed == 0 {
+				break
+			}
 		}
-		pid, ok := first[s.Inode]
-		if !ok {
-			continue
+	}
+	a.lastUnreadable = scan.Unreadable
+	for ino, o := range a.orphans {
+		if o.poll != a.poll {
+			delete(a.orphans, ino)
 		}
-		start := len(arena)
-		arena = append(arena, pid)
-		arena = append(arena, extra[s.Inode]...)
-		s.Owners = arena[start:len(arena):len(arena)]
-		for _, p := range s.Owners {
-			owned[p] = struct{}{}
-		}
-		if s.State == Listen {
-			listeners[s.Local.Port()] = append(listeners[s.Local.Port()], listenerOwner{s.Local.Addr(), s.Owners})
+	}
+	for slot, used := range a.slotUsed {
+		if used {
+			owned[a.slotPID[slot]] = struct{}{}
 		}
 	}
 
-	// Sockets without a file: infer from the same 4-tuple in the previous
-	// poll, else from the listener of their local port.
-	tup := make(map[tuple][]int32, len(a.prevTup))
+	// Sockets without a file: infer from the same socket in the previous
+	// poll, else from the listener of their local port. A socket is known
+	// by its cookie: a TIME_WAIT socket inherits the cookie of the socket
+	// it replaces (inet_twsk_alloc), an orphan keeps its own, and a cookie,
+	// unlike a 4-tuple, is never reused. (A uint64 key also hashes far
+	// cheaper than the 4-tuple did: that map was a fifth of a poll's CPU.)
+	tup, refs, pids := &a.curTup, a.curRefs[:0], a.curPIDs[:0]
+	tup.reset(len(socks))
 	for i := range socks {
 		s := &socks[i]
 		if s.Owners == nil && s.Inode == 0 {
-			if o, ok := a.prevTup[tuple{s.Local, s.Remote}]; ok {
-				// Copy: o points into an older poll's arena, and a
-				// recycled 4-tuple would keep that arena alive for ever.
+			if o, ok := a.prevOwners(s.Cookie); ok {
+				// Copy out of the previous poll's arena (reused).
 				start := len(arena)
-				arena = append(arena, o...)
+				arena = append(arena, a.prevPIDs[o.off:o.off+o.n]...)
 				s.Owners, s.OwnerInferred = arena[start:len(arena):len(arena)], true
 			} else if o := matchListener(listeners[s.Local.Port()], s.Local.Addr()); o != nil {
 				s.Owners, s.OwnerInferred = o, true
@@ -163,11 +223,141 @@ func (a *Attributor) Join(socks []Socket, scan ScanResult) map[int32]*Process {
 			}
 		}
 		if s.Owners != nil && s.State != Listen {
-			tup[tuple{s.Local, s.Remote}] = s.Owners
+			c := s.Cookie
+			for j := hashCookie(c) & tup.mask; ; j = (j + 1) & tup.mask {
+				v := tup.slots[j]
+				if v == 0 {
+					refs = append(refs, ownerRef{c, uint32(len(pids)), uint32(len(s.Owners))})
+					pids = append(pids, s.Owners...)
+					tup.slots[j] = uint32(len(refs))
+					break
+				}
+				if refs[v-1].cookie == c {
+					break // seen twice in one dump: the first one counts
+				}
+			}
 		}
 	}
-	a.prevTup = tup
+	a.prevTup, a.curTup = a.curTup, a.prevTup
+	a.prevRefs, a.curRefs = refs, a.prevRefs
+	a.prevPIDs, a.curPIDs = pids, a.prevPIDs
 	return a.details(owned, scan.fds)
+}
+
+// prevOwners returns the owners the socket with cookie c had in the
+// previous poll.
+func (a *Attributor) prevOwners(c uint64) (ownerRef, bool) {
+	t := &a.prevTup
+	if len(t.slots) == 0 {
+		return ownerRef{}, false
+	}
+	for j := hashCookie(c) & t.mask; ; j = (j + 1) & t.mask {
+		v := t.slots[j]
+		if v == 0 {
+			return ownerRef{}, false
+		}
+		if o := a.prevRefs[v-1]; o.cookie == c {
+			return o, true
+		}
+	}
+}
+
+// buildTable indexes links by inode: one slot per process, extra owners of
+// shared sockets in a.extra.
+func (a *Attributor) buildTable(links []fdLink) {
+	a.table.reset(len(links))
+	a.slotPID, a.slotUsed = a.slotPID[:0], a.slotUsed[:0]
+	clear(a.extra)
+	var slotOf map[int32]int32
+	last := int32(-1)
+	for i, l := range links {
+		// Links come grouped by process: a new slot when the pid changes
+		// (a map only for ungrouped input, as in tests).
+		if i == 0 || l.pid != a.slotPID[last] {
+			if slotOf == nil {
+				slotOf = make(map[int32]int32)
+			}
+			s, ok := slotOf[l.pid]
+			if !ok {
+				s = int32(len(a.slotPID))
+				slotOf[l.pid] = s
+				a.slotPID = append(a.slotPID, l.pid)
+				a.slotUsed = append(a.slotUsed, false)
+			}
+			last = s
+		}
+		if v, dup := a.table.put(l.inode, last); dup && v != last {
+			if a.extra == nil {
+				a.extra = make(map[uint32][]int32)
+			}
+			if !containsPID(a.extra[l.inode], l.pid) {
+				a.extra[l.inode] = append(a.extra[l.inode], l.pid)
+			}
+		}
+	}
+}
+
+// assign sets the Owners of the sockets that have a file from the table
+// (clearing every other socket's), marks the slots used, collects the
+// listeners' owners, and counts the sockets whose inode no process is known
+// to hold, leaving out orphans not yet due. With final, every such inode
+// becomes an orphan: a read of every process after the dump did not find
+// it.
+func (a *Attributor) assign(socks []Socket, arena *[]int32, owned map[int32]struct{}, listeners map[uint16][]listenerOwner, now time.Time, final bool) int {
+	missed := 0
+	ar := *arena
+	for i := range socks {
+		s := &socks[i]
+		s.Owners, s.OwnerInferred = nil, false
+		if s.Inode == 0 {
+			continue
+		}
+		slot, ok := a.table.get(s.Inode)
+		if !ok {
+			if a.orphan(s.Inode, now, final) {
+				missed++
+			}
+			continue
+		}
+		a.slotUsed[slot] = true
+		start := len(ar)
+		ar = append(ar, a.slotPID[slot])
+		if len(a.extra) > 0 {
+			if ex := a.extra[s.Inode]; len(ex) > 0 {
+				ar = append(ar, ex...)
+				for _, p := range ex {
+					owned[p] = struct{}{}
+				}
+			}
+		}
+		s.Owners = ar[start:len(ar):len(ar)]
+		if s.State == Listen {
+			listeners[s.Local.Port()] = append(listeners[s.Local.Port()], listenerOwner{s.Local.Addr(), s.Owners})
+		}
+	}
+	*arena = ar
+	return missed
+}
+
+// orphan handles an inode no process is known to hold: it reports whether
+// it is worth another look (not a known orphan, or one that is due), and
+// with final records it as an orphan instead.
+func (a *Attributor) orphan(ino uint32, now time.Time, final bool) bool {
+	o, known := a.orphans[ino]
+	if known && now.Before(o.due) {
+		o.poll = a.poll
+		a.orphans[ino] = o
+		return false
+	}
+	if final {
+		refresh := a.Refresh
+		if refresh <= 0 {
+			refresh = defaultRefresh
+		}
+		a.orphans[ino] = orphan{due: now.Add(refresh), poll: a.poll}
+		return false
+	}
+	return true
 }
 
 type listenerOwner struct {
@@ -187,105 +377,6 @@ func matchListener(ls []listenerOwner, addr netip.Addr) []int32 {
 		}
 	}
 	return wild
-}
-
-// scan appends an fdLink for every socket fd under ProcRoot/*/fd. It uses
-// getdents and readlinkat on reused buffers: os.ReadDir + os.Readlink cost
-// ~30% more time and ~6 allocations per fd (FACTS.md).
-func (a *Attributor) scan(links *[]fdLink, fds *[]pidCount) (int, error) {
-	procfd, err := unix.Open(a.ProcRoot, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return 0, &os.PathError{Op: "open", Path: a.ProcRoot, Err: err}
-	}
-	defer unix.Close(procfd)
-	pids := a.pids[:0]
-	err = readDirNames(procfd, a.workers[0].dirent, func(name []byte) {
-		if pid, ok := atoiPID(name); ok {
-			pids = append(pids, pid)
-		}
-	})
-	if err != nil {
-		return 0, &os.PathError{Op: "getdents", Path: a.ProcRoot, Err: err}
-	}
-	a.pids = pids
-	for _, e := range a.procs {
-		e.seen = false
-	}
-	// Workers take pids from a shared counter: one process may hold most
-	// of the fds, so a fixed split would leave a worker idle.
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for _, w := range a.workers {
-		w.links, w.fds, w.unreadable = w.links[:0], w.fds[:0], 0
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(pids) {
-					return
-				}
-				w.scanPID(procfd, pids[i])
-			}
-		}()
-	}
-	wg.Wait()
-	unreadable := 0
-	for _, w := range a.workers {
-		*links = append(*links, w.links...)
-		*fds = append(*fds, w.fds...)
-		unreadable += w.unreadable
-	}
-	return unreadable, nil
-}
-
-// scanWorker holds one scanning goroutine's buffers and findings.
-type scanWorker struct {
-	dirent, name, link, path []byte
-	links                    []fdLink
-	fds                      []pidCount
-	unreadable               int
-}
-
-func newScanWorker() *scanWorker {
-	return &scanWorker{dirent: make([]byte, 32<<10), link: make([]byte, 64)}
-}
-
-// scanPID records the socket fds of one process.
-func (w *scanWorker) scanPID(procfd int, pid int32) {
-	w.path = strconv.AppendInt(w.path[:0], int64(pid), 10)
-	w.path = append(w.path, "/fd"...)
-	dfd, err := unix.Openat(procfd, string(w.path), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		if err == unix.EACCES || err == unix.EPERM {
-			w.unreadable++
-		}
-		return // ENOENT: the process is gone
-	}
-	defer unix.Close(dfd)
-	denied, n := false, 0
-	_ = readDirNames(dfd, w.dirent, func(name []byte) {
-		if len(name) == 0 || name[0] == '.' || denied {
-			return
-		}
-		n++
-		w.name = append(append(w.name[:0], name...), 0)
-		n, err := readlinkat(dfd, w.name, w.link)
-		if err != nil {
-			// The links of a process that is not dumpable (or another
-			// user's) are unreadable even when the directory opens.
-			denied = err == unix.EACCES || err == unix.EPERM
-			return
-		}
-		if ino, ok := parseSocketLink(w.link[:n]); ok {
-			w.links = append(w.links, fdLink{ino, pid})
-		}
-	})
-	if denied {
-		w.unreadable++
-		return
-	}
-	w.fds = append(w.fds, pidCount{pid, n})
 }
 
 func containsPID(ps []int32, p int32) bool {

@@ -49,7 +49,7 @@ func TestParseRecordedDumps(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			socks, _ = dedupeByCookie(socks, nil)
+			socks = dedupeByCookie(socks, &idxTable{})
 			if !done {
 				t.Error("recording ends without NLMSG_DONE")
 			}
@@ -80,7 +80,7 @@ func TestParseRecordedDumps(t *testing.T) {
 			if len(twice) != 2*once {
 				t.Fatalf("re-parse: %d sockets, want %d", len(twice), 2*once)
 			}
-			deduped, _ := dedupeByCookie(twice, nil)
+			deduped := dedupeByCookie(twice, &idxTable{})
 			if len(deduped) != once {
 				t.Errorf("dedupe kept %d of %d sockets, want %d", len(deduped), len(twice), once)
 			}
@@ -154,7 +154,7 @@ func FuzzParseDiagDatagram(f *testing.F) {
 		if len(socks) > len(b)/(sizeofNlMsghdr+sizeofDiagMsg) {
 			t.Fatalf("%d sockets from %d bytes", len(socks), len(b))
 		}
-		deduped, _ := dedupeByCookie(slices.Clone(socks), nil)
+		deduped := dedupeByCookie(slices.Clone(socks), &idxTable{})
 		seen := map[uint64]bool{}
 		for _, s := range deduped {
 			if seen[s.Cookie] {

@@ -133,7 +133,7 @@ func (k *Kernel) Read(ctx context.Context) (*Sample, error) {
 			s.Warnings = append(s.Warnings, "process attribution: "+scanErr.Error())
 		} else {
 			s.Procs = k.attr.Join(socks, scan)
-			s.Unreadable, s.Attributed = scan.Unreadable, true
+			s.Unreadable, s.Attributed = k.attr.lastUnreadable, true
 		}
 		// The scan overlapped the dump; its own time plus the join's is
 		// what attribution cost.

@@ -49,7 +49,9 @@ type fakeKernel struct {
 }
 
 // newFakeDumper returns a Dumper talking to a fake kernel that answers
-// each family with replies[family].
+// each family with replies[family]; the compat one-walk request is
+// answered with replies[AF_UNSPEC], or refused with EOPNOTSUPP when there
+// is none.
 func newFakeDumper(t *testing.T, replies map[uint8]fakeReply) (*Dumper, *fakeKernel) {
 	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
@@ -85,16 +87,29 @@ func (k *fakeKernel) serve(t *testing.T, fd int) {
 			return // the Dumper closed its end
 		}
 		ne := binary.NativeEndian
-		if n != sizeofNlMsghdr+sizeofDiagReqV2 || ne.Uint16(req[4:]) != sockDiagByFamily ||
-			ne.Uint16(req[6:]) != unix.NLM_F_REQUEST|unix.NLM_F_DUMP || req[17] != unix.IPPROTO_TCP {
+		compat := n == sizeofNlMsghdr+sizeofDiagReqV1 && ne.Uint16(req[4:]) == tcpDiagGetSock &&
+			ne.Uint16(req[6:]) == unix.NLM_F_REQUEST|unix.NLM_F_DUMP
+		if !compat && (n != sizeofNlMsghdr+sizeofDiagReqV2 || ne.Uint16(req[4:]) != sockDiagByFamily ||
+			ne.Uint16(req[6:]) != unix.NLM_F_REQUEST|unix.NLM_F_DUMP || req[17] != unix.IPPROTO_TCP) {
 			t.Errorf("fake kernel: unexpected request % x", req[:n])
 			return
 		}
 		seq, family := ne.Uint32(req[8:]), req[16]
+		if compat {
+			family = unix.AF_UNSPEC // the kernel ignores the compat request's family
+		}
 		k.mu.Lock()
 		k.asked[family]++
-		r := k.replies[family]
+		r, ok := k.replies[family]
 		k.mu.Unlock()
+		if compat && !ok {
+			// A kernel without the compat handler (sock_diag_rcv_msg).
+			r = fakeReply{errno: unix.EOPNOTSUPP}
+		}
+		typ := uint16(sockDiagByFamily)
+		if compat {
+			typ = tcpDiagGetSock // the kernel answers with the request's type
+		}
 		// One datagram per socket, then the end, as the kernel may split them.
 		var out [][]byte
 		if r.errno != 0 {
@@ -104,7 +119,7 @@ func (k *fakeKernel) serve(t *testing.T, fd int) {
 			out = append(out, nlMsg(unix.NLMSG_ERROR, seq, body))
 		} else {
 			for _, s := range r.socks {
-				out = append(out, nlMsg(sockDiagByFamily, seq, diagMsg(s)))
+				out = append(out, nlMsg(typ, seq, diagMsg(s)))
 			}
 			out = append(out, nlMsg(unix.NLMSG_DONE, seq, make([]byte, 4)))
 		}
@@ -234,6 +249,60 @@ func TestDumpWithIPv6(t *testing.T) {
 	}
 	if socks[2].Local != v6Socket.Local || socks[2].State != Listen || socks[2].SendQ != 128 {
 		t.Errorf("IPv6 socket parsed as %+v", socks[2])
+	}
+}
+
+// TestDumpCompat: a kernel with the compat request answers both families
+// in one walk: one request per dump, none per family.
+func TestDumpCompat(t *testing.T) {
+	d, k := newFakeDumper(t, map[uint8]fakeReply{
+		unix.AF_UNSPEC: {socks: append(append([]Socket{}, v4Sockets...), v6Socket)},
+		unix.AF_INET:   {socks: v4Sockets},
+		unix.AF_INET6:  {socks: []Socket{v6Socket}},
+	})
+	for poll := 1; poll <= 2; poll++ {
+		socks, err := d.Dump(AllStatesMask, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cookies(socks); len(got) != 3 || d.NoCompat {
+			t.Fatalf("poll %d: sockets %v, NoCompat %v; want 3 sockets", poll, got, d.NoCompat)
+		}
+	}
+	if c, v4, v6 := k.count(unix.AF_UNSPEC), k.count(unix.AF_INET), k.count(unix.AF_INET6); c != 2 || v4 != 0 || v6 != 0 {
+		t.Errorf("asked compat %d, IPv4 %d, IPv6 %d times; want 2, 0, 0", c, v4, v6)
+	}
+}
+
+// TestDumpCompatRefused: a kernel without the compat handler is asked
+// once, then per family for good; a transient compat failure falls back
+// for that dump only.
+func TestDumpCompatRefused(t *testing.T) {
+	d, k := newFakeDumper(t, map[uint8]fakeReply{
+		unix.AF_INET:  {socks: v4Sockets},
+		unix.AF_INET6: {socks: []Socket{v6Socket}},
+	})
+	for poll := 1; poll <= 3; poll++ {
+		if socks, err := d.Dump(AllStatesMask, 0, 0); err != nil || len(socks) != 3 {
+			t.Fatalf("poll %d: %d sockets, %v", poll, len(socks), err)
+		}
+	}
+	if c, v4 := k.count(unix.AF_UNSPEC), k.count(unix.AF_INET); c != 1 || v4 != 3 || !d.NoCompat {
+		t.Errorf("asked compat %d and IPv4 %d times, NoCompat %v; want 1, 3, true", c, v4, d.NoCompat)
+	}
+
+	d, k = newFakeDumper(t, map[uint8]fakeReply{
+		unix.AF_UNSPEC: {errno: unix.ENOBUFS},
+		unix.AF_INET:   {socks: v4Sockets},
+		unix.AF_INET6:  {socks: []Socket{v6Socket}},
+	})
+	for poll := 1; poll <= 2; poll++ {
+		if socks, err := d.Dump(AllStatesMask, 0, 0); err != nil || len(socks) != 3 {
+			t.Fatalf("transient, poll %d: %d sockets, %v", poll, len(socks), err)
+		}
+	}
+	if c := k.count(unix.AF_UNSPEC); c != 2 || d.NoCompat {
+		t.Errorf("transient: asked compat %d times, NoCompat %v; want 2, false", c, d.NoCompat)
 	}
 }
 

@@ -1,0 +1,442 @@
+package source
+
+import (
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The /proc/*/fd scan, incremental between polls.
+//
+// A process's socket fds can only be learnt by reading every link of
+// /proc/PID/fd (getdents + readlinkat, ~1.5-2.5 µs per fd): there is no
+// per-fd generation to tell a reused fd number apart. What is cheap is one
+// fstatat of /proc/PID/fd: since Linux 6.2 its st_size is the number of
+// open fds, and its st_ino names the process (a reused pid gets a new
+// procfs inode). So each poll:
+//
+//   - a process whose fd directory has the same inode and fd count as at
+//     its last read keeps its cached socket inodes, until its refresh is
+//     due (Refresh, spread over [Refresh/2, Refresh) by pid);
+//   - any other process is read in full, its fds split in chunks over the
+//     workers so that one process holding most of the fds does not leave a
+//     worker idle;
+//   - Join then looks for sockets whose inode no process is known to hold
+//     (a socket opened in place of a closed fd keeps the count). If there
+//     are any, the fd directories that changed since are read again, then,
+//     if some are still unexplained, every process not read since the dump;
+//     what is still unexplained after that is held by no visible process
+//     (a kernel socket, an fd in flight) and is not looked for again until
+//     its Refresh.
+//
+// What the cache can get wrong, and for how long: a process that hands a
+// socket to another one (fork, SCM_RIGHTS) and closes its own fd while
+// opening another file keeps its fd count; it stays listed as an extra
+// owner until its refresh is due. A count that changes triggers a read.
+
+// defaultRefresh is how long a process's socket fds are trusted without a
+// read while its fd directory looks unchanged.
+const defaultRefresh = 60 * time.Second
+
+// chunkFDs is how many fds of one process one worker reads at a time.
+const chunkFDs = 1024
+
+// pidFDs is what the last read of one /proc/PID/fd found.
+type pidFDs struct {
+	pid   int32
+	ino   uint64 // st_ino of /proc/PID/fd at the read
+	size  int64  // st_size of /proc/PID/fd at the read: open fds (0: not reported)
+	nfds  int    // fds listed by the read
+	socks []uint32
+	// unreadable: the directory or its links could not be read.
+	unreadable bool
+	due        time.Time // read again by then even if unchanged
+	readGen    uint64    // scan generation of the last read
+	listed     bool      // in this scan's /proc listing
+
+	// During a read, shared by the workers reading its chunks.
+	mu      sync.Mutex
+	dfd     int
+	fdnums  []int32
+	pending atomic.Int32
+	denied  atomic.Bool
+}
+
+// readPolicy selects the processes a scan reads in full.
+type readPolicy uint8
+
+const (
+	// readChanged reads new processes, changed fd directories and due
+	// refreshes.
+	readChanged readPolicy = iota
+	// readAllSince also reads every process not read since generation
+	// sinceGen.
+	readAllSince
+)
+
+// chunk is a range of one process's fds for one worker to read.
+type chunk struct {
+	e        *pidFDs
+	from, to int
+}
+
+// scanQueue hands out pids and chunks to the workers.
+type scanQueue struct {
+	mu      sync.Mutex
+	cond    sync.Cond
+	chunks  []chunk
+	next    int // next index into the pid list
+	n       int // pids in the list
+	listing int // workers that may still add chunks
+}
+
+// get returns the next chunk, or else the next pid index (i >= 0), or
+// ok=false when all work is done.
+func (q *scanQueue) get() (c chunk, i int, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for {
+		if n := len(q.chunks); n > 0 {
+			c = q.chunks[n-1]
+			q.chunks = q.chunks[:n-1]
+			return c, -1, true
+		}
+		if q.next < q.n {
+			q.next++
+			q.listing++
+			return chunk{}, q.next - 1, true
+		}
+		if q.listing == 0 {
+			return chunk{}, -1, false
+		}
+		q.cond.Wait()
+	}
+}
+
+// listed ends the listing of one pid, adding its chunks.
+func (q *scanQueue) listed(cs []chunk) {
+	q.mu.Lock()
+	q.chunks = append(q.chunks, cs...)
+	q.listing--
+	q.mu.Unlock()
+	q.cond.Broadcast()
+}
+
+// scanAll lists ProcRoot, checks every process's fd directory and reads
+// those the policy selects; it then rebuilds the links and fd counts of r
+// from the cache. It returns how many processes it read.
+func (a *Attributor) scanAll(r *ScanResult, policy readPolicy, sinceGen uint64) (int, error) {
+	procfd, err := unix.Open(a.ProcRoot, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, &os.PathError{Op: "open", Path: a.ProcRoot, Err: err}
+	}
+	defer unix.Close(procfd)
+	pids := a.pids[:0]
+	err = readDirNames(procfd, a.workers[0].dirent, func(name []byte) {
+		if pid, ok := atoiPID(name); ok {
+			pids = append(pids, pid)
+		}
+	})
+	if err != nil {
+		return 0, &os.PathError{Op: "getdents", Path: a.ProcRoot, Err: err}
+	}
+	a.pids = pids
+	a.gen++
+	gen := a.gen
+	for _, e := range a.fdc {
+		e.listed = false
+	}
+	entries := a.entries[:0]
+	for _, pid := range pids {
+		e := a.fdc[pid]
+		if e == nil {
+			e = &pidFDs{pid: pid}
+			a.fdc[pid] = e
+		}
+		e.listed = true
+		entries = append(entries, e)
+	}
+	a.entries = entries
+	for pid, e := range a.fdc {
+		if !e.listed {
+			delete(a.fdc, pid)
+		}
+	}
+
+	now := time.Now()
+	refresh := a.Refresh
+	if refresh <= 0 {
+		refresh = defaultRefresh
+	}
+	q := &scanQueue{n: len(entries)}
+	q.cond.L = &q.mu
+	var reads atomic.Int64
+	var wg sync.WaitGroup
+	for _, w := range a.workers {
+		wg.Go(func() {
+			for {
+				c, i, ok := q.get()
+				if !ok {
+					return
+				}
+				if i < 0 {
+					w.readChunk(c)
+					continue
+				}
+				e := entries[i]
+				cs, read := w.check(procfd, e, policy, sinceGen, gen, now, refresh)
+				if read {
+					reads.Add(1)
+				}
+				if len(cs) == 0 {
+					q.listed(nil)
+					continue
+				}
+				// Share all but the first chunk, then read the first.
+				q.listed(cs[1:])
+				w.readChunk(cs[0])
+			}
+		})
+	}
+	wg.Wait()
+
+	r.links, r.fds, r.Unreadable = r.links[:0], r.fds[:0], 0
+	for _, e := range entries {
+		if e.unreadable {
+			r.Unreadable++
+			continue
+		}
+		if e.ino == 0 { // gone before it could be checked
+			continue
+		}
+		for _, ino := range e.socks {
+			r.links = append(r.links, fdLink{ino, e.pid})
+		}
+		n := e.nfds
+		if e.size > 0 {
+			n = int(e.size)
+		}
+		r.fds = append(r.fds, pidCount{e.pid, n})
+	}
+	return int(reads.Load()), nil
+}
+
+// check stats one process's fd directory and, when the policy says so,
+// starts reading it: it lists the fds and returns them as chunks (the
+// caller reads them; the last one to finish closes the directory).
+func (w *scanWorker) check(procfd int, e *pidFDs, policy readPolicy, sinceGen, gen uint64, now time.Time, refresh time.Duration) ([]chunk, bool) {
+	w.path = strconv.AppendInt(w.path[:0], int64(e.pid), 10)
+	w.path = append(w.path, "/fd"...)
+	var st unix.Stat_t
+	if err := unix.Fstatat(procfd, string(w.path), &st, 0); err != nil {
+		e.ino, e.socks, e.nfds, e.size = 0, e.socks[:0], 0, 0
+		e.unreadable = err == unix.EACCES || err == unix.EPERM
+		return nil, false
+	}
+	// Unchanged: same directory inode (same process) and fd count, or a
+	// process with no fds at all (kernel threads: their fd directory gets
+	// a new inode at every lookup). A zero count with fds listed is a
+	// kernel that does not report the count: read every time.
+	unchanged := e.readGen != 0 && st.Size == e.size && now.Before(e.due) &&
+		((st.Ino == e.ino && st.Size > 0) || (st.Size == 0 && e.nfds == 0))
+	if unchanged && (policy == readChanged || e.readGen >= sinceGen) {
+		return nil, false
+	}
+
+	// Read it in full. The stat is the one taken before the listing: a
+	// change during the read shows at the next check.
+	e.ino, e.size, e.readGen = st.Ino, st.Size, gen
+	e.due = now.Add(spread(refresh, e.pid))
+	e.socks, e.nfds, e.unreadable = e.socks[:0], 0, false
+	e.denied.Store(false)
+	dfd, err := unix.Openat(procfd, string(w.path), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		e.unreadable = err == unix.EACCES || err == unix.EPERM
+		if !e.unreadable {
+			e.ino = 0 // ENOENT: the process is gone
+		}
+		return nil, true
+	}
+	fdnums := e.fdnums[:0]
+	_ = readDirNames(dfd, w.dirent, func(name []byte) {
+		if fd, ok := atoiFD(name); ok {
+			fdnums = append(fdnums, fd)
+		}
+	})
+	e.fdnums, e.nfds = fdnums, len(fdnums)
+	if len(fdnums) == 0 {
+		unix.Close(dfd)
+		return nil, true
+	}
+	e.dfd = dfd
+	cs := w.chunks[:0]
+	for from := 0; from < len(fdnums); from += chunkFDs {
+		cs = append(cs, chunk{e: e, from: from, to: min(from+chunkFDs, len(fdnums))})
+	}
+	w.chunks = cs
+	e.pending.Store(int32(len(cs)))
+	return cs, true
+}
+
+// readChunk reads the links of a range of one process's fds.
+func (w *scanWorker) readChunk(c chunk) {
+	e := c.e
+	inodes := w.inodes[:0]
+	for _, fd := range e.fdnums[c.from:c.to] {
+		if e.denied.Load() {
+			break
+		}
+		w.name = strconv.AppendInt(w.name[:0], int64(fd), 10)
+		w.name = append(w.name, 0)
+		n, err := readlinkat(e.dfd, w.name, w.link)
+		if err != nil {
+			// The links of a process that is not dumpable (or another
+			// user's) are unreadable even when the directory opens.
+			if err == unix.EACCES || err == unix.EPERM {
+				e.denied.Store(true)
+			}
+			continue
+		}
+		if ino, ok := parseSocketLink(w.link[:n]); ok {
+			inodes = append(inodes, ino)
+		}
+	}
+	w.inodes = inodes
+	e.mu.Lock()
+	e.socks = append(e.socks, inodes...)
+	e.mu.Unlock()
+	if e.pending.Add(-1) == 0 {
+		unix.Close(e.dfd)
+		e.dfd = -1
+		if e.denied.Load() {
+			e.unreadable, e.socks = true, e.socks[:0]
+		}
+	}
+}
+
+// spread returns a refresh period in [d/2, d) that depends on the pid, so
+// that processes read at the same time do not all come due together.
+func spread(d time.Duration, pid int32) time.Duration {
+	h := uint32(pid) * 2654435761 // Knuth's multiplicative hash
+	return d/2 + time.Duration(uint64(h)*uint64(d/2)>>32)
+}
+
+// atoiFD parses an fd number.
+func atoiFD(b []byte) (int32, bool) {
+	if len(b) == 0 || len(b) > 10 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	if v > 1<<31-1 {
+		return 0, false
+	}
+	return int32(v), true
+}
+
+// scanWorker holds one scanning goroutine's buffers.
+type scanWorker struct {
+	dirent, name, link, path []byte
+	inodes                   []uint32
+	chunks                   []chunk
+}
+
+func newScanWorker() *scanWorker {
+	return &scanWorker{dirent: make([]byte, 32<<10), link: make([]byte, 64)}
+}
+
+// inodeTable maps socket inodes to a slot (a process) with open
+// addressing: at 100k sockets a Go map insert per fd was a tenth of a poll.
+// Key and value share a cell, so a probe costs one cache miss. Inode 0
+// marks an empty cell (no socket fd has inode 0).
+type inodeTable struct {
+	cells []inodeCell
+	mask  uint32
+}
+
+type inodeCell struct {
+	key uint32
+	val int32
+}
+
+// reset empties the table and sizes it for n keys.
+func (t *inodeTable) reset(n int) {
+	size := 1024
+	for size < 2*n {
+		size *= 2
+	}
+	if len(t.cells) != size {
+		t.cells = make([]inodeCell, size)
+	} else {
+		clear(t.cells)
+	}
+	t.mask = uint32(size - 1)
+}
+
+func hashInode(k uint32) uint32 { return k * 2654435761 }
+
+// put stores k → v unless k is there; it returns the value stored and
+// whether k was there already.
+func (t *inodeTable) put(k uint32, v int32) (int32, bool) {
+	for i := hashInode(k) & t.mask; ; i = (i + 1) & t.mask {
+		c := &t.cells[i]
+		switch c.key {
+		case k:
+			return c.val, true
+		case 0:
+			c.key, c.val = k, v
+			return v, false
+		}
+	}
+}
+
+// get returns the value of k.
+func (t *inodeTable) get(k uint32) (int32, bool) {
+	if len(t.cells) == 0 {
+		return 0, false
+	}
+	for i := hashInode(k) & t.mask; ; i = (i + 1) & t.mask {
+		c := t.cells[i]
+		switch c.key {
+		case k:
+			return c.val, true
+		case 0:
+			return 0, false
+		}
+	}
+}
+
+// idxTable is an open-addressing hash set of indexes (stored as i+1, 0 is
+// empty) into a caller's slice, keyed by socket cookie: the caller compares
+// the cookie at the stored index. Four bytes a cell keep it small (1 MiB at
+// 100k sockets): in a one-shot run every page of a fresh table is a page
+// fault, which made a table of cookie/value cells cost more than sorting.
+type idxTable struct {
+	slots []uint32
+	mask  uint64
+}
+
+// reset empties the table and sizes it for n keys.
+func (t *idxTable) reset(n int) {
+	size := 1024
+	for size < 2*n {
+		size *= 2
+	}
+	if len(t.slots) != size {
+		t.slots = make([]uint32, size)
+	} else {
+		clear(t.slots)
+	}
+	t.mask = uint64(size - 1)
+}
+
+func hashCookie(k uint64) uint64 { return (k ^ k>>29) * 0x9e3779b97f4a7c15 >> 20 }
