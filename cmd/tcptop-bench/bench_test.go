@@ -7,6 +7,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,15 +28,15 @@ func TestEndToEnd(t *testing.T) {
 	defer cancel()
 	out := t.TempDir() + "/bench.md"
 	var stdout, stderr bytes.Buffer
-	res, err := run(ctx, []string{"-sockets", "600", "-runs", "2", "-tcptop", "/bin/true", "-o", out}, &stdout, &stderr)
-	if res != nil {
+	results, err := run(ctx, []string{"-sizes", "300,600", "-runs", "2", "-tanp-runs", "1", "-tcptop", "/bin/true", "-o", out}, &stdout, &stderr)
+	for _, res := range results {
 		// Whatever happened, nothing may be left behind.
 		list, _ := exec.Command("ip", "netns", "list").Output()
 		if strings.Contains(string(list), res.netns) {
 			t.Errorf("namespace %s still exists", res.netns)
 			exec.Command("ip", "netns", "del", res.netns).Run()
 		}
-		for _, h := range res.holders {
+		for _, h := range append(res.holders, res.retired...) {
 			select {
 			case <-h.done:
 			default:
@@ -47,36 +48,70 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("run: %v\nstderr:\n%s", err, stderr.String())
 	}
 	t.Logf("stderr:\n%s", stderr.String())
-
-	if total(res.expected) != 600 || total(res.before) != 600 {
-		t.Errorf("sockets: holders announced %d, ss counted %d, want 600 each", total(res.expected), total(res.before))
+	if len(results) != 2 {
+		t.Fatalf("%d results, want one per size", len(results))
 	}
-	for s, n := range res.expected {
-		if res.before[s] != n {
-			t.Errorf("%s: ss counted %d, holders announced %d", s, res.before[s], n)
+	for i, want := range []int{300, 600} {
+		res := results[i]
+		if total(res.expected) != want || total(res.before) != want {
+			t.Errorf("sockets: holders announced %d, ss counted %d, want %d each", total(res.expected), total(res.before), want)
 		}
-	}
-	for _, s := range []string{"ESTABLISHED", "TIME_WAIT", "CLOSE_WAIT", "FIN_WAIT2", "SYN_SENT", "LISTEN"} {
-		if res.before[s] == 0 {
-			t.Errorf("no %s sockets in the population", s)
+		for s, n := range res.expected {
+			if res.before[s] != n {
+				t.Errorf("%s: ss counted %d, holders announced %d", s, res.before[s], n)
+			}
 		}
-	}
-	if len(res.rows) != 5 {
-		t.Fatalf("%d rows, want 5", len(res.rows))
-	}
-	for _, r := range res.rows {
-		if r.runs != 2 || r.wall <= 0 {
-			t.Errorf("row %+v: want 2 runs with a positive wall time", r)
+		for _, s := range []string{"ESTABLISHED", "TIME_WAIT", "CLOSE_WAIT", "FIN_WAIT2", "SYN_SENT", "LISTEN"} {
+			if res.before[s] == 0 {
+				t.Errorf("no %s sockets in the population", s)
+			}
+		}
+		if len(res.rows) != 6 {
+			t.Fatalf("%d rows, want 6", len(res.rows))
+		}
+		for _, r := range res.rows {
+			runs := 2
+			if r.label == labelSSP {
+				runs = 1
+			}
+			if r.runs != runs || r.wall <= 0 {
+				t.Errorf("row %+v: want %d runs with a positive wall time", r, runs)
+			}
+			if r.label == labelProbe && r.user+r.sys <= 0 && r.wall <= 0 {
+				t.Errorf("probe row %+v: no time measured", r)
+			}
 		}
 	}
 	md := stdout.String()
-	for _, want := range []string{"| command | median wall ms | median user ms | median sys ms |", "| `ss -tanp` |", "| TIME_WAIT | ", "kernel: ", "tcptop-bench -sockets 600 -runs 2"} {
+	for _, want := range []string{"# tcptop vs ss at 300 and 600 sockets", "### Ratios", "### Cost per socket", "### Targets (issue 5) at 600 sockets",
+		"| command | runs | median wall ms | median user ms | median sys ms |", "| `ss -tanp` | 1 |", "| TIME_WAIT | ", "kernel: ",
+		"## 300 sockets", "## 600 sockets", "tcptop-bench -sizes 300,600 -runs 2"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
 	}
 	if b, err := os.ReadFile(out); err != nil || string(b) != md {
 		t.Errorf("-o file: %v, same as stdout: %v", err, string(b) == md)
+	}
+}
+
+// TestSizesFlags checks -sizes, -tui-sizes and -tanp-runs.
+func TestSizesFlags(t *testing.T) {
+	o, err := parseFlags([]string{"-sizes", "10k,50000,100000", "-tui", "60s"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(o.sizes, []int{10000, 50000, 100000}) || !slices.Equal(o.tuiSizes, []int{100000}) || o.tanpRuns != 5 {
+		t.Errorf("sizes %v, tui sizes %v, tanp runs %d", o.sizes, o.tuiSizes, o.tanpRuns)
+	}
+	o, err = parseFlags([]string{"-sizes", "1000,3000", "-runs", "2"}, &bytes.Buffer{})
+	if err != nil || !slices.Equal(o.tuiSizes, []int{3000}) || o.tanpRuns != 2 {
+		t.Errorf("%+v, %v", o, err)
+	}
+	for _, bad := range [][]string{{"-sizes", "10,x"}, {"-sizes", "1000,1000"}, {"-sizes", "50"}, {"-sizes", "1000", "-tui-sizes", "2000"}, {"-tanp-runs", "-1"}} {
+		if _, err := parseFlags(bad, &bytes.Buffer{}); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
 	}
 }
 

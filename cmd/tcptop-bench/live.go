@@ -483,7 +483,7 @@ func runLive(ctx context.Context, cfg liveConfig) (lr *liveResult, err error) {
 		wg     sync.WaitGroup
 	)
 	end := t0.Add(cfg.duration)
-	ssc := benchCmd{labelSS, []string{"ss", "-tan"}}
+	ssc := benchCmd{label: labelSS, argv: []string{"ss", "-tan"}}
 	wg.Go(func() {
 		for at := t0.Add(2 * cfg.interval / 3); at.Before(end); at = at.Add(cfg.interval) {
 			if err := sleepUntil(ctx, at); err != nil {

@@ -152,8 +152,12 @@ func TestLiveEndToEnd(t *testing.T) {
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	start := time.Now()
-	res, err := run(ctx, []string{"-sockets", "2000", "-runs", "0", "-tui", "3s"}, &stdout, &stderr)
+	results, err := run(ctx, []string{"-sockets", "2000", "-runs", "0", "-tui", "3s"}, &stdout, &stderr)
 	t.Logf("took %v; stderr:\n%s", time.Since(start), stderr.String())
+	var res *result
+	if len(results) == 1 {
+		res = results[0]
+	}
 	if res != nil {
 		list, _ := exec.Command("ip", "netns", "list").Output()
 		if strings.Contains(string(list), res.netns) {

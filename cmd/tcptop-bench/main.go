@@ -39,14 +39,30 @@
 // which may then be 0) and those sockets are older than 20 s, both sets of
 // holders are restarted once their sockets are gone.
 //
+// With -sizes it does all of this for several populations in one run, one
+// namespace each (tcptop-bench-<pid>-<n>), and prints first a summary across
+// sizes: medians of wall and CPU, ratios to ss -tan and ss -tanp, tcptop's
+// user CPU against the kernel's CPU for the dump alone (measured in-process,
+// probe.go), the cost per socket relative to the smallest size, the steady
+// state of the sizes in -tui-sizes, and issue 5's targets. ss -tanp runs in
+// the first -tanp-runs rounds only (12 s a run at 200k sockets). In each
+// namespace tcp_syn_retries is 127 and tcp_tw_reuse 0, so that the
+// population stays exact, and the decaying sockets are re-created between
+// rounds before they would expire. -churn N adds N connections opened and
+// closed per second (internal/churn) while measuring.
+//
 // Usage (as root, from inside the tcptop module unless -tcptop and -sockpop
 // are given):
 //
+//	go run ./cmd/tcptop-bench -sizes 10000,50000,100000,200000 -runs 11 -tanp-runs 5 -tui 60s -tui-sizes 100000,200000 -o perf.md
 //	go run ./cmd/tcptop-bench -sockets 40000 -runs 15 -o bench.md
 //	go run ./cmd/tcptop-bench -sockets 40000 -runs 5 -tui 60s
 package main
 
 import (
+	"github.com/tcptop/tcptop/internal/churn"
+	"github.com/tcptop/tcptop/source"
+
 	"context"
 	"errors"
 	"flag"
@@ -57,6 +73,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -64,20 +81,31 @@ import (
 
 // options are the command-line flags.
 type options struct {
-	sockets int
-	runs    int
-	tcptop  string
-	sockpop string
-	keep    bool
-	out     string
-	tui     time.Duration // live window; 0: no live measurement
-	tuiIntv time.Duration // the live run's --interval
+	sockets  int
+	sizes    []int // populations to measure, in order; [sockets] without -sizes
+	runs     int
+	tanpRuns int   // rounds that also run ss -tanp (it takes seconds at 100k+)
+	tuiSizes []int // sizes that get the live window (-tui)
+	churn    int   // connections opened and closed per second during the measurements
+	tcptop   string
+	sockpop  string
+	keep     bool
+	out      string
+	tui      time.Duration // live window; 0: no live measurement
+	tuiIntv  time.Duration // the live run's --interval
 }
 
 // refreshAge is how old the decaying sockets (TIME_WAIT, orphaned
 // FIN_WAIT2: they live 60 s) may be after the live window for the rounds to
 // use them; older ones are re-created.
 const refreshAge = 20 * time.Second
+
+// maxDecayAge is how old the decaying sockets may be, counted from the
+// start of their holders, at the end of a round (its length estimated
+// from the previous round): before a round that would end later, they are
+// re-created. The margin to their 60 s covers a round slower than the
+// last.
+const maxDecayAge = 45 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -117,7 +145,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(io.Discard)
 	var o options
 	fs.IntVar(&o.sockets, "sockets", 40000, "target number of TCP sockets in the namespace")
+	sizes := fs.String("sizes", "", "comma-separated `list` of populations to measure one after the other in this run (e.g. 10000,50000,100000,200000); overrides -sockets")
 	fs.IntVar(&o.runs, "runs", 15, "measured rounds (each runs every command once)")
+	fs.IntVar(&o.tanpRuns, "tanp-runs", 5, "how many of the rounds also run ss -tanp (seconds per run at 100k sockets); 0: all")
+	fs.IntVar(&o.churn, "churn", 0, "also open and close this many loopback connections per `second` in the namespace while measuring (internal/churn, on "+churnAddr+"; 0: none)")
+	tuiSizes := fs.String("tui-sizes", "", "comma-separated `list` of the sizes that get the -tui window (default: 100000 if measured, else the largest)")
 	fs.StringVar(&o.tcptop, "tcptop", "", "tcptop binary `path` (default: go build ./cmd/tcptop)")
 	fs.StringVar(&o.sockpop, "sockpop", "", "sockpop binary `path` (default: go build ./cmd/sockpop)")
 	fs.BoolVar(&o.keep, "keep", false, "leave the namespace and holders running; print how to remove them")
@@ -136,8 +168,41 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, usageError{code: 2, err: fmt.Errorf("unexpected argument %q (see -h)", fs.Arg(0))}
 	}
-	if o.sockets < minSockets {
-		return nil, usageError{code: 2, err: fmt.Errorf("-sockets %d: need at least %d", o.sockets, minSockets)}
+	o.sizes = []int{o.sockets}
+	if *sizes != "" {
+		var err error
+		if o.sizes, err = parseSizes(*sizes); err != nil {
+			return nil, usageError{code: 2, err: fmt.Errorf("-sizes: %v", err)}
+		}
+	}
+	for _, n := range o.sizes {
+		if n < minSockets {
+			return nil, usageError{code: 2, err: fmt.Errorf("%d sockets: need at least %d", n, minSockets)}
+		}
+	}
+	if o.churn < 0 || o.churn > churn.MaxRate {
+		return nil, usageError{code: 2, err: fmt.Errorf("-churn %d: want 0..%d connections/s", o.churn, churn.MaxRate)}
+	}
+	if o.tanpRuns < 0 {
+		return nil, usageError{code: 2, err: fmt.Errorf("-tanp-runs %d: need 0 or more", o.tanpRuns)}
+	}
+	if o.tanpRuns == 0 || o.tanpRuns > o.runs {
+		o.tanpRuns = o.runs
+	}
+	if *tuiSizes != "" {
+		var err error
+		if o.tuiSizes, err = parseSizes(*tuiSizes); err != nil {
+			return nil, usageError{code: 2, err: fmt.Errorf("-tui-sizes: %v", err)}
+		}
+		for _, n := range o.tuiSizes {
+			if !slices.Contains(o.sizes, n) {
+				return nil, usageError{code: 2, err: fmt.Errorf("-tui-sizes: %d is not among the sizes measured", n)}
+			}
+		}
+	} else if slices.Contains(o.sizes, 100000) {
+		o.tuiSizes = []int{100000}
+	} else {
+		o.tuiSizes = []int{slices.Max(o.sizes)}
 	}
 	if o.runs < 1 && (o.tui == 0 || o.runs < 0) {
 		return nil, usageError{code: 2, err: fmt.Errorf("-runs %d: need at least 1 (0 only with -tui)", o.runs)}
@@ -151,8 +216,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	return &o, nil
 }
 
-// result is what a run measured, for the report and for tests.
+// result is what one size measured, for the report and for tests.
 type result struct {
+	sockets  int // requested
 	netns    string
 	holders  []*holder // running
 	retired  []*holder // stopped before the end (re-created decaying sockets)
@@ -161,15 +227,26 @@ type result struct {
 	expected map[string]int // sum of the holders' READY counts
 	before   map[string]int // ss -tan right before measuring
 	after    map[string]int // ss -tan right after measuring
-	rows     []row
-	measured time.Duration // measuring time, warm-up included
-	twAge    time.Duration // age of the TIME_WAIT sockets when the recount was done
-	markdown string
+	epochs   []epoch        // the rounds between two re-creations of the decaying sockets
+	churn    *churn.Stats   // what the churn did, with -churn
+	// otherSockets is the machine's TCP sockets (all namespaces) before
+	// the run: every dump walks them too.
+	otherSockets int
+	rows         []row
+	measured     time.Duration // measuring time, warm-up included
+	twAge        time.Duration // age of the TIME_WAIT sockets when the recount was done
+	markdown     string
+}
+
+// epoch is a run of rounds on one set of decaying sockets.
+type epoch struct {
+	rounds        int
+	before, after int // sockets ss -tan counted at its start and end
 }
 
 // run is the whole benchmark; it always tears down what it created unless
-// -keep was given.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) (res *result, err error) {
+// -keep was given. It returns one result per size measured.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (results []*result, err error) {
 	opts, err := parseFlags(args, stderr)
 	if err != nil {
 		return nil, err
@@ -220,12 +297,55 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (res *res
 		}
 	}
 
-	pl := makePlan(opts.sockets)
-	phase1, phase2 := pl.phase1, pl.phase2
-	if opts.tui > 0 {
-		phase1, phase2 = livePhases(pl)
+	started := time.Now()
+	// The kernel keeps the sockets of every namespace in one hash table,
+	// and each dump walks all of it: the sockets of a namespace just
+	// deleted (freed asynchronously) would slow the next size down.
+	baseline, _ := tcpAllocated()
+	for i, n := range opts.sizes {
+		ns := fmt.Sprintf("tcptop-bench-%d", os.Getpid())
+		if len(opts.sizes) > 1 {
+			ns = fmt.Sprintf("tcptop-bench-%d-%d", os.Getpid(), i+1)
+		}
+		if i > 0 && !opts.keep {
+			waitAllocated(ctx, baseline+1000, 60*time.Second)
+		}
+		res, err := runSize(ctx, opts, n, ns, tmp, stderr)
+		if res != nil {
+			res.otherSockets = baseline
+			results = append(results, res)
+		}
+		if err != nil {
+			return results, fmt.Errorf("%d sockets: %w", n, err)
+		}
 	}
-	res = &result{netns: fmt.Sprintf("tcptop-bench-%d", os.Getpid())}
+
+	var b strings.Builder
+	b.WriteString(summary(opts, tcptopDesc, results, args, time.Since(started)))
+	for _, res := range results {
+		b.WriteString("\n")
+		b.WriteString(res.markdown)
+	}
+	md := b.String()
+	fmt.Fprint(stdout, md)
+	if opts.out != "" {
+		if err := os.WriteFile(opts.out, []byte(md), 0o644); err != nil {
+			return results, err
+		}
+	}
+	return results, nil
+}
+
+// runSize builds a population of n sockets in a new namespace ns,
+// measures it and tears it down (unless -keep).
+func runSize(ctx context.Context, opts *options, n int, ns, tmp string, stderr io.Writer) (res *result, err error) {
+	pl := makePlan(n)
+	// The CLOSE_WAIT holders' orphaned FIN_WAIT2 peers expire after 60 s
+	// like TIME_WAIT: both are the decaying part, started last and
+	// re-created when the rounds outlast them.
+	phase1, phase2 := livePhases(pl)
+	withTUI := opts.tui > 0 && slices.Contains(opts.tuiSizes, n)
+	res = &result{sockets: n, netns: ns}
 	if err := createNetns(ctx, res.netns); err != nil {
 		return nil, err
 	}
@@ -250,8 +370,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (res *res
 		}
 	}()
 
-	// Everything but TIME_WAIT first; TIME_WAIT last, as it decays.
-	log := func(format string, a ...any) { fmt.Fprintf(stderr, "tcptop-bench: "+format+"\n", a...) }
+	// Everything but the decaying sockets first; those last.
+	log := func(format string, a ...any) {
+		fmt.Fprintf(stderr, "tcptop-bench: %d: "+format+"\n", append([]any{n}, a...)...)
+	}
 	start := time.Now()
 	hs, err := startHolders(ctx, res.netns, opts.sockpop, phase1, tmp, opts.keep)
 	res.holders = append(res.holders, hs...)
@@ -266,15 +388,54 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (res *res
 		return res, err
 	}
 	twReady := time.Now()
-	log("%d TIME_WAIT holder(s) ready in %v", len(hs), twReady.Sub(twStart).Round(time.Millisecond))
+	log("%d CLOSE_WAIT/TIME_WAIT holder(s) ready in %v", len(hs), twReady.Sub(twStart).Round(time.Millisecond))
 
 	res.expected = announced(res.holders)
 	if res.before, err = countStates(ctx, res.netns); err != nil {
 		return res, err
 	}
 	log("ss -tan counts %d sockets (holders expect %d)", total(res.before), total(res.expected))
+	if opts.churn > 0 {
+		c, err := startChurn(ctx, res.netns, opts.churn)
+		if err != nil {
+			return res, err
+		}
+		log("churn: %d connections/s on %s", opts.churn, churnAddr)
+		defer func() {
+			c.Stop()
+			st := c.Stats()
+			res.churn = &st
+			res.markdown += fmt.Sprintf("\nChurn during the measurements: %d connections/s asked on %s, %.0f achieved (%d opened, %d errors, %d skipped over %.1f s); the socket counts above leave its sockets out.\n",
+				opts.churn, churnAddr, st.Rate(), st.Opened, st.Errors, st.Skipped, st.Elapsed.Seconds())
+		}()
+	}
 
-	if opts.tui > 0 {
+	// recreate stops the decaying holders, waits until their sockets are
+	// gone and starts them again.
+	recreate := func() error {
+		old := slices.Clone(res.holders[len(res.holders)-len(phase2):])
+		res.holders = slices.Clone(res.holders[:len(res.holders)-len(phase2)])
+		res.retired = append(res.retired, old...)
+		log("stopping %d holder(s) and waiting for their sockets to expire, to re-create them", len(old))
+		if err := stopHolders(old); err != nil {
+			return err
+		}
+		if _, err := waitCounts(ctx, res.netns, announced(res.holders), 90*time.Second); err != nil {
+			return err
+		}
+		twStart = time.Now()
+		hs, err := startHolders(ctx, res.netns, opts.sockpop, phase2, tmp, opts.keep)
+		res.holders = append(res.holders, hs...)
+		if err != nil {
+			return err
+		}
+		twReady = time.Now()
+		log("%d holder(s) re-created in %v", len(hs), twReady.Sub(twStart).Round(time.Millisecond))
+		res.expected = announced(res.holders)
+		return nil
+	}
+
+	if withTUI {
 		res.live, err = runLive(ctx, liveConfig{ns: res.netns, tcptop: opts.tcptop, dir: tmp, duration: opts.tui, interval: opts.tuiIntv, log: log})
 		if err != nil {
 			return res, fmt.Errorf("-tui: %w", err)
@@ -288,28 +449,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (res *res
 			log("live: %s: %s%% of one core, peak RSS %s MiB", r.label, pct(r.cpuShare()), mib(max(r.peakRSS, r.hwm)))
 		}
 		if opts.runs > 0 && time.Since(twStart) > refreshAge {
-			// The rounds need the whole population: wait until the old
-			// TIME_WAIT and FIN_WAIT2 sockets are gone, then make new ones.
-			old := slices.Clone(res.holders[len(res.holders)-len(phase2):])
-			res.holders = slices.Clone(res.holders[:len(res.holders)-len(phase2)])
-			res.retired = append(res.retired, old...)
+			// The rounds need the whole population.
 			res.refresh = true
-			log("stopping %d holder(s) and waiting for their sockets to expire, to re-create them for the rounds", len(old))
-			if err := stopHolders(old); err != nil {
+			if err := recreate(); err != nil {
 				return res, err
 			}
-			if _, err := waitCounts(ctx, res.netns, announced(res.holders), 90*time.Second); err != nil {
-				return res, err
-			}
-			twStart = time.Now()
-			hs, err = startHolders(ctx, res.netns, opts.sockpop, phase2, tmp, opts.keep)
-			res.holders = append(res.holders, hs...)
-			if err != nil {
-				return res, err
-			}
-			twReady = time.Now()
-			log("%d holder(s) re-created in %v", len(hs), twReady.Sub(twStart).Round(time.Millisecond))
-			res.expected = announced(res.holders)
 		}
 		if opts.runs > 0 {
 			if res.before, err = countStates(ctx, res.netns); err != nil {
@@ -319,9 +463,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (res *res
 		}
 	}
 	if opts.runs > 0 {
-		cmds := benchCommands(opts.tcptop)
+		cmds, closeProbe, err := benchCommands(opts.tcptop, res.netns, opts.tanpRuns)
+		if err != nil {
+			return res, err
+		}
+		defer closeProbe()
 		mstart := time.Now()
-		res.rows, err = measure(ctx, res.netns, cmds, opts.runs, func(r int) { log("round %d/%d", r, opts.runs) })
+		cur := &epoch{before: total(res.before)}
+		// Before each round: if it would end after the decaying sockets
+		// are maxDecayAge old, close the epoch and re-create them.
+		beforeRound := func(r int, est time.Duration) error {
+			if r == 0 || time.Since(twStart)+est <= maxDecayAge {
+				cur.rounds++
+				return nil
+			}
+			counts, err := countStates(ctx, res.netns)
+			if err != nil {
+				return err
+			}
+			cur.after = total(counts)
+			res.epochs = append(res.epochs, *cur)
+			if err := recreate(); err != nil {
+				return err
+			}
+			if counts, err = countStates(ctx, res.netns); err != nil {
+				return err
+			}
+			log("ss -tan counts %d sockets (holders expect %d)", total(counts), total(res.expected))
+			cur = &epoch{before: total(counts), rounds: 1}
+			return nil
+		}
+		res.rows, err = measure(ctx, res.netns, cmds, opts.runs, beforeRound, func(r int) { log("round %d/%d", r, opts.runs) })
 		res.measured = time.Since(mstart)
 		if err != nil {
 			return res, err
@@ -329,21 +501,95 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (res *res
 		if res.after, err = countStates(ctx, res.netns); err != nil {
 			return res, err
 		}
+		cur.after = total(res.after)
+		res.epochs = append(res.epochs, *cur)
 		res.twAge = time.Since(twReady)
 	}
-
-	res.markdown = report(opts, tcptopDesc, res, args)
-	fmt.Fprint(stdout, res.markdown)
-	if opts.out != "" {
-		if err := os.WriteFile(opts.out, []byte(res.markdown), 0o644); err != nil {
-			return res, err
-		}
-	}
+	res.markdown = report(opts, n, res)
 	return res, nil
 }
 
-// livePhases is the plan for -tui: the CLOSE_WAIT holders move to the
-// second phase, as their orphaned FIN_WAIT2 peers expire after 60 s too.
+// tcpAllocated returns the machine's full TCP sockets, in every
+// namespace ("alloc" of the TCP line of /proc/net/sockstat).
+func tcpAllocated() (int, error) {
+	b, err := os.ReadFile("/proc/net/sockstat")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "TCP:" {
+			continue
+		}
+		for i := 1; i+1 < len(f); i += 2 {
+			if f[i] == "alloc" {
+				return strconv.Atoi(f[i+1])
+			}
+		}
+	}
+	return 0, errors.New("/proc/net/sockstat: no TCP alloc")
+}
+
+// waitAllocated waits, at most timeout, until the machine holds at most
+// limit full TCP sockets.
+func waitAllocated(ctx context.Context, limit int, timeout time.Duration) {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); {
+		if n, err := tcpAllocated(); err != nil || n <= limit {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// churnAddr is the address the -churn connections use; the population's
+// counts leave it out.
+const churnAddr = "127.0.9.1"
+
+// startChurn starts a paced churn of rate connections per second inside
+// the namespace ns, closing client and server side first in turn.
+func startChurn(ctx context.Context, ns string, rate int) (*churn.Churner, error) {
+	n, err := source.OpenNamespace(ns)
+	if err != nil {
+		return nil, err
+	}
+	defer n.Close()
+	var c *churn.Churner
+	err = n.Do(func() (err error) {
+		c, err = churn.Start(ctx, churn.Config{Addr: churnAddr, Rate: rate, Listeners: 8, CloseFirst: churn.CloseMixed})
+		return err
+	})
+	return c, err
+}
+
+// parseSizes parses a comma-separated list of socket counts (a k suffix
+// multiplies by 1000).
+func parseSizes(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		mult := 1
+		if v, ok := strings.CutSuffix(f, "k"); ok {
+			f, mult = v, 1000
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("bad size %q", f)
+		}
+		if slices.Contains(out, n*mult) {
+			return nil, fmt.Errorf("size %d given twice", n*mult)
+		}
+		out = append(out, n*mult)
+	}
+	return out, nil
+}
+
+// livePhases splits the plan: the CLOSE_WAIT holders move to the second
+// phase, with the TIME_WAIT ones, as their orphaned FIN_WAIT2 peers expire
+// after 60 s too.
 func livePhases(pl *plan) (phase1, phase2 []holderSpec) {
 	var cw []holderSpec
 	for _, h := range pl.phase1 {

@@ -6,34 +6,49 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
 )
 
-// benchCmd is one command measured under ip netns exec.
+// benchCmd is one command measured under ip netns exec, or a measurement
+// the bench makes itself (fn).
 type benchCmd struct {
 	label string
 	argv  []string
+	fn    func() (sample, error)
+	// maxRuns caps the measured runs (0: every round): ss -tanp takes
+	// seconds at 100k sockets.
+	maxRuns int
 }
 
-// Labels of the reference commands the ratios are computed against.
+// Labels of the reference commands the ratios are computed against, and
+// of tcptop's.
 const (
-	labelSS  = "ss -tan"
-	labelSSP = "ss -tanp"
+	labelSS      = "ss -tan"
+	labelSSP     = "ss -tanp"
+	labelNoProcs = "tcptop --once --json --no-procs"
+	labelProcs   = "tcptop --once --json"
+	labelTrue    = "true (ip netns exec alone)"
 )
 
-// benchCommands returns the commands to measure, in their base order.
-func benchCommands(tcptop string) []benchCmd {
-	return []benchCmd{
-		{labelSS, []string{"ss", "-tan"}},
-		{labelSSP, []string{"ss", "-tanp"}},
-		{"tcptop --once --json --no-procs", []string{tcptop, "--once", "--json", "--no-procs"}},
-		{"tcptop --once --json", []string{tcptop, "--once", "--json"}},
-		{"true (ip netns exec alone)", []string{"true"}},
+// benchCommands returns the commands to measure, in their base order, with
+// the in-process dump probe (probe.go), and a function that releases the
+// probe.
+func benchCommands(tcptop, ns string, tanpRuns int) ([]benchCmd, func(), error) {
+	cmds := []benchCmd{
+		{label: labelSS, argv: []string{"ss", "-tan"}},
+		{label: labelSSP, argv: []string{"ss", "-tanp"}, maxRuns: tanpRuns},
+		{label: labelNoProcs, argv: []string{tcptop, "--once", "--json", "--no-procs"}},
+		{label: labelProcs, argv: []string{tcptop, "--once", "--json"}},
+		{label: labelTrue, argv: []string{"true"}},
 	}
+	p, err := newDumpProbe(ns)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dump probe: %v", err)
+	}
+	return append(cmds, benchCmd{label: labelProbe, fn: p.run}), p.close, nil
 }
 
 // sample is one measured run.
@@ -46,29 +61,48 @@ type row struct {
 	label           string
 	runs            int
 	wall, user, sys time.Duration // medians
+	cpu             time.Duration // median of user+sys
 	minWall         time.Duration
 }
 
 // measure runs one unmeasured warm-up round, then rounds rounds; each round
-// runs every command once, the order rotated by one each round so that no
-// command always follows the same one.
-func measure(ctx context.Context, ns string, cmds []benchCmd, rounds int, progress func(round int)) ([]row, error) {
+// runs every command once (a command with maxRuns only in the first
+// maxRuns rounds), the order rotated by one each round so that no command
+// always follows the same one. before, when set, runs before each round
+// (0 is the warm-up) with an estimate of the round's duration.
+func measure(ctx context.Context, ns string, cmds []benchCmd, rounds int, before func(round int, est time.Duration) error, progress func(round int)) ([]row, error) {
 	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer devnull.Close()
 	samples := make([][]sample, len(cmds))
+	last := make([]time.Duration, len(cmds)) // last wall time of each command
 	for r := 0; r <= rounds; r++ {
 		if r > 0 && progress != nil && (r == 1 || r == rounds || r%5 == 0) {
 			progress(r)
 		}
+		if before != nil {
+			var est time.Duration
+			for i, c := range cmds {
+				if r == 0 || c.maxRuns == 0 || r <= c.maxRuns {
+					est += last[i]
+				}
+			}
+			if err := before(r, est); err != nil {
+				return nil, err
+			}
+		}
 		for k := range cmds {
 			i := (k + r) % len(cmds)
+			if r > 0 && cmds[i].maxRuns > 0 && r > cmds[i].maxRuns {
+				continue
+			}
 			s, err := runOnce(ctx, ns, cmds[i], devnull)
 			if err != nil {
 				return nil, err
 			}
+			last[i] = s.wall
 			if r > 0 { // round 0 is the warm-up
 				samples[i] = append(samples[i], s)
 			}
@@ -83,6 +117,13 @@ func measure(ctx context.Context, ns string, cmds []benchCmd, rounds int, progre
 
 // runOnce runs one command under ip netns exec and measures it.
 func runOnce(ctx context.Context, ns string, c benchCmd, stdout *os.File) (sample, error) {
+	if c.fn != nil {
+		s, err := c.fn()
+		if err != nil {
+			return s, fmt.Errorf("%s: %v", c.label, err)
+		}
+		return s, nil
+	}
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, c.argv...)...)
 	cmd.Stdout = stdout
 	var stderr bytes.Buffer
@@ -125,13 +166,14 @@ func median(ds []time.Duration) time.Duration {
 
 // summarize computes a row from samples.
 func summarize(label string, ss []sample) row {
-	var wall, user, sys []time.Duration
+	var wall, user, sys, cpu []time.Duration
 	for _, s := range ss {
 		wall = append(wall, s.wall)
 		user = append(user, s.user)
 		sys = append(sys, s.sys)
+		cpu = append(cpu, s.user+s.sys)
 	}
-	r := row{label: label, runs: len(ss), wall: median(wall), user: median(user), sys: median(sys)}
+	r := row{label: label, runs: len(ss), wall: median(wall), user: median(user), sys: median(sys), cpu: median(cpu)}
 	if len(wall) > 0 {
 		r.minWall = slices.Min(wall)
 	}
@@ -154,19 +196,12 @@ func ratio(a, b time.Duration) string {
 // stateOrder is the order states are listed in the report.
 var stateOrder = []string{"ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING"}
 
-// report renders the markdown report.
-func report(opts *options, tcptop string, res *result, args []string) string {
+// report renders the markdown report of one size.
+func report(opts *options, n int, res *result) string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
-	kernel := "unknown"
-	if k, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		kernel = strings.TrimSpace(string(k))
-	}
-	w("# tcptop vs ss: %d TCP sockets\n\n", total(res.before))
-	w("- date: %s\n", time.Now().UTC().Format(time.RFC3339))
-	w("- kernel: %s, %d CPUs, harness built with %s\n", kernel, runtime.NumCPU(), runtime.Version())
-	w("- command: `%s`\n", commandLine(args))
-	w("- tcptop: `%s`\n", tcptop)
+	w("## %d sockets\n\n", n)
+	w("- finished: %s\n", time.Now().UTC().Format(time.RFC3339))
 	w("- network namespace %s, %d sockpop holders: ", res.netns, len(res.holders))
 	for i, h := range res.holders {
 		if i > 0 {
@@ -176,7 +211,7 @@ func report(opts *options, tcptop string, res *result, args []string) string {
 	}
 	w("\n")
 	if res.live != nil {
-		w("- live run (-tui %v): the CLOSE_WAIT holders (their orphaned FIN_WAIT2 peers expire after 60 s) start with the TIME_WAIT holders, right before the live window; `ss -tan` counted %d sockets before it and %d after it\n",
+		w("- live run (-tui %v): `ss -tan` counted %d sockets right before it and %d after it\n",
 			opts.tui, total(res.live.before), total(res.live.after))
 		if res.refresh {
 			w("- after the live window those holders were stopped and, once `ss -tan` no longer counted their sockets, started again, so that the rounds measure the whole population\n")
@@ -184,15 +219,22 @@ func report(opts *options, tcptop string, res *result, args []string) string {
 	}
 	if opts.runs > 0 {
 		w("- requested %d sockets; the holders announced %d; `ss -tan` counted %d before measuring and %d after\n",
-			opts.sockets, total(res.expected), total(res.before), total(res.after))
+			n, total(res.expected), total(res.before), total(res.after))
 		if total(res.expected) != total(res.before) {
 			w("- **warning**: the count before measuring differs from what the holders announced\n")
 		}
-		w("- %d measured rounds after 1 warm-up round, command order rotated every round; measuring took %.1f s; the TIME_WAIT sockets were %.1f s old at the recount (they live 60 s)\n",
-			opts.runs, res.measured.Seconds(), res.twAge.Seconds())
+		w("- %d measured rounds after 1 warm-up round (`ss -tanp` in the first %d only), command order rotated every round; measuring took %.1f s; the TIME_WAIT sockets were %.1f s old at the recount (they live 60 s)\n",
+			opts.runs, opts.tanpRuns, res.measured.Seconds(), res.twAge.Seconds())
+		if len(res.epochs) > 1 {
+			w("- the CLOSE_WAIT/TIME_WAIT holders were re-created %d times between rounds (before a round that would end after their sockets are %v old), once `ss -tan` no longer counted the old ones:", len(res.epochs)-1, maxDecayAge)
+			for i, e := range res.epochs {
+				w(" epoch %d: %d rounds, %d → %d sockets;", i+1, e.rounds, e.before, e.after)
+			}
+			w("\n")
+		}
 		w("- every command runs as `ip netns exec %s CMD > /dev/null`; times include `ip netns exec` (see the `true` row); user/sys are the child's rusage\n\n", res.netns)
 	} else {
-		w("- requested %d sockets; the holders announced %d; no rounds (-runs 0)\n\n", opts.sockets, total(res.expected))
+		w("- requested %d sockets; the holders announced %d; no rounds (-runs 0)\n\n", n, total(res.expected))
 		if res.live != nil && total(res.expected) != total(res.live.before) {
 			w("- **warning**: the count before the live window differs from what the holders announced\n\n")
 		}
@@ -245,7 +287,7 @@ func report(opts *options, tcptop string, res *result, args []string) string {
 	if res.live != nil {
 		w("%s", reportLive(res.live, res.netns))
 		if opts.runs > 0 {
-			w("\n## `--once` rounds\n\n")
+			w("\n### `--once` rounds at %d sockets\n\n", n)
 		}
 	}
 	if opts.runs == 0 {
@@ -260,10 +302,10 @@ func report(opts *options, tcptop string, res *result, args []string) string {
 			ssp = r.wall
 		}
 	}
-	w("| command | median wall ms | median user ms | median sys ms | wall / `ss -tan` | wall / `ss -tanp` | min wall ms |\n")
-	w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	w("| command | runs | median wall ms | median user ms | median sys ms | median CPU ms | wall / `ss -tan` | wall / `ss -tanp` | min wall ms |\n")
+	w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, r := range res.rows {
-		w("| `%s` | %s | %s | %s | %s | %s | %s |\n", r.label, ms(r.wall), ms(r.user), ms(r.sys), ratio(r.wall, ss), ratio(r.wall, ssp), ms(r.minWall))
+		w("| `%s` | %d | %s | %s | %s | %s | %s | %s | %s |\n", r.label, r.runs, ms(r.wall), ms(r.user), ms(r.sys), ms(r.cpu), ratio(r.wall, ss), ratio(r.wall, ssp), ms(r.minWall))
 	}
 	return b.String()
 }
