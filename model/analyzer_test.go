@@ -194,3 +194,29 @@ func TestFormatting(t *testing.T) {
 		}
 	}
 }
+
+// FuzzThresholdsSet: any --threshold value gives thresholds in range or a
+// one-line error, never a panic.
+func FuzzThresholdsSet(f *testing.F) {
+	for _, s := range []string{"close-wait=50", "ports-warn=50%,ports-crit=0.9", "x", "=", ",,", "fd-warn=1e-300", "growth-window=NaN", "syn-sent=-1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		th := DefaultThresholds()
+		err := th.Set(s)
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("multi-line error %q", err)
+			}
+			return
+		}
+		for _, v := range []float64{th.PortsWarn, th.PortsCrit, th.AcceptFill, th.TimeWaitBuckets, th.FDWarn} {
+			if !(v > 0 && v <= 1) {
+				t.Fatalf("%q: a share out of range: %+v", s, th)
+			}
+		}
+		if th.CloseWait < 1 || th.SynSent < 1 || th.ProberTimeWait < 1 || !(th.GrowthWindowSec > 0) || !(th.ProberRatio > 0) {
+			t.Fatalf("%q: %+v", s, th)
+		}
+	})
+}

@@ -501,6 +501,12 @@ func parseSocketLink(b []byte) (uint32, bool) {
 }
 
 func atoiPID(b []byte) (int32, bool) {
+	v, ok := atoiInt31(b)
+	return v, ok && v > 0
+}
+
+// atoiInt31 parses a decimal in 0..2^31-1 without allocating.
+func atoiInt31(b []byte) (int32, bool) {
 	if len(b) == 0 || len(b) > 10 {
 		return 0, false
 	}
@@ -511,7 +517,7 @@ func atoiPID(b []byte) (int32, bool) {
 		}
 		v = v*10 + int64(c-'0')
 	}
-	if v <= 0 || v > 1<<31-1 {
+	if v > 1<<31-1 {
 		return 0, false
 	}
 	return int32(v), true

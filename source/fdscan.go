@@ -325,23 +325,8 @@ func spread(d time.Duration, pid int32) time.Duration {
 	return d/2 + time.Duration(uint64(h)*uint64(d/2)>>32)
 }
 
-// atoiFD parses an fd number.
-func atoiFD(b []byte) (int32, bool) {
-	if len(b) == 0 || len(b) > 10 {
-		return 0, false
-	}
-	var v int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		v = v*10 + int64(c-'0')
-	}
-	if v > 1<<31-1 {
-		return 0, false
-	}
-	return int32(v), true
-}
+// atoiFD parses an fd number (0 included).
+func atoiFD(b []byte) (int32, bool) { return atoiInt31(b) }
 
 // scanWorker holds one scanning goroutine's buffers.
 type scanWorker struct {
@@ -370,16 +355,23 @@ type inodeCell struct {
 
 // reset empties the table and sizes it for n keys.
 func (t *inodeTable) reset(n int) {
-	size := 1024
-	for size < 2*n {
-		size *= 2
-	}
+	size := tableSize(n)
 	if len(t.cells) != size {
 		t.cells = make([]inodeCell, size)
 	} else {
 		clear(t.cells)
 	}
 	t.mask = uint32(size - 1)
+}
+
+// tableSize is the slot count of an open-addressing table for n keys: a
+// power of two, at least 1024, at most half full.
+func tableSize(n int) int {
+	size := 1024
+	for size < 2*n {
+		size *= 2
+	}
+	return size
 }
 
 func hashInode(k uint32) uint32 { return k * 2654435761 }
@@ -427,10 +419,7 @@ type idxTable struct {
 
 // reset empties the table and sizes it for n keys.
 func (t *idxTable) reset(n int) {
-	size := 1024
-	for size < 2*n {
-		size *= 2
-	}
+	size := tableSize(n)
 	if len(t.slots) != size {
 		t.slots = make([]uint32, size)
 	} else {

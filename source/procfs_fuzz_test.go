@@ -178,3 +178,22 @@ func FuzzParseSockstat(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseNoFileLimit: /proc/PID/limits content never panics the parser;
+// a limit is -1 (unlimited) or non-negative, and an error leaves it 0.
+func FuzzParseNoFileLimit(f *testing.F) {
+	for _, s := range []string{"", "Max open files            1024                 524288               files\n",
+		"Max open files unlimited unlimited files", "Max open files", "Max open files -1", "Max open files 99999999999999999999",
+		"Limit Soft\nMax open files\t7\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseNoFileLimit([]byte(s))
+		switch {
+		case err != nil && v != 0:
+			t.Fatalf("%d with error %v", v, err)
+		case err == nil && v < -1:
+			t.Fatalf("limit %d", v)
+		}
+	})
+}
