@@ -30,19 +30,7 @@ func TestEndToEnd(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	results, err := run(ctx, []string{"-sizes", "300,600", "-runs", "2", "-tanp-runs", "1", "-tcptop", "/bin/true", "-o", out}, &stdout, &stderr)
 	for _, res := range results {
-		// Whatever happened, nothing may be left behind.
-		list, _ := exec.Command("ip", "netns", "list").Output()
-		if strings.Contains(string(list), res.netns) {
-			t.Errorf("namespace %s still exists", res.netns)
-			exec.Command("ip", "netns", "del", res.netns).Run()
-		}
-		for _, h := range append(res.holders, res.retired...) {
-			select {
-			case <-h.done:
-			default:
-				t.Errorf("holder %s still running", h.spec.name)
-			}
-		}
+		checkCleanedUp(t, res)
 	}
 	if err != nil {
 		t.Fatalf("run: %v\nstderr:\n%s", err, stderr.String())
@@ -187,5 +175,23 @@ func TestMedian(t *testing.T) {
 	}
 	if m := median(nil); m != 0 {
 		t.Errorf("empty median = %v", m)
+	}
+}
+
+// checkCleanedUp fails when a size's namespace or holders outlived the run
+// (and removes the namespace): whatever happened, nothing may be left.
+func checkCleanedUp(t *testing.T, res *result) {
+	t.Helper()
+	list, _ := exec.Command("ip", "netns", "list").Output()
+	if strings.Contains(string(list), res.netns) {
+		t.Errorf("namespace %s still exists", res.netns)
+		exec.Command("ip", "netns", "del", res.netns).Run()
+	}
+	for _, h := range append(res.holders, res.retired...) {
+		select {
+		case <-h.done:
+		default:
+			t.Errorf("holder %s still running", h.spec.name)
+		}
 	}
 }

@@ -159,18 +159,7 @@ func TestLiveEndToEnd(t *testing.T) {
 		res = results[0]
 	}
 	if res != nil {
-		list, _ := exec.Command("ip", "netns", "list").Output()
-		if strings.Contains(string(list), res.netns) {
-			t.Errorf("namespace %s still exists", res.netns)
-			exec.Command("ip", "netns", "del", res.netns).Run()
-		}
-		for _, h := range append(res.holders, res.retired...) {
-			select {
-			case <-h.done:
-			default:
-				t.Errorf("holder %s still running", h.spec.name)
-			}
-		}
+		checkCleanedUp(t, res)
 		if res.live != nil {
 			if out, err := tmux(context.Background(), res.live.tmuxSocket, "list-sessions"); err == nil {
 				t.Errorf("tmux server %s still running: %s", res.live.tmuxSocket, out)
