@@ -95,11 +95,14 @@ func (a *Analyzer) Next(s *source.Sample, opt Options) *Snapshot {
 const SparkPoints = 120
 
 // Rebuild returns snap rebuilt with other options (a new sort or filter),
-// keeping its findings, history and ages. prev is the snapshot before it,
-// for rates (may be nil).
-func Rebuild(snap, prev *Snapshot, opt Options) *Snapshot {
-	n := Build(snap.Sample, prev, opt)
+// keeping its findings, history, ages and rates: rates do not depend on the
+// options, and they stay those computed against the Analyzer's previous
+// snapshot (the one previous snapshot there is), whatever a front end did
+// with the snapshots in between (a paused monitor drops some).
+func Rebuild(snap *Snapshot, opt Options) *Snapshot {
+	n := Build(snap.Sample, nil, opt)
 	n.Findings, n.History, n.Watching = snap.Findings, snap.History, snap.Watching
+	n.Rates, n.StateRates, n.Churn, n.Interval = snap.Rates, snap.StateRates, snap.Churn, snap.Interval
 	n.firstSeen, n.AgesTruncated = snap.firstSeen, snap.AgesTruncated
 	n.PollMS.Analyze = snap.PollMS.Analyze
 	n.PollMS.Total += n.PollMS.Analyze

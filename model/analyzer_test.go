@@ -71,18 +71,21 @@ func TestRebuildKeepsFindings(t *testing.T) {
 	a := NewAnalyzer(DefaultThresholds())
 	p0 := poll{sec: 0, build: both(leaked(20, 12), server(9, 8, 0))}
 	p1 := poll{sec: 1, build: both(leaked(20, 12), server(9, 8, 0))}
-	prev := a.Next(p0.sample(), Options{})
+	a.Next(p0.sample(), Options{})
 	snap := a.Next(p1.sample(), Options{})
 	f, err := ParseFilter("port:9999")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := Rebuild(snap, prev, Options{Filter: f})
+	r := Rebuild(snap, Options{Filter: f})
 	if len(r.Peers) != 0 {
 		t.Errorf("filter not applied: %d peers", len(r.Peers))
 	}
 	if len(r.Findings) != len(snap.Findings) || len(r.Findings) != 2 || len(r.History) != 2 {
 		t.Errorf("rebuild: %d findings (had %d), %d history points", len(r.Findings), len(snap.Findings), len(r.History))
+	}
+	if r.Churn != snap.Churn || r.StateRates != snap.StateRates || len(r.Rates) != len(snap.Rates) || r.Interval != snap.Interval {
+		t.Errorf("rebuild changed the rates: churn %v -> %v, interval %v -> %v", snap.Churn, r.Churn, snap.Interval, r.Interval)
 	}
 	sk := &r.Sample.Sockets[1] // a CLOSE_WAIT socket
 	if age, ok := r.SocketAge(sk); !ok || age != time.Second {

@@ -29,6 +29,7 @@ const UnknownName = "unknown"
 func Build(s *source.Sample, prev *Snapshot, opt Options) *Snapshot {
 	t0 := time.Now()
 	snap := &Snapshot{
+		Schema:              SchemaVersion,
 		Time:                s.Time,
 		Host:                s.Host,
 		Netns:               s.Netns,

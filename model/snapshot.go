@@ -12,9 +12,16 @@ import (
 	"github.com/tcptop/tcptop/source"
 )
 
+// SchemaVersion is the version of the JSON document a Snapshot encodes to
+// (its "schema" field). docs/JSON.md says what changes bump it: a removed
+// or renamed field, or a changed meaning; added fields do not.
+const SchemaVersion = 1
+
 // Snapshot is one read-only view of the machine's TCP. Its JSON form is the
 // stable schema documented in docs/JSON.md.
 type Snapshot struct {
+	// Schema is SchemaVersion: scripts can check what they read.
+	Schema    int               `json:"schema"`
 	Time      time.Time         `json:"time"`
 	Host      string            `json:"host"`
 	Netns     string            `json:"netns"`

@@ -86,7 +86,7 @@ type Model struct {
 	width  int
 	height int
 
-	snap, prev *model.Snapshot // shown, and the one before it (rates)
+	snap       *model.Snapshot // shown (its rates are the Analyzer's)
 	opts       model.Options
 	gen        int // bumped whenever opts change
 	snapGen    int // the gen snap was built with
@@ -206,8 +206,8 @@ func (m *Model) rebuildCmd() tea.Cmd {
 	if m.snap == nil || m.snap.Sample == nil {
 		return nil
 	}
-	snap, prev, opts, gen := m.snap, m.prev, m.opts, m.gen
-	return func() tea.Msg { return rebuiltMsg{snap: model.Rebuild(snap, prev, opts), gen: gen} }
+	snap, opts, gen := m.snap, m.opts, m.gen
+	return func() tea.Msg { return rebuiltMsg{snap: model.Rebuild(snap, opts), gen: gen} }
 }
 
 // optsChanged records new options and rebuilds. The list on screen goes
@@ -256,7 +256,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, m.tickCmd()
 		}
 		m.err = nil
-		m.prev, m.snap, m.snapGen = m.snap, msg.snap, msg.gen
+		m.snap, m.snapGen = msg.snap, msg.gen
 		m.refresh()
 		cmds := []tea.Cmd{m.tickCmd()}
 		if msg.gen != m.gen {
