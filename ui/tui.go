@@ -86,12 +86,12 @@ type Model struct {
 	width  int
 	height int
 
-	snap       *model.Snapshot // shown (its rates are the Analyzer's)
-	opts       model.Options
-	gen        int // bumped whenever opts change
-	snapGen    int // the gen snap was built with
-	err        error
-	errAt      time.Time
+	snap    *model.Snapshot // shown (its rates are the Analyzer's)
+	opts    model.Options
+	gen     int // bumped whenever opts change
+	snapGen int // the gen snap was built with
+	err     error
+	errAt   time.Time
 
 	interval  time.Duration
 	paused    bool
