@@ -27,14 +27,14 @@ type Point struct {
 	States     StateCounts
 	PortsInUse int
 
-	counters  map[string]int64       // the snapshot's (never modified)
-	dests     map[string]int         // top destinations' ports in use
-	closeWait map[int32]int          // CLOSE_WAIT per owning pid (0: unknown)
-	synSent   map[netip.AddrPort]int // SYN_SENT per remote endpoint
-	full      map[string]bool        // listeners whose queue was full
+	counters  map[string]int64        // the snapshot's (never modified)
+	dests     map[DestKey]int         // top destinations' ports in use
+	closeWait map[int32]int           // CLOSE_WAIT per owning pid (0: unknown)
+	synSent   map[netip.AddrPort]int  // SYN_SENT per remote endpoint
+	full      map[netip.AddrPort]bool // listeners whose queue was full
 	// destOwners: who held sockets to the hottest destinations (see
 	// hotDestinationOwners); nil when none was hot.
-	destOwners map[string]map[int32]int
+	destOwners map[DestKey]map[int32]int
 }
 
 // Analyzer turns successive samples into snapshots with findings. Between

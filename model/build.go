@@ -124,6 +124,7 @@ func buildListeners(snap *Snapshot, s *source.Sample) listenTable {
 			continue
 		}
 		l := Listener{
+			Addr:              sk.Local,
 			Local:             sk.Local.String(),
 			Queue:             sk.RecvQ,
 			Backlog:           sk.SendQ,
@@ -248,6 +249,7 @@ func buildEphemeral(snap *Snapshot, s *source.Sample, lt listenTable) {
 	list := make([]Destination, 0, len(dests))
 	for k, d := range dests {
 		dst := Destination{
+			Key:        DestKey{k.local, k.remote},
 			LocalIP:    k.local.String(),
 			Remote:     k.remote.String(),
 			InUse:      d.inUse,
@@ -346,8 +348,10 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options) {
 		a := &accs[i]
 		ptrs[i] = a
 		a.peer.key = a.key
+		a.peer.Key.Remote = a.key.remote
 		a.peer.Loopback = a.key.remote.Addr().IsLoopback()
 		if a.key.listener >= 0 {
+			a.peer.Key.Listener = snap.Listeners[a.key.listener].Addr
 			a.peer.Direction, a.peer.Remote, a.peer.Local = "in", a.key.remote.Addr().String(), snap.Listeners[a.key.listener].Local
 		} else {
 			a.peer.Direction, a.peer.Remote = "out", a.key.remote.String()
@@ -430,8 +434,10 @@ func newProcessRow(pid int32, procs map[int32]*source.Process) *ProcessRow {
 	if pid == 0 {
 		return r
 	}
+	r.Key.PID = pid
 	r.Name, r.FDs = "?", -1
 	if p := procs[pid]; p != nil {
+		r.Key.Start = p.Start
 		r.Name, r.Cmdline, r.User = p.Name, p.Cmdline, p.User
 		r.FDs, r.FDLimit = p.FDs, p.FDLimit
 	}

@@ -4,30 +4,50 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tcptop/tcptop/source"
 )
 
 // A Finding is what an experienced engineer would say after reading the
 // numbers: what is wrong, the evidence for it, what to do, and where to
 // look (Subject). Rules in rule_*.go produce them from a snapshot and the
 // recent history; each rule is pure and table-tested on its own.
+//
+// The words (Title, Evidence, Advice) are Texts each front end draws its
+// own way; the structured parts (Subject, Facts, Knobs) are what scripts,
+// the exporter and the monitor's jump to the subject use, never the words.
 type Finding struct {
 	// Rule names the rule that fired: a stable identifier for scripts
 	// ("ephemeral_ports", "close_wait_leak", ...).
 	Rule     string   `json:"rule"`
 	Severity Severity `json:"severity"`
 	// Title is one line, fit for the findings strip.
-	Title    string   `json:"title"`
-	Subject  Subject  `json:"subject"`
-	Evidence []string `json:"evidence"`
-	Advice   []string `json:"advice"`
+	Title    Text    `json:"title"`
+	Subject  Subject `json:"subject"`
+	Evidence []Text  `json:"evidence"`
+	Advice   []Text  `json:"advice"`
+	// Facts are the numbers the finding rests on, by a stable snake_case
+	// name ("in_use", "usable", "overflows_per_sec", ...).
+	Facts map[string]float64 `json:"facts,omitempty"`
+	// Knobs are the tunables the advice names, with their values now.
+	Knobs []Knob `json:"knobs,omitempty"`
+}
+
+// Knob is a tunable a finding's advice names, with its current value as
+// read ("unknown" when it could not be read).
+type Knob struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
 // Subject is what a finding is about, in the terms of the table: a
-// destination or peer (Remote, Direction, Local as in Peer), a listener
-// (Local), a process (PID, Name) or the whole host.
+// destination or peer, a listener, a process or the whole host. The typed
+// fields (Dest, Peer, Listener, Proc) identify it; the strings are their
+// text for JSON.
 type Subject struct {
 	// Kind is "destination", "peer", "listener", "process" or "host".
 	Kind      string `json:"kind"`
@@ -36,6 +56,15 @@ type Subject struct {
 	Direction string `json:"direction,omitempty"`
 	PID       int32  `json:"pid,omitempty"`
 	Name      string `json:"name,omitempty"`
+
+	// Dest is a destination subject's key.
+	Dest DestKey `json:"-"`
+	// Peer is a peer subject's key.
+	Peer PeerKey `json:"-"`
+	// Listener is a listener subject's endpoint.
+	Listener netip.AddrPort `json:"-"`
+	// Proc is a process subject's key.
+	Proc ProcKey `json:"-"`
 }
 
 // Subject kinds.
@@ -47,12 +76,43 @@ const (
 	SubjectHost        = "host"
 )
 
-// String names the subject the way the findings strip shows it.
-func (s Subject) String() string {
+// hostSubject is the whole machine.
+func hostSubject() Subject { return Subject{Kind: SubjectHost} }
+
+// destSubject is an ephemeral-port destination.
+func destSubject(d *Destination) Subject {
+	return Subject{Kind: SubjectDestination, Remote: d.Remote, Local: d.LocalIP, Direction: "out", Dest: d.Key}
+}
+
+// outPeerSubject is the outgoing peer remote.
+func outPeerSubject(remote netip.AddrPort) Subject {
+	return Subject{Kind: SubjectPeer, Remote: remote.String(), Direction: "out", Peer: PeerKey{Remote: remote}}
+}
+
+// listenerSubject is a listener.
+func listenerSubject(l *Listener) Subject {
+	return Subject{Kind: SubjectListener, Local: l.Local, Listener: l.Addr}
+}
+
+// processSubject is a process (pid 0: the sockets no process is known for).
+func processSubject(pid int32, procs map[int32]*source.Process) Subject {
+	s := Subject{Kind: SubjectProcess, PID: pid, Name: UnknownName, Proc: ProcKey{PID: pid}}
+	if pid != 0 {
+		s.Name = procName(pid, procs)
+		if p := procs[pid]; p != nil {
+			s.Proc.Start = p.Start
+		}
+	}
+	return s
+}
+
+// Render names the subject the way the findings strip shows it, with
+// arrow between a client and the listener it connects to.
+func (s Subject) Render(arrow string) string {
 	switch s.Kind {
 	case SubjectDestination, SubjectPeer:
 		if s.Direction == "in" {
-			return s.Remote + " → " + s.Local
+			return s.Remote + arrow + s.Local
 		}
 		return s.Remote
 	case SubjectListener:
@@ -62,6 +122,9 @@ func (s Subject) String() string {
 	}
 	return "host"
 }
+
+// String is Render with a UTF-8 arrow.
+func (s Subject) String() string { return s.Render(ArrowUTF8) }
 
 // Severity ranks findings. Warning and above make `tcptop --check` fail.
 type Severity uint8
@@ -157,10 +220,10 @@ func diagnose(c *ruleCtx) []Finding {
 		for i := range fs {
 			fs[i].Rule = r.name
 			if fs[i].Evidence == nil {
-				fs[i].Evidence = []string{}
+				fs[i].Evidence = []Text{}
 			}
 			if fs[i].Advice == nil {
-				fs[i].Advice = []string{}
+				fs[i].Advice = []Text{}
 			}
 		}
 		out = append(out, fs...)

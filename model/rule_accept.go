@@ -2,6 +2,8 @@ package model
 
 import (
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -25,41 +27,52 @@ func ruleAcceptQueue(c *ruleCtx) []Finding {
 	}
 	// The counters rose but no listener is full now: the queue filled and
 	// drained between polls. Name the ones seen full recently.
-	var recent []string
+	var recent []netip.AddrPort
 	for i := len(c.hist) - 1; i >= 0 && len(recent) < 4; i-- {
 		for l := range c.hist[i].full {
-			if !containsString(recent, l) {
+			if !slices.Contains(recent, l) {
 				recent = append(recent, l)
 			}
 		}
 	}
 	f := Finding{
 		Severity: Warning,
-		Title:    fmt.Sprintf("Accept queue overflows: ListenOverflows %s, ListenDrops %s", perSec(over), perSec(drops)),
-		Subject:  Subject{Kind: SubjectHost},
-		Evidence: []string{fmt.Sprintf("TcpExt ListenOverflows %s and ListenDrops %s: SYNs to a listener with a full accept queue were dropped", perSec(over), perSec(drops))},
-		Advice: []string{
-			"The queue fills and drains between polls: poll faster (+) or watch the listeners panel",
-			"Raise the listen() backlog and net.core.somaxconn, then restart the service (the backlog is fixed at listen())",
+		Title:    Plain(fmt.Sprintf("Accept queue overflows: ListenOverflows %s, ListenDrops %s", perSec(over), perSec(drops))),
+		Subject:  hostSubject(),
+		Evidence: lines(fmt.Sprintf("TcpExt ListenOverflows %s and ListenDrops %s: SYNs to a listener with a full accept queue were dropped", perSec(over), perSec(drops))),
+		Advice: []Text{
+			{Words("The queue fills and drains between polls: poll faster"), Key(ActionFaster), Words(" or watch the listeners panel")},
+			Plain("Raise the listen() backlog and net.core.somaxconn, then restart the service (the backlog is fixed at listen())"),
 		},
+		Facts: map[string]float64{"overflows_per_sec": over, "drops_per_sec": drops},
+		Knobs: c.knobs("net.core.somaxconn"),
 	}
 	switch fullest := c.fullestListener(); {
 	case len(recent) > 0:
-		f.Subject = Subject{Kind: SubjectListener, Local: recent[0]}
-		f.Evidence = append(f.Evidence, "full in the recent polls: "+strings.Join(recent, ", "))
+		f.Subject = Subject{Kind: SubjectListener, Local: recent[0].String(), Listener: recent[0]}
+		names := make([]string, len(recent))
+		for i, r := range recent {
+			names[i] = r.String()
+		}
+		f.Evidence = append(f.Evidence, lines("full in the recent polls: "+strings.Join(names, ", "))...)
 	case fullest != nil:
 		// Filling up: the overflow happened between polls.
-		f.Subject = Subject{Kind: SubjectListener, Local: fullest.Local}
-		f.Evidence = append(f.Evidence, fmt.Sprintf("no listener was full at a poll; the fullest now: %s (%d/%d)", fullest.Local, fullest.Queue, fullest.Backlog))
+		f.Subject = listenerSubject(fullest)
+		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("no listener was full at a poll; the fullest now: %s (%d/%d)", fullest.Local, fullest.Queue, fullest.Backlog))...)
 	default:
-		f.Evidence = append(f.Evidence, "no listener was full at any poll tcptop made")
+		f.Evidence = append(f.Evidence, lines("no listener was full at any poll tcptop made")...)
 	}
 	return []Finding{f}
 }
 
 func (c *ruleCtx) acceptFinding(l *Listener, closed int, rising bool, over, drops float64) Finding {
 	sc := &c.s.Sysctl
-	f := Finding{Subject: Subject{Kind: SubjectListener, Local: l.Local}}
+	f := Finding{Subject: listenerSubject(l)}
+	f.Facts = map[string]float64{"queue": float64(l.Queue), "backlog": float64(l.Backlog), "syn_recv": float64(l.SynRecv)}
+	if rising {
+		f.Facts["overflows_per_sec"], f.Facts["drops_per_sec"] = over, drops
+	}
+	f.Knobs = c.knobs("net.core.somaxconn", "net.ipv4.tcp_max_syn_backlog", "net.ipv4.tcp_abort_on_overflow")
 	state := "full"
 	if !l.Full {
 		state = "nearly full"
@@ -70,7 +83,7 @@ func (c *ruleCtx) acceptFinding(l *Listener, closed int, rising bool, over, drop
 	default:
 		f.Severity = Warning
 	}
-	f.Title = fmt.Sprintf("Accept queue %s on %s (%d/%d)", state, l.Local, l.Queue, l.Backlog)
+	f.Title = Plain(fmt.Sprintf("Accept queue %s on %s (%d/%d)", state, l.Local, l.Queue, l.Backlog))
 	owner := "the application"
 	if len(l.Processes) > 0 {
 		var names []string
@@ -79,55 +92,45 @@ func (c *ruleCtx) acceptFinding(l *Listener, closed int, rising bool, over, drop
 		}
 		owner = strings.Join(firstN(names, 3), ", ")
 	}
-	f.Evidence = append(f.Evidence, fmt.Sprintf("%d connections wait for accept() on a backlog of %d: %s is not accepting fast enough",
-		l.Queue, l.Backlog, owner))
+	f.Evidence = append(f.Evidence, lines(fmt.Sprintf("%d connections wait for accept() on a backlog of %d: %s is not accepting fast enough",
+		l.Queue, l.Backlog, owner))...)
 	if l.Full {
-		f.Evidence = append(f.Evidence, "the kernel drops new SYNs to it: clients resend them after 1 s, 2 s, 4 s, ... and time out in connect()")
+		f.Evidence = append(f.Evidence, lines("the kernel drops new SYNs to it: clients resend them after 1 s, 2 s, 4 s, ... and time out in connect()")...)
 	}
 	if closed > 0 {
-		f.Evidence = append(f.Evidence, fmt.Sprintf("%d of the waiting connections are already closed by their clients (CLOSE_WAIT, never accepted): they gave up waiting", closed))
+		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("%d of the waiting connections are already closed by their clients (CLOSE_WAIT, never accepted): they gave up waiting", closed))...)
 	}
 	switch {
 	case rising:
-		f.Evidence = append(f.Evidence, fmt.Sprintf("TcpExt ListenOverflows %s, ListenDrops %s while it was full", perSec(over), perSec(drops)))
+		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("TcpExt ListenOverflows %s, ListenDrops %s while it was full", perSec(over), perSec(drops)))...)
 	default:
 		if v, ok := c.snap.Counters["ListenOverflows"]; ok {
 			how := "no rate yet: first snapshot"
 			if _, known := c.counterRate("ListenOverflows"); known {
 				how = "not rising since the previous poll"
 			}
-			f.Evidence = append(f.Evidence, fmt.Sprintf("TcpExt ListenOverflows %s, ListenDrops %s since boot (%s)",
-				count(int(v)), count(int(c.snap.Counters["ListenDrops"])), how))
+			f.Evidence = append(f.Evidence, lines(fmt.Sprintf("TcpExt ListenOverflows %s, ListenDrops %s since boot (%s)",
+				count(int(v)), count(int(c.snap.Counters["ListenDrops"])), how))...)
 		}
 	}
 	if sc.MaxSynBacklog > 0 {
-		f.Evidence = append(f.Evidence, fmt.Sprintf("SYN_RECV %d of tcp_max_syn_backlog %d", l.SynRecv, sc.MaxSynBacklog))
+		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("SYN_RECV %d of tcp_max_syn_backlog %d", l.SynRecv, sc.MaxSynBacklog))...)
 	}
 	if l.CappedBySomaxconn {
-		f.Evidence = append(f.Evidence, fmt.Sprintf("the backlog equals net.core.somaxconn (%d): the application probably asked for more and was cut down", sc.Somaxconn))
+		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("the backlog equals net.core.somaxconn (%d): the application probably asked for more and was cut down", sc.Somaxconn))...)
 	}
-	if old, ok := c.previous(); ok && old.full[l.Local] && l.Full {
-		f.Evidence = append(f.Evidence, "it was already full at the previous poll")
+	if old, ok := c.previous(); ok && old.full[l.Addr] && l.Full {
+		f.Evidence = append(f.Evidence, lines("it was already full at the previous poll")...)
 	}
 	if l.CappedBySomaxconn {
-		f.Advice = append(f.Advice, fmt.Sprintf("Raise net.core.somaxconn (now %d) AND restart the service: the backlog is fixed when it calls listen()", sc.Somaxconn))
+		f.Advice = append(f.Advice, lines(fmt.Sprintf("Raise net.core.somaxconn (now %d) AND restart the service: the backlog is fixed when it calls listen()", sc.Somaxconn))...)
 	} else {
-		f.Advice = append(f.Advice, fmt.Sprintf("Raise the backlog the service passes to listen() (now %d; net.core.somaxconn %d caps it) and restart it", l.Backlog, sc.Somaxconn))
+		f.Advice = append(f.Advice, lines(fmt.Sprintf("Raise the backlog the service passes to listen() (now %d; net.core.somaxconn %d caps it) and restart it", l.Backlog, sc.Somaxconn))...)
 	}
-	f.Advice = append(f.Advice,
-		"Check the process is alive and not stuck (a blocked accept loop, too few workers)",
+	f.Advice = append(f.Advice, lines("Check the process is alive and not stuck (a blocked accept loop, too few workers)",
 		"Clients: pool connections instead of opening one per request",
-		fmt.Sprintf("tcp_abort_on_overflow=1 answers with RST instead of silence, so clients fail fast (now %s)", sysctlNow(c.snap, "net.ipv4.tcp_abort_on_overflow")))
+		fmt.Sprintf("tcp_abort_on_overflow=1 answers with RST instead of silence, so clients fail fast (now %s)", sysctlNow(c.snap, "net.ipv4.tcp_abort_on_overflow")))...)
 	return f
-}
-
-func containsString(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // fullestListener is the listener with the fullest accept queue, nil when

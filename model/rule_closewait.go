@@ -47,13 +47,15 @@ func (c *ruleCtx) closeWaitFinding(pid int32, a *cwAcc, hasPrev bool) Finding {
 	p := c.s.Procs[pid]
 	f := Finding{
 		Severity: Warning,
-		Subject:  Subject{Kind: SubjectProcess, PID: pid, Name: UnknownName},
+		Subject:  processSubject(pid, c.s.Procs),
+		Facts:    map[string]float64{"sockets": float64(a.n), "persisted": float64(a.persisted)},
+		Knobs:    c.knobs("net.ipv4.tcp_fin_timeout"),
 	}
-	if pid != 0 {
-		f.Subject.Name = procName(pid, c.s.Procs)
+	if a.ageKnown {
+		f.Facts["oldest_seconds"] = a.oldest.Seconds()
 	}
 	who := c.procLabel(pid)
-	f.Title = fmt.Sprintf("CLOSE_WAIT leak: %s holds %s sockets the peer already closed", who, count(a.n))
+	f.Title = Plain(fmt.Sprintf("CLOSE_WAIT leak: %s holds %s sockets the peer already closed", who, count(a.n)))
 	if a.n >= c.th.CloseWaitCrit {
 		f.Severity = Critical
 	}
@@ -68,17 +70,17 @@ func (c *ruleCtx) closeWaitFinding(pid int32, a *cwAcc, hasPrev bool) Finding {
 			line += " (run without --no-procs to see the process)"
 		}
 	}
-	f.Evidence = append(f.Evidence, line)
+	f.Evidence = append(f.Evidence, lines(line)...)
 	switch {
 	case !hasPrev:
-		f.Evidence = append(f.Evidence, "age unknown: this is the first snapshot (watch for a few seconds, or run tcptop --check)")
+		f.Evidence = append(f.Evidence, lines("age unknown: this is the first snapshot (watch for a few seconds, or run tcptop --check)")...)
 	case a.ageKnown:
 		were := "were"
 		if a.persisted == 1 {
 			were = "was"
 		}
-		f.Evidence = append(f.Evidence, fmt.Sprintf("%s of them %s already there at the previous poll; the oldest for at least %s (tcptop has watched for %s)",
-			count(a.persisted), were, dur(a.oldest.Seconds()), dur(c.snap.Watching.Seconds())))
+		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("%s of them %s already there at the previous poll; the oldest for at least %s (tcptop has watched for %s)",
+			count(a.persisted), were, dur(a.oldest.Seconds()), dur(c.snap.Watching.Seconds())))...)
 	}
 	if r, span, ok := c.growth(func(pt *Point) (float64, bool) { return float64(pt.closeWait[pid]), true }); ok {
 		verb := "growing"
@@ -88,12 +90,12 @@ func (c *ruleCtx) closeWaitFinding(pid int32, a *cwAcc, hasPrev bool) Finding {
 				verb = "shrinking"
 			}
 		}
-		f.Evidence = append(f.Evidence, fmt.Sprintf("%s: %+.0f/min over the last %s", verb, r*60, dur(span.Seconds())))
+		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("%s: %+.0f/min over the last %s", verb, r*60, dur(span.Seconds())))...)
 	}
-	f.Evidence = append(f.Evidence, "from "+topPeers(a.peers, 3))
+	f.Evidence = append(f.Evidence, lines("from "+topPeers(a.peers, 3))...)
 	if p != nil && p.FDs >= 0 && p.FDLimit != 0 {
 		if p.FDLimit < 0 {
-			f.Evidence = append(f.Evidence, fmt.Sprintf("open files %s (no limit)", count(p.FDs)))
+			f.Evidence = append(f.Evidence, lines(fmt.Sprintf("open files %s (no limit)", count(p.FDs)))...)
 		} else {
 			share := float64(p.FDs) / float64(p.FDLimit)
 			line := fmt.Sprintf("open files %s of its limit %s (%s)", count(p.FDs), count(int(p.FDLimit)), pct(share))
@@ -101,14 +103,14 @@ func (c *ruleCtx) closeWaitFinding(pid int32, a *cwAcc, hasPrev bool) Finding {
 				f.Severity = Critical
 				line += ": at the limit accept() and open() fail with EMFILE"
 			}
-			f.Evidence = append(f.Evidence, line)
+			f.Evidence = append(f.Evidence, lines(line)...)
 		}
 	}
-	f.Advice = []string{
+	f.Advice = lines(
 		"This is an application bug: the peer closed and the process never called close() on the socket (the network is fine)",
 		"Find the code path that drops a connection without closing it: error paths, a missing defer/finally, a pool that never evicts",
 		fmt.Sprintf("The peer waits in FIN_WAIT2 for up to net.ipv4.tcp_fin_timeout (now %s); restarting the process frees the sockets for now", withUnit(sysctlNow(c.snap, "net.ipv4.tcp_fin_timeout"), " s")),
-	}
+	)
 	return f
 }
 

@@ -24,22 +24,23 @@ func ruleEphemeralPorts(c *ruleCtx) []Finding {
 	}
 	f := Finding{
 		Severity: severityAt(e.Fraction, th.PortsWarn, th.PortsCrit),
-		Title:    fmt.Sprintf("Ephemeral ports %s used (%s of %s usable)", pct(e.Fraction), count(e.InUse), count(e.Usable)),
-		Subject:  Subject{Kind: SubjectHost},
+		Title:    Plain(fmt.Sprintf("Ephemeral ports %s used (%s of %s usable)", pct(e.Fraction), count(e.InUse), count(e.Usable))),
+		Subject:  hostSubject(),
 	}
-	f.Evidence = append(f.Evidence, fmt.Sprintf("%s of %s usable local ports are held, spread over %s destinations",
-		count(e.InUse), count(e.Usable), count(e.DestinationCount)))
+	f.Evidence = append(f.Evidence, lines(fmt.Sprintf("%s of %s usable local ports are held, spread over %s destinations",
+		count(e.InUse), count(e.Usable), count(e.DestinationCount)))...)
 	for i, d := range e.Destinations {
 		if i == 3 {
 			break
 		}
-		f.Evidence = append(f.Evidence, fmt.Sprintf("%s → %s holds %s (%s TIME_WAIT)", d.LocalIP, d.Remote, count(d.InUse), count(d.TimeWait)))
+		f.Evidence = append(f.Evidence, Text{Words(d.LocalIP), Arrow, Words(fmt.Sprintf("%s holds %s (%s TIME_WAIT)", d.Remote, count(d.InUse), count(d.TimeWait)))})
 	}
 	if r, span, ok := c.growth(func(p *Point) (float64, bool) { return float64(p.PortsInUse), true }); ok && r > 0 {
-		f.Evidence = append(f.Evidence, fmt.Sprintf("growing %s over the last %s: the range is gone in %s at that rate",
-			perSec(r), dur(span.Seconds()), dur(float64(e.Usable-e.InUse)/r)))
+		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("growing %s over the last %s: the range is gone in %s at that rate",
+			perSec(r), dur(span.Seconds()), dur(float64(e.Usable-e.InUse)/r)))...)
 	}
-	f.Advice = c.portAdvice(e)
+	f.Advice, f.Knobs = c.portAdvice(e)
+	f.Facts = map[string]float64{"in_use": float64(e.InUse), "usable": float64(e.Usable), "fraction": e.Fraction, "destinations": float64(e.DestinationCount)}
 	return []Finding{f}
 }
 
@@ -49,53 +50,54 @@ func (c *ruleCtx) destinationExhaustion(d *Destination) Finding {
 	th := c.th
 	f := Finding{
 		Severity: severityAt(d.Fraction, th.PortsWarn, th.PortsCrit),
-		Title: fmt.Sprintf("Ephemeral ports to %s %s used (%s of %s)",
-			d.Remote, pct(d.Fraction), count(d.InUse), count(e.Usable)),
-		Subject: Subject{Kind: SubjectDestination, Remote: d.Remote, Local: d.LocalIP, Direction: "out"},
+		Title: Plain(fmt.Sprintf("Ephemeral ports to %s %s used (%s of %s)",
+			d.Remote, pct(d.Fraction), count(d.InUse), count(e.Usable))),
+		Subject: destSubject(d),
 	}
 	tw := 0.0
 	if d.InUse > 0 {
 		tw = float64(d.TimeWait) / float64(d.InUse)
 	}
-	f.Evidence = append(f.Evidence,
-		fmt.Sprintf("%s → %s holds %s of the %s usable local ports (range %d-%d, %s reserved); connect() to it fails with EADDRNOTAVAIL when none is left",
-			d.LocalIP, d.Remote, count(d.InUse), count(e.Usable), e.Low, e.High, count(e.Reserved)),
+	f.Evidence = append(f.Evidence, Text{Words(d.LocalIP), Arrow, Words(fmt.Sprintf("%s holds %s of the %s usable local ports (range %d-%d, %s reserved); connect() to it fails with EADDRNOTAVAIL when none is left",
+		d.Remote, count(d.InUse), count(e.Usable), e.Low, e.High, count(e.Reserved)))})
+	f.Evidence = append(f.Evidence, lines(
 		fmt.Sprintf("%s of them (%s) are in TIME_WAIT: this host closes first, so each 4-tuple is held for 60 s",
-			count(d.TimeWait), pct(tw)))
-	id := destID(d.LocalIP, d.Remote)
+			count(d.TimeWait), pct(tw)))...)
+	id := d.Key
 	if r, span, ok := c.growth(func(p *Point) (float64, bool) { v, ok := p.dests[id]; return float64(v), ok }); ok {
 		switch {
 		case d.InUse >= e.Usable:
-			f.Evidence = append(f.Evidence, fmt.Sprintf("exhausted now (%s over the last %s): new connections to it fail", perSec(r), dur(span.Seconds())))
+			f.Evidence = append(f.Evidence, lines(fmt.Sprintf("exhausted now (%s over the last %s): new connections to it fail", perSec(r), dur(span.Seconds())))...)
 		case r > 0:
-			f.Evidence = append(f.Evidence, fmt.Sprintf("growing %s over the last %s: exhausted in %s at that rate",
-				perSec(r), dur(span.Seconds()), dur(float64(e.Usable-d.InUse)/r)))
+			f.Evidence = append(f.Evidence, lines(fmt.Sprintf("growing %s over the last %s: exhausted in %s at that rate",
+				perSec(r), dur(span.Seconds()), dur(float64(e.Usable-d.InUse)/r)))...)
 		default:
-			f.Evidence = append(f.Evidence, fmt.Sprintf("%s over the last %s", perSec(r), dur(span.Seconds())))
+			f.Evidence = append(f.Evidence, lines(fmt.Sprintf("%s over the last %s", perSec(r), dur(span.Seconds())))...)
 		}
 	}
 	if d.TimeWait > 0 {
-		f.Evidence = append(f.Evidence, fmt.Sprintf("TIME_WAIT drains: the next port frees in %s, all %s in %s if no new ones come",
-			dur(float64(d.NextFreeMS)/1000), count(d.TimeWait), dur(float64(d.DrainMS)/1000)))
+		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("TIME_WAIT drains: the next port frees in %s, all %s in %s if no new ones come",
+			dur(float64(d.NextFreeMS)/1000), count(d.TimeWait), dur(float64(d.DrainMS)/1000)))...)
 	}
 	switch {
 	case !c.s.Attributed:
 	case len(c.point.destOwners[id]) > 0:
-		f.Evidence = append(f.Evidence, "connections from "+c.topOwners(c.point.destOwners[id], 3))
+		f.Evidence = append(f.Evidence, lines("connections from "+c.topOwners(c.point.destOwners[id], 3))...)
 	default:
 		seen := false
 		for i := len(c.hist) - 2; i >= 0 && !seen; i-- {
 			if o := c.hist[i].destOwners[id]; len(o) > 0 {
-				f.Evidence = append(f.Evidence, fmt.Sprintf("connections from %s (seen %s ago; the connections are shorter than a poll)",
-					c.topOwners(o, 3), dur(c.snap.Time.Sub(c.hist[i].Time).Seconds())))
+				f.Evidence = append(f.Evidence, lines(fmt.Sprintf("connections from %s (seen %s ago; the connections are shorter than a poll)",
+					c.topOwners(o, 3), dur(c.snap.Time.Sub(c.hist[i].Time).Seconds())))...)
 				seen = true
 			}
 		}
 		if !seen {
-			f.Evidence = append(f.Evidence, "no process holds an open connection to it at the polls: each lasts less than a poll and TIME_WAIT sockets own no process; catch the caller with `ss -tnp dst "+d.Remote+"` in a loop, or a faster refresh (-)")
+			f.Evidence = append(f.Evidence, Text{Words("no process holds an open connection to it at the polls: each lasts less than a poll and TIME_WAIT sockets own no process; catch the caller with `ss -tnp dst " + d.Remote + "` in a loop, or a faster refresh"), Key(ActionFaster)})
 		}
 	}
-	f.Advice = c.portAdvice(e)
+	f.Advice, f.Knobs = c.portAdvice(e)
+	f.Facts = map[string]float64{"in_use": float64(d.InUse), "usable": float64(e.Usable), "fraction": d.Fraction, "time_wait": float64(d.TimeWait)}
 	return f
 }
 
@@ -132,18 +134,28 @@ func topCounts[K comparable](n map[K]int, k int, byKey func(a, b K) int, label f
 	return strings.Join(parts, ", ")
 }
 
-// portAdvice lists the fixes with the current value of each knob.
-func (c *ruleCtx) portAdvice(e *Ephemeral) []string {
+// portAdvice lists the fixes, and the knobs they name with their values.
+func (c *ruleCtx) portAdvice(e *Ephemeral) ([]Text, []Knob) {
 	sc := &c.s.Sysctl
 	reuse := sysctlNow(c.snap, "net.ipv4.tcp_tw_reuse")
 	ts := sysctlNow(c.snap, "net.ipv4.tcp_timestamps")
-	return []string{
+	knobs := c.knobs("net.ipv4.tcp_tw_reuse", "net.ipv4.tcp_timestamps", "net.ipv4.ip_local_port_range", "net.ipv4.ip_local_reserved_ports")
+	return lines(
 		"Reuse connections (HTTP keep-alive, a connection pool) instead of one per request: no new port, no TIME_WAIT",
 		"Let the server close first (send `Connection: close`): TIME_WAIT then lands on the server, where each client's 4-tuple differs",
 		fmt.Sprintf("net.ipv4.tcp_tw_reuse=1 lets new outgoing connections reuse TIME_WAIT ports (now %s; 2 = loopback only) and needs tcp_timestamps=1 (now %s)", reuse, ts),
 		fmt.Sprintf("Widen net.ipv4.ip_local_port_range (now %d %d, %s usable), reserving service ports in ip_local_reserved_ports first", sc.PortLow, sc.PortHigh, count(e.Usable)),
 		"tcp_fin_timeout does not shorten TIME_WAIT (fixed at 60 s); tcp_tw_recycle is gone since Linux 4.12",
+	), knobs
+}
+
+// knobs lists tunables with their values now (sysctlNow).
+func (c *ruleCtx) knobs(names ...string) []Knob {
+	out := make([]Knob, len(names))
+	for i, n := range names {
+		out[i] = Knob{Name: n, Value: sysctlNow(c.snap, n)}
 	}
+	return out
 }
 
 // sysctlNow is a tunable's value as read, or "unknown".

@@ -17,7 +17,7 @@ import (
 func ruleLocalProber(c *ruleCtx) []Finding {
 	type portAcc struct {
 		port                      uint16
-		listener                  string
+		listener                  *Listener
 		n, clientSide, serverSide int
 		probers                   map[int32]int
 	}
@@ -40,7 +40,7 @@ func ruleLocalProber(c *ruleCtx) []Finding {
 		}
 		a := ports[port]
 		if a == nil {
-			a = &portAcc{port: port, listener: c.snap.Listeners[idx].Local, probers: map[int32]int{}}
+			a = &portAcc{port: port, listener: &c.snap.Listeners[idx], probers: map[int32]int{}}
 			ports[port] = a
 		}
 		a.n++
@@ -71,9 +71,9 @@ func ruleLocalProber(c *ruleCtx) []Finding {
 	top := list[0]
 	f := Finding{
 		Severity: Warning,
-		Title: fmt.Sprintf("Local prober or client: %s TIME_WAIT between local endpoints on listening port :%d",
-			count(total), top.port),
-		Subject: Subject{Kind: SubjectListener, Local: top.listener},
+		Title: Plain(fmt.Sprintf("Local prober or client: %s TIME_WAIT between local endpoints on listening port :%d",
+			count(total), top.port)),
+		Subject: listenerSubject(top.listener),
 	}
 	var byPort []string
 	for i, a := range list {
@@ -83,10 +83,9 @@ func ruleLocalProber(c *ruleCtx) []Finding {
 		}
 		byPort = append(byPort, fmt.Sprintf(":%d %s", a.port, count(a.n)))
 	}
-	f.Evidence = append(f.Evidence,
-		fmt.Sprintf("%s TIME_WAIT sockets have both ends on this host and one end on a listener: %s",
-			count(total), strings.Join(byPort, ", ")),
-		fmt.Sprintf("that is %.0fx the %d LISTEN sockets", float64(total)/float64(max(1, listen)), listen))
+	f.Evidence = append(f.Evidence, lines(fmt.Sprintf("%s TIME_WAIT sockets have both ends on this host and one end on a listener: %s",
+		count(total), strings.Join(byPort, ", ")),
+		fmt.Sprintf("that is %.0fx the %d LISTEN sockets", float64(total)/float64(max(1, listen)), listen))...)
 	client, server := 0, 0
 	probers := map[int32]int{}
 	for _, a := range list {
@@ -96,12 +95,12 @@ func ruleLocalProber(c *ruleCtx) []Finding {
 			probers[pid] += n
 		}
 	}
-	f.Evidence = append(f.Evidence, fmt.Sprintf("closed first by the connecting side: %s; by the service: %s", count(client), count(server)))
+	f.Evidence = append(f.Evidence, lines(fmt.Sprintf("closed first by the connecting side: %s; by the service: %s", count(client), count(server)))...)
 	if len(probers) > 0 {
-		f.Evidence = append(f.Evidence, "connecting process: "+c.topOwners(probers, 3))
+		f.Evidence = append(f.Evidence, lines("connecting process: "+c.topOwners(probers, 3))...)
 	}
 	if r, span, ok := c.growth(func(p *Point) (float64, bool) { return float64(p.States[source.TimeWait]), true }); ok && r > 0 {
-		f.Evidence = append(f.Evidence, fmt.Sprintf("TIME_WAIT growing %s over the last %s", perSec(r), dur(span.Seconds())))
+		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("TIME_WAIT growing %s over the last %s", perSec(r), dur(span.Seconds())))...)
 	}
 	var inRange []string
 	for _, l := range c.snap.Listeners {
@@ -110,8 +109,8 @@ func ruleLocalProber(c *ruleCtx) []Finding {
 		}
 	}
 	if len(inRange) > 0 {
-		f.Evidence = append(f.Evidence, fmt.Sprintf("listeners inside the ephemeral range and not reserved: %s (a restart can find the port taken)",
-			strings.Join(firstN(inRange, 4), ", ")))
+		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("listeners inside the ephemeral range and not reserved: %s (a restart can find the port taken)",
+			strings.Join(firstN(inRange, 4), ", ")))...)
 	}
 	portList := make([]string, 0, len(list))
 	for i, a := range list {
@@ -120,14 +119,16 @@ func ruleLocalProber(c *ruleCtx) []Finding {
 		}
 		portList = append(portList, strconv.Itoa(int(a.port)))
 	}
-	f.Advice = []string{
+	f.Advice = lines(
 		"A health checker: keep one long-lived probe connection (read the whole response so it is reused) instead of connecting per check",
 		"Another local client (a proxy, an app calling a local cache): keep its connections alive or pool them",
 		"Bind the prober to a port above the ephemeral range, or probe less often",
 		fmt.Sprintf("Reserve the service ports so connect() never hands them out: sysctl net.ipv4.ip_local_reserved_ports=%s (now %s)",
 			strings.Join(portList, ","), sysctlNow(c.snap, "net.ipv4.ip_local_reserved_ports")),
 		"SO_REUSEADDR lets a restarting service bind its port despite TIME_WAIT",
-	}
+	)
+	f.Knobs = c.knobs("net.ipv4.ip_local_reserved_ports", "net.ipv4.ip_local_port_range")
+	f.Facts = map[string]float64{"time_wait": float64(total), "listen": float64(listen), "client_side": float64(client), "server_side": float64(server)}
 	return []Finding{f}
 }
 
@@ -136,17 +137,19 @@ func ruleLocalProber(c *ruleCtx) []Finding {
 // in use". Informational.
 func ruleListenerInEphemeral(c *ruleCtx) []Finding {
 	var out []Finding
-	for _, l := range c.snap.Listeners {
+	for i := range c.snap.Listeners {
+		l := &c.snap.Listeners[i]
 		if !l.InEphemeralRange {
 			continue
 		}
 		out = append(out, Finding{
 			Severity: Info,
-			Title:    "Listener " + l.Local + " is inside the ephemeral port range",
-			Subject:  Subject{Kind: SubjectListener, Local: l.Local},
-			Evidence: []string{fmt.Sprintf("its port is in net.ipv4.ip_local_port_range (%s) and not in ip_local_reserved_ports (%s)",
-				sysctlNow(c.snap, "net.ipv4.ip_local_port_range"), sysctlNow(c.snap, "net.ipv4.ip_local_reserved_ports"))},
-			Advice: []string{"Add the port to net.ipv4.ip_local_reserved_ports, or move the service below the range, so an outgoing connection can never take it while the service restarts"},
+			Title:    Plain("Listener " + l.Local + " is inside the ephemeral port range"),
+			Subject:  listenerSubject(l),
+			Knobs:    c.knobs("net.ipv4.ip_local_port_range", "net.ipv4.ip_local_reserved_ports"),
+			Evidence: lines(fmt.Sprintf("its port is in net.ipv4.ip_local_port_range (%s) and not in ip_local_reserved_ports (%s)",
+				sysctlNow(c.snap, "net.ipv4.ip_local_port_range"), sysctlNow(c.snap, "net.ipv4.ip_local_reserved_ports"))),
+			Advice: lines("Add the port to net.ipv4.ip_local_reserved_ports, or move the service below the range, so an outgoing connection can never take it while the service restarts"),
 		})
 	}
 	return out

@@ -19,7 +19,7 @@ func ruleTimeWaitBuckets(c *ruleCtx) []Finding {
 	if !rising && !near {
 		return nil
 	}
-	f := Finding{Severity: Warning, Subject: Subject{Kind: SubjectHost}}
+	f := Finding{Severity: Warning, Subject: hostSubject()}
 	if rising {
 		f.Severity = Critical
 	}
@@ -27,29 +27,33 @@ func ruleTimeWaitBuckets(c *ruleCtx) []Finding {
 	if limit > 0 {
 		share = pct(float64(tw) / float64(limit))
 	}
-	f.Title = fmt.Sprintf("TIME_WAIT at the bucket cap: %s of tcp_max_tw_buckets %s (%s)", count(tw), count(limit), share)
-	f.Evidence = append(f.Evidence, fmt.Sprintf("%s TIME_WAIT sockets against net.ipv4.tcp_max_tw_buckets = %s", count(tw), count(limit)))
+	f.Title = Plain(fmt.Sprintf("TIME_WAIT at the bucket cap: %s of tcp_max_tw_buckets %s (%s)", count(tw), count(limit), share))
+	f.Evidence = append(f.Evidence, lines(fmt.Sprintf("%s TIME_WAIT sockets against net.ipv4.tcp_max_tw_buckets = %s", count(tw), count(limit)))...)
 	if known {
-		f.Evidence = append(f.Evidence, fmt.Sprintf("TcpExt TCPTimeWaitOverflow %s: closing sockets skip TIME_WAIT", perSec(overflow)))
+		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("TcpExt TCPTimeWaitOverflow %s: closing sockets skip TIME_WAIT", perSec(overflow)))...)
 	}
 	if r, ok := c.counterRate("TWRecycled"); ok {
-		f.Evidence = append(f.Evidence, fmt.Sprintf("TcpExt TWRecycled %s (TIME_WAIT reused by tcp_tw_reuse = %s)", perSec(r), sysctlNow(c.snap, "net.ipv4.tcp_tw_reuse")))
+		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("TcpExt TWRecycled %s (TIME_WAIT reused by tcp_tw_reuse = %s)", perSec(r), sysctlNow(c.snap, "net.ipv4.tcp_tw_reuse")))...)
 	}
 	for _, name := range []string{"TCPAbortOnData", "TCPAbortOnClose"} {
 		if r, ok := c.counterRate(name); ok && r > 0 {
-			f.Evidence = append(f.Evidence, fmt.Sprintf("TcpExt %s %s: connections closed with RST (SO_LINGER 0, or unread data), which skips TIME_WAIT", name, perSec(r)))
+			f.Evidence = append(f.Evidence, lines(fmt.Sprintf("TcpExt %s %s: connections closed with RST (SO_LINGER 0, or unread data), which skips TIME_WAIT", name, perSec(r)))...)
 		}
 	}
 	if ds := c.snap.Ephemeral.Destinations; len(ds) > 0 && ds[0].TimeWait > 0 {
-		f.Evidence = append(f.Evidence, fmt.Sprintf("most TIME_WAIT to one destination: %s → %s (%s)", ds[0].LocalIP, ds[0].Remote, count(ds[0].TimeWait)))
-		f.Subject = Subject{Kind: SubjectDestination, Remote: ds[0].Remote, Local: ds[0].LocalIP, Direction: "out"}
+		f.Evidence = append(f.Evidence, Text{Words("most TIME_WAIT to one destination: " + ds[0].LocalIP), Arrow, Words(fmt.Sprintf("%s (%s)", ds[0].Remote, count(ds[0].TimeWait)))})
+		f.Subject = destSubject(&ds[0])
 	}
-	f.Advice = []string{
-		"Find who closes first and why so often: sort the peers by TIME_WAIT (t)",
+	f.Advice = append([]Text{{Words("Find who closes first and why so often: sort the peers by TIME_WAIT"), Key(ActionSortTimeWait)}}, lines(
 		"Reuse connections (keep-alive, pooling) so fewer close at all",
 		fmt.Sprintf("Raise net.ipv4.tcp_max_tw_buckets (now %s) if memory allows: a TIME_WAIT socket costs a few hundred bytes", count(limit)),
 		fmt.Sprintf("net.ipv4.tcp_tw_reuse=1 with tcp_timestamps=1 lets outgoing connections reuse TIME_WAIT 4-tuples (now %s and %s)",
 			sysctlNow(c.snap, "net.ipv4.tcp_tw_reuse"), sysctlNow(c.snap, "net.ipv4.tcp_timestamps")),
+	)...)
+	f.Knobs = c.knobs("net.ipv4.tcp_max_tw_buckets", "net.ipv4.tcp_tw_reuse", "net.ipv4.tcp_timestamps")
+	f.Facts = map[string]float64{"time_wait": float64(tw), "max_tw_buckets": float64(limit)}
+	if known {
+		f.Facts["overflow_per_sec"] = overflow
 	}
 	return []Finding{f}
 }

@@ -55,17 +55,17 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds) *ruleCtx {
 		States:     snap.States,
 		PortsInUse: snap.Ephemeral.InUse,
 		counters:   snap.Counters,
-		dests:      make(map[string]int, len(snap.Ephemeral.Destinations)),
+		dests:      make(map[DestKey]int, len(snap.Ephemeral.Destinations)),
 		closeWait:  map[int32]int{},
 		synSent:    map[netip.AddrPort]int{},
-		full:       map[string]bool{},
+		full:       map[netip.AddrPort]bool{},
 	}
 	for _, d := range snap.Ephemeral.Destinations {
-		p.dests[destID(d.LocalIP, d.Remote)] = d.InUse
+		p.dests[d.Key] = d.InUse
 	}
 	for _, l := range snap.Listeners {
 		if l.Full {
-			p.full[l.Local] = true
+			p.full[l.Addr] = true
 		}
 	}
 	var last netip.Addr
@@ -134,34 +134,26 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds) *ruleCtx {
 // half the ports-warn threshold or more (usually none, so no extra pass):
 // connections shorter than a poll are rarely caught, so the ephemeral rule
 // looks back through the history for the last poll that saw an owner.
-func (c *ruleCtx) hotDestinationOwners() map[string]map[int32]int {
+func (c *ruleCtx) hotDestinationOwners() map[DestKey]map[int32]int {
 	e := &c.snap.Ephemeral
-	type dk struct {
-		local  netip.Addr
-		remote netip.AddrPort
-	}
-	hot := map[dk]string{}
+	hot := map[DestKey]bool{}
 	for _, d := range e.Destinations {
 		if d.Fraction < c.th.PortsWarn/2 || len(hot) == 3 {
 			break
 		}
-		l, err1 := netip.ParseAddr(d.LocalIP)
-		r, err2 := netip.ParseAddrPort(d.Remote)
-		if err1 == nil && err2 == nil {
-			hot[dk{l, r}] = destID(d.LocalIP, d.Remote)
-		}
+		hot[d.Key] = true
 	}
 	if len(hot) == 0 || !c.s.Attributed {
 		return nil
 	}
-	out := map[string]map[int32]int{}
+	out := map[DestKey]map[int32]int{}
 	for i := range c.s.Sockets {
 		sk := &c.s.Sockets[i]
 		if len(sk.Owners) == 0 || sk.State == source.Listen {
 			continue
 		}
-		id, ok := hot[dk{sk.Local.Addr().Unmap(), netip.AddrPortFrom(sk.Remote.Addr().Unmap(), sk.Remote.Port())}]
-		if !ok {
+		id := DestKey{sk.Local.Addr().Unmap(), netip.AddrPortFrom(sk.Remote.Addr().Unmap(), sk.Remote.Port())}
+		if !hot[id] {
 			continue
 		}
 		m := out[id]
@@ -175,8 +167,6 @@ func (c *ruleCtx) hotDestinationOwners() map[string]map[int32]int {
 	}
 	return out
 }
-
-func destID(localIP, remote string) string { return localIP + " " + remote }
 
 // first is the previous poll's Point, if any.
 func (c *ruleCtx) previous() (Point, bool) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -109,6 +110,8 @@ type Ephemeral struct {
 
 // Destination is one (local IP, remote ip:port) and the ephemeral ports it holds.
 type Destination struct {
+	// Key is the destination, typed; LocalIP and Remote are its text.
+	Key      DestKey `json:"-"`
 	LocalIP  string  `json:"local_ip"`
 	Remote   string  `json:"remote"`
 	InUse    int     `json:"in_use"`
@@ -123,9 +126,12 @@ type Destination struct {
 
 // Listener is one LISTEN socket and its accept queue.
 type Listener struct {
-	Local   string `json:"local"`
-	Queue   uint32 `json:"queue"`
-	Backlog uint32 `json:"backlog"`
+	// Addr is the listening endpoint as the kernel reports it (an IPv6
+	// wildcard stays "[::]"); Local is its text.
+	Addr    netip.AddrPort `json:"-"`
+	Local   string         `json:"local"`
+	Queue   uint32         `json:"queue"`
+	Backlog uint32         `json:"backlog"`
 	// Fill is Queue/Backlog; the kernel counts a queue as full when
 	// Queue > Backlog, so a full queue reads above 1.
 	Fill    float64 `json:"fill"`
@@ -153,6 +159,34 @@ type PortRow struct {
 	Processes []ProcRef `json:"processes"`
 }
 
+// ProcKey identifies a process across snapshots: a pid and its start time
+// (clock ticks after boot, from /proc/PID/stat; 0 when unknown), so a
+// reused pid is a different process.
+type ProcKey struct {
+	PID   int32
+	Start uint64
+}
+
+// PeerKey identifies a peer across snapshots.
+type PeerKey struct {
+	// Remote is the remote endpoint, unmapped; its port is 0 for an
+	// incoming peer (clients come from ever-new ports).
+	Remote netip.AddrPort
+	// Listener is the local listener an incoming peer connects to, as in
+	// Listener.Addr; the zero AddrPort for an outgoing peer.
+	Listener netip.AddrPort
+}
+
+// Incoming reports whether the peer connects to a local listener.
+func (k PeerKey) Incoming() bool { return k.Listener.IsValid() }
+
+// DestKey is an ephemeral-port destination: the local IP connect() binds
+// and the remote endpoint, both unmapped.
+type DestKey struct {
+	Local  netip.Addr
+	Remote netip.AddrPort
+}
+
 // ProcRef names a process.
 type ProcRef struct {
 	PID  int32  `json:"pid"`
@@ -171,6 +205,9 @@ type Peer struct {
 	// Loopback marks a peer on this machine's loopback.
 	Loopback  bool          `json:"loopback"`
 	Processes []PeerProcess `json:"processes"`
+	// Key identifies the peer across snapshots (Remote, Direction and
+	// Local are its text).
+	Key PeerKey `json:"-"`
 
 	key peerKey
 }
@@ -188,6 +225,8 @@ type PeerProcess struct {
 // ProcessRow is a process and its sockets by state. PID 0 named "unknown"
 // collects the sockets no process could be found for.
 type ProcessRow struct {
+	// Key is the pid with its start time (0 for "unknown").
+	Key     ProcKey     `json:"-"`
 	PID     int32       `json:"pid"`
 	Name    string      `json:"name"`
 	Cmdline string      `json:"cmdline"`

@@ -400,6 +400,7 @@ func (a *Attributor) details(owned map[int32]struct{}, fds []pidCount) map[int32
 		e := a.procs[pid]
 		if e == nil || !ok || e.start != start {
 			e = &procEntry{start: start, proc: a.readProcess(pid)}
+			e.proc.Start = start
 			a.procs[pid] = e
 		}
 		e.seen = true

@@ -163,7 +163,11 @@ type TCPInfo struct {
 
 // Process describes a process that owns sockets.
 type Process struct {
-	PID     int32
+	PID int32
+	// Start is the process's start time in clock ticks after boot
+	// (/proc/PID/stat field 22): with PID it names the process, so a
+	// reused pid is a different process. 0 when unknown.
+	Start   uint64
 	Name    string
 	Cmdline string
 	User    string

@@ -70,7 +70,7 @@ func renderFindingsStrip(st *themes.Styles, fs []model.Finding, lines, width int
 			right = fmt.Sprintf("  +%d more (f)", len(fs)-lines)
 		}
 		room := width - badgeW - 1 - len(right)
-		title := clipCells(f.Title, room, ascii)
+		title := clipCells(f.Title.Render(arrowFor(ascii), nil), room, ascii)
 		line := badge.Render(sevLabel(f.Severity)) + " " + text.Render(title)
 		if right != "" {
 			line += strings.Repeat(" ", max(0, room-ansi.StringWidth(title))) + st.Dim.Render(right)
@@ -95,6 +95,14 @@ func clipCells(s string, n int, ascii bool) string {
 	return ansi.Truncate(s, n, tail)
 }
 
+// arrowFor is the arrow drawn between two endpoints.
+func arrowFor(ascii bool) string {
+	if ascii {
+		return " -> "
+	}
+	return model.ArrowUTF8
+}
+
 // findingKey names a finding across polls (its title carries counts that
 // change).
 func findingKey(f *model.Finding) string {
@@ -103,10 +111,7 @@ func findingKey(f *model.Finding) string {
 
 // subjectText names a finding's subject and where Enter goes.
 func subjectText(s model.Subject, ascii bool) string {
-	name := s.String()
-	if ascii {
-		name = strings.ReplaceAll(name, "→", "->")
-	}
+	name := s.Render(arrowFor(ascii))
 	switch s.Kind {
 	case model.SubjectDestination, model.SubjectPeer:
 		return s.Kind + " " + name + " (peers)"
@@ -138,6 +143,7 @@ const (
 // between blocks. starts[i] is finding i's first line; starts[len(fs)] is
 // the document's length.
 func findingDoc(fs []model.Finding, width int, ascii bool) ([]docLine, []int) {
+	keys := DefaultKeys()
 	bullet, arrow := "· ", "→ "
 	if ascii {
 		bullet, arrow = "- ", "> "
@@ -149,11 +155,9 @@ func findingDoc(fs []model.Finding, width int, ascii bool) ([]docLine, []int) {
 	for i := range fs {
 		f := &fs[i]
 		starts = append(starts, len(doc))
-		doc = append(doc, docLine{finding: i, kind: lineTitle, text: f.Title, right: subjectText(f.Subject, ascii)})
-		add := func(kind int, mark, s string) {
-			if ascii {
-				s = strings.ReplaceAll(s, "→", "->")
-			}
+		doc = append(doc, docLine{finding: i, kind: lineTitle, text: f.Title.Render(arrowFor(ascii), nil), right: subjectText(f.Subject, ascii)})
+		add := func(kind int, mark string, t model.Text) {
+			s := t.Render(arrowFor(ascii), keys.actionHint)
 			for j, l := range strings.Split(ansi.Wrap(s, textW, ""), "\n") {
 				p := "  "
 				if j == 0 {

@@ -112,7 +112,7 @@ func TestFindingsView(t *testing.T) {
 	}
 	// Page down moves on; the selection follows onto the screen.
 	m = press(t, m, "pgdown")
-	if title := " " + sevLabel(m.snap.Findings[m.findings.sel].Severity) + " " + m.snap.Findings[m.findings.sel].Title; !strings.Contains(screen(m), strings.TrimSpace(title)) {
+	if title := " " + sevLabel(m.snap.Findings[m.findings.sel].Severity) + " " + m.snap.Findings[m.findings.sel].Title.String(); !strings.Contains(screen(m), strings.TrimSpace(title)) {
 		t.Errorf("after pgdown the selected finding (%d) is off screen:\n%s", m.findings.sel, screen(m))
 	}
 	m = press(t, m, "G")

@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"charm.land/bubbles/v2/key"
+
+	"github.com/tcptop/tcptop/model"
 )
 
 // KeyMap is every key the monitor answers to. The bindings carry their own
@@ -114,4 +116,19 @@ func (k KeyMap) FullHelp() [][]key.Binding {
 		{k.SortTimeWait, k.SortCloseWait, k.SortEstablished, k.SortTotal, k.SortLeft, k.SortRight, k.Reverse},
 		{k.Filter, k.FilterKeep, k.FilterClear, k.NextView, k.PrevView, k.Pause, k.Slower, k.Faster, k.Help, k.Suspend, k.Quit},
 	}
+}
+
+// actionHint is how the monitor tells a finding's reader which key does a
+// (" (t)"), or nothing for an action without a key.
+func (k KeyMap) actionHint(a model.Action) string {
+	var b key.Binding
+	switch a {
+	case model.ActionSortTimeWait:
+		b = k.SortTimeWait
+	case model.ActionFaster:
+		b = k.Faster
+	default:
+		return ""
+	}
+	return " (" + b.Help().Key + ")"
 }

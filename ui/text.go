@@ -138,7 +138,7 @@ func writeFindings(b *strings.Builder, snap *model.Snapshot) {
 	fmt.Fprintf(b, "\nFINDINGS %d\n", len(snap.Findings))
 	for _, f := range snap.Findings {
 		fmt.Fprintf(b, "  %-8s  %s\n", strings.ToUpper(f.Severity.String()), f.Title)
-		section := func(label string, lines []string) {
+		section := func(label string, lines []model.Text) {
 			for i, l := range lines {
 				if i > 0 {
 					label = ""
@@ -150,7 +150,7 @@ func writeFindings(b *strings.Builder, snap *model.Snapshot) {
 		if f.Subject.Kind != model.SubjectHost {
 			about = f.Subject.Kind + " " + f.Subject.String()
 		}
-		section("about:", []string{about + "  (rule " + f.Rule + ")"})
+		section("about:", []model.Text{model.Plain(about + "  (rule " + f.Rule + ")")})
 		section("why:", f.Evidence)
 		section("do:", f.Advice)
 	}

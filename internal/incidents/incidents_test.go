@@ -130,7 +130,7 @@ func observe(t *testing.T, p *Population, after int) []poll {
 	}
 	if last := polls[len(polls)-1].watch; testing.Verbose() {
 		for _, f := range last.Findings {
-			t.Logf("last refresh: %s %s [%s]\n\t%s", f.Severity, f.Rule, f.Subject, strings.Join(f.Evidence, "\n\t"))
+			t.Logf("last refresh: %s %s [%s]\n\t%s", f.Severity, f.Rule, f.Subject, joinTexts(f.Evidence, "\n\t"))
 		}
 	}
 	select {
@@ -250,7 +250,7 @@ func checkFindings(t *testing.T, p *Population, polls []poll) {
 	}
 	for _, a := range alarms {
 		t.Errorf("false alarm or wrong subject, from %s on (%d snapshots): %s %s [%+v] %q\n\tevidence: %s",
-			a.first, a.polls, a.f.Severity, a.f.Rule, a.f.Subject, a.f.Title, strings.Join(a.f.Evidence, "\n\t          "))
+			a.first, a.polls, a.f.Severity, a.f.Rule, a.f.Subject, a.f.Title, joinTexts(a.f.Evidence, "\n\t          "))
 	}
 }
 
@@ -295,4 +295,13 @@ func TestQuietBaselines(t *testing.T) {
 			}
 		})
 	}
+}
+
+// joinTexts joins findings' lines as the text output prints them.
+func joinTexts(ts []model.Text, sep string) string {
+	ss := make([]string, len(ts))
+	for i, t := range ts {
+		ss[i] = t.String()
+	}
+	return strings.Join(ss, sep)
 }
