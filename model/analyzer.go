@@ -84,6 +84,7 @@ func (a *Analyzer) Next(s *source.Sample, opt Options) *Snapshot {
 	c.hist = a.ring
 	snap.History = a.ring[max(0, len(a.ring)-SparkPoints):len(a.ring):len(a.ring)]
 	snap.Watching = s.Time.Sub(a.start)
+	snap.Thresholds = a.th
 	snap.Findings = diagnose(c)
 	a.prev = snap
 	snap.PollMS.Analyze = ms(time.Since(t0)) - snap.PollMS.Build
@@ -102,6 +103,7 @@ const SparkPoints = 120
 func Rebuild(snap *Snapshot, opt Options) *Snapshot {
 	n := Build(snap.Sample, nil, opt)
 	n.Findings, n.History, n.Watching = snap.Findings, snap.History, snap.Watching
+	n.Thresholds = snap.Thresholds
 	n.Rates, n.StateRates, n.Churn, n.Interval = snap.Rates, snap.StateRates, snap.Churn, snap.Interval
 	n.firstSeen, n.AgesTruncated = snap.firstSeen, snap.AgesTruncated
 	n.PollMS.Analyze = snap.PollMS.Analyze

@@ -30,6 +30,7 @@ func Build(s *source.Sample, prev *Snapshot, opt Options) *Snapshot {
 	t0 := time.Now()
 	snap := &Snapshot{
 		Schema:              SchemaVersion,
+		Thresholds:          DefaultThresholds(),
 		Time:                s.Time,
 		Host:                s.Host,
 		Netns:               s.Netns,

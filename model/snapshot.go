@@ -67,6 +67,9 @@ type Snapshot struct {
 	// Watching is how long the Analyzer has been polling: no age it
 	// reports can be longer.
 	Watching time.Duration `json:"-"`
+	// Thresholds are those the findings were judged by; the monitor's
+	// gauges colour by the same ones.
+	Thresholds Thresholds `json:"-"`
 	// Interval is the time since the previous snapshot (0 for the first).
 	Interval time.Duration `json:"-"`
 	// Sample is the poll this snapshot was built from, for drill-down.
