@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 	"time"
@@ -376,46 +375,6 @@ func TestFormatHelpers(t *testing.T) {
 	st := newTUI(t, 80, 24, "dark").styles
 	if fdStyle(&st, "900/1024") != &st.Crit || fdStyle(&st, "700/1024") != &st.Warn || fdStyle(&st, "12/1024") != nil || fdStyle(&st, "12") != nil {
 		t.Error("fdStyle")
-	}
-}
-
-func TestWriteTextFindingsFirst(t *testing.T) {
-	a := tuiAnalyzer(t)
-	ss := tuiSamples()
-	a.Next(ss[0], model.Options{})
-	snap := a.Next(ss[1], model.Options{})
-	var b bytes.Buffer
-	if err := WriteText(&b, snap, TextOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	got := b.String()
-	fi, si := strings.Index(got, "\nFINDINGS 4\n"), strings.Index(got, "\nSTATE ")
-	if fi < 0 || si < fi {
-		t.Fatalf("findings should come first:\n%s", got)
-	}
-	for _, want := range []string{
-		"  CRITICAL  Accept queue full on 0.0.0.0:80 (129/128)\n",
-		"      about:  listener 0.0.0.0:80  (rule accept_queue_overflow)\n",
-		"        why:  129 connections wait for accept()",
-		"         do:  Raise net.core.somaxconn (now 128) AND restart",
-		"              Check the process is alive",
-		"  WARNING   Connects to 198.51.100.7:5432 failing",
-	} {
-		if !strings.Contains(got[fi:si], want) {
-			t.Errorf("findings lack %q:\n%s", want, got[fi:si])
-		}
-	}
-	// Quiet: one line says so. Built without an Analyzer: no section.
-	a = model.NewAnalyzer(model.DefaultThresholds())
-	b.Reset()
-	WriteText(&b, a.Next(quietSamples()[1], model.Options{}), TextOptions{})
-	if !strings.Contains(b.String(), "\nFINDINGS  no findings\n\nSTATE ") {
-		t.Errorf("quiet text:\n%s", b.String())
-	}
-	b.Reset()
-	WriteText(&b, model.Build(quietSamples()[1], nil, model.Options{}), TextOptions{})
-	if strings.Contains(b.String(), "FINDINGS") {
-		t.Errorf("a snapshot without an Analyzer has no findings section:\n%s", b.String())
 	}
 }
 
