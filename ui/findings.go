@@ -203,7 +203,14 @@ func (v *findingsView) Keys() []key.Binding {
 }
 
 // ShortHelp implements View.
-func (v *findingsView) ShortHelp() []key.Binding { return v.c.Keys.ViewHelp(true, v.c.ASCII) }
+func (v *findingsView) ShortHelp() []key.Binding {
+	k, a := &v.c.Keys, v.c.ASCII
+	return []key.Binding{
+		relabel(k.Up, "↑/↓", "select", a), relabel(k.Enter, "enter", "go to the subject", a),
+		relabel(k.PageDown, "pgdn", "scroll", a), relabel(k.Back, "esc", "back", a),
+		relabel(k.Kernel, "k", "kernel", a), relabel(k.Quit, "q", "quit", a),
+	}
+}
 
 // SetSize implements View.
 func (v *findingsView) SetSize(width, height int) {

@@ -34,7 +34,13 @@ func (v *kernelView) Keys() []key.Binding {
 }
 
 // ShortHelp implements View.
-func (v *kernelView) ShortHelp() []key.Binding { return v.c.Keys.ViewHelp(false, v.c.ASCII) }
+func (v *kernelView) ShortHelp() []key.Binding {
+	k, a := &v.c.Keys, v.c.ASCII
+	return []key.Binding{
+		relabel(k.Up, "↑/↓", "scroll", a), relabel(k.PageDown, "pgdn", "page", a),
+		relabel(k.Back, "esc", "back", a), relabel(k.Findings, "f", "findings", a), relabel(k.Quit, "q", "quit", a),
+	}
+}
 
 // SetSize implements View.
 func (v *kernelView) SetSize(width, height int) { v.width, v.height = width, height }

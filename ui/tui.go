@@ -72,11 +72,10 @@ type Model struct {
 	cfg    Config
 	common *Common
 
-	snap    *model.Snapshot // shown (its rates are the poll's)
-	opts    model.Options
-	gen     int // bumped whenever opts change
-	snapGen int // the gen snap was built with
-	err     error
+	snap *model.Snapshot // shown (its rates are the poll's)
+	opts model.Options
+	gen  int // bumped whenever opts change
+	err  error
 
 	interval  time.Duration
 	paused    bool
@@ -215,8 +214,8 @@ func (m *Model) tickCmd() tea.Cmd {
 }
 
 // setSnapshot shows a snapshot: every view gets it.
-func (m *Model) setSnapshot(s *model.Snapshot, gen int) tea.Cmd {
-	m.snap, m.snapGen = s, gen
+func (m *Model) setSnapshot(s *model.Snapshot) tea.Cmd {
+	m.snap = s
 	cmds := make([]tea.Cmd, 0, len(m.views))
 	for _, v := range m.views {
 		cmds = append(cmds, v.SetSnapshot(s))
@@ -257,7 +256,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, m.tickCmd()
 		}
 		m.err = nil
-		cmds := []tea.Cmd{m.setSnapshot(msg.snap, msg.gen), m.tickCmd()}
+		cmds := []tea.Cmd{m.setSnapshot(msg.snap), m.tickCmd()}
 		if msg.gen != m.gen {
 			cmds = append(cmds, m.rebuildCmd())
 		}
@@ -266,7 +265,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		// Only a rebuild of the sample still on screen, with the newest
 		// options, may replace it.
 		if msg.gen == m.gen && m.snap != nil && msg.snap.Sample == m.snap.Sample {
-			return m, m.setSnapshot(msg.snap, msg.gen)
+			return m, m.setSnapshot(msg.snap)
 		}
 		return m, nil
 	case tickMsg:
