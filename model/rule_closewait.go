@@ -88,9 +88,9 @@ func (c *ruleCtx) closeWaitFinding(k cwKey, a *cwAcc, hasPrev bool) Finding {
 	age := dur(c.th.CloseWaitAgeSec)
 	if !hasPrev {
 		f.Severity = Info
-		f.Title = Plain(fmt.Sprintf("CLOSE_WAIT: %s holds %s sockets the peer already closed (age unknown)", who, count(a.n)))
+		f.Title = Plain(fmt.Sprintf("CLOSE_WAIT: %s holds %s the peer already closed (age unknown)", who, plural(a.n, "socket", "sockets")))
 	} else {
-		f.Title = Plain(fmt.Sprintf("CLOSE_WAIT leak: %s holds %s sockets the peer closed over %s ago", who, count(a.stale), age))
+		f.Title = Plain(fmt.Sprintf("CLOSE_WAIT leak: %s holds %s the peer already closed", who, plural(a.stale, "socket", "sockets")))
 		if a.stale >= c.th.CloseWaitCrit {
 			f.Severity = Critical
 		}
@@ -115,8 +115,12 @@ func (c *ruleCtx) closeWaitFinding(k cwKey, a *cwAcc, hasPrev bool) Finding {
 	case !hasPrev:
 		f.Evidence = append(f.Evidence, Plain("age unknown: one look cannot tell a leak from a slow close; sockets that stay "+age+" or more are a leak (watch for a few seconds, or run tcptop --check)"))
 	case a.ageKnown:
-		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("%s of them have been in CLOSE_WAIT for %s or more; the oldest for at least %s (tcptop has watched for %s)",
-			count(a.stale), age, dur(a.oldest.Seconds()), dur(c.snap.Watching.Seconds()))))
+		have := "have"
+		if a.stale == 1 {
+			have = "has"
+		}
+		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("%s of them %s been in CLOSE_WAIT for %s or more; the oldest for at least %s (tcptop has watched for %s)",
+			count(a.stale), have, age, dur(a.oldest.Seconds()), dur(c.snap.Watching.Seconds()))))
 	}
 	if r, span, ok := c.growth(func(pt *Point) (float64, bool) { v, ok := pt.closeWait[k]; return float64(v), ok }); ok && hasPrev {
 		verb := "growing"
@@ -192,4 +196,12 @@ func withUnit(v, unit string) string {
 		return v
 	}
 	return v + unit
+}
+
+// plural is "1 socket", "2 sockets", "1,024 sockets".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return count(n) + " " + many
 }

@@ -57,7 +57,7 @@ func quietPolls() []*source.Sample {
 func lowAnalyzer(t testing.TB) *model.Analyzer {
 	t.Helper()
 	th := model.DefaultThresholds()
-	if err := th.Set("close-wait=1,syn-sent=1,ports-warn=0.0001"); err != nil {
+	if err := th.Set("close-wait=1,close-wait-age=1,syn-sent=1,ports-warn=0.0001"); err != nil {
 		t.Fatal(err)
 	}
 	return model.NewAnalyzer(th)

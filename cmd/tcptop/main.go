@@ -257,7 +257,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if !c.json && !c.once && count == 0 && isTerminal(stdout) {
 		if os.Getenv("TERM") != "dumb" {
 			// Before any signal.Notify here: the monitor handles its own.
-			return runTUI(poller, k, c)
+			return runTUI(poller, c)
 		}
 		// A dumb terminal cannot draw the monitor: stream text instead.
 		fmt.Fprintln(stderr, "tcptop: TERM=dumb: printing text snapshots instead of the full-screen monitor")
@@ -338,14 +338,12 @@ func check(p *pipeline.Poller, c config, stdout io.Writer) error {
 // a signal: bubbletea v2.0.9's signal goroutine then blocks sending its
 // QuitMsg to an event loop that already ended, and shutdown waits for it
 // forever (seen in TestTUISignalsRestoreTerminal).
-//
-// r and c.thresholds are only needed until ui.Config takes the Poller:
-// then the line marked below becomes `Poller: poller,`.
-func runTUI(poller *pipeline.Poller, r source.Reader, c config) error {
+func runTUI(poller *pipeline.Poller, c config) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	m := ui.New(ui.Config{
-		Reader: r, Options: poller.Options(), Analyzer: model.NewAnalyzer(c.thresholds), // → Poller: poller,
+		Poller:   poller,
+		Options:  poller.Options(),
 		Interval: c.interval,
 		Theme:    c.theme,
 		NoColor:  os.Getenv("NO_COLOR") != "",
