@@ -32,6 +32,7 @@ type Point struct {
 	closeWait map[cwKey]int           // stale CLOSE_WAIT per holder
 	synSent   map[netip.AddrPort]int  // SYN_SENT per remote endpoint
 	full      map[netip.AddrPort]bool // listeners whose queue was full
+	near      map[netip.AddrPort]bool // listeners at or near their cap
 	// destOwners: who held sockets to the hottest destinations (see
 	// hotDestinationOwners); nil when none was hot.
 	destOwners map[DestKey]map[int32]int

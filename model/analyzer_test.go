@@ -13,7 +13,7 @@ func TestFindingsOrderAndJSON(t *testing.T) {
 	// A CLOSE_WAIT leak (critical: 200 sockets), a full listener (warning)
 	// and a listener inside the ephemeral range (info).
 	pop := both(leaked(20, 200), server(9, 8, 0), listeners(45000))
-	s := analyze(DefaultThresholds(), poll{sec: 0, build: pop}, poll{sec: 6, build: pop})
+	s := analyze(DefaultThresholds(), poll{sec: 0, build: pop}, poll{sec: 3, build: pop}, poll{sec: 6, build: pop})
 	var rules []string
 	for _, f := range s.Findings {
 		rules = append(rules, f.Severity.String()+" "+f.Rule)
@@ -71,7 +71,7 @@ func TestSeverityJSON(t *testing.T) {
 func TestRebuildKeepsFindings(t *testing.T) {
 	a := NewAnalyzer(DefaultThresholds())
 	p0 := poll{sec: 0, build: both(leaked(20, 12), server(9, 8, 0))}
-	p1 := poll{sec: 6, build: both(leaked(20, 12), server(9, 8, 0))}
+	p1 := poll{sec: 6, build: both(leaked(20, 12), server(9, 8, 0)), counters: map[string]int64{"ListenOverflows": 3}}
 	a.Next(p0.sample(), Options{})
 	snap := a.Next(p1.sample(), Options{})
 	f, err := ParseFilter("port:9999")

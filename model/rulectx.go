@@ -73,13 +73,18 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds) *ruleCtx {
 		closeWait:  map[cwKey]int{},
 		synSent:    map[netip.AddrPort]int{},
 		full:       map[netip.AddrPort]bool{},
+		near:       map[netip.AddrPort]bool{},
 	}
 	for _, d := range snap.Ephemeral.Destinations {
 		p.dests[d.Key] = d.InUse
 	}
-	for _, l := range snap.Listeners {
+	for i := range snap.Listeners {
+		l := &snap.Listeners[i]
 		if l.Full {
 			p.full[l.Addr] = true
+		}
+		if l.Full || (l.Backlog > 0 && l.Fill >= th.AcceptFill) {
+			p.near[l.Addr] = true
 		}
 	}
 	staleAge := time.Duration(th.CloseWaitAgeSec * float64(time.Second))
