@@ -26,7 +26,10 @@ type ruleCtx struct {
 	// queuedClosed counts, per listener index, CLOSE_WAIT sockets still in
 	// its accept queue (inode 0: no process ever accepted them).
 	queuedClosed map[int]int
-	local        map[netip.Addr]bool // addresses of this host seen in the sample
+	// timeWaitIn counts, per listener index, TIME_WAIT sockets of
+	// connections that came in to it (this host closed first as server).
+	timeWaitIn map[int]int
+	local      map[netip.Addr]bool // addresses of this host seen in the sample
 }
 
 // cwKey is who holds CLOSE_WAIT sockets: the processes sharing one
@@ -61,6 +64,7 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds) *ruleCtx {
 		snap: snap, s: s, th: th,
 		closeWait:    map[cwKey]*cwAcc{},
 		queuedClosed: map[int]int{},
+		timeWaitIn:   map[int]int{},
 		synSent:      map[netip.AddrPort]*synAcc{},
 		local:        map[netip.Addr]bool{},
 	}
@@ -99,6 +103,10 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds) *ruleCtx {
 			}
 		}
 		switch sk.State {
+		case source.TimeWait:
+			if idx, ok := snap.lt.lookup(sk.Local); ok {
+				c.timeWaitIn[idx]++
+			}
 		case source.CloseWait:
 			if sk.Inode == 0 {
 				// Never accepted: the client closed while it waited in a
