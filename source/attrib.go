@@ -264,8 +264,37 @@ func (a *Attributor) join(js *joinState, socks []Socket, scan ScanResult) map[in
 	// cheaper than the 4-tuple did: that map was a fifth of a poll's CPU.)
 	tup, refs, pids := &js.curTup, js.curRefs[:0], js.curPIDs[:0]
 	tup.reset(len(socks))
+	var live map[int32]bool // pids the scan saw, built when first needed
 	for i := range socks {
 		s := &socks[i]
+		if s.Owners == nil && s.Inode != 0 {
+			// A socket with a file that no read found this time: a
+			// process re-read was late or cut short (a slow /proc under
+			// load). The same socket (cookie) keeps the owners the
+			// previous poll read for it while they are alive, instead
+			// of turning "unknown" for a poll.
+			if o, ok := js.prevOwners(s.Cookie); ok {
+				if live == nil {
+					live = make(map[int32]bool, len(scan.fds))
+					for _, f := range scan.fds {
+						live[f.pid] = true
+					}
+				}
+				prev := js.prevPIDs[o.off : o.off+o.n]
+				keep := len(prev) > 0
+				for _, p := range prev {
+					keep = keep && live[p]
+				}
+				if keep {
+					start := len(arena)
+					arena = append(arena, prev...)
+					s.Owners = arena[start:len(arena):len(arena)]
+					for _, p := range s.Owners {
+						owned[p] = struct{}{}
+					}
+				}
+			}
+		}
 		if s.Owners == nil && s.Inode == 0 {
 			if o, ok := js.prevOwners(s.Cookie); ok {
 				// Copy out of the previous poll's arena (reused).
