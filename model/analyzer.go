@@ -29,7 +29,7 @@ type Point struct {
 
 	counters  map[string]int64        // the snapshot's (never modified)
 	dests     map[DestKey]int         // top destinations' ports in use
-	closeWait map[cwKey]int           // stale CLOSE_WAIT per holder
+	closeWait map[cwKey]int           // CLOSE_WAIT per holder
 	synSent   map[netip.AddrPort]int  // SYN_SENT per remote endpoint
 	full      map[netip.AddrPort]bool // listeners whose queue was full
 	near      map[netip.AddrPort]bool // listeners at or near their cap

@@ -130,7 +130,7 @@ func (c *ruleCtx) closeWaitFinding(k cwKey, a *cwAcc, hasPrev bool) Finding {
 				verb = "shrinking"
 			}
 		}
-		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("the old ones are %s: %+.0f/min over the last %s", verb, r*60, dur(span.Seconds()))))
+		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("%s: %+.0f/min over the last %s", verb, r*60, dur(span.Seconds()))))
 	}
 	f.Evidence = append(f.Evidence, Plain("from "+topPeers(a.peers, 3)))
 	if fds, limit, fpid := c.fdPressure(a); fds >= 0 && limit != 0 {

@@ -57,7 +57,7 @@ func TestRuleCloseWaitLeak(t *testing.T) {
 		{"new this poll: wait", []poll{{sec: 0}, {sec: 1, build: leaked(20, 12)}}, want{}},
 		{"seen for 2 s is a lag, not a leak", []poll{{sec: 0}, {sec: 1, build: leaked(20, 12)}, {sec: 3, build: leaked(20, 12)}}, want{}},
 		{"old ones growing", []poll{{sec: 0, build: leaked(20, 10)}, {sec: 5, build: leaked(20, 10)}, {sec: 10, build: leaked(20, 20)}, {sec: 15, build: leaked(20, 20)}},
-			want{n: 1, severity: Warning, subject: php, evidence: []string{"20 of them have been in CLOSE_WAIT for 5.0 s", "the old ones are growing: +60/min over the last 10 s"}}},
+			want{n: 1, severity: Warning, subject: php, evidence: []string{"20 of them have been in CLOSE_WAIT for 5.0 s", "growing: +60/min over the last 10 s"}}},
 		{"many is critical", held(6, leaked(20, 200)), want{n: 1, severity: Critical, subject: php}},
 		{"near the fd limit is critical", held(6, leaked(20, 12), fdsOf(900, 1000)),
 			want{n: 1, severity: Critical, subject: php, evidence: []string{"open files 900 of its limit 1,000 (90%): at the limit accept() and open() fail with EMFILE"}}},

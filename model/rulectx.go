@@ -158,7 +158,7 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds) *ruleCtx {
 		}
 	}
 	for k, acc := range c.closeWait {
-		p.closeWait[k] = acc.stale
+		p.closeWait[k] = acc.n
 	}
 	p.destOwners = c.hotDestinationOwners()
 	c.point = p

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Default thresholds of the findings rules. Each can be changed with
@@ -162,4 +163,18 @@ func (t *Thresholds) Set(expr string) error {
 		*spec.f(t) = f
 	}
 	return nil
+}
+
+// CheckPolls is how many polls interval apart a one-off verdict (tcptop
+// --check) needs for every rule to judge: rules that decide from how long
+// something lasted need to watch that long. At least acceptSustainPolls
+// polls (a queue at its cap that long), and enough to see a socket stay
+// in CLOSE_WAIT for CloseWaitAgeSec.
+func (t Thresholds) CheckPolls(interval time.Duration) int {
+	n := acceptSustainPolls
+	if interval > 0 {
+		age := time.Duration(t.CloseWaitAgeSec * float64(time.Second))
+		n = max(n, int((age+interval-1)/interval)+1)
+	}
+	return min(n, 600)
 }

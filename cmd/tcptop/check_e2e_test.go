@@ -9,8 +9,9 @@ import (
 	"github.com/tcptop/tcptop/model"
 )
 
-// --check takes two snapshots, prints the findings and exits 1 on a
-// warning; on a quiet namespace it prints OK and exits 0.
+// --check watches for as long as its rules need (close-wait-age, at least
+// three polls), prints the findings and exits 1 on a warning; on a quiet
+// namespace it prints OK and exits 0.
 func TestCheck(t *testing.T) {
 	bins(t)
 	quiet, _ := nstest.New(t, "tcptop-checkok")
@@ -31,10 +32,10 @@ func TestCheck(t *testing.T) {
 	for _, want := range []string{
 		fmt.Sprintf("WARNING   CLOSE_WAIT leak: sockpop[%d] holds 12 sockets", pop.PID),
 		fmt.Sprintf("about:  process sockpop[%d]  (rule close_wait_leak)", pop.PID),
-		"12 of them were already there at the previous poll",
-		// WARNING, or CRITICAL when the clients' SYN retries overflow it
-		// between the two polls.
-		"   Accept queue full on 127.0.0.1:7001 (5/4)",
+		"12 of them have been in CLOSE_WAIT for 5.0 s or more",
+		// WARNING (full for three polls), or CRITICAL when the clients'
+		// SYN retries overflow it while it is full.
+		"  Accept queue full on 127.0.0.1:7001 (5/4)",
 		"(rule accept_queue_overflow)",
 		"do:  ",
 		"CHECK FAILED ",
@@ -45,7 +46,7 @@ func TestCheck(t *testing.T) {
 	}
 
 	// --json: the second snapshot, findings included; same exit status.
-	out, _, code = runTcptop(t, nil, "--check", "--json", "--interval", "300ms", "--netns", sick)
+	out, _, code = runTcptop(t, nil, "--check", "--json", "--interval", "300ms", "--netns", sick, "--threshold", "close-wait-age=1")
 	snap := decode(t, out)
 	if code != exitFailure || model.Worst(snap.Findings) < model.Warning {
 		t.Fatalf("--check --json: exit %d, findings %+v", code, snap.Findings)
@@ -60,11 +61,11 @@ func TestCheck(t *testing.T) {
 		t.Errorf("no close_wait_leak finding on sockpop[%d]: %+v", pop.PID, snap.Findings)
 	}
 	if snap.Interval == 0 && snap.Rates == nil {
-		t.Errorf("the snapshot has no rates: --check must take two")
+		t.Errorf("the snapshot has no rates: --check must take several")
 	}
 
 	// Thresholds are tunable: with close-wait=13 the 12 sockets pass.
-	out, _, _ = runTcptop(t, nil, "--check", "--interval", "300ms", "--netns", sick, "--threshold", "close-wait=13")
+	out, _, _ = runTcptop(t, nil, "--check", "--interval", "300ms", "--netns", sick, "--threshold", "close-wait=13,close-wait-age=1")
 	if strings.Contains(out, "close_wait_leak") {
 		t.Errorf("--threshold close-wait=13 still reports 12 CLOSE_WAIT:\n%s", out)
 	}

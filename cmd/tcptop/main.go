@@ -110,9 +110,10 @@ Flags:
                     dark, light or mono (default auto; NO_COLOR means mono)
   --ascii           draw bars and arrows with ASCII only (the default when
                     the locale is not UTF-8)
-  --check           take two snapshots --interval apart, print the findings
-                    and exit 1 if any is a warning or worse (for scripts and
-                    cron); with --json, print the second snapshot as JSON
+  --check           watch for a few seconds (every --interval, at least 3
+                    polls and close-wait-age), print the last snapshot's
+                    findings and exit 1 if any is a warning or worse (for
+                    scripts and cron); with --json, print it as JSON
   --threshold N=V   tune a findings threshold, e.g. "close-wait=50" or
                     "ports-warn=0.5,syn-sent=20" (repeatable; names below)
   --version         print the version
@@ -164,10 +165,10 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 		return c, usageError{fmt.Errorf("--top must be 1 or more, not %d", c.top)}
 	}
 	if c.check && c.once {
-		return c, usageError{errors.New("--check and --once exclude each other: --check takes two snapshots")}
+		return c, usageError{errors.New("--check and --once exclude each other: --check watches for a few seconds")}
 	}
 	if c.check && c.count != 0 {
-		return c, usageError{errors.New("--check takes exactly two snapshots: drop --count")}
+		return c, usageError{errors.New("--check decides how many snapshots it takes: drop --count")}
 	}
 	if c.theme != "auto" {
 		if _, err := themes.ParseMode(c.theme); err != nil {
@@ -298,21 +299,22 @@ func writeError(err error) error {
 	return fmt.Errorf("write output: %w", err)
 }
 
-// check takes two snapshots an interval apart (so counters have rates and
-// CLOSE_WAIT sockets an age), prints the second one's findings (or, with
+// check polls every interval for as long as the rules need to judge
+// (Thresholds.CheckPolls: counters get rates, CLOSE_WAIT sockets an age, a
+// full queue a duration), prints the last snapshot's findings (or, with
 // --json, the whole snapshot) and fails if any is a warning or worse.
 func check(p *pipeline.Poller, c config, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	var last *model.Snapshot
-	err := p.Stream(ctx, c.interval, 2, func(s *model.Snapshot) error {
+	err := p.Stream(ctx, c.interval, c.thresholds.CheckPolls(c.interval), func(s *model.Snapshot) error {
 		last = s
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if last == nil { // interrupted
+	if last == nil || last.Watching == 0 { // interrupted
 		return errors.New("interrupted before the second snapshot")
 	}
 	failed := output.CheckFailed(last)
