@@ -185,11 +185,11 @@ func TestThresholdsSet(t *testing.T) {
 	}
 }
 
+// Numbers are formatted by package format (tested there); these are the
+// model's own words.
 func TestFormatting(t *testing.T) {
 	for _, c := range []struct{ got, want string }{
-		{count(0), "0"}, {count(999), "999"}, {count(1000), "1,000"}, {count(-1234567), "-1,234,567"},
-		{pct(0.6049), "60%"}, {pct(0.001), "<1%"}, {pct(0), "0%"}, {perSec(0.5), "+0.5/s"}, {perSec(-12.4), "-12/s"}, {perSec(3), "+3/s"},
-		{dur(2.25), "2.2 s"}, {dur(59.6), "60 s"}, {dur(200), "3m20s"}, {dur(7500), "2h05m"}, {dur(-1), "0 s"},
+		{plural(1, "socket", "sockets"), "1 socket"}, {plural(1234, "socket", "sockets"), "1,234 sockets"},
 		{Subject{Kind: SubjectProcess, PID: 7, Name: "x"}.String(), "x[7]"},
 		{Subject{Kind: SubjectPeer, Remote: "10.0.0.1", Local: "0.0.0.0:80", Direction: "in"}.String(), "10.0.0.1 → 0.0.0.0:80"},
 	} {

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/tcptop/tcptop/source"
 )
@@ -239,64 +238,4 @@ func Worst(fs []Finding) Severity {
 		w = max(w, f.Severity)
 	}
 	return w
-}
-
-// Formatting helpers shared by the rules.
-
-// pct formats a fraction as a whole percentage.
-func pct(f float64) string {
-	if f > 0 && f < 0.005 {
-		return "<1%"
-	}
-	return strconv.Itoa(int(f*100+0.5)) + "%"
-}
-
-// count formats an integer with thousands separators.
-func count(n int) string {
-	s := strconv.Itoa(n)
-	neg := strings.HasPrefix(s, "-")
-	if neg {
-		s = s[1:]
-	}
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
-
-// perSec formats a rate ("+12/s", "-3/s", "+0.5/s").
-func perSec(r float64) string {
-	sign := "+"
-	if r < 0 {
-		sign = "-"
-		r = -r
-	}
-	if r >= 10 || r == float64(int(r)) {
-		return sign + strconv.Itoa(int(r+0.5)) + "/s"
-	}
-	return sign + strconv.FormatFloat(r, 'f', 1, 64) + "/s"
-}
-
-// dur formats seconds briefly: "45 s", "3m20s", "2h05m".
-func dur(sec float64) string {
-	switch {
-	case sec < 0:
-		return "0 s"
-	case sec < 10:
-		return strconv.FormatFloat(sec, 'f', 1, 64) + " s"
-	case sec < 120:
-		return strconv.Itoa(int(sec+0.5)) + " s"
-	case sec < 7200:
-		s := int(sec + 0.5)
-		return fmt.Sprintf("%dm%02ds", s/60, s%60)
-	}
-	m := int(sec/60 + 0.5)
-	return fmt.Sprintf("%dh%02dm", m/60, m%60)
 }

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"github.com/tcptop/tcptop/format"
 	"net/netip"
 	"slices"
 	"strings"
@@ -61,9 +62,9 @@ func ruleAcceptQueue(c *ruleCtx) []Finding {
 	slices.SortFunc(near, netip.AddrPort.Compare)
 	f := Finding{
 		Severity: Warning,
-		Title:    Plain(fmt.Sprintf("Accept queue overflows: ListenOverflows %s, ListenDrops %s", perSec(over), perSec(drops))),
+		Title:    Plain(fmt.Sprintf("Accept queue overflows: ListenOverflows %s, ListenDrops %s", format.PerSec(over), format.PerSec(drops))),
 		Subject:  hostSubject(),
-		Evidence: lines(fmt.Sprintf("TcpExt ListenOverflows %s and ListenDrops %s: SYNs to a listener with a full accept queue were dropped", perSec(over), perSec(drops))),
+		Evidence: lines(fmt.Sprintf("TcpExt ListenOverflows %s and ListenDrops %s: SYNs to a listener with a full accept queue were dropped", format.PerSec(over), format.PerSec(drops))),
 		Advice: []Text{
 			{Words("The queue fills and drains between polls: poll faster"), Key(ActionFaster), Words(" or watch the listeners panel")},
 			Plain("Raise the listen() backlog and net.core.somaxconn, then restart the service (the backlog is fixed at listen())"),
@@ -169,7 +170,7 @@ func (c *ruleCtx) acceptFinding(l *Listener, closed int, sev Severity, recent bo
 	}
 	switch {
 	case recent:
-		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("TcpExt ListenOverflows %s, ListenDrops %s: SYNs are being dropped while it is at or near its cap", perSec(over), perSec(drops))))
+		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("TcpExt ListenOverflows %s, ListenDrops %s: SYNs are being dropped while it is at or near its cap", format.PerSec(over), format.PerSec(drops))))
 	default:
 		if v, ok := c.snap.Counters["ListenOverflows"]; ok {
 			how := "no rate yet: first snapshot"
@@ -177,7 +178,7 @@ func (c *ruleCtx) acceptFinding(l *Listener, closed int, sev Severity, recent bo
 				how = "not rising: no SYN dropped lately"
 			}
 			f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("TcpExt ListenOverflows %s, ListenDrops %s since boot (%s)",
-				count(int(v)), count(int(c.snap.Counters["ListenDrops"])), how)))
+				format.Count(int(v)), format.Count(int(c.snap.Counters["ListenDrops"])), how)))
 		}
 		if c.nearFor(l.Addr, acceptSustainPolls) {
 			f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("at or near its cap for the last %d polls", acceptSustainPolls)))

@@ -3,6 +3,7 @@ package model
 import (
 	"cmp"
 	"fmt"
+	"github.com/tcptop/tcptop/format"
 	"net/netip"
 	"slices"
 )
@@ -85,7 +86,7 @@ func (c *ruleCtx) closeWaitFinding(k cwKey, a *cwAcc, hasPrev bool) Finding {
 	if pool {
 		who = fmt.Sprintf("%s pool (%d processes on %s)", procName(pid, c.s.Procs), len(a.pids), k.listener)
 	}
-	age := dur(c.th.CloseWaitAgeSec)
+	age := format.Duration(c.th.CloseWaitAgeSec)
 	if !hasPrev {
 		f.Severity = Info
 		f.Title = Plain(fmt.Sprintf("CLOSE_WAIT: %s holds %s the peer already closed (age unknown)", who, plural(a.n, "socket", "sockets")))
@@ -95,13 +96,13 @@ func (c *ruleCtx) closeWaitFinding(k cwKey, a *cwAcc, hasPrev bool) Finding {
 			f.Severity = Critical
 		}
 	}
-	line := fmt.Sprintf("%s holds %s CLOSE_WAIT sockets", c.procLabel(pid), count(a.n))
+	line := fmt.Sprintf("%s holds %s CLOSE_WAIT sockets", c.procLabel(pid), format.Count(a.n))
 	if pool {
 		line = fmt.Sprintf("%s processes sharing the listener %s hold %s CLOSE_WAIT sockets (each counted once); the most: %s with %s",
-			count(len(a.pids)), k.listener, count(a.n), c.procLabel(pid), count(a.pids[pid]))
+			format.Count(len(a.pids)), k.listener, format.Count(a.n), c.procLabel(pid), format.Count(a.pids[pid]))
 	}
 	if p != nil && p.Cmdline != "" {
-		line += ": " + truncateRunes(p.Cmdline, 80)
+		line += ": " + format.Clip(p.Cmdline, 80, format.GlyphsFor(false))
 	}
 	if pid == 0 {
 		if c.s.Attributed {
@@ -120,7 +121,7 @@ func (c *ruleCtx) closeWaitFinding(k cwKey, a *cwAcc, hasPrev bool) Finding {
 			have = "has"
 		}
 		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("%s of them %s been in CLOSE_WAIT for %s or more; the oldest for at least %s (tcptop has watched for %s)",
-			count(a.stale), have, age, dur(a.oldest.Seconds()), dur(c.snap.Watching.Seconds()))))
+			format.Count(a.stale), have, age, format.Duration(a.oldest.Seconds()), format.Duration(c.snap.Watching.Seconds()))))
 	}
 	if r, span, ok := c.growth(func(pt *Point) (float64, bool) { v, ok := pt.closeWait[k]; return float64(v), ok }); ok && hasPrev {
 		verb := "growing"
@@ -130,17 +131,17 @@ func (c *ruleCtx) closeWaitFinding(k cwKey, a *cwAcc, hasPrev bool) Finding {
 				verb = "shrinking"
 			}
 		}
-		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("%s: %+.0f/min over the last %s", verb, r*60, dur(span.Seconds()))))
+		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("%s: %+.0f/min over the last %s", verb, r*60, format.Duration(span.Seconds()))))
 	}
 	f.Evidence = append(f.Evidence, Plain("from "+topPeers(a.peers, 3)))
 	if fds, limit, fpid := c.fdPressure(a); fds >= 0 && limit != 0 {
 		if limit < 0 {
-			f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("open files %s (no limit)", count(fds))))
+			f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("open files %s (no limit)", format.Count(fds))))
 		} else {
 			share := float64(fds) / float64(limit)
-			line := fmt.Sprintf("open files %s of its limit %s (%s)", count(fds), count(int(limit)), pct(share))
+			line := fmt.Sprintf("open files %s of its limit %s (%s)", format.Count(fds), format.Count(int(limit)), format.Percent(share))
 			if pool {
-				line = fmt.Sprintf("open files of %s: %s of its limit %s (%s)", c.procLabel(fpid), count(fds), count(int(limit)), pct(share))
+				line = fmt.Sprintf("open files of %s: %s of its limit %s (%s)", c.procLabel(fpid), format.Count(fds), format.Count(int(limit)), format.Percent(share))
 			}
 			if share >= c.th.FDWarn && hasPrev && a.stale > 0 {
 				f.Severity = Critical
@@ -182,14 +183,6 @@ func topPeers(n map[netip.Addr]int, k int) string {
 	return topCounts(n, k, netip.Addr.Compare, netip.Addr.String, "%d more peers")
 }
 
-func truncateRunes(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
-}
-
 // withUnit appends a unit to a known value ("60" -> "60 s"), not to "unknown".
 func withUnit(v, unit string) string {
 	if v == "unknown" || v == "empty" {
@@ -203,5 +196,5 @@ func plural(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one
 	}
-	return count(n) + " " + many
+	return format.Count(n) + " " + many
 }

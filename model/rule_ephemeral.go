@@ -3,6 +3,7 @@ package model
 import (
 	"cmp"
 	"fmt"
+	"github.com/tcptop/tcptop/format"
 	"slices"
 	"strings"
 )
@@ -27,7 +28,7 @@ func ruleEphemeralPorts(c *ruleCtx) []Finding {
 				more = append(more, Plain("and more: see the ports panel"))
 				break
 			}
-			more = append(more, Text{Words("also " + d.LocalIP), Arrow, Words(fmt.Sprintf("%s holds %s of the %s usable ports (%s, %s TIME_WAIT)", d.Remote, count(d.InUse), count(e.Usable), pct(d.Fraction), count(d.TimeWait)))})
+			more = append(more, Text{Words("also " + d.LocalIP), Arrow, Words(fmt.Sprintf("%s holds %s of the %s usable ports (%s, %s TIME_WAIT)", d.Remote, format.Count(d.InUse), format.Count(e.Usable), format.Percent(d.Fraction), format.Count(d.TimeWait)))})
 		}
 		if n := countAtLeast(e.Destinations, th.PortsWarn) - 1; n > 0 {
 			f.Title = append(f.Title, Words(fmt.Sprintf(" (+%d more %s)", n, map[bool]string{true: "destination", false: "destinations"}[n == 1])))
@@ -41,11 +42,11 @@ func ruleEphemeralPorts(c *ruleCtx) []Finding {
 	}
 	f := Finding{
 		Severity: severityAt(e.Fraction, th.PortsWarn, th.PortsCrit),
-		Title:    Plain(fmt.Sprintf("Ephemeral ports %s used (%s of %s usable)", pct(e.Fraction), count(e.InUse), count(e.Usable))),
+		Title:    Plain(fmt.Sprintf("Ephemeral ports %s used (%s of %s usable)", format.Percent(e.Fraction), format.Count(e.InUse), format.Count(e.Usable))),
 		Subject:  hostSubject(),
 	}
 	f.Evidence = append(f.Evidence, lines(fmt.Sprintf("%s of %s usable local ports are held, spread over %s destinations",
-		count(e.InUse), count(e.Usable), count(e.DestinationCount)))...)
+		format.Count(e.InUse), format.Count(e.Usable), format.Count(e.DestinationCount)))...)
 	worst := 0.0
 	if len(e.Destinations) > 0 {
 		worst = e.Destinations[0].Fraction
@@ -55,16 +56,16 @@ func ruleEphemeralPorts(c *ruleCtx) []Finding {
 	// are ports taken host-wide: bind() before connect() (the error is
 	// EADDRINUSE from bind) or sockets bound to ports in the range.
 	f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("no single destination explains it (the busiest holds %s of the range): connect() can reuse a port for every other destination, so these ports are taken host-wide — typically bind() before connect() (EADDRINUSE from bind), which reserves a port for all destinations",
-		pct(worst))))
+		format.Percent(worst))))
 	for i, d := range e.Destinations {
 		if i == 3 {
 			break
 		}
-		f.Evidence = append(f.Evidence, Text{Words(d.LocalIP), Arrow, Words(fmt.Sprintf("%s holds %s (%s TIME_WAIT)", d.Remote, count(d.InUse), count(d.TimeWait)))})
+		f.Evidence = append(f.Evidence, Text{Words(d.LocalIP), Arrow, Words(fmt.Sprintf("%s holds %s (%s TIME_WAIT)", d.Remote, format.Count(d.InUse), format.Count(d.TimeWait)))})
 	}
 	if r, span, ok := c.growth(func(p *Point) (float64, bool) { return float64(p.PortsInUse), true }); ok && r > 0 {
 		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("growing %s over the last %s: the range is gone in %s at that rate",
-			perSec(r), dur(span.Seconds()), dur(float64(e.Usable-e.InUse)/r)))...)
+			format.PerSec(r), format.Duration(span.Seconds()), format.Duration(float64(e.Usable-e.InUse)/r)))...)
 	}
 	f.Advice, f.Knobs = c.hostPortAdvice(e)
 	f.Facts = map[string]float64{"in_use": float64(e.InUse), "usable": float64(e.Usable), "fraction": e.Fraction, "destinations": float64(e.DestinationCount)}
@@ -90,7 +91,7 @@ func (c *ruleCtx) hostPortAdvice(e *Ephemeral) ([]Text, []Knob) {
 			"Don't bind() before connect(): let connect() choose the local port, so one port can serve many destinations",
 			"Where a source address must be chosen, set IP_BIND_ADDRESS_NO_PORT on the socket before bind(): the port is then picked at connect(), per destination",
 			"net.ipv4.ip_autobind_reuse=1 (Linux 5.8+) lets bind() to port 0 reuse ports of sockets bound the same way; only with SO_REUSEADDR on every such socket",
-			fmt.Sprintf("Widen net.ipv4.ip_local_port_range (now %d %d, %s usable), reserving service ports in ip_local_reserved_ports first", sc.PortLow, sc.PortHigh, count(e.Usable)),
+			fmt.Sprintf("Widen net.ipv4.ip_local_port_range (now %d %d, %s usable), reserving service ports in ip_local_reserved_ports first", sc.PortLow, sc.PortHigh, format.Count(e.Usable)),
 			fmt.Sprintf("tcp_tw_reuse (now %s) only helps connect()'s own port choice, not bind(); reusing connections (keep-alive, pooling) helps either way", sysctlNow(c.snap, "net.ipv4.tcp_tw_reuse")),
 		),
 		c.knobs("net.ipv4.ip_local_port_range", "net.ipv4.ip_local_reserved_ports", "net.ipv4.tcp_tw_reuse")
@@ -103,7 +104,7 @@ func (c *ruleCtx) destinationExhaustion(d *Destination) Finding {
 	f := Finding{
 		Severity: severityAt(d.Fraction, th.PortsWarn, th.PortsCrit),
 		Title: Plain(fmt.Sprintf("Ephemeral ports to %s %s used (%s of %s)",
-			d.Remote, pct(d.Fraction), count(d.InUse), count(e.Usable))),
+			d.Remote, format.Percent(d.Fraction), format.Count(d.InUse), format.Count(e.Usable))),
 		Subject: destSubject(d),
 	}
 	tw := 0.0
@@ -111,25 +112,25 @@ func (c *ruleCtx) destinationExhaustion(d *Destination) Finding {
 		tw = float64(d.TimeWait) / float64(d.InUse)
 	}
 	f.Evidence = append(f.Evidence, Text{Words(d.LocalIP), Arrow, Words(fmt.Sprintf("%s holds %s of the %s usable local ports (range %d-%d, %s reserved); connect() to it fails with EADDRNOTAVAIL when none is left",
-		d.Remote, count(d.InUse), count(e.Usable), e.Low, e.High, count(e.Reserved)))})
+		d.Remote, format.Count(d.InUse), format.Count(e.Usable), e.Low, e.High, format.Count(e.Reserved)))})
 	f.Evidence = append(f.Evidence, lines(
 		fmt.Sprintf("%s of them (%s) are in TIME_WAIT: this host closes first, so each 4-tuple is held for 60 s",
-			count(d.TimeWait), pct(tw)))...)
+			format.Count(d.TimeWait), format.Percent(tw)))...)
 	id := d.Key
 	if r, span, ok := c.growth(func(p *Point) (float64, bool) { v, ok := p.dests[id]; return float64(v), ok }); ok {
 		switch {
 		case d.InUse >= e.Usable:
-			f.Evidence = append(f.Evidence, lines(fmt.Sprintf("exhausted now (%s over the last %s): new connections to it fail", perSec(r), dur(span.Seconds())))...)
+			f.Evidence = append(f.Evidence, lines(fmt.Sprintf("exhausted now (%s over the last %s): new connections to it fail", format.PerSec(r), format.Duration(span.Seconds())))...)
 		case r > 0:
 			f.Evidence = append(f.Evidence, lines(fmt.Sprintf("growing %s over the last %s: exhausted in %s at that rate",
-				perSec(r), dur(span.Seconds()), dur(float64(e.Usable-d.InUse)/r)))...)
+				format.PerSec(r), format.Duration(span.Seconds()), format.Duration(float64(e.Usable-d.InUse)/r)))...)
 		default:
-			f.Evidence = append(f.Evidence, lines(fmt.Sprintf("%s over the last %s", perSec(r), dur(span.Seconds())))...)
+			f.Evidence = append(f.Evidence, lines(fmt.Sprintf("%s over the last %s", format.PerSec(r), format.Duration(span.Seconds())))...)
 		}
 	}
 	if d.TimeWait > 0 {
 		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("TIME_WAIT drains: the next port frees in %s, all %s in %s if no new ones come",
-			dur(float64(d.NextFreeMS)/1000), count(d.TimeWait), dur(float64(d.DrainMS)/1000)))...)
+			format.Duration(float64(d.NextFreeMS)/1000), format.Count(d.TimeWait), format.Duration(float64(d.DrainMS)/1000)))...)
 	}
 	switch {
 	case !c.s.Attributed:
@@ -140,7 +141,7 @@ func (c *ruleCtx) destinationExhaustion(d *Destination) Finding {
 		for i := len(c.hist) - 2; i >= 0 && !seen; i-- {
 			if o := c.hist[i].destOwners[id]; len(o) > 0 {
 				f.Evidence = append(f.Evidence, lines(fmt.Sprintf("connections from %s (seen %s ago; the connections are shorter than a poll)",
-					c.topOwners(o, 3), dur(c.snap.Time.Sub(c.hist[i].Time).Seconds())))...)
+					c.topOwners(o, 3), format.Duration(c.snap.Time.Sub(c.hist[i].Time).Seconds())))...)
 				seen = true
 			}
 		}
@@ -181,7 +182,7 @@ func topCounts[K comparable](n map[K]int, k int, byKey func(a, b K) int, label f
 			parts = append(parts, fmt.Sprintf(moreFmt, len(l)-k))
 			break
 		}
-		parts = append(parts, fmt.Sprintf("%s (%s)", label(e.key), count(e.n)))
+		parts = append(parts, fmt.Sprintf("%s (%s)", label(e.key), format.Count(e.n)))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -196,7 +197,7 @@ func (c *ruleCtx) portAdvice(e *Ephemeral) ([]Text, []Knob) {
 		"Reuse connections (HTTP keep-alive, a connection pool) instead of one per request: no new port, no TIME_WAIT",
 		"Let the server close first (send `Connection: close`): TIME_WAIT then lands on the server, where each client's 4-tuple differs",
 		fmt.Sprintf("net.ipv4.tcp_tw_reuse=1 lets new outgoing connections reuse TIME_WAIT ports (now %s; 2 = loopback only) and needs tcp_timestamps=1 (now %s)", reuse, ts),
-		fmt.Sprintf("Widen net.ipv4.ip_local_port_range (now %d %d, %s usable), reserving service ports in ip_local_reserved_ports first", sc.PortLow, sc.PortHigh, count(e.Usable)),
+		fmt.Sprintf("Widen net.ipv4.ip_local_port_range (now %d %d, %s usable), reserving service ports in ip_local_reserved_ports first", sc.PortLow, sc.PortHigh, format.Count(e.Usable)),
 		"tcp_fin_timeout does not shorten TIME_WAIT (fixed at 60 s); tcp_tw_recycle is gone since Linux 4.12",
 	), knobs
 }

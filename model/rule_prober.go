@@ -3,6 +3,7 @@ package model
 import (
 	"cmp"
 	"fmt"
+	"github.com/tcptop/tcptop/format"
 	"slices"
 	"strconv"
 	"strings"
@@ -86,13 +87,13 @@ func ruleLocalProber(c *ruleCtx) []Finding {
 	f := Finding{
 		Severity: Warning,
 		Title: Plain(fmt.Sprintf("Local prober or client: %s TIME_WAIT between local endpoints on listening port :%d",
-			count(total), top.port)),
+			format.Count(total), top.port)),
 		Subject: listenerSubject(top.listener),
 		Facts:   map[string]float64{"time_wait": float64(total), "listen": float64(listen), "client_side": float64(client), "server_side": float64(server)},
 	}
 	if !warn {
 		f.Severity = Info
-		f.Title = Plain(fmt.Sprintf("Local client: %s TIME_WAIT on listening port :%d, closed first by the service", count(total), top.port))
+		f.Title = Plain(fmt.Sprintf("Local client: %s TIME_WAIT on listening port :%d, closed first by the service", format.Count(total), top.port))
 	}
 	var byPort []string
 	for i, a := range list {
@@ -100,12 +101,12 @@ func ruleLocalProber(c *ruleCtx) []Finding {
 			byPort = append(byPort, fmt.Sprintf("%d more ports", len(list)-4))
 			break
 		}
-		byPort = append(byPort, fmt.Sprintf(":%d %s", a.port, count(a.n)))
+		byPort = append(byPort, fmt.Sprintf(":%d %s", a.port, format.Count(a.n)))
 	}
 	f.Evidence = append(f.Evidence, lines(fmt.Sprintf("%s TIME_WAIT sockets have both ends on this host and one end on a listener: %s",
-		count(total), strings.Join(byPort, ", ")),
+		format.Count(total), strings.Join(byPort, ", ")),
 		fmt.Sprintf("that is %.0fx the %d LISTEN sockets", float64(total)/float64(max(1, listen)), listen))...)
-	f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("closed first by the connecting side: %s; by the service: %s", count(client), count(server))))
+	f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("closed first by the connecting side: %s; by the service: %s", format.Count(client), format.Count(server))))
 	if !warn {
 		f.Evidence = append(f.Evidence, Plain("the service closes first, so its TIME_WAIT holds the listening port, not an ephemeral port: no port runs out; each costs a few hundred bytes until it expires (60 s)"))
 	}
@@ -113,7 +114,7 @@ func ruleLocalProber(c *ruleCtx) []Finding {
 		f.Evidence = append(f.Evidence, Plain("connecting process: "+c.topOwners(probers, 3)))
 	}
 	if r, span, ok := c.growth(func(p *Point) (float64, bool) { return float64(p.States[source.TimeWait]), true }); ok && r > 0 {
-		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("TIME_WAIT growing %s over the last %s", perSec(r), dur(span.Seconds()))))
+		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("TIME_WAIT growing %s over the last %s", format.PerSec(r), format.Duration(span.Seconds()))))
 	}
 	var inRange []string
 	var reserve []string

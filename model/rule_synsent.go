@@ -3,6 +3,7 @@ package model
 import (
 	"cmp"
 	"fmt"
+	"github.com/tcptop/tcptop/format"
 	"net/netip"
 	"slices"
 )
@@ -33,7 +34,7 @@ func ruleSynSent(c *ruleCtx) []Finding {
 		r, a := cd.r, cd.a
 		f := Finding{
 			Severity: Warning,
-			Title:    Plain(fmt.Sprintf("Connects to %s failing: %s stuck in SYN_SENT", r, count(a.stuck))),
+			Title:    Plain(fmt.Sprintf("Connects to %s failing: %s stuck in SYN_SENT", r, format.Count(a.stuck))),
 			Subject:  outPeerSubject(r),
 			Facts:    map[string]float64{"syn_sent": float64(a.n), "stuck": float64(a.stuck)},
 			Knobs:    c.knobs("net.ipv4.tcp_syn_retries"),
@@ -45,9 +46,9 @@ func ruleSynSent(c *ruleCtx) []Finding {
 			f.Severity = Critical
 		}
 		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("%s connections to %s in SYN_SENT, %s of them stuck (SYN retransmitted up to %d times, or there at the previous poll)",
-			count(a.n), r, count(a.stuck), a.maxRetrans))...)
+			format.Count(a.n), r, format.Count(a.stuck), a.maxRetrans))...)
 		if failsKnown {
-			f.Evidence = append(f.Evidence, lines(fmt.Sprintf("Tcp AttemptFails %s (connects that failed: timeout or RST)", perSec(fails)))...)
+			f.Evidence = append(f.Evidence, lines(fmt.Sprintf("Tcp AttemptFails %s (connects that failed: timeout or RST)", format.PerSec(fails)))...)
 		}
 		if len(a.owners) > 0 && c.s.Attributed {
 			f.Evidence = append(f.Evidence, lines("connecting: "+c.topOwners(a.owners, 3))...)

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"github.com/tcptop/tcptop/format"
 
 	"github.com/tcptop/tcptop/source"
 )
@@ -25,19 +26,19 @@ func ruleTimeWaitBuckets(c *ruleCtx) []Finding {
 	}
 	share := "?"
 	if limit > 0 {
-		share = pct(float64(tw) / float64(limit))
+		share = format.Percent(float64(tw) / float64(limit))
 	}
-	f.Title = Plain(fmt.Sprintf("TIME_WAIT at the bucket cap: %s of tcp_max_tw_buckets %s (%s)", count(tw), count(limit), share))
-	f.Evidence = append(f.Evidence, lines(fmt.Sprintf("%s TIME_WAIT sockets against net.ipv4.tcp_max_tw_buckets = %s", count(tw), count(limit)))...)
+	f.Title = Plain(fmt.Sprintf("TIME_WAIT at the bucket cap: %s of tcp_max_tw_buckets %s (%s)", format.Count(tw), format.Count(limit), share))
+	f.Evidence = append(f.Evidence, lines(fmt.Sprintf("%s TIME_WAIT sockets against net.ipv4.tcp_max_tw_buckets = %s", format.Count(tw), format.Count(limit)))...)
 	if known {
-		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("TcpExt TCPTimeWaitOverflow %s: closing sockets skip TIME_WAIT", perSec(overflow)))...)
+		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("TcpExt TCPTimeWaitOverflow %s: closing sockets skip TIME_WAIT", format.PerSec(overflow)))...)
 	}
 	if r, ok := c.counterRate("TWRecycled"); ok {
-		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("TcpExt TWRecycled %s (TIME_WAIT reused by tcp_tw_reuse = %s)", perSec(r), sysctlNow(c.snap, "net.ipv4.tcp_tw_reuse")))...)
+		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("TcpExt TWRecycled %s (TIME_WAIT reused by tcp_tw_reuse = %s)", format.PerSec(r), sysctlNow(c.snap, "net.ipv4.tcp_tw_reuse")))...)
 	}
 	for _, name := range []string{"TCPAbortOnData", "TCPAbortOnClose"} {
 		if r, ok := c.counterRate(name); ok && r > 0 {
-			f.Evidence = append(f.Evidence, lines(fmt.Sprintf("TcpExt %s %s: connections closed with RST (SO_LINGER 0, or unread data), which skips TIME_WAIT", name, perSec(r)))...)
+			f.Evidence = append(f.Evidence, lines(fmt.Sprintf("TcpExt %s %s: connections closed with RST (SO_LINGER 0, or unread data), which skips TIME_WAIT", name, format.PerSec(r)))...)
 		}
 	}
 	// The subject is where the TIME_WAIT is: on a listener (this host
@@ -57,11 +58,11 @@ func ruleTimeWaitBuckets(c *ruleCtx) []Finding {
 	for _, n := range c.timeWaitIn {
 		incoming += n
 	}
-	f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("%s of them on incoming connections (this host closed first as the server), %s on outgoing ones", count(incoming), count(tw-incoming))))
+	f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("%s of them on incoming connections (this host closed first as the server), %s on outgoing ones", format.Count(incoming), format.Count(tw-incoming))))
 	switch {
 	case inTW > 0 && inTW >= outTW:
 		l := &c.snap.Listeners[inIdx]
-		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("most TIME_WAIT on one listener: %s (%s): the service closes its connections first", l.Local, count(inTW))))
+		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("most TIME_WAIT on one listener: %s (%s): the service closes its connections first", l.Local, format.Count(inTW))))
 		f.Subject = listenerSubject(l)
 	case outTW > 0:
 		best := &ds[0]
@@ -70,12 +71,12 @@ func ruleTimeWaitBuckets(c *ruleCtx) []Finding {
 				best = &ds[i]
 			}
 		}
-		f.Evidence = append(f.Evidence, Text{Words("most TIME_WAIT to one destination: " + best.LocalIP), Arrow, Words(fmt.Sprintf("%s (%s)", best.Remote, count(best.TimeWait)))})
+		f.Evidence = append(f.Evidence, Text{Words("most TIME_WAIT to one destination: " + best.LocalIP), Arrow, Words(fmt.Sprintf("%s (%s)", best.Remote, format.Count(best.TimeWait)))})
 		f.Subject = destSubject(best)
 	}
 	f.Advice = append([]Text{{Words("Find who closes first and why so often: sort the peers by TIME_WAIT"), Key(ActionSortTimeWait)}}, lines(
 		"Reuse connections (keep-alive, pooling) so fewer close at all",
-		fmt.Sprintf("Raise net.ipv4.tcp_max_tw_buckets (now %s) if memory allows: a TIME_WAIT socket costs a few hundred bytes", count(limit)),
+		fmt.Sprintf("Raise net.ipv4.tcp_max_tw_buckets (now %s) if memory allows: a TIME_WAIT socket costs a few hundred bytes", format.Count(limit)),
 		fmt.Sprintf("net.ipv4.tcp_tw_reuse=1 with tcp_timestamps=1 lets outgoing connections reuse TIME_WAIT 4-tuples (now %s and %s)",
 			sysctlNow(c.snap, "net.ipv4.tcp_tw_reuse"), sysctlNow(c.snap, "net.ipv4.tcp_timestamps")),
 	)...)
