@@ -1,10 +1,9 @@
 package ui
 
 import (
-	"strings"
-
 	"charm.land/bubbles/v2/key"
 
+	"github.com/tcptop/tcptop/format"
 	"github.com/tcptop/tcptop/model"
 )
 
@@ -87,13 +86,17 @@ func (k KeyMap) ShortHelp() []key.Binding {
 	}
 }
 
-// relabel is b with the footer's shorter help; ascii spells the arrows.
-func relabel(b key.Binding, name, desc string, ascii bool) key.Binding {
-	if ascii {
-		name = strings.NewReplacer("↑", "up", "↓", "down").Replace(name)
-	}
+// relabel is b with the footer's shorter help (a name with arrows is
+// spelled with the glyph set by the caller: g.KeyUp+"/"+g.KeyDown).
+func relabel(b key.Binding, name, desc string) key.Binding {
 	b.SetHelp(name, desc)
 	return b
+}
+
+// spell names the arrow keys in the help with g's glyphs ("↑" or "up").
+func (k *KeyMap) spell(g format.Glyphs) {
+	k.Up.SetHelp(g.KeyUp, k.Up.Help().Desc)
+	k.Down.SetHelp(g.KeyDown+"/j", k.Down.Help().Desc)
 }
 
 // FullHelp is the help overlay, in groups.
