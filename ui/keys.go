@@ -33,6 +33,7 @@ func DefaultKeys() KeyMap {
 	b := func(help, desc string, keys ...string) key.Binding {
 		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(help, desc))
 	}
+	g := format.GlyphsFor(false) // spell re-spells the arrows for ASCII
 	return KeyMap{
 		Quit:    b("q", "quit", "q", "ctrl+c"),
 		Help:    b("?", "help", "?", "f1"),
@@ -62,8 +63,8 @@ func DefaultKeys() KeyMap {
 		Findings: b("f", "findings: evidence, advice", "f"),
 		Kernel:   b("k", "kernel: tunables, counters", "k"),
 
-		Up:       b("↑", "move up", "up"),
-		Down:     b("↓/j", "move down", "down", "j"),
+		Up:       b(g.KeyUp, "move up", "up"),
+		Down:     b(g.KeyDown+"/j", "move down", "down", "j"),
 		PageUp:   b("pgup", "page up", "pgup", "ctrl+b"),
 		PageDown: b("pgdn", "page down", "pgdown", "ctrl+f"),
 		Home:     b("home", "first row (g too)", "home", "g"),
