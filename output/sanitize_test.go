@@ -7,6 +7,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/tcptop/tcptop/format"
 	"github.com/tcptop/tcptop/model"
 	"github.com/tcptop/tcptop/source"
 )
@@ -44,10 +45,9 @@ func checkTerminalSafe(t *testing.T, what, out string) {
 		t.Errorf("%s: invalid UTF-8", what)
 	}
 	for i, r := range out {
-		switch {
-		case r == '\n':
-		case r < 0x20, r == 0x7f, r >= 0x80 && r <= 0x9f,
-			r == 0x061c, r == 0x200e, r == 0x200f, r >= 0x2028 && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+		// format.Sanitize escapes exactly what acts on a terminal (and
+		// the backslash, which its escapes start with).
+		if c := string(r); r != '\n' && r != '\\' && format.Sanitize(c) != c {
 			t.Errorf("%s: raw %U at byte %d: %q", what, r, i, out[max(0, i-20):min(len(out), i+20)])
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/tcptop/tcptop/format"
 	"github.com/tcptop/tcptop/source"
 )
 
@@ -39,10 +40,9 @@ func checkScreenSafe(t *testing.T, what, raw string) {
 		t.Errorf("%s: invalid UTF-8", what)
 	}
 	for i, r := range s {
-		switch {
-		case r == '\n':
-		case r < 0x20, r == 0x7f, r >= 0x80 && r <= 0x9f,
-			r == 0x061c, r == 0x200e, r == 0x200f, r >= 0x2028 && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+		// format.Sanitize escapes exactly what acts on a terminal (and
+		// the backslash, which its escapes start with).
+		if c := string(r); r != '\n' && r != '\\' && format.Sanitize(c) != c {
 			t.Errorf("%s: raw %U at byte %d: %q", what, r, i, s[max(0, i-20):min(len(s), i+20)])
 			return
 		}
