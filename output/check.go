@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/tcptop/tcptop/format"
 	"github.com/tcptop/tcptop/model"
 )
 
@@ -22,6 +23,7 @@ func WriteCheck(w io.Writer, snap *model.Snapshot) (failed bool, err error) {
 	if err := WriteFindings(w, snap); err != nil {
 		return failed, err
 	}
+	host := format.Sanitize(snap.Host)
 	n := 0
 	for _, f := range snap.Findings {
 		if f.Severity >= model.Warning {
@@ -29,9 +31,9 @@ func WriteCheck(w io.Writer, snap *model.Snapshot) (failed bool, err error) {
 		}
 	}
 	if n == 0 {
-		_, err = fmt.Fprintf(w, "OK %s: %d sockets, no findings at warning or worse\n", snap.Host, snap.Total)
+		_, err = fmt.Fprintf(w, "OK %s: %d sockets, no findings at warning or worse\n", host, snap.Total)
 	} else {
-		_, err = fmt.Fprintf(w, "CHECK FAILED %s: %d findings at warning or worse\n", snap.Host, n)
+		_, err = fmt.Fprintf(w, "CHECK FAILED %s: %d findings at warning or worse\n", host, n)
 	}
 	return failed, err
 }

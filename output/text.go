@@ -9,8 +9,8 @@ import (
 	"io"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/tcptop/tcptop/format"
 	"github.com/tcptop/tcptop/model"
 	"github.com/tcptop/tcptop/source"
 )
@@ -25,7 +25,15 @@ type TextOptions struct {
 	// Width, when > 0, cuts every line to that many columns, as ps does on
 	// a terminal; piped output keeps whole lines.
 	Width int
+	// ASCII draws arrows and cut marks without Unicode ("->", "~"); the
+	// default is UTF-8 ("→", "…").
+	ASCII bool
 }
+
+// textBar is the histogram's bar glyph: '#' in every locale, as top -b
+// draws (the batch text is read in mail and logs as often as on a
+// terminal).
+var textBar = format.GlyphsFor(true).BarFill
 
 // keyCounters are shown first in the text output, in this order.
 var keyCounters = []string{
@@ -62,19 +70,20 @@ func WriteText(w io.Writer, snap *model.Snapshot, opt TextOptions) error {
 	if loc == nil {
 		loc = time.UTC
 	}
+	g := format.GlyphsFor(opt.ASCII)
 	var b strings.Builder
 	fmt.Fprintf(&b, "tcptop - %s  host %s  netns %s  sockets %d  poll %.1f ms\n",
-		snap.Time.In(loc).Format("2006-01-02 15:04:05 MST"), snap.Host, snap.Netns, snap.Total, snap.PollMS.Total)
+		snap.Time.In(loc).Format("2006-01-02 15:04:05 MST"), format.Sanitize(snap.Host), format.Sanitize(snap.Netns), snap.Total, snap.PollMS.Total)
 
-	writeFindings(&b, snap)
+	writeFindings(&b, snap, g)
 	writeStates(&b, snap)
 	writeEphemeral(&b, snap, top)
-	writeListeners(&b, snap)
-	writePeers(&b, snap, top)
-	writeProcesses(&b, snap, top)
+	writeListeners(&b, snap, g)
+	writePeers(&b, snap, top, g)
+	writeProcesses(&b, snap, top, g)
 	writeKernel(&b, snap)
 	for _, w := range snap.Warnings {
-		fmt.Fprintf(&b, "warning: %s\n", w)
+		fmt.Fprintf(&b, "warning: %s\n", format.Sanitize(w))
 	}
 	b.WriteByte('\n')
 	out := b.String()
@@ -85,13 +94,11 @@ func WriteText(w io.Writer, snap *model.Snapshot, opt TextOptions) error {
 	return err
 }
 
-// cutLines cuts each line of s to at most width runes.
+// cutLines cuts each line of s to at most width terminal cells.
 func cutLines(s string, width int) string {
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {
-		if utf8.RuneCountInString(l) > width {
-			lines[i] = string([]rune(l)[:width])
-		}
+		lines[i] = format.Cut(l, width)
 	}
 	return strings.Join(lines, "\n")
 }
@@ -120,7 +127,7 @@ func shownStates(n int, row func(i int) *model.StateCounts) []stateCol {
 // (WriteCheck prints it).
 func WriteFindings(w io.Writer, snap *model.Snapshot) error {
 	var b strings.Builder
-	writeFindings(&b, snap)
+	writeFindings(&b, snap, format.GlyphsFor(false))
 	_, err := io.WriteString(w, strings.TrimPrefix(b.String(), "\n"))
 	return err
 }
@@ -128,7 +135,7 @@ func WriteFindings(w io.Writer, snap *model.Snapshot) error {
 // writeFindings prints each finding: severity and title, then its
 // evidence ("why") and advice ("do"), indented. A snapshot built without
 // an Analyzer (no History) has no findings section: it was never asked.
-func writeFindings(b *strings.Builder, snap *model.Snapshot) {
+func writeFindings(b *strings.Builder, snap *model.Snapshot, g format.Glyphs) {
 	if snap.History == nil && len(snap.Findings) == 0 {
 		return
 	}
@@ -138,20 +145,20 @@ func writeFindings(b *strings.Builder, snap *model.Snapshot) {
 	}
 	fmt.Fprintf(b, "\nFINDINGS %d\n", len(snap.Findings))
 	for _, f := range snap.Findings {
-		fmt.Fprintf(b, "  %-8s  %s\n", strings.ToUpper(f.Severity.String()), f.Title)
+		fmt.Fprintf(b, "  %-8s  %s\n", strings.ToUpper(f.Severity.String()), FindingText(f.Title, g, nil))
 		section := func(label string, lines []model.Text) {
 			for i, l := range lines {
 				if i > 0 {
 					label = ""
 				}
-				fmt.Fprintf(b, "  %10s  %s\n", label, l)
+				fmt.Fprintf(b, "  %10s  %s\n", label, FindingText(l, g, nil))
 			}
 		}
 		about := "host"
 		if f.Subject.Kind != model.SubjectHost {
-			about = f.Subject.Kind + " " + f.Subject.String()
+			about = f.Subject.Kind + " " + SubjectText(f.Subject, g)
 		}
-		section("about:", []model.Text{model.Plain(about + "  (rule " + f.Rule + ")")})
+		fmt.Fprintf(b, "  %10s  %s\n", "about:", about+"  (rule "+f.Rule+")")
 		section("why:", f.Evidence)
 		section("do:", f.Advice)
 	}
@@ -166,7 +173,7 @@ func writeStates(b *strings.Builder, snap *model.Snapshot) {
 	for _, s := range source.AllStates {
 		n := snap.States[s]
 		fmt.Fprintf(b, "%-11s %6d", s, n)
-		if cells := bar(n, maxc, 40, '#'); cells != "" {
+		if cells := format.Bar(n, maxc, 40, textBar); cells != "" {
 			b.WriteString("  " + cells)
 		}
 		b.WriteByte('\n')
@@ -180,7 +187,7 @@ func writeEphemeral(b *strings.Builder, snap *model.Snapshot, top int) {
 		return
 	}
 	fmt.Fprintf(b, "\nEPHEMERAL PORTS  %d of %d in use (%s)  range %d-%d, %d reserved\n",
-		e.InUse, e.Usable, pct(e.Fraction), e.Low, e.High, e.Reserved)
+		e.InUse, e.Usable, format.PercentFine(e.Fraction), e.Low, e.High, e.Reserved)
 	if len(e.Destinations) == 0 {
 		return
 	}
@@ -191,16 +198,16 @@ func writeEphemeral(b *strings.Builder, snap *model.Snapshot, top int) {
 		}
 		drain := "-"
 		if d.TimeWait > 0 {
-			drain = fmt.Sprintf("first in %s, all in %s", millis(d.NextFreeMS), millis(d.DrainMS))
+			drain = fmt.Sprintf("first in %s, all in %s", format.Millis(d.NextFreeMS), format.Millis(d.DrainMS))
 		}
-		fmt.Fprintf(b, "  %-15s %-22s %6d %5s %9d  %s\n", d.LocalIP, d.Remote, d.InUse, pct(d.Fraction), d.TimeWait, drain)
+		fmt.Fprintf(b, "  %-15s %-22s %6d %5s %9d  %s\n", d.LocalIP, d.Remote, d.InUse, format.PercentFine(d.Fraction), d.TimeWait, drain)
 	}
 	if more := e.DestinationCount - min(top, len(e.Destinations)); more > 0 {
 		fmt.Fprintf(b, "  ... %d more destinations\n", more)
 	}
 }
 
-func writeListeners(b *strings.Builder, snap *model.Snapshot) {
+func writeListeners(b *strings.Builder, snap *model.Snapshot, g format.Glyphs) {
 	fmt.Fprintf(b, "\nLISTENERS %d", len(snap.Listeners))
 	if _, ok := snap.Counters["ListenOverflows"]; !ok {
 		b.WriteString("  ListenOverflows/ListenDrops unavailable (/proc/net/netstat unreadable)")
@@ -226,26 +233,12 @@ func writeListeners(b *strings.Builder, snap *model.Snapshot) {
 			notes = append(notes, "in ephemeral range")
 		}
 		fmt.Fprintf(b, "  %-22s %13s %5s %8d  %-18s %s\n", l.Local,
-			fmt.Sprintf("%d/%d", l.Queue, l.Backlog), pct(l.Fill), l.SynRecv,
-			clip(procRefList(l.Processes, snap.Attributed), 18), strings.Join(notes, ", "))
+			fmt.Sprintf("%d/%d", l.Queue, l.Backlog), format.PercentFine(l.Fill), l.SynRecv,
+			format.Clip(ProcRefs(l.Processes, snap.Attributed), 18, g), strings.Join(notes, ", "))
 	}
 }
 
-func procRefList(ps []model.ProcRef, attributed bool) string {
-	if !attributed {
-		return "-"
-	}
-	if len(ps) == 0 {
-		return model.UnknownName
-	}
-	parts := make([]string, len(ps))
-	for i, p := range ps {
-		parts[i] = fmt.Sprintf("%s[%d]", p.Name, p.PID)
-	}
-	return strings.Join(parts, ",")
-}
-
-func writePeers(b *strings.Builder, snap *model.Snapshot, top int) {
+func writePeers(b *strings.Builder, snap *model.Snapshot, top int, g format.Glyphs) {
 	fmt.Fprintf(b, "\nPEERS %d  sort %s", len(snap.Peers), snap.Sort)
 	if snap.Filter != "" {
 		fmt.Fprintf(b, "  filter %q", snap.Filter)
@@ -261,12 +254,13 @@ func writePeers(b *strings.Builder, snap *model.Snapshot, top int) {
 		fmt.Fprintf(b, " %*s", colWidth(c.title), c.title)
 	}
 	b.WriteString("  PROCESSES\n")
-	for _, p := range snap.Peers[:n] {
-		fmt.Fprintf(b, "  %-3s %-22s %-22s %6d", p.Direction, p.Remote, clip(p.Local, 22), p.Total)
+	for i := range snap.Peers[:n] {
+		p := &snap.Peers[i]
+		fmt.Fprintf(b, "  %-3s %-22s %-22s %6d", p.Direction, p.Remote, format.Clip(p.Local, 22, g), p.Total)
 		for _, c := range cols {
 			fmt.Fprintf(b, " %*d", colWidth(c.title), p.States[c.s])
 		}
-		fmt.Fprintf(b, "  %s\n", peerProcs(p, snap.Attributed))
+		fmt.Fprintf(b, "  %s\n", PeerProcesses(p, snap.Attributed))
 	}
 	if len(snap.Peers) > n {
 		fmt.Fprintf(b, "  ... %d more peers\n", len(snap.Peers)-n)
@@ -275,28 +269,7 @@ func writePeers(b *strings.Builder, snap *model.Snapshot, top int) {
 
 func colWidth(title string) int { return max(len(title), 5) }
 
-func peerProcs(p model.Peer, attributed bool) string {
-	if !attributed {
-		return "-"
-	}
-	parts := make([]string, 0, len(p.Processes))
-	for _, pp := range p.Processes {
-		s := pp.Name
-		if pp.PID != 0 {
-			s = fmt.Sprintf("%s[%d]", pp.Name, pp.PID)
-		}
-		if pp.Inferred {
-			s += "~"
-		}
-		if len(p.Processes) > 1 {
-			s += fmt.Sprintf(":%d", pp.Sockets)
-		}
-		parts = append(parts, s)
-	}
-	return strings.Join(parts, " ")
-}
-
-func writeProcesses(b *strings.Builder, snap *model.Snapshot, top int) {
+func writeProcesses(b *strings.Builder, snap *model.Snapshot, top int, g format.Glyphs) {
 	if !snap.Attributed {
 		b.WriteString("\nPROCESSES  not attributed (--no-procs, or /proc could not be scanned: see the warnings)\n")
 		return
@@ -321,11 +294,12 @@ func writeProcesses(b *strings.Builder, snap *model.Snapshot, top int) {
 		if p.PID != 0 {
 			pid = fmt.Sprint(p.PID)
 		}
-		fmt.Fprintf(b, "  %7s %-15s %-8s %6d %6d", pid, clip(p.Name, 15), clip(p.User, 8), p.Total, p.States[source.Listen])
+		name, user := format.Clip(format.Sanitize(p.Name), 15, g), format.Clip(format.Sanitize(p.User), 8, g)
+		fmt.Fprintf(b, "  %7s %s %s %6d %6d", pid, format.Pad(name, 15, false), format.Pad(user, 8, false), p.Total, p.States[source.Listen])
 		for _, c := range cols {
 			fmt.Fprintf(b, " %*d", colWidth(c.title), p.States[c.s])
 		}
-		fmt.Fprintf(b, "  %s\n", clip(p.Cmdline, 60))
+		fmt.Fprintf(b, "  %s\n", format.Clip(format.Sanitize(p.Cmdline), 60, g))
 	}
 	if len(snap.Processes) > n {
 		fmt.Fprintf(b, "  ... %d more processes\n", len(snap.Processes)-n)
@@ -357,50 +331,6 @@ func writeKernel(b *strings.Builder, snap *model.Snapshot) {
 		} else if v == "" {
 			v = "(empty)"
 		}
-		fmt.Fprintf(b, "  %-34s %s\n", k, v)
+		fmt.Fprintf(b, "  %-34s %s\n", k, format.Sanitize(v))
 	}
-}
-
-// bar draws n/maxv as up to width cells of fill; a non-zero n gets at
-// least one cell so small counts stay visible.
-func bar(n, maxv, width int, fill rune) string {
-	if n <= 0 || maxv <= 0 || width <= 0 {
-		return ""
-	}
-	cells := n * width / maxv
-	cells = max(1, min(cells, width))
-	return strings.Repeat(string(fill), cells)
-}
-
-// pct formats a fraction as a percentage.
-func pct(f float64) string {
-	switch {
-	case f == 0:
-		return "0%"
-	case f < 0.001:
-		return "<0.1%"
-	case f < 0.1:
-		return fmt.Sprintf("%.1f%%", f*100)
-	}
-	return fmt.Sprintf("%.0f%%", f*100)
-}
-
-// millis formats a millisecond timer as "59.1s" or "850ms".
-func millis(ms uint32) string {
-	if ms < 1000 {
-		return fmt.Sprintf("%dms", ms)
-	}
-	return fmt.Sprintf("%.1fs", float64(ms)/1000)
-}
-
-// clip shortens s to at most n runes, marking the cut with '~'.
-func clip(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	if n <= 1 {
-		return string(r[:n])
-	}
-	return string(r[:n-1]) + "~"
 }

@@ -77,20 +77,19 @@ func TestWriteTextGolden(t *testing.T) {
 	}
 }
 
-func TestHelpers(t *testing.T) {
-	if bar(1, 1000, 40, '#') != "#" || bar(0, 10, 40, '#') != "" || len(bar(10, 10, 40, '#')) != 40 {
-		t.Error("bar")
+func TestPresent(t *testing.T) {
+	if got := ProcRefs([]model.ProcRef{{PID: 10, Name: "nginx"}, {PID: 11, Name: "nginx"}}, true); got != "nginx[10],nginx[11]" {
+		t.Errorf("ProcRefs = %q", got)
 	}
-	for f, want := range map[float64]string{0: "0%", 0.0004: "<0.1%", 0.05: "5.0%", 1.125: "112%"} {
-		if pct(f) != want {
-			t.Errorf("pct(%v) = %s, want %s", f, pct(f), want)
-		}
+	if ProcRefs(nil, true) != model.UnknownName || ProcRefs(nil, false) != "-" {
+		t.Error("ProcRefs without processes")
 	}
-	if millis(850) != "850ms" || millis(59100) != "59.1s" {
-		t.Error("millis")
+	p := &model.Peer{Processes: []model.PeerProcess{{PID: 20, Name: "php-fpm", Sockets: 3}, {Name: "unknown", Sockets: 2, Inferred: true}}}
+	if got := PeerProcesses(p, true); got != "php-fpm[20]:3 unknown~:2" {
+		t.Errorf("PeerProcesses = %q", got)
 	}
-	if clip("php-fpm: pool www", 8) != "php-fpm~" || clip("short", 8) != "short" {
-		t.Error("clip")
+	if got := ProcRef("a\x1bb", 7); got != `a\x1bb[7]` {
+		t.Errorf("ProcRef = %q", got)
 	}
 }
 

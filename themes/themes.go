@@ -1,4 +1,5 @@
-// Package themes builds the styles tcptop draws with. One Styles value is
+// Package themes builds the styles tcptop draws with (colour and emphasis;
+// the glyphs are package format's). One Styles value is
 // built by New and passed down; nothing here is global or mutable, so tests
 // can render with a pinned theme whatever the environment says.
 package themes
@@ -62,17 +63,13 @@ type Styles struct {
 	// Selected is the highlighted row: reverse video in every mode, so the
 	// selection stays visible without colour.
 	Selected lipgloss.Style
-	// BarFill and BarEmpty are the runes bars are drawn with.
-	BarFill, BarEmpty string
 }
 
-// New builds the styles for a mode. ascii draws bars with '#' and '.'
-// instead of block characters (for non-UTF-8 terminals).
-func New(mode Mode, ascii bool) Styles {
-	s := Styles{Mode: mode, BarFill: "█", BarEmpty: "░"}
-	if ascii {
-		s.BarFill, s.BarEmpty = "#", "."
-	}
+// New builds the styles for a mode. Styles are colour and emphasis only:
+// the characters bars and arrows are drawn with (UTF-8 or ASCII) are
+// format.Glyphs.
+func New(mode Mode) Styles {
+	s := Styles{Mode: mode}
 	base := lipgloss.NewStyle()
 	s.Normal = base
 	s.Selected = base.Reverse(true)

@@ -31,14 +31,14 @@ func TestFromEnv(t *testing.T) {
 
 func TestSelectionVisibleWithoutColour(t *testing.T) {
 	for _, m := range []Mode{Dark, Light, Mono} {
-		s := New(m, false)
+		s := New(m)
 		if !s.Selected.GetReverse() {
 			t.Errorf("%v: selection is not reverse video", m)
 		}
 	}
-	mono := New(Mono, true)
-	if mono.BarFill != "#" || !mono.Crit.GetBold() || !mono.CloseWait.GetBold() {
-		t.Errorf("mono/ascii styles: %+v", mono)
+	mono := New(Mono)
+	if !mono.Crit.GetBold() || !mono.CloseWait.GetBold() {
+		t.Errorf("mono styles: %+v", mono)
 	}
 	for _, st := range []interface{ GetForeground() color.Color }{mono.Crit, mono.Warn, mono.Header, mono.CloseWait} {
 		if fg := st.GetForeground(); fg != nil {
@@ -50,7 +50,7 @@ func TestSelectionVisibleWithoutColour(t *testing.T) {
 }
 
 func TestSeverityStyles(t *testing.T) {
-	mono := New(Mono, false)
+	mono := New(Mono)
 	if !mono.SevCrit.GetReverse() || !mono.SevWarn.GetBold() || mono.SevInfo.GetBold() {
 		t.Error("mono severity badges must differ by reverse/bold alone")
 	}
@@ -62,7 +62,7 @@ func TestSeverityStyles(t *testing.T) {
 		}
 	}
 	for _, m := range []Mode{Dark, Light} {
-		s := New(m, false)
+		s := New(m)
 		if _, none := s.SevCrit.GetBackground().(lipgloss.NoColor); none {
 			t.Errorf("%v: the critical badge has no background", m)
 		}

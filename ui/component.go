@@ -6,6 +6,7 @@ import (
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/tcptop/tcptop/format"
 	"github.com/tcptop/tcptop/model"
 	"github.com/tcptop/tcptop/themes"
 )
@@ -28,8 +29,9 @@ type Common struct {
 	Width, Height int
 	Styles        themes.Styles
 	Keys          KeyMap
-	// ASCII draws bars and arrows without Unicode.
-	ASCII bool
+	// Glyphs are the characters every view draws with beyond letters and
+	// digits: UTF-8, or ASCII (Config.ASCII).
+	Glyphs format.Glyphs
 }
 
 // View is one full-screen view of the monitor under the header and above

@@ -2,16 +2,16 @@ package ui
 
 import (
 	"fmt"
-	"net/netip"
 	"strings"
-	"time"
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/tcptop/tcptop/format"
 	"github.com/tcptop/tcptop/model"
+	"github.com/tcptop/tcptop/output"
 	"github.com/tcptop/tcptop/themes"
 )
 
@@ -62,7 +62,7 @@ func stripLines(n, height int) int {
 
 // renderFindingsStrip draws one line per finding, most severe first; the
 // last line says how many more there are when they do not all fit.
-func renderFindingsStrip(st *themes.Styles, fs []model.Finding, lines, width int, ascii bool) []string {
+func renderFindingsStrip(st *themes.Styles, fs []model.Finding, lines, width int, g format.Glyphs) []string {
 	out := make([]string, 0, lines)
 	for i := 0; i < lines && i < len(fs); i++ {
 		f := &fs[i]
@@ -72,37 +72,14 @@ func renderFindingsStrip(st *themes.Styles, fs []model.Finding, lines, width int
 			right = fmt.Sprintf("  +%d more (f)", len(fs)-lines)
 		}
 		room := width - badgeW - 1 - len(right)
-		title := clipCells(f.Title.Render(arrowFor(ascii), nil), room, ascii)
+		title := format.Clip(output.FindingText(f.Title, g, nil), room, g)
 		line := badge.Render(sevLabel(f.Severity)) + " " + text.Render(title)
 		if right != "" {
-			line += strings.Repeat(" ", max(0, room-ansi.StringWidth(title))) + st.Dim.Render(right)
+			line += strings.Repeat(" ", max(0, room-format.Width(title))) + st.Dim.Render(right)
 		}
 		out = append(out, fitStyled(line, width))
 	}
 	return out
-}
-
-// clipCells cuts s to at most n cells, marking a cut with an ellipsis.
-func clipCells(s string, n int, ascii bool) string {
-	if n <= 0 {
-		return ""
-	}
-	if ansi.StringWidth(s) <= n {
-		return s
-	}
-	tail := "…"
-	if ascii {
-		tail = "~"
-	}
-	return ansi.Truncate(s, n, tail)
-}
-
-// arrowFor is the arrow drawn between two endpoints.
-func arrowFor(ascii bool) string {
-	if ascii {
-		return " -> "
-	}
-	return model.ArrowUTF8
 }
 
 // findingKey names a finding across polls (its title carries counts that
@@ -112,8 +89,8 @@ func findingKey(f *model.Finding) string {
 }
 
 // subjectText names a finding's subject and where Enter goes.
-func subjectText(s model.Subject, ascii bool) string {
-	name := s.Render(arrowFor(ascii))
+func subjectText(s model.Subject, g format.Glyphs) string {
+	name := output.SubjectText(s, g)
 	switch s.Kind {
 	case model.SubjectDestination, model.SubjectPeer:
 		return s.Kind + " " + name + " (peers)"
@@ -144,12 +121,9 @@ const (
 // (bullets) and the advice (arrows), wrapped to width, a blank line
 // between blocks. starts[i] is finding i's first line; starts[len(fs)] is
 // the document's length.
-func findingDoc(fs []model.Finding, width int, ascii bool) ([]docLine, []int) {
+func findingDoc(fs []model.Finding, width int, g format.Glyphs) ([]docLine, []int) {
 	keys := DefaultKeys()
-	bullet, arrow := "· ", "→ "
-	if ascii {
-		bullet, arrow = "- ", "> "
-	}
+	bullet, arrow := g.Bullet+" ", g.Advice+" "
 	indent := strings.Repeat(" ", badgeW+1)
 	textW := max(10, width-len(indent)-2)
 	var doc []docLine
@@ -157,9 +131,9 @@ func findingDoc(fs []model.Finding, width int, ascii bool) ([]docLine, []int) {
 	for i := range fs {
 		f := &fs[i]
 		starts = append(starts, len(doc))
-		doc = append(doc, docLine{finding: i, kind: lineTitle, text: f.Title.Render(arrowFor(ascii), nil), right: subjectText(f.Subject, ascii)})
+		doc = append(doc, docLine{finding: i, kind: lineTitle, text: output.FindingText(f.Title, g, nil), right: subjectText(f.Subject, g)})
 		add := func(kind int, mark string, t model.Text) {
-			s := t.Render(arrowFor(ascii), keys.actionHint)
+			s := output.FindingText(t, g, keys.actionHint)
 			for j, l := range strings.Split(ansi.Wrap(s, textW, ""), "\n") {
 				p := "  "
 				if j == 0 {
@@ -208,11 +182,11 @@ func (v *findingsView) Keys() []key.Binding {
 
 // ShortHelp implements View.
 func (v *findingsView) ShortHelp() []key.Binding {
-	k, a := &v.c.Keys, v.c.ASCII
+	k, a := &v.c.Keys, &v.c.Glyphs
 	return []key.Binding{
-		relabel(k.Up, "↑/↓", "select", a), relabel(k.Enter, "enter", "go to the subject", a),
-		relabel(k.PageDown, "pgdn", "scroll", a), relabel(k.Back, "esc", "back", a),
-		relabel(k.Kernel, "k", "kernel", a), relabel(k.Quit, "q", "quit", a),
+		relabel(k.Up, a.KeyUp+"/"+a.KeyDown, "select"), relabel(k.Enter, "enter", "go to the subject"),
+		relabel(k.PageDown, "pgdn", "scroll"), relabel(k.Back, "esc", "back"),
+		relabel(k.Kernel, "k", "kernel"), relabel(k.Quit, "q", "quit"),
 	}
 }
 
@@ -236,7 +210,7 @@ func (v *findingsView) docWidth() int { return max(v.width, MinWidth) }
 
 func (v *findingsView) resync() {
 	if v.snap != nil {
-		v.sync(v.snap.Findings, v.docWidth(), v.rows(), v.c.ASCII)
+		v.sync(v.snap.Findings, v.docWidth(), v.rows(), v.c.Glyphs)
 	}
 }
 
@@ -247,22 +221,22 @@ func (v *findingsView) Update(msg tea.Msg) tea.Cmd {
 		return nil
 	}
 	k := &v.c.Keys
-	fs, w, rows, ascii := v.snap.Findings, v.docWidth(), v.rows(), v.c.ASCII
+	fs, w, rows, g := v.snap.Findings, v.docWidth(), v.rows(), v.c.Glyphs
 	switch {
 	case key.Matches(kp, k.Enter):
 		return v.jump()
 	case key.Matches(kp, k.Up):
-		v.move(fs, -1, w, rows, ascii)
+		v.move(fs, -1, w, rows, g)
 	case key.Matches(kp, k.Down):
-		v.move(fs, 1, w, rows, ascii)
+		v.move(fs, 1, w, rows, g)
 	case key.Matches(kp, k.PageUp):
-		v.scroll(fs, -max(1, rows-1), w, rows, ascii)
+		v.scroll(fs, -max(1, rows-1), w, rows, g)
 	case key.Matches(kp, k.PageDown):
-		v.scroll(fs, max(1, rows-1), w, rows, ascii)
+		v.scroll(fs, max(1, rows-1), w, rows, g)
 	case key.Matches(kp, k.Home):
-		v.move(fs, -len(fs), w, rows, ascii)
+		v.move(fs, -len(fs), w, rows, g)
 	case key.Matches(kp, k.End):
-		v.move(fs, len(fs), w, rows, ascii)
+		v.move(fs, len(fs), w, rows, g)
 	}
 	return nil
 }
@@ -284,12 +258,12 @@ func (v *findingsView) jump() tea.Cmd {
 
 // View implements View.
 func (v *findingsView) View() []string {
-	return v.render(&v.c.Styles, v.snap, v.width, v.height, v.c.ASCII)
+	return v.render(&v.c.Styles, v.snap, v.width, v.height, v.c.Glyphs)
 }
 
 // sync follows the selected finding into a new snapshot (by key) and keeps
 // the view inside the document.
-func (v *findingsView) sync(fs []model.Finding, width, height int, ascii bool) {
+func (v *findingsView) sync(fs []model.Finding, width, height int, g format.Glyphs) {
 	if v.selKey != "" {
 		for i := range fs {
 			if findingKey(&fs[i]) == v.selKey {
@@ -298,13 +272,13 @@ func (v *findingsView) sync(fs []model.Finding, width, height int, ascii bool) {
 			}
 		}
 	}
-	v.clamp(fs, width, height, ascii, false)
+	v.clamp(fs, width, height, g, false)
 }
 
 // clamp keeps sel and offset valid; reveal brings the selected finding
 // wholly into view if it can (else it is shown from its title), without
 // reveal only a finding entirely off screen is brought back.
-func (v *findingsView) clamp(fs []model.Finding, width, height int, ascii, reveal bool) {
+func (v *findingsView) clamp(fs []model.Finding, width, height int, g format.Glyphs, reveal bool) {
 	v.sel = max(0, min(v.sel, len(fs)-1))
 	v.selKey = ""
 	if len(fs) == 0 {
@@ -312,7 +286,7 @@ func (v *findingsView) clamp(fs []model.Finding, width, height int, ascii, revea
 		return
 	}
 	v.selKey = findingKey(&fs[v.sel])
-	_, starts := findingDoc(fs, width, ascii)
+	_, starts := findingDoc(fs, width, g)
 	total := starts[len(starts)-1]
 	height = max(1, height)
 	start, end := starts[v.sel], starts[v.sel+1]
@@ -327,19 +301,19 @@ func (v *findingsView) clamp(fs []model.Finding, width, height int, ascii, revea
 }
 
 // move selects the finding d away.
-func (v *findingsView) move(fs []model.Finding, d, width, height int, ascii bool) {
+func (v *findingsView) move(fs []model.Finding, d, width, height int, g format.Glyphs) {
 	v.sel += d
-	v.clamp(fs, width, height, ascii, true)
+	v.clamp(fs, width, height, g, true)
 }
 
 // scroll moves the view by d lines. When the selected title leaves the
 // screen, the selection moves to the first title on it (or, with none, to
 // the finding filling it), so Enter never acts on a finding out of sight.
-func (v *findingsView) scroll(fs []model.Finding, d, width, height int, ascii bool) {
+func (v *findingsView) scroll(fs []model.Finding, d, width, height int, g format.Glyphs) {
 	if len(fs) == 0 {
 		return
 	}
-	doc, starts := findingDoc(fs, width, ascii)
+	doc, starts := findingDoc(fs, width, g)
 	height = max(1, height)
 	v.offset = max(0, min(v.offset+d, len(doc)-height))
 	if visible := func(i int) bool { return starts[i] >= v.offset && starts[i] < v.offset+height }; !visible(v.sel) {
@@ -351,11 +325,11 @@ func (v *findingsView) scroll(fs []model.Finding, d, width, height int, ascii bo
 			}
 		}
 	}
-	v.clamp(fs, width, height, ascii, false)
+	v.clamp(fs, width, height, g, false)
 }
 
 // render draws the view: a title line and height-1 lines of the document.
-func (v *findingsView) render(st *themes.Styles, snap *model.Snapshot, width, height int, ascii bool) []string {
+func (v *findingsView) render(st *themes.Styles, snap *model.Snapshot, width, height int, g format.Glyphs) []string {
 	fs := snap.Findings
 	var counts []string
 	for _, s := range []model.Severity{model.Critical, model.Warning, model.Info} {
@@ -374,10 +348,10 @@ func (v *findingsView) render(st *themes.Styles, snap *model.Snapshot, width, he
 		title += st.Dim.Render("  " + strings.Join(counts, ", "))
 	}
 	if snap.History != nil {
-		title += st.Dim.Render("  watched for " + ageText(snap.Watching))
+		title += st.Dim.Render("  watched for " + format.Age(snap.Watching))
 	}
 	rows := height - 1
-	doc, _ := findingDoc(fs, width, ascii)
+	doc, _ := findingDoc(fs, width, g)
 	start := min(v.offset, len(doc))
 	end := min(len(doc), start+rows)
 	title += st.Dim.Render(scrollText(start, end, len(doc)))
@@ -394,19 +368,15 @@ func (v *findingsView) render(st *themes.Styles, snap *model.Snapshot, width, he
 		switch l.kind {
 		case lineTitle:
 			badge, text := sevStyles(st, f.Severity)
-			right := "→ " + l.right
-			if ascii {
-				right = "-> " + l.right
-			}
+			right := g.Arrow + " " + l.right
 			room := width - badgeW - 1
 			titleText := l.text
-			if ansi.StringWidth(titleText)+2+ansi.StringWidth(right) <= room {
-				titleText += strings.Repeat(" ", room-ansi.StringWidth(titleText)-ansi.StringWidth(right)) + right
-				right = ""
+			if tw, rw := format.Width(titleText), format.Width(right); tw+2+rw <= room {
+				titleText += strings.Repeat(" ", room-tw-rw) + right
 			}
-			titleText = clipCells(titleText, room, ascii)
+			titleText = format.Clip(titleText, room, g)
 			if l.finding == v.sel {
-				out = append(out, badge.Render(sevLabel(f.Severity))+" "+st.Selected.Render(fit(titleText, room)))
+				out = append(out, badge.Render(sevLabel(f.Severity))+" "+st.Selected.Render(format.Fit(titleText, room, false, format.Glyphs{})))
 				continue
 			}
 			out = append(out, fitStyled(badge.Render(sevLabel(f.Severity))+" "+text.Render(titleText), width))
@@ -431,15 +401,15 @@ func scrollText(start, end, total int) string {
 }
 
 // peerIndex is the row of the peer a destination or peer subject names:
-// same direction and remote, and for an incoming peer the same listener.
+// a peer subject's key, or for a destination the outgoing peer to its
+// remote end.
 func peerIndex(peers []model.Peer, s *model.Subject) int {
-	dir := s.Direction
-	if dir == "" {
-		dir = "out"
+	want := s.Peer
+	if s.Kind == model.SubjectDestination {
+		want = model.PeerKey{Remote: s.Dest.Remote}
 	}
 	for i := range peers {
-		p := &peers[i]
-		if p.Direction == dir && p.Remote == s.Remote && (dir != "in" || s.Local == "" || p.Local == s.Local) {
+		if peers[i].Key == want {
 			return i
 		}
 	}
@@ -448,22 +418,22 @@ func peerIndex(peers []model.Peer, s *model.Subject) int {
 
 // portIndex is the row of a listener subject's port.
 func portIndex(ports []model.PortRow, s *model.Subject) int {
-	ap, err := netip.ParseAddrPort(s.Local)
-	if err != nil {
+	if !s.Listener.IsValid() {
 		return -1
 	}
 	for i := range ports {
-		if ports[i].Port == ap.Port() {
+		if ports[i].Port == s.Listener.Port() {
 			return i
 		}
 	}
 	return -1
 }
 
-// processIndex is the row of a process subject's pid.
+// processIndex is the row of a process subject: the same pid and, when
+// both are known, the same start time (a reused pid is another process).
 func processIndex(rows []model.ProcessRow, s *model.Subject) int {
 	for i := range rows {
-		if rows[i].PID == s.PID {
+		if k := rows[i].Key; k.PID == s.Proc.PID && (k.Start == s.Proc.Start || k.Start == 0 || s.Proc.Start == 0) {
 			return i
 		}
 	}
@@ -482,23 +452,4 @@ func subjectView(s *model.Subject) (int, bool) {
 		return topProcesses, true
 	}
 	return 0, false
-}
-
-// ageText formats a socket's age briefly: "0.8s", "45s", "3m20s", "2h05m",
-// "3d04h".
-func ageText(d time.Duration) string {
-	s := d.Seconds()
-	switch {
-	case d < 0:
-		return "0s"
-	case d < 10*time.Second:
-		return fmt.Sprintf("%.1fs", s)
-	case d < 2*time.Minute:
-		return fmt.Sprintf("%ds", int(s))
-	case d < 2*time.Hour:
-		return fmt.Sprintf("%dm%02ds", int(s)/60, int(s)%60)
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh%02dm", int(s)/3600, int(s)%3600/60)
-	}
-	return fmt.Sprintf("%dd%02dh", int(s)/86400, int(s)%86400/3600)
 }

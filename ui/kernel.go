@@ -8,6 +8,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/tcptop/tcptop/format"
 	"github.com/tcptop/tcptop/model"
 	"github.com/tcptop/tcptop/themes"
 )
@@ -35,10 +36,10 @@ func (v *kernelView) Keys() []key.Binding {
 
 // ShortHelp implements View.
 func (v *kernelView) ShortHelp() []key.Binding {
-	k, a := &v.c.Keys, v.c.ASCII
+	k, a := &v.c.Keys, &v.c.Glyphs
 	return []key.Binding{
-		relabel(k.Up, "↑/↓", "scroll", a), relabel(k.PageDown, "pgdn", "page", a),
-		relabel(k.Back, "esc", "back", a), relabel(k.Findings, "f", "findings", a), relabel(k.Quit, "q", "quit", a),
+		relabel(k.Up, a.KeyUp+"/"+a.KeyDown, "scroll"), relabel(k.PageDown, "pgdn", "page"),
+		relabel(k.Back, "esc", "back"), relabel(k.Findings, "f", "findings"), relabel(k.Quit, "q", "quit"),
 	}
 }
 
@@ -59,7 +60,7 @@ func (v *kernelView) Update(msg tea.Msg) tea.Cmd {
 	}
 	k := &v.c.Keys
 	rows := max(1, v.height-1)
-	total := len(kernelDoc(&v.c.Styles, v.snap, max(v.width, MinWidth)))
+	total := len(kernelDoc(&v.c.Styles, v.c.Glyphs, v.snap, max(v.width, MinWidth)))
 	switch {
 	case key.Matches(kp, k.Up):
 		v.scroll(-1, total, rows)
@@ -78,11 +79,13 @@ func (v *kernelView) Update(msg tea.Msg) tea.Cmd {
 }
 
 // View implements View.
-func (v *kernelView) View() []string { return v.render(&v.c.Styles, v.snap, v.width, v.height) }
+func (v *kernelView) View() []string {
+	return v.render(&v.c.Styles, v.c.Glyphs, v.snap, v.width, v.height)
+}
 
 // kernelDoc is the scrolling part of the kernel view, styled, each line
 // exactly width cells.
-func kernelDoc(st *themes.Styles, snap *model.Snapshot, width int) []string {
+func kernelDoc(st *themes.Styles, g format.Glyphs, snap *model.Snapshot, width int) []string {
 	var out []string
 	add := func(s string) { out = append(out, fitStyled(s, width)) }
 	// wrapped writes a row whose last column (the meaning) wraps under
@@ -103,6 +106,7 @@ func kernelDoc(st *themes.Styles, snap *model.Snapshot, width int) []string {
 	}
 	dim := func(s string) string { return st.Dim.Render(s) }
 	plain := func(s string) string { return s }
+	pad := func(s string, w int, right bool) string { return format.Fit(s, w, right, g) }
 
 	tun := model.KernelTunables(snap.Sysctl)
 	short := width < 110 // drop "net.ipv4." when the screen is narrow
@@ -113,9 +117,11 @@ func kernelDoc(st *themes.Styles, snap *model.Snapshot, width int) []string {
 		return n
 	}
 	nameW, valW := 8, 5
-	for _, t := range tun {
-		nameW = max(nameW, len(name(t.Name)))
-		valW = max(valW, min(16, ansi.StringWidth(t.Value)))
+	for i := range tun {
+		// Read from /proc/sys: made safe for the terminal.
+		tun[i].Name, tun[i].Value = format.Sanitize(tun[i].Name), format.Sanitize(tun[i].Value)
+		nameW = max(nameW, len(name(tun[i].Name)))
+		valW = max(valW, min(16, format.Width(tun[i].Value)))
 	}
 	valW = max(valW, len("(unreadable)"))
 	add(st.Title.Render("TUNABLES") + dim("  /proc/sys/net; ip_local_* and tcp_* are per namespace"))
@@ -145,9 +151,9 @@ func kernelDoc(st *themes.Styles, snap *model.Snapshot, width int) []string {
 	cnW, valW, rateW := 8, 5, 7
 	for _, c := range cs {
 		cnW = max(cnW, len(c.Name))
-		valW = max(valW, len(num(int(c.Value))))
+		valW = max(valW, len(format.Count64(c.Value)))
 		if c.HasRate {
-			rateW = max(rateW, len(fmtRate(float64(c.Rate))))
+			rateW = max(rateW, len(format.PerSecColumn(float64(c.Rate))))
 		}
 	}
 	if width < 100 {
@@ -157,9 +163,9 @@ func kernelDoc(st *themes.Styles, snap *model.Snapshot, width int) []string {
 	for _, c := range cs {
 		rate := ""
 		if c.HasRate {
-			rate = fmtRate(float64(c.Rate))
+			rate = format.PerSecColumn(float64(c.Rate))
 		}
-		rowName, val, r := pad(c.Name, cnW, false), pad(num(int(c.Value)), valW, true), pad(rate, rateW, true)
+		rowName, val, r := pad(c.Name, cnW, false), pad(format.Count64(c.Value), valW, true), pad(rate, rateW, true)
 		meaning := plain
 		switch {
 		case c.Value == 0 && rate == "":
@@ -175,8 +181,8 @@ func kernelDoc(st *themes.Styles, snap *model.Snapshot, width int) []string {
 }
 
 // render draws the view: a title line and height-1 lines of the document.
-func (v *kernelView) render(st *themes.Styles, snap *model.Snapshot, width, height int) []string {
-	doc := kernelDoc(st, snap, width)
+func (v *kernelView) render(st *themes.Styles, g format.Glyphs, snap *model.Snapshot, width, height int) []string {
+	doc := kernelDoc(st, g, snap, width)
 	rows := max(0, height-1)
 	start := min(v.offset, len(doc))
 	end := min(len(doc), start+rows)

@@ -1,10 +1,9 @@
 package ui
 
 import (
-	"strings"
-
 	"charm.land/bubbles/v2/key"
 
+	"github.com/tcptop/tcptop/format"
 	"github.com/tcptop/tcptop/model"
 )
 
@@ -34,6 +33,7 @@ func DefaultKeys() KeyMap {
 	b := func(help, desc string, keys ...string) key.Binding {
 		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(help, desc))
 	}
+	g := format.GlyphsFor(false) // spell re-spells the arrows for ASCII
 	return KeyMap{
 		Quit:    b("q", "quit", "q", "ctrl+c"),
 		Help:    b("?", "help", "?", "f1"),
@@ -63,8 +63,8 @@ func DefaultKeys() KeyMap {
 		Findings: b("f", "findings: evidence, advice", "f"),
 		Kernel:   b("k", "kernel: tunables, counters", "k"),
 
-		Up:       b("↑", "move up", "up"),
-		Down:     b("↓/j", "move down", "down", "j"),
+		Up:       b(g.KeyUp, "move up", "up"),
+		Down:     b(g.KeyDown+"/j", "move down", "down", "j"),
 		PageUp:   b("pgup", "page up", "pgup", "ctrl+b"),
 		PageDown: b("pgdn", "page down", "pgdown", "ctrl+f"),
 		Home:     b("home", "first row (g too)", "home", "g"),
@@ -87,13 +87,17 @@ func (k KeyMap) ShortHelp() []key.Binding {
 	}
 }
 
-// relabel is b with the footer's shorter help; ascii spells the arrows.
-func relabel(b key.Binding, name, desc string, ascii bool) key.Binding {
-	if ascii {
-		name = strings.NewReplacer("↑", "up", "↓", "down").Replace(name)
-	}
+// relabel is b with the footer's shorter help (a name with arrows is
+// spelled with the glyph set by the caller: g.KeyUp+"/"+g.KeyDown).
+func relabel(b key.Binding, name, desc string) key.Binding {
 	b.SetHelp(name, desc)
 	return b
+}
+
+// spell names the arrow keys in the help with g's glyphs ("↑" or "up").
+func (k *KeyMap) spell(g format.Glyphs) {
+	k.Up.SetHelp(g.KeyUp, k.Up.Help().Desc)
+	k.Down.SetHelp(g.KeyDown+"/j", k.Down.Help().Desc)
 }
 
 // FullHelp is the help overlay, in groups.

@@ -2,15 +2,15 @@ package ui
 
 import (
 	"fmt"
-	"math"
-	"strconv"
 	"strings"
 	"time"
 
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/tcptop/tcptop/format"
 	"github.com/tcptop/tcptop/model"
+	"github.com/tcptop/tcptop/output"
 	"github.com/tcptop/tcptop/source"
 	"github.com/tcptop/tcptop/themes"
 )
@@ -18,19 +18,11 @@ import (
 // Pure render helpers: model values in, styled lines out, each line exactly
 // the width it is given so the screen never wraps.
 
-// Gauge thresholds: a port range or queue past these turns warning or
-// critical.
-const (
-	WarnFraction = 0.60
-	CritFraction = 0.85
-)
-
 // headerInfo is what the header shows beyond the snapshot.
 type headerInfo struct {
 	paused   bool
 	interval time.Duration
 	loc      *time.Location
-	ascii    bool
 }
 
 func renderHeader(st *themes.Styles, snap *model.Snapshot, hi headerInfo, width int) string {
@@ -47,14 +39,14 @@ func renderHeader(st *themes.Styles, snap *model.Snapshot, hi headerInfo, width 
 		parts = append(parts, part{st.Dim.Render("reading sockets..."), 0})
 	} else {
 		parts = append(parts,
-			part{st.Header.Render(snap.Host), 6},
-			part{"netns " + snap.Netns, 5},
+			part{st.Header.Render(format.Sanitize(snap.Host)), 6},
+			part{"netns " + format.Sanitize(snap.Netns), 5},
 			part{snap.Time.In(loc(hi.loc)).Format("15:04:05"), 3},
-			part{"every " + shortDuration(hi.interval), 4},
-			part{st.Title.Render(num(snap.Total)) + " sockets", 1},
+			part{"every " + format.Short(hi.interval), 4},
+			part{st.Title.Render(format.Count(snap.Total)) + " sockets", 1},
 		)
 		if snap.Interval > 0 {
-			parts = append(parts, part{rateNum(float64(snap.Churn)) + " opens/s", 2})
+			parts = append(parts, part{format.Rate(float64(snap.Churn)) + " opens/s", 2})
 		}
 		parts = append(parts, part{fmt.Sprintf("poll %.1fms", snap.PollMS.Total), 2})
 		if !snap.Attributed {
@@ -96,7 +88,7 @@ func histStates(snap *model.Snapshot, all bool) []source.State {
 // renderStates draws one bar per state in cols columns; where a column is
 // wide enough, TIME_WAIT and CLOSE_WAIT get a sparkline of their recent
 // history after the rate.
-func renderStates(st *themes.Styles, snap *model.Snapshot, states []source.State, cols, width int, ascii bool) []string {
+func renderStates(st *themes.Styles, snap *model.Snapshot, states []source.State, cols, width int, g format.Glyphs) []string {
 	maxc := 1
 	for _, s := range states {
 		maxc = max(maxc, snap.States[s])
@@ -119,9 +111,9 @@ func renderStates(st *themes.Styles, snap *model.Snapshot, states []source.State
 				break
 			}
 			if c > 0 {
-				b.WriteString(st.Dim.Render(" │ "))
+				b.WriteString(st.Dim.Render(" " + g.ColumnSep + " "))
 			}
-			b.WriteString(stateRow(st, snap, states[i], maxc, colW, sparkW, ascii))
+			b.WriteString(stateRow(st, snap, states[i], maxc, colW, sparkW, g))
 		}
 		lines[r] = fitStyled(b.String(), width)
 	}
@@ -141,16 +133,16 @@ func sparkWidth(width int) int {
 // sparkStates are the states whose histogram rows carry a sparkline.
 func sparkState(s source.State) bool { return s == source.TimeWait || s == source.CloseWait }
 
-func stateRow(st *themes.Styles, snap *model.Snapshot, s source.State, maxc, width, sparkW int, ascii bool) string {
+func stateRow(st *themes.Styles, snap *model.Snapshot, s source.State, maxc, width, sparkW int, g format.Glyphs) string {
 	n := snap.States[s]
-	name := fmt.Sprintf("%-11s", s.String())
-	count := fmt.Sprintf("%8s", num(n))
-	rate := fmt.Sprintf("%8s", fmtRate(float64(snap.StateRates[s])))
+	name := format.Pad(s.String(), 11, false)
+	count := format.Pad(format.Count(n), 8, true)
+	rate := format.Pad(format.PerSecColumn(float64(snap.StateRates[s])), 8, true)
 	spark := ""
 	if sparkW > 0 {
 		spark = strings.Repeat(" ", sparkW+1)
 		if sparkState(s) {
-			spark = " " + sparkline(snap.Series(s), sparkW, ascii)
+			spark = " " + format.Sparkline(snap.Series(s), sparkW, g)
 		}
 	}
 	barW := min(60, width-11-1-8-8-1-ansi.StringWidth(spark))
@@ -166,9 +158,8 @@ func stateRow(st *themes.Styles, snap *model.Snapshot, s source.State, maxc, wid
 	bar := ""
 	if barW > 0 {
 		// No track behind a histogram bar: only the bars should catch the eye.
-		noTrack := *st
-		noTrack.BarEmpty = " "
-		bar = gauge(&noTrack, float64(n)/float64(maxc), barW, style, n > 0)
+		fill, empty := format.Gauge(float64(n)/float64(maxc), barW, n > 0, g)
+		bar = style.Render(fill) + st.Dim.Render(strings.Repeat(" ", empty))
 	}
 	line := style.Render(name) + " " + bar + style.Render(count) + st.Dim.Render(rate)
 	if strings.TrimSpace(spark) != "" {
@@ -179,95 +170,59 @@ func stateRow(st *themes.Styles, snap *model.Snapshot, s source.State, maxc, wid
 	return line
 }
 
-// sparkline draws the last width values of series (oldest first) as
-// eighth-blocks scaled from 0 to their maximum, right-aligned; ascii uses
-// characters of increasing weight. Zero is blank.
-func sparkline(series []int, width int, ascii bool) string {
+// gauge draws a bar of width cells filled to frac (clamped to [0,1]) in
+// fill's style on a dim track; atLeastOne keeps a small non-zero value
+// visible.
+func gauge(st *themes.Styles, g format.Glyphs, frac float64, width int, fill lipgloss.Style, atLeastOne bool) string {
 	if width <= 0 {
 		return ""
 	}
-	levels := []rune(" ▁▂▃▄▅▆▇█")
-	if ascii {
-		levels = []rune(" _.-:=+*#")
-	}
-	if len(series) > width {
-		series = series[len(series)-width:]
-	}
-	top := 0
-	for _, v := range series {
-		top = max(top, v)
-	}
-	var b strings.Builder
-	b.WriteString(strings.Repeat(" ", width-len(series)))
-	for _, v := range series {
-		i := 0
-		if v > 0 && top > 0 {
-			i = max(1, int(math.Round(float64(v)/float64(top)*float64(len(levels)-1))))
-		}
-		b.WriteRune(levels[i])
-	}
-	return b.String()
+	bar, empty := format.Gauge(frac, width, atLeastOne, g)
+	return fill.Render(bar) + st.Dim.Render(strings.Repeat(g.BarEmpty, empty))
 }
 
-// gauge draws a bar of width cells filled to frac (clamped to [0,1]); with
-// block characters it uses eighths for a finer resolution. atLeastOne keeps
-// small non-zero values visible.
-func gauge(st *themes.Styles, frac float64, width int, fill lipgloss.Style, atLeastOne bool) string {
-	if width <= 0 {
-		return ""
-	}
-	frac = math.Max(0, math.Min(1, frac))
-	if st.BarFill != "█" {
-		cells := int(math.Round(frac * float64(width)))
-		if cells == 0 && atLeastOne {
-			cells = 1
-		}
-		return fill.Render(strings.Repeat(st.BarFill, cells)) + st.Dim.Render(strings.Repeat(st.BarEmpty, width-cells))
-	}
-	eighths := int(math.Round(frac * float64(width*8)))
-	if eighths == 0 && atLeastOne {
-		eighths = 1
-	}
-	full, part := eighths/8, eighths%8
-	s := strings.Repeat("█", full)
-	empty := width - full
-	if part > 0 {
-		s += string([]rune("▏▎▍▌▋▊▉")[part-1])
-		empty--
-	}
-	return fill.Render(s) + st.Dim.Render(strings.Repeat(st.BarEmpty, empty))
-}
-
-// levelStyle picks warning or critical for a fraction.
-func levelStyle(st *themes.Styles, f float64) lipgloss.Style {
+// levelStyle picks warning or critical for a fraction: past warn the
+// warning style, past crit the critical one.
+func levelStyle(st *themes.Styles, f, warn, crit float64) lipgloss.Style {
 	switch {
-	case f >= CritFraction:
+	case f >= crit:
 		return st.Crit
-	case f >= WarnFraction:
+	case f >= warn:
 		return st.Warn
 	}
 	return st.Normal
 }
 
+// thresholds are those the snapshot's findings were judged by, so a gauge
+// turns yellow or red exactly when a finding says WARN or CRIT (the
+// defaults for a snapshot without them).
+func thresholds(snap *model.Snapshot) model.Thresholds {
+	if th := snap.Thresholds; th.PortsCrit > 0 {
+		return th
+	}
+	return model.DefaultThresholds()
+}
+
 // renderPorts draws the ephemeral-port gauge and, with two lines, the
 // destination closest to exhaustion.
-func renderPorts(st *themes.Styles, snap *model.Snapshot, lines, width int, ascii bool) []string {
+func renderPorts(st *themes.Styles, snap *model.Snapshot, lines, width int, g format.Glyphs) []string {
 	e := &snap.Ephemeral
 	label := st.Title.Render("PORTS    ")
 	if e.High == 0 {
 		return []string{fitStyled(label+st.Dim.Render("ephemeral range unavailable (ip_local_port_range unreadable)"), width)}
 	}
-	text := fmt.Sprintf(" %s/%s %5s  range %d-%d", num(e.InUse), num(e.Usable), Pct(e.Fraction), e.Low, e.High)
+	th := thresholds(snap)
+	text := fmt.Sprintf(" %s/%s %s  range %d-%d", format.Count(e.InUse), format.Count(e.Usable), format.Pad(format.PercentFine(e.Fraction), 5, true), e.Low, e.High)
 	if e.Reserved > 0 {
 		text += fmt.Sprintf(" (%d reserved)", e.Reserved)
 	}
 	barW := min(40, width-9-ansi.StringWidth(text))
 	if barW < 8 {
-		text = fmt.Sprintf(" %s/%s %s", num(e.InUse), num(e.Usable), Pct(e.Fraction))
+		text = fmt.Sprintf(" %s/%s %s", format.Count(e.InUse), format.Count(e.Usable), format.PercentFine(e.Fraction))
 		barW = width - 9 - ansi.StringWidth(text)
 	}
-	style := levelStyle(st, e.Fraction)
-	out := []string{fitStyled(label+gauge(st, e.Fraction, barW, style, e.InUse > 0)+style.Render(text), width)}
+	style := levelStyle(st, e.Fraction, th.PortsWarn, th.PortsCrit)
+	out := []string{fitStyled(label+gauge(st, g, e.Fraction, barW, style, e.InUse > 0)+style.Render(text), width)}
 	if lines < 2 {
 		return out
 	}
@@ -275,19 +230,16 @@ func renderPorts(st *themes.Styles, snap *model.Snapshot, lines, width int, asci
 		return append(out, fitStyled(st.Dim.Render("  worst  no destination holds ephemeral ports"), width))
 	}
 	d := e.Destinations[0]
-	arrow := " → "
-	if ascii {
-		arrow = " -> "
-	}
 	// Longest first; the first that leaves room for a bar wins.
 	tw := ""
 	if d.TimeWait > 0 {
-		tw = fmt.Sprintf("  TIME_WAIT %s drains in %s", num(d.TimeWait), Millis(d.DrainMS))
+		tw = "  TIME_WAIT " + format.Count(d.TimeWait) + " drains in " + format.Millis(d.DrainMS)
 	}
+	inUse, pct := format.Count(d.InUse), format.PercentFine(d.Fraction)
 	variants := []string{
-		fmt.Sprintf(" %s/%s %5s  %s%s%s%s", num(d.InUse), num(e.Usable), Pct(d.Fraction), d.LocalIP, arrow, d.Remote, tw),
-		fmt.Sprintf(" %s %5s  %s%s", num(d.InUse), Pct(d.Fraction), d.Remote, tw),
-		fmt.Sprintf(" %s %s %s", num(d.InUse), Pct(d.Fraction), d.Remote),
+		" " + inUse + "/" + format.Count(e.Usable) + " " + format.Pad(pct, 5, true) + "  " + d.LocalIP + " " + g.Arrow + " " + d.Remote + tw,
+		" " + inUse + " " + format.Pad(pct, 5, true) + "  " + d.Remote + tw,
+		" " + inUse + " " + pct + " " + d.Remote,
 	}
 	dtext := variants[len(variants)-1]
 	for _, v := range variants {
@@ -296,31 +248,31 @@ func renderPorts(st *themes.Styles, snap *model.Snapshot, lines, width int, asci
 			break
 		}
 	}
-	dstyle := levelStyle(st, d.Fraction)
+	dstyle := levelStyle(st, d.Fraction, th.PortsWarn, th.PortsCrit)
 	dbarW := min(barW, width-9-ansi.StringWidth(dtext))
 	if dbarW < 4 {
 		dbarW = 0
 	}
-	line := st.Dim.Render("  worst  ") + gauge(st, d.Fraction, dbarW, dstyle, d.InUse > 0) + dstyle.Render(dtext)
+	line := st.Dim.Render("  worst  ") + gauge(st, g, d.Fraction, dbarW, dstyle, d.InUse > 0) + dstyle.Render(dtext)
 	return append(out, fitStyled(line, width))
 }
 
 // renderListeners draws a title with the overflow rates and up to lines-1
 // listeners, fullest first.
-func renderListeners(st *themes.Styles, snap *model.Snapshot, lines, width int) []string {
+func renderListeners(st *themes.Styles, snap *model.Snapshot, lines, width int, g format.Glyphs) []string {
 	title := st.Title.Render(fmt.Sprintf("LISTEN %d", len(snap.Listeners)))
 	var counters string
 	if _, ok := snap.Counters["ListenOverflows"]; !ok {
 		counters = st.Dim.Render("  overflow counters unavailable (/proc/net/netstat unreadable)")
 	} else if snap.Rates != nil {
 		ov, dr := float64(snap.Rates["ListenOverflows"]), float64(snap.Rates["ListenDrops"])
-		counters = fmt.Sprintf("  overflows %s/s  drops %s/s", rateNum(ov), rateNum(dr))
+		counters = "  overflows " + format.Rate(ov) + "/s  drops " + format.Rate(dr) + "/s"
 		if ov > 0 || dr > 0 {
 			counters = st.Crit.Render(counters)
 		}
 	} else {
-		counters = st.Dim.Render(fmt.Sprintf("  overflows %s  drops %s since boot",
-			num(int(snap.Counters["ListenOverflows"])), num(int(snap.Counters["ListenDrops"]))))
+		counters = st.Dim.Render("  overflows " + format.Count64(snap.Counters["ListenOverflows"]) +
+			"  drops " + format.Count64(snap.Counters["ListenDrops"]) + " since boot")
 	}
 	rows := min(len(snap.Listeners), lines-1)
 	if more := len(snap.Listeners) - rows; more > 0 {
@@ -332,12 +284,13 @@ func renderListeners(st *themes.Styles, snap *model.Snapshot, lines, width int) 
 		localW = max(localW, min(len(l.Local), 30))
 	}
 	barW := max(6, min(24, width/7))
+	acceptFill := thresholds(snap).AcceptFill
 	for _, l := range snap.Listeners[:rows] {
 		style := st.Normal
 		switch {
 		case l.Full:
 			style = st.Crit
-		case l.Fill >= 0.8:
+		case l.Fill >= acceptFill:
 			style = st.Warn
 		}
 		var marks []string
@@ -347,14 +300,14 @@ func renderListeners(st *themes.Styles, snap *model.Snapshot, lines, width int) 
 		if l.InEphemeralRange {
 			marks = append(marks, "in-ephemeral")
 		}
-		q := fmt.Sprintf(" %11s", fmt.Sprintf("%d/%d", l.Queue, l.Backlog))
-		syn := fmt.Sprintf("  syn %-3d", l.SynRecv)
-		line := "  " + pad(l.Local, localW, false) + " " + gauge(st, l.Fill, barW, style, l.Queue > 0) +
+		q := " " + format.Pad(fmt.Sprintf("%d/%d", l.Queue, l.Backlog), 11, true)
+		syn := "  syn " + format.Pad(fmt.Sprint(l.SynRecv), 3, false)
+		line := "  " + format.Fit(l.Local, localW, false, g) + " " + gauge(st, g, l.Fill, barW, style, l.Queue > 0) +
 			style.Render(q) + st.Dim.Render(syn)
 		if l.Full {
 			line += " " + style.Render("FULL")
 		}
-		line += " " + procRefList(l.Processes, snap.Attributed)
+		line += " " + output.ProcRefs(l.Processes, snap.Attributed)
 		if len(marks) > 0 {
 			line += " " + st.Dim.Render(strings.Join(marks, " "))
 		}
@@ -372,67 +325,10 @@ func fitStyled(s string, width int) string {
 	return s + strings.Repeat(" ", width-w)
 }
 
-// num formats an integer with thousands separators.
-func num(n int) string {
-	s := strconv.Itoa(n)
-	neg := n < 0
-	if neg {
-		s = s[1:]
-	}
-	if len(s) > 3 {
-		var b strings.Builder
-		pre := len(s) % 3
-		if pre > 0 {
-			b.WriteString(s[:pre])
-		}
-		for i := pre; i < len(s); i += 3 {
-			if b.Len() > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(s[i : i+3])
-		}
-		s = b.String()
-	}
-	if neg {
-		return "-" + s
-	}
-	return s
-}
-
-// fmtRate shows a per-second change: blank when nothing moved.
-func fmtRate(r float64) string {
-	if math.Abs(r) < 0.05 {
-		return ""
-	}
-	if math.Abs(r) < 10 {
-		return fmt.Sprintf("%+.1f/s", r)
-	}
-	return fmt.Sprintf("%+.0f/s", r)
-}
-
-// rateNum shows a non-negative rate compactly.
-func rateNum(r float64) string {
-	if r < 10 && r != math.Trunc(r) {
-		return fmt.Sprintf("%.1f", r)
-	}
-	return num(int(math.Round(r)))
-}
-
-// shortDuration prints 1s, 500ms, 2.5s.
-func shortDuration(d time.Duration) string {
-	switch {
-	case d >= time.Hour && d%time.Hour == 0:
-		return fmt.Sprintf("%dh", d/time.Hour)
-	case d >= time.Minute && d%time.Minute == 0:
-		return fmt.Sprintf("%dm", d/time.Minute)
-	case d < time.Second:
-		return fmt.Sprintf("%dms", d.Milliseconds())
-	}
-	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s"
-}
-
 // oneLine keeps an error to a single line.
-func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
+func oneLine(err error) string {
+	return format.Sanitize(strings.Join(strings.Fields(err.Error()), " "))
+}
 
 func loc(l *time.Location) *time.Location {
 	if l == nil {

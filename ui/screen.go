@@ -7,6 +7,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/tcptop/tcptop/format"
 	"github.com/tcptop/tcptop/model"
 	"github.com/tcptop/tcptop/source"
 )
@@ -106,7 +107,7 @@ func (m Model) View() tea.View {
 	}
 	v.WindowTitle = "tcptop"
 	if m.snap != nil {
-		v.WindowTitle = "tcptop " + m.snap.Host
+		v.WindowTitle = "tcptop " + format.Sanitize(m.snap.Host)
 	}
 	return v
 }
@@ -122,7 +123,7 @@ func (m Model) render() string {
 	}
 	st := &m.common.Styles
 	lines := make([]string, 0, h)
-	lines = append(lines, renderHeader(st, m.snap, headerInfo{paused: m.paused, interval: m.interval, loc: m.cfg.Location, ascii: m.cfg.ASCII}, w))
+	lines = append(lines, renderHeader(st, m.snap, headerInfo{paused: m.paused, interval: m.interval, loc: m.cfg.Location}, w))
 	if m.showHelp {
 		lines = append(lines, m.help.View()...)
 	} else if m.snap != nil {

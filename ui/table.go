@@ -6,6 +6,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/tcptop/tcptop/format"
 	"github.com/tcptop/tcptop/themes"
 )
 
@@ -28,8 +29,9 @@ type column struct {
 	// want is a flex column's comfortable width: optional columns make
 	// way for it.
 	want int
-	// style, when set, decides a cell's style from its text.
-	style func(st *themes.Styles, text string) *lipgloss.Style
+	// style, when set, decides the style of row i's cell from the row's
+	// data (never from the formatted text).
+	style func(st *themes.Styles, i int) *lipgloss.Style
 	// sorted marks the sort column's title.
 	sorted string
 	// idx is the column's position before fitColumns dropped any.
@@ -199,7 +201,7 @@ func fitColumns(cols []column, width int, soft, hard []int) []column {
 
 // render draws the header line and the visible rows, each exactly width
 // cells wide.
-func (t *table) render(st *themes.Styles, width int, focused bool) []string {
+func (t *table) render(st *themes.Styles, g format.Glyphs, width int, focused bool) []string {
 	cols := layout(t.data.cols, width)
 	lines := make([]string, 0, t.height+1)
 	var hb strings.Builder
@@ -208,7 +210,7 @@ func (t *table) render(st *themes.Styles, width int, focused bool) []string {
 			hb.WriteByte(' ')
 		}
 		title := c.title + c.sorted
-		hb.WriteString(pad(title, c.width, c.right))
+		hb.WriteString(format.Fit(title, c.width, c.right, g))
 	}
 	lines = append(lines, st.Title.Render(fit(hb.String(), width)))
 	if t.data.n == 0 {
@@ -223,7 +225,7 @@ func (t *table) render(st *themes.Styles, width int, focused bool) []string {
 				if j > 0 {
 					rb.WriteByte(' ')
 				}
-				rb.WriteString(pad(t.data.cell(i, j), c.width, c.right))
+				rb.WriteString(format.Fit(t.data.cell(i, j), c.width, c.right, g))
 			}
 			lines = append(lines, st.Selected.Render(fit(rb.String(), width)))
 			continue
@@ -235,9 +237,9 @@ func (t *table) render(st *themes.Styles, width int, focused bool) []string {
 				rb.WriteByte(' ')
 				w++
 			}
-			text := pad(t.data.cell(i, j), c.width, c.right)
+			text := format.Fit(t.data.cell(i, j), c.width, c.right, g)
 			if c.style != nil {
-				if s := c.style(st, t.data.cell(i, j)); s != nil {
+				if s := c.style(st, i); s != nil {
 					text = s.Render(text)
 				}
 			}
@@ -252,26 +254,5 @@ func (t *table) render(st *themes.Styles, width int, focused bool) []string {
 	return lines
 }
 
-// pad fits s into exactly w cells, clipping with '~'.
-func pad(s string, w int, right bool) string {
-	if w <= 0 {
-		return ""
-	}
-	sw := ansi.StringWidth(s)
-	if sw > w {
-		return ansi.Truncate(s, w-1, "") + "~"
-	}
-	if right {
-		return strings.Repeat(" ", w-sw) + s
-	}
-	return s + strings.Repeat(" ", w-sw)
-}
-
-// fit pads or cuts a plain line to exactly w cells.
-func fit(s string, w int) string {
-	sw := ansi.StringWidth(s)
-	if sw > w {
-		return ansi.Truncate(s, w, "")
-	}
-	return s + strings.Repeat(" ", w-sw)
-}
+// fit pads or cuts a plain line to exactly w cells, without a mark.
+func fit(s string, w int) string { return format.Fit(s, w, false, format.Glyphs{}) }

@@ -8,6 +8,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/tcptop/tcptop/model"
+	"github.com/tcptop/tcptop/output"
 	"github.com/tcptop/tcptop/source"
 )
 
@@ -170,7 +171,7 @@ func (v *tableView) drill() {
 		return
 	}
 	lv := v.top()
-	next := lv.kind.drill(v.snap, lv.tbl.sel, v.c.ASCII)
+	next := lv.kind.drill(v.snap, lv.tbl.sel, v.c.Glyphs)
 	if next == nil {
 		return
 	}
@@ -203,7 +204,7 @@ func (v *tableView) refresh() tea.Cmd {
 	if v.snap == nil {
 		return nil
 	}
-	lv.tbl.setData(lv.kind.data(v.snap, max(v.width, MinWidth), v.c.ASCII))
+	lv.tbl.setData(lv.kind.data(v.snap, max(v.width, MinWidth), v.c.Glyphs))
 	if lv.jump == nil {
 		return nil
 	}
@@ -216,34 +217,31 @@ func (v *tableView) refresh() tea.Cmd {
 	case v.snap.Options().Filter.Empty():
 		subj := lv.jump
 		lv.jump = nil
-		return request(noticeMsg(subj.String() + " is not in the table now"))
+		return request(noticeMsg(output.SubjectText(*subj, v.c.Glyphs) + " is not in the table now"))
 	}
 	return nil
 }
 
 // View implements View: the panels, the table's title and the table.
 func (v *tableView) View() []string {
-	st, w, ascii := &v.c.Styles, v.width, v.c.ASCII
+	st, w, g := &v.c.Styles, v.width, v.c.Glyphs
 	l := computeLayout(v.snap, v.c.Width, v.c.Height)
 	lines := make([]string, 0, v.height)
-	lines = append(lines, renderFindingsStrip(st, v.snap.Findings, l.findings, w, ascii)...)
-	lines = append(lines, renderStates(st, v.snap, l.states, l.stateCols, w, ascii)[:l.stateRows]...)
-	lines = append(lines, renderPorts(st, v.snap, l.ports, w, ascii)...)
-	lines = append(lines, renderListeners(st, v.snap, l.listeners, w)...)
+	lines = append(lines, renderFindingsStrip(st, v.snap.Findings, l.findings, w, g)...)
+	lines = append(lines, renderStates(st, v.snap, l.states, l.stateCols, w, g)[:l.stateRows]...)
+	lines = append(lines, renderPorts(st, v.snap, l.ports, w, g)...)
+	lines = append(lines, renderListeners(st, v.snap, l.listeners, w, g)...)
 	lines = append(lines, v.title())
 	tbl := v.top().tbl
 	tbl.height = l.tableRows
 	tbl.clamp()
-	return append(lines, tbl.render(st, w, true)...)
+	return append(lines, tbl.render(st, g, w, true)...)
 }
 
 // title is the breadcrumb, the row count and the sort.
 func (v *tableView) title() string {
-	st := &v.c.Styles
-	sep := " › "
-	if v.c.ASCII {
-		sep = " > "
-	}
+	st, g := &v.c.Styles, &v.c.Glyphs
+	sep := " " + g.Crumb + " "
 	crumbs := make([]string, len(v.levels))
 	for i, lv := range v.levels {
 		crumbs[i] = lv.label
@@ -257,13 +255,9 @@ func (v *tableView) title() string {
 	}
 	text := st.Title.Render(strings.Join(crumbs, sep)) + st.Dim.Render(fmt.Sprintf("  %d %s", n, rows))
 	if len(v.levels) == 1 {
-		arrow := "→"
-		if v.c.ASCII {
-			arrow = "->"
-		}
-		text += st.Dim.Render(fmt.Sprintf("  [tab] %s %s", arrow, strings.ToLower(topLevels[(v.view+1)%len(topLevels)]().name())))
+		text += st.Dim.Render(fmt.Sprintf("  [tab] %s %s", g.Arrow, strings.ToLower(topLevels[(v.view+1)%len(topLevels)]().name())))
 	} else {
 		text += st.Dim.Render("  [esc] back")
 	}
-	return fitStyled(text+lv.kind.note(st, v.snap, v.c.ASCII), v.width)
+	return fitStyled(text+lv.kind.note(st, v.snap, *g), v.width)
 }

@@ -9,6 +9,7 @@ import (
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/tcptop/tcptop/format"
 	"github.com/tcptop/tcptop/model"
 	"github.com/tcptop/tcptop/themes"
 )
@@ -107,11 +108,12 @@ func New(cfg Config) Model {
 	}
 	m := Model{
 		cfg:      cfg,
-		common:   &Common{Keys: DefaultKeys(), ASCII: cfg.ASCII},
+		common:   &Common{Keys: DefaultKeys(), Glyphs: format.GlyphsFor(cfg.ASCII)},
 		opts:     cfg.Options,
 		interval: cfg.Interval,
 		status:   help.New(),
 	}
+	m.common.Keys.spell(m.common.Glyphs)
 	cfg.Poller.SetOptions(cfg.Options)
 	m.setStyles(true)
 	m.input = textinput.New()
@@ -143,14 +145,14 @@ func (m *Model) setStyles(dark bool) {
 	if m.cfg.NoColor {
 		mode = themes.Mono
 	}
-	m.common.Styles = themes.New(mode, m.cfg.ASCII)
+	m.common.Styles = themes.New(mode)
 	hs := help.DefaultStyles(dark)
 	if mode == themes.Mono {
 		hs = help.Styles{}
 	}
 	m.status.Styles = hs
-	if m.cfg.ASCII {
-		m.status.ShortSeparator, m.status.Ellipsis = " | ", "~"
+	if g := &m.common.Glyphs; g.ASCII {
+		m.status.ShortSeparator, m.status.Ellipsis = " "+g.HelpSep+" ", g.Ellipsis
 	}
 }
 

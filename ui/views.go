@@ -1,16 +1,14 @@
 package ui
 
 import (
-	"fmt"
-	"net/netip"
 	"slices"
 	"strconv"
-	"strings"
 
 	"charm.land/lipgloss/v2"
-	"github.com/charmbracelet/x/ansi"
 
+	"github.com/tcptop/tcptop/format"
 	"github.com/tcptop/tcptop/model"
+	"github.com/tcptop/tcptop/output"
 	"github.com/tcptop/tcptop/source"
 	"github.com/tcptop/tcptop/themes"
 )
@@ -22,13 +20,13 @@ type levelKind interface {
 	// name is the level's view name ("Peers").
 	name() string
 	// data lists the snapshot's rows of this level, formatted on demand.
-	data(snap *model.Snapshot, width int, ascii bool) tableData
+	data(snap *model.Snapshot, width int, g format.Glyphs) tableData
 	// drill is the level under row i, nil when there is none.
-	drill(snap *model.Snapshot, i int, ascii bool) *level
+	drill(snap *model.Snapshot, i int, g format.Glyphs) *level
 	// find is the row a finding's subject names, -1 when none.
 	find(s *model.Subject) int
 	// note is what the table's title says after the row count, styled.
-	note(st *themes.Styles, snap *model.Snapshot, ascii bool) string
+	note(st *themes.Styles, snap *model.Snapshot, g format.Glyphs) string
 }
 
 // topLevels are the main table's views, in Tab order (indexes topPeers,
@@ -45,20 +43,23 @@ const (
 	topPorts
 )
 
-// peerID names a peer across refreshes (Peer's own key is unexported).
-type peerID struct{ dir, remote, local string }
-
-func idOf(p *model.Peer) peerID { return peerID{p.Direction, p.Remote, p.Local} }
-
-func (id peerID) String() string { return id.dir + " " + id.remote + " " + id.local }
-
-func findPeer(snap *model.Snapshot, id peerID) *model.Peer {
+// findPeer is the snapshot's peer with key k, nil when it is gone.
+func findPeer(snap *model.Snapshot, k model.PeerKey) *model.Peer {
 	for i := range snap.Peers {
-		if idOf(&snap.Peers[i]) == id {
+		if snap.Peers[i].Key == k {
 			return &snap.Peers[i]
 		}
 	}
 	return nil
+}
+
+// peerRowKey is a peer's table row key: "out 192.0.2.10:443", or for an
+// incoming peer "in 10.0.0.5:0 0.0.0.0:80".
+func peerRowKey(k model.PeerKey) string {
+	if k.Incoming() {
+		return "in " + k.Remote.String() + " " + k.Listener.String()
+	}
+	return "out " + k.Remote.String()
 }
 
 // level is one step of the drill-down, with its own selection.
@@ -75,42 +76,38 @@ type peersLevel struct{ peers []model.Peer }
 
 func (*peersLevel) name() string { return "Peers" }
 
-func (l *peersLevel) data(snap *model.Snapshot, width int, ascii bool) tableData {
+func (l *peersLevel) data(snap *model.Snapshot, width int, g format.Glyphs) tableData {
 	l.peers = snap.Peers
-	return peersData(snap, width, ascii)
+	return peersData(snap, width, g)
 }
 
-func (l *peersLevel) drill(_ *model.Snapshot, i int, ascii bool) *level {
+func (l *peersLevel) drill(_ *model.Snapshot, i int, g format.Glyphs) *level {
 	if i >= len(l.peers) {
 		return nil
 	}
 	p := &l.peers[i]
 	label := p.Remote
-	if p.Direction == "in" {
-		arrow := " → "
-		if ascii {
-			arrow = " -> "
-		}
-		label = p.Remote + arrow + p.Local
+	if p.Key.Incoming() {
+		label = p.Remote + " " + g.Arrow + " " + p.Local
 	}
-	return &level{kind: &processesLevel{peer: idOf(p), byPeer: true}, label: label}
+	return &level{kind: &processesLevel{peer: p.Key, byPeer: true}, label: label}
 }
 
 func (l *peersLevel) find(s *model.Subject) int { return peerIndex(l.peers, s) }
 
-func (*peersLevel) note(*themes.Styles, *model.Snapshot, bool) string { return "" }
+func (*peersLevel) note(*themes.Styles, *model.Snapshot, format.Glyphs) string { return "" }
 
 // processesLevel lists processes: the Processes view, or with byPeer the
 // processes behind one peer.
 type processesLevel struct {
-	peer   peerID
+	peer   model.PeerKey
 	byPeer bool
 	procs  []model.ProcessRow
 }
 
 func (*processesLevel) name() string { return "Processes" }
 
-func (l *processesLevel) data(snap *model.Snapshot, width int, ascii bool) tableData {
+func (l *processesLevel) data(snap *model.Snapshot, width int, g format.Glyphs) tableData {
 	l.procs = snap.Processes
 	if l.byPeer {
 		l.procs = nil
@@ -118,18 +115,15 @@ func (l *processesLevel) data(snap *model.Snapshot, width int, ascii bool) table
 			l.procs = snap.PeerProcesses(p)
 		}
 	}
-	return processData(snap, l.procs, width, ascii)
+	return processData(snap, l.procs, width, g)
 }
 
-func (l *processesLevel) drill(_ *model.Snapshot, i int, _ bool) *level {
+func (l *processesLevel) drill(_ *model.Snapshot, i int, _ format.Glyphs) *level {
 	if i >= len(l.procs) {
 		return nil
 	}
 	r := l.procs[i]
-	label := fmt.Sprintf("%s[%d]", r.Name, r.PID)
-	if r.PID == 0 {
-		label = r.Name
-	}
+	label := output.ProcRef(r.Name, r.PID)
 	return &level{kind: &socketsLevel{peer: l.peer, byPeer: l.byPeer, pid: r.PID}, label: label}
 }
 
@@ -140,35 +134,35 @@ func (l *processesLevel) find(s *model.Subject) int {
 	return processIndex(l.procs, s)
 }
 
-func (*processesLevel) note(*themes.Styles, *model.Snapshot, bool) string { return "" }
+func (*processesLevel) note(*themes.Styles, *model.Snapshot, format.Glyphs) string { return "" }
 
 // portsLevel is the Local ports view.
 type portsLevel struct{ ports []model.PortRow }
 
 func (*portsLevel) name() string { return "Local ports" }
 
-func (l *portsLevel) data(snap *model.Snapshot, width int, ascii bool) tableData {
+func (l *portsLevel) data(snap *model.Snapshot, width int, g format.Glyphs) tableData {
 	l.ports = snap.LocalPorts()
-	return portsData(snap, l.ports, width, ascii)
+	return portsData(snap, l.ports, width, g)
 }
 
-func (*portsLevel) drill(*model.Snapshot, int, bool) *level { return nil }
+func (*portsLevel) drill(*model.Snapshot, int, format.Glyphs) *level { return nil }
 
 func (l *portsLevel) find(s *model.Subject) int { return portIndex(l.ports, s) }
 
-func (*portsLevel) note(*themes.Styles, *model.Snapshot, bool) string { return "" }
+func (*portsLevel) note(*themes.Styles, *model.Snapshot, format.Glyphs) string { return "" }
 
 // socketsLevel is one process's sockets: to one peer (byPeer), or all of
 // them.
 type socketsLevel struct {
-	peer   peerID
+	peer   model.PeerKey
 	byPeer bool
 	pid    int32
 }
 
 func (*socketsLevel) name() string { return "Sockets" }
 
-func (l *socketsLevel) data(snap *model.Snapshot, width int, _ bool) tableData {
+func (l *socketsLevel) data(snap *model.Snapshot, width int, _ format.Glyphs) tableData {
 	var socks []int
 	if l.byPeer {
 		if p := findPeer(snap, l.peer); p != nil {
@@ -180,12 +174,12 @@ func (l *socketsLevel) data(snap *model.Snapshot, width int, _ bool) tableData {
 	return socketsData(snap, socks, width)
 }
 
-func (*socketsLevel) drill(*model.Snapshot, int, bool) *level { return nil }
+func (*socketsLevel) drill(*model.Snapshot, int, format.Glyphs) *level { return nil }
 
 func (*socketsLevel) find(*model.Subject) int { return -1 }
 
 // note is the process's open files against its limit, "" when unknown.
-func (l *socketsLevel) note(st *themes.Styles, snap *model.Snapshot, ascii bool) string {
+func (l *socketsLevel) note(st *themes.Styles, snap *model.Snapshot, g format.Glyphs) string {
 	if l.pid == 0 || snap.Sample == nil {
 		return ""
 	}
@@ -193,12 +187,12 @@ func (l *socketsLevel) note(st *themes.Styles, snap *model.Snapshot, ascii bool)
 	if p == nil {
 		return ""
 	}
-	fds := fdText(p.FDs, p.FDLimit, ascii)
+	fds := fdText(p.FDs, p.FDLimit, g)
 	if fds == "" {
 		return ""
 	}
 	style := &st.Dim
-	if s := fdStyle(st, fds); s != nil {
+	if s := fdStyle(st, p.FDs, p.FDLimit); s != nil {
 		style = s
 	}
 	return "  " + style.Render("open files "+fds)
@@ -225,9 +219,11 @@ func pinnedState(s source.State) bool {
 	return s == source.Established || s == source.TimeWait || s == source.CloseWait
 }
 
-func countStyle(s source.State) func(st *themes.Styles, text string) *lipgloss.Style {
-	return func(st *themes.Styles, text string) *lipgloss.Style {
-		if text == "0" || text == "" {
+// countStyle styles row i's count of state s: dim when
+// zero, TIME_WAIT and CLOSE_WAIT in their colours.
+func countStyle(s source.State, counts func(i int) (*model.StateCounts, int)) func(st *themes.Styles, i int) *lipgloss.Style {
+	return func(st *themes.Styles, i int) *lipgloss.Style {
+		if c, _ := counts(i); c[s] == 0 {
 			return &st.Dim
 		}
 		switch s {
@@ -245,7 +241,7 @@ func countStyle(s source.State) func(st *themes.Styles, text string) *lipgloss.S
 // there; the returned drop list (indexes offset by base) says which columns
 // to give up when the screen is narrow: all-zero ones (soft) first, then
 // the rarer states (hard).
-func countColumns(n int, counts func(i int) (*model.StateCounts, int), sort model.SortKey, ascii bool, base int) (cols []column, states []source.State, soft, hard []int) {
+func countColumns(n int, counts func(i int) (*model.StateCounts, int), sort model.SortKey, g format.Glyphs, base int) (cols []column, states []source.State, soft, hard []int) {
 	var maxv [source.MaxState]int
 	maxTotal := 0
 	for i := 0; i < n; i++ {
@@ -259,21 +255,16 @@ func countColumns(n int, counts func(i int) (*model.StateCounts, int), sort mode
 		if !on {
 			return ""
 		}
-		switch {
-		case ascii && sort.Reverse:
-			return "^"
-		case ascii:
-			return "v"
-		case sort.Reverse:
-			return "▲"
+		if sort.Reverse {
+			return g.Up
 		}
-		return "▼"
+		return g.Down
 	}
 	var low []int
 	for _, cc := range countCols {
 		sorted := sort.State == cc.s
-		c := column{title: cc.title, right: true, sorted: marker(sorted), style: countStyle(cc.s)}
-		c.width = max(len(cc.title)+ansi.StringWidth(c.sorted), len(strconv.Itoa(maxv[cc.s])))
+		c := column{title: cc.title, right: true, sorted: marker(sorted), style: countStyle(cc.s, counts)}
+		c.width = max(len(cc.title)+format.Width(c.sorted), len(strconv.Itoa(maxv[cc.s])))
 		idx := base + len(cols)
 		if !pinnedState(cc.s) && !sorted {
 			if maxv[cc.s] == 0 {
@@ -286,7 +277,7 @@ func countColumns(n int, counts func(i int) (*model.StateCounts, int), sort mode
 		states = append(states, cc.s)
 	}
 	tc := column{title: "TOTAL", right: true, sorted: marker(sort.State == 0)}
-	tc.width = max(5+ansi.StringWidth(tc.sorted), len(strconv.Itoa(maxTotal)))
+	tc.width = max(5+format.Width(tc.sorted), len(strconv.Itoa(maxTotal)))
 	cols = append(cols, tc)
 	states = append(states, 0)
 	// On a narrow screen the all-zero columns go first, then the rarer
@@ -306,11 +297,8 @@ func countCell(c *model.StateCounts, total int, s source.State) string {
 }
 
 // peersData is the main peers table.
-func peersData(snap *model.Snapshot, width int, ascii bool) tableData {
-	arrow := " → :"
-	if ascii {
-		arrow = " -> :"
-	}
+func peersData(snap *model.Snapshot, width int, g format.Glyphs) tableData {
+	arrow := " " + g.Arrow + " :"
 	peers := snap.Peers
 	peerW, localW := 0, 0
 	for i := range peers {
@@ -327,27 +315,27 @@ func peersData(snap *model.Snapshot, width int, ascii bool) tableData {
 	}
 	counts, states, soft, hard := countColumns(len(peers), func(i int) (*model.StateCounts, int) {
 		return &peers[i].States, peers[i].Total
-	}, snap.Options().Sort, ascii, len(head))
+	}, snap.Options().Sort, g, len(head))
 	cols := append(append(head, counts...), column{title: "PROCESSES", width: 16, want: 24, flex: true})
 	// LOCAL is the first to go on a narrow screen.
 	cols, ids := splitIndexed(fitColumns(indexColumns(cols), width, soft, append([]int{2}, hard...)))
 	return tableData{
 		cols: cols, n: len(peers),
-		key: func(i int) string { return idOf(&peers[i]).String() },
+		key: func(i int) string { return peerRowKey(peers[i].Key) },
 		cell: func(i, c int) string {
 			p := &peers[i]
 			switch j := ids[c]; {
 			case j == 0:
 				return p.Direction
 			case j == 1:
-				if p.Direction == "in" {
-					return p.Remote + arrow + portOf(p.Local)
+				if p.Key.Incoming() {
+					return p.Remote + arrow + strconv.Itoa(int(p.Key.Listener.Port()))
 				}
 				return p.Remote
 			case j == 2:
 				return p.Local
 			case j == len(head)+len(counts):
-				return peerProcs(*p, snap.Attributed)
+				return output.PeerProcesses(p, snap.Attributed)
 			default:
 				return countCell(&p.States, p.Total, states[j-len(head)])
 			}
@@ -357,7 +345,7 @@ func peersData(snap *model.Snapshot, width int, ascii bool) tableData {
 }
 
 // processData lists processes (the Processes view or one peer's).
-func processData(snap *model.Snapshot, rows []model.ProcessRow, width int, ascii bool) tableData {
+func processData(snap *model.Snapshot, rows []model.ProcessRow, width int, g format.Glyphs) tableData {
 	head := []column{
 		{title: "PID", width: 7, right: true},
 		{title: "NAME", width: 15},
@@ -365,14 +353,15 @@ func processData(snap *model.Snapshot, rows []model.ProcessRow, width int, ascii
 	}
 	counts, states, soft, hard := countColumns(len(rows), func(i int) (*model.StateCounts, int) {
 		return &rows[i].States, rows[i].Total
-	}, snap.Options().Sort, ascii, len(head))
+	}, snap.Options().Sort, g, len(head))
 	fdsW := 0
 	for i := range rows {
-		fdsW = max(fdsW, len(fdText(rows[i].FDs, rows[i].FDLimit, ascii)))
+		fdsW = max(fdsW, format.Width(fdText(rows[i].FDs, rows[i].FDLimit, g)))
 	}
 	fdsIdx := len(head) + len(counts)
+	fdsStyle := func(st *themes.Styles, i int) *lipgloss.Style { return fdStyle(st, rows[i].FDs, rows[i].FDLimit) }
 	cols := append(append(head, counts...),
-		column{title: "FDS", width: max(3, min(15, fdsW)), right: true, style: fdStyle},
+		column{title: "FDS", width: max(3, min(15, fdsW)), right: true, style: fdsStyle},
 		column{title: "COMMAND", width: 10, want: 30, flex: true})
 	// USER goes first on a narrow screen, then the open files.
 	cols, ids := splitIndexed(fitColumns(indexColumns(cols), width, soft, append([]int{2, fdsIdx}, hard...)))
@@ -382,7 +371,9 @@ func processData(snap *model.Snapshot, rows []model.ProcessRow, width int, ascii
 	}
 	return tableData{
 		cols: cols, n: len(rows),
-		key: func(i int) string { return strconv.Itoa(int(rows[i].PID)) },
+		key: func(i int) string {
+			return strconv.Itoa(int(rows[i].Key.PID)) + " " + strconv.FormatUint(rows[i].Key.Start, 10)
+		},
 		cell: func(i, c int) string {
 			r := &rows[i]
 			switch j := ids[c]; {
@@ -392,13 +383,13 @@ func processData(snap *model.Snapshot, rows []model.ProcessRow, width int, ascii
 				}
 				return strconv.Itoa(int(r.PID))
 			case j == 1:
-				return r.Name
+				return format.Sanitize(r.Name)
 			case j == 2:
-				return r.User
+				return format.Sanitize(r.User)
 			case j == fdsIdx:
-				return fdText(r.FDs, r.FDLimit, ascii)
+				return fdText(r.FDs, r.FDLimit, g)
 			case j == fdsIdx+1:
-				return r.Cmdline
+				return format.Sanitize(r.Cmdline)
 			default:
 				return countCell(&r.States, r.Total, states[j-len(head)])
 			}
@@ -408,14 +399,14 @@ func processData(snap *model.Snapshot, rows []model.ProcessRow, width int, ascii
 }
 
 // portsData lists local ports.
-func portsData(snap *model.Snapshot, rows []model.PortRow, width int, ascii bool) tableData {
+func portsData(snap *model.Snapshot, rows []model.PortRow, width int, g format.Glyphs) tableData {
 	head := []column{
 		{title: "PORT", width: 5, right: true},
 		{title: "LISTEN", width: 6},
 	}
 	counts, states, soft, hard := countColumns(len(rows), func(i int) (*model.StateCounts, int) {
 		return &rows[i].States, rows[i].Total
-	}, snap.Options().Sort, ascii, len(head))
+	}, snap.Options().Sort, g, len(head))
 	cols := append(append(head, counts...), column{title: "PROCESSES", width: 10, want: 24, flex: true})
 	cols, ids := splitIndexed(fitColumns(indexColumns(cols), width, soft, hard))
 	return tableData{
@@ -432,7 +423,7 @@ func portsData(snap *model.Snapshot, rows []model.PortRow, width int, ascii bool
 				}
 				return ""
 			case j == len(head)+len(counts):
-				return procRefList(r.Processes, snap.Attributed)
+				return output.ProcRefs(r.Processes, snap.Attributed)
 			default:
 				return countCell(&r.States, r.Total, states[j-len(head)])
 			}
@@ -454,11 +445,11 @@ func socketsData(snap *model.Snapshot, idx []int, width int) tableData {
 	cols := []column{
 		{title: "LOCAL", width: 21, flex: true, maxWidth: addrW},
 		{title: "REMOTE", width: 21, flex: true, maxWidth: addrW},
-		{title: "STATE", width: 11, style: func(st *themes.Styles, text string) *lipgloss.Style {
-			switch text {
-			case "TIME_WAIT":
+		{title: "STATE", width: 11, style: func(st *themes.Styles, i int) *lipgloss.Style {
+			switch socks[idx[i]].State {
+			case source.TimeWait:
 				return &st.TimeWait
-			case "CLOSE_WAIT":
+			case source.CloseWait:
 				return &st.CloseWait
 			}
 			return nil
@@ -508,50 +499,49 @@ func socketAge(snap *model.Snapshot, sk *source.Socket) string {
 	case !ok:
 		return ""
 	case sk.State == source.TimeWait:
-		return ageText(age)
+		return format.Age(age)
 	case snap.Watching <= 0:
 		return ""
 	case age >= snap.Watching:
-		return ageText(age) + "+"
+		return format.Age(age) + "+"
 	case age == 0:
 		return "new"
 	}
-	return ageText(age)
+	return format.Age(age)
 }
 
 // fdText shows a process's open files against its limit: "120/1024",
-// "120/∞" when unlimited, "120" when the limit is unknown, "" when the
-// count is.
-func fdText(fds int, limit int64, ascii bool) string {
+// "120/∞" when unlimited ("120/inf" in ASCII), "120" when the limit is
+// unknown, "" when the count is.
+func fdText(fds int, limit int64, g format.Glyphs) string {
 	switch {
 	case fds < 0 || (fds == 0 && limit == 0):
 		return ""
-	case limit < 0 && ascii:
-		return strconv.Itoa(fds) + "/inf"
 	case limit < 0:
-		return strconv.Itoa(fds) + "/∞"
+		return strconv.Itoa(fds) + "/" + g.Infinity
 	case limit == 0:
 		return strconv.Itoa(fds)
 	}
 	return strconv.Itoa(fds) + "/" + strconv.FormatInt(limit, 10)
 }
 
-// fdStyle marks open files near the limit (the process is about to fail
-// accept() and open() with EMFILE).
-func fdStyle(st *themes.Styles, text string) *lipgloss.Style {
-	n, l, ok := strings.Cut(strings.TrimSpace(text), "/")
-	if !ok {
-		return nil
-	}
-	fds, err1 := strconv.Atoi(n)
-	limit, err2 := strconv.Atoi(l)
-	if err1 != nil || err2 != nil || limit <= 0 {
+// Open files past these shares of the limit are marked: the process is
+// about to fail accept() and open() with EMFILE. (No finding judges open
+// files alone, so these are the monitor's own.)
+const (
+	fdWarn = 0.60
+	fdCrit = 0.85
+)
+
+// fdStyle marks open files near a known, finite limit.
+func fdStyle(st *themes.Styles, fds int, limit int64) *lipgloss.Style {
+	if fds < 0 || limit <= 0 {
 		return nil
 	}
 	switch f := float64(fds) / float64(limit); {
-	case f >= CritFraction:
+	case f >= fdCrit:
 		return &st.Crit
-	case f >= WarnFraction:
+	case f >= fdWarn:
 		return &st.Warn
 	}
 	return nil
@@ -561,17 +551,17 @@ func fdStyle(st *themes.Styles, text string) *lipgloss.Style {
 func timerText(sk *source.Socket) string {
 	switch sk.Timer {
 	case 1:
-		s := "retransmit " + Millis(sk.Expires)
+		s := "retransmit " + format.Millis(sk.Expires)
 		if sk.Retrans > 0 {
-			s += fmt.Sprintf(" (%d)", sk.Retrans)
+			s += " (" + strconv.Itoa(int(sk.Retrans)) + ")"
 		}
 		return s
 	case 2:
-		return "keepalive " + Millis(sk.Expires)
+		return "keepalive " + format.Millis(sk.Expires)
 	case 3:
-		return "expires " + Millis(sk.Expires)
+		return "expires " + format.Millis(sk.Expires)
 	case 4:
-		return "zero-window probe " + Millis(sk.Expires)
+		return "zero-window probe " + format.Millis(sk.Expires)
 	}
 	return "-"
 }
@@ -596,12 +586,4 @@ func splitIndexed(cols []column) ([]column, []int) {
 		ids[i] = c.idx
 	}
 	return cols, ids
-}
-
-// portOf returns the port of "ip:port" for the breadcrumb.
-func portOf(s string) string {
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return strconv.Itoa(int(ap.Port()))
-	}
-	return s
 }

@@ -3,7 +3,6 @@ package ui
 import (
 	"flag"
 	"net/netip"
-	"testing"
 	"time"
 
 	"github.com/tcptop/tcptop/source"
@@ -39,22 +38,5 @@ func sample() *source.Sample {
 		Sysctl: source.Sysctls{PortLow: 32768, PortHigh: 60999, PortRangeParsed: true, Somaxconn: 128,
 			Raw: map[string]string{"net.ipv4.ip_local_port_range": "32768 60999", "net.core.somaxconn": "128"}},
 		Counters: map[string]int64{"ListenOverflows": 42, "ListenDrops": 42},
-	}
-}
-
-func TestHelpers(t *testing.T) {
-	if Bar(1, 1000, 40, '#') != "#" || Bar(0, 10, 40, '#') != "" || len(Bar(10, 10, 40, '#')) != 40 {
-		t.Error("Bar")
-	}
-	for f, want := range map[float64]string{0: "0%", 0.0004: "<0.1%", 0.05: "5.0%", 1.125: "112%"} {
-		if Pct(f) != want {
-			t.Errorf("Pct(%v) = %s, want %s", f, Pct(f), want)
-		}
-	}
-	if Millis(850) != "850ms" || Millis(59100) != "59.1s" {
-		t.Error("Millis")
-	}
-	if Clip("php-fpm: pool www", 8) != "php-fpm~" || Clip("short", 8) != "short" {
-		t.Error("Clip")
 	}
 }

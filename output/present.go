@@ -1,0 +1,77 @@
+package output
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/tcptop/tcptop/format"
+	"github.com/tcptop/tcptop/model"
+)
+
+// The presentation of model values that the batch text and the monitor
+// both show, written once: the monitor (package ui) imports these. Each
+// returns plain text, made safe for a terminal (names from the system go
+// through format.Sanitize here), for the caller to clip, pad and style.
+
+// ProcRef names a process as "nginx[10]", or its name alone for pid 0
+// (the "unknown" owner).
+func ProcRef(name string, pid int32) string {
+	name = format.Sanitize(name)
+	if pid == 0 {
+		return name
+	}
+	return name + "[" + strconv.Itoa(int(pid)) + "]"
+}
+
+// ProcRefs names a listener's or a port's processes:
+// "nginx[10],nginx[11]"; "-" when processes were not attributed,
+// model.UnknownName when none is known.
+func ProcRefs(ps []model.ProcRef, attributed bool) string {
+	if !attributed {
+		return "-"
+	}
+	if len(ps) == 0 {
+		return model.UnknownName
+	}
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = format.Sanitize(p.Name) + "[" + strconv.Itoa(int(p.PID)) + "]"
+	}
+	return strings.Join(parts, ",")
+}
+
+// PeerProcesses names a peer's processes, space-separated: "php-fpm[20]",
+// a trailing "~" marking an owner inferred (TIME_WAIT and request sockets
+// own no file), and ":N" each one's share of the peer's sockets when there
+// are several; "-" when processes were not attributed.
+func PeerProcesses(p *model.Peer, attributed bool) string {
+	if !attributed {
+		return "-"
+	}
+	parts := make([]string, 0, len(p.Processes))
+	for _, pp := range p.Processes {
+		s := ProcRef(pp.Name, pp.PID)
+		if pp.Inferred {
+			s += "~"
+		}
+		if len(p.Processes) > 1 {
+			s += ":" + strconv.Itoa(pp.Sockets)
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, " ")
+}
+
+// FindingText draws a finding's words (title, evidence or advice) for a
+// terminal: arrow between endpoints (g.Arrow with a space either side),
+// key(a) for a key hint (nil leaves hints out), sanitized (the words carry
+// process names).
+func FindingText(t model.Text, g format.Glyphs, key func(model.Action) string) string {
+	return format.Sanitize(t.Render(" "+g.Arrow+" ", key))
+}
+
+// SubjectText names a finding's subject for a terminal ("10.0.0.5 → 0.0.0.0:80",
+// "php-fpm[20]"), sanitized.
+func SubjectText(s model.Subject, g format.Glyphs) string {
+	return format.Sanitize(s.Render(" " + g.Arrow + " "))
+}
