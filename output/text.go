@@ -12,6 +12,7 @@ import (
 
 	"github.com/tcptop/tcptop/format"
 	"github.com/tcptop/tcptop/model"
+	"github.com/tcptop/tcptop/present"
 	"github.com/tcptop/tcptop/source"
 )
 
@@ -145,18 +146,18 @@ func writeFindings(b *strings.Builder, snap *model.Snapshot, g format.Glyphs) {
 	}
 	fmt.Fprintf(b, "\nFINDINGS %d\n", len(snap.Findings))
 	for _, f := range snap.Findings {
-		fmt.Fprintf(b, "  %-8s  %s\n", strings.ToUpper(f.Severity.String()), FindingText(f.Title, g, nil))
+		fmt.Fprintf(b, "  %-8s  %s\n", strings.ToUpper(f.Severity.String()), present.FindingText(f.Title, g, nil))
 		section := func(label string, lines []model.Text) {
 			for i, l := range lines {
 				if i > 0 {
 					label = ""
 				}
-				fmt.Fprintf(b, "  %10s  %s\n", label, FindingText(l, g, nil))
+				fmt.Fprintf(b, "  %10s  %s\n", label, present.FindingText(l, g, nil))
 			}
 		}
 		about := "host"
 		if f.Subject.Kind != model.SubjectHost {
-			about = f.Subject.Kind + " " + SubjectText(f.Subject, g)
+			about = f.Subject.Kind + " " + present.SubjectText(f.Subject, g)
 		}
 		fmt.Fprintf(b, "  %10s  %s\n", "about:", about+"  (rule "+f.Rule+")")
 		section("why:", f.Evidence)
@@ -234,7 +235,7 @@ func writeListeners(b *strings.Builder, snap *model.Snapshot, g format.Glyphs) {
 		}
 		fmt.Fprintf(b, "  %-22s %13s %5s %8d  %-18s %s\n", l.Local,
 			fmt.Sprintf("%d/%d", l.Queue, l.Backlog), format.PercentFine(l.Fill), l.SynRecv,
-			format.Clip(ProcRefs(l.Processes, snap.Attributed), 18, g), strings.Join(notes, ", "))
+			format.Clip(present.ProcRefs(l.Processes, snap.Attributed), 18, g), strings.Join(notes, ", "))
 	}
 }
 
@@ -260,7 +261,7 @@ func writePeers(b *strings.Builder, snap *model.Snapshot, top int, g format.Glyp
 		for _, c := range cols {
 			fmt.Fprintf(b, " %*d", colWidth(c.title), p.States[c.s])
 		}
-		fmt.Fprintf(b, "  %s\n", PeerProcesses(p, snap.Attributed))
+		fmt.Fprintf(b, "  %s\n", present.PeerProcesses(p, snap.Attributed))
 	}
 	if len(snap.Peers) > n {
 		fmt.Fprintf(b, "  ... %d more peers\n", len(snap.Peers)-n)

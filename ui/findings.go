@@ -11,7 +11,7 @@ import (
 
 	"github.com/tcptop/tcptop/format"
 	"github.com/tcptop/tcptop/model"
-	"github.com/tcptop/tcptop/output"
+	"github.com/tcptop/tcptop/present"
 	"github.com/tcptop/tcptop/themes"
 )
 
@@ -72,7 +72,7 @@ func renderFindingsStrip(st *themes.Styles, fs []model.Finding, lines, width int
 			right = fmt.Sprintf("  +%d more (f)", len(fs)-lines)
 		}
 		room := width - badgeW - 1 - len(right)
-		title := format.Clip(output.FindingText(f.Title, g, nil), room, g)
+		title := format.Clip(present.FindingText(f.Title, g, nil), room, g)
 		line := badge.Render(sevLabel(f.Severity)) + " " + text.Render(title)
 		if right != "" {
 			line += strings.Repeat(" ", max(0, room-format.Width(title))) + st.Dim.Render(right)
@@ -90,7 +90,7 @@ func findingKey(f *model.Finding) string {
 
 // subjectText names a finding's subject and where Enter goes.
 func subjectText(s model.Subject, g format.Glyphs) string {
-	name := output.SubjectText(s, g)
+	name := present.SubjectText(s, g)
 	switch s.Kind {
 	case model.SubjectDestination, model.SubjectPeer:
 		return s.Kind + " " + name + " (peers)"
@@ -131,9 +131,9 @@ func findingDoc(fs []model.Finding, width int, g format.Glyphs) ([]docLine, []in
 	for i := range fs {
 		f := &fs[i]
 		starts = append(starts, len(doc))
-		doc = append(doc, docLine{finding: i, kind: lineTitle, text: output.FindingText(f.Title, g, nil), right: subjectText(f.Subject, g)})
+		doc = append(doc, docLine{finding: i, kind: lineTitle, text: present.FindingText(f.Title, g, nil), right: subjectText(f.Subject, g)})
 		add := func(kind int, mark string, t model.Text) {
-			s := output.FindingText(t, g, keys.actionHint)
+			s := present.FindingText(t, g, keys.actionHint)
 			for j, l := range strings.Split(ansi.Wrap(s, textW, ""), "\n") {
 				p := "  "
 				if j == 0 {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/tcptop/tcptop/format"
 	"github.com/tcptop/tcptop/model"
-	"github.com/tcptop/tcptop/output"
+	"github.com/tcptop/tcptop/present"
 	"github.com/tcptop/tcptop/source"
 	"github.com/tcptop/tcptop/themes"
 )
@@ -307,7 +307,7 @@ func renderListeners(st *themes.Styles, snap *model.Snapshot, lines, width int, 
 		if l.Full {
 			line += " " + style.Render("FULL")
 		}
-		line += " " + output.ProcRefs(l.Processes, snap.Attributed)
+		line += " " + present.ProcRefs(l.Processes, snap.Attributed)
 		if len(marks) > 0 {
 			line += " " + st.Dim.Render(strings.Join(marks, " "))
 		}

@@ -8,7 +8,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/tcptop/tcptop/model"
-	"github.com/tcptop/tcptop/output"
+	"github.com/tcptop/tcptop/present"
 	"github.com/tcptop/tcptop/source"
 )
 
@@ -217,7 +217,7 @@ func (v *tableView) refresh() tea.Cmd {
 	case v.snap.Options().Filter.Empty():
 		subj := lv.jump
 		lv.jump = nil
-		return request(noticeMsg(output.SubjectText(*subj, v.c.Glyphs) + " is not in the table now"))
+		return request(noticeMsg(present.SubjectText(*subj, v.c.Glyphs) + " is not in the table now"))
 	}
 	return nil
 }

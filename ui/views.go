@@ -8,7 +8,7 @@ import (
 
 	"github.com/tcptop/tcptop/format"
 	"github.com/tcptop/tcptop/model"
-	"github.com/tcptop/tcptop/output"
+	"github.com/tcptop/tcptop/present"
 	"github.com/tcptop/tcptop/source"
 	"github.com/tcptop/tcptop/themes"
 )
@@ -123,7 +123,7 @@ func (l *processesLevel) drill(_ *model.Snapshot, i int, _ format.Glyphs) *level
 		return nil
 	}
 	r := l.procs[i]
-	label := output.ProcRef(r.Name, r.PID)
+	label := present.ProcRef(r.Name, r.PID)
 	return &level{kind: &socketsLevel{peer: l.peer, byPeer: l.byPeer, pid: r.PID}, label: label}
 }
 
@@ -335,7 +335,7 @@ func peersData(snap *model.Snapshot, width int, g format.Glyphs) tableData {
 			case j == 2:
 				return p.Local
 			case j == len(head)+len(counts):
-				return output.PeerProcesses(p, snap.Attributed)
+				return present.PeerProcesses(p, snap.Attributed)
 			default:
 				return countCell(&p.States, p.Total, states[j-len(head)])
 			}
@@ -423,7 +423,7 @@ func portsData(snap *model.Snapshot, rows []model.PortRow, width int, g format.G
 				}
 				return ""
 			case j == len(head)+len(counts):
-				return output.ProcRefs(r.Processes, snap.Attributed)
+				return present.ProcRefs(r.Processes, snap.Attributed)
 			default:
 				return countCell(&r.States, r.Total, states[j-len(head)])
 			}
