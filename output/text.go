@@ -48,16 +48,13 @@ var keyCounters = []string{
 var keySysctls = model.TunableNames()
 
 // tableStates are the per-state columns of the peer and process tables.
-var tableStates = []stateCol{
-	{source.Established, "ESTAB"},
-	{source.TimeWait, "TIME_WAIT"},
-	{source.CloseWait, "CLOSE_WAIT"},
-	{source.SynSent, "SYN_SENT"},
-	{source.SynRecv, "SYN_RECV"},
-	{source.FinWait1, "FIN_WAIT1"},
-	{source.FinWait2, "FIN_WAIT2"},
-	{source.LastAck, "LAST_ACK"},
-}
+var tableStates = func() []stateCol {
+	cols := make([]stateCol, len(present.StateColumns))
+	for i, c := range present.StateColumns {
+		cols[i] = stateCol{c.State, c.Long}
+	}
+	return cols
+}()
 
 // WriteText writes a snapshot the way `top -b` would: the findings (what
 // is wrong, with evidence and advice), totals, the state histogram, the port gauge, listeners, the top peers and processes, and

@@ -6,6 +6,7 @@ import (
 
 	"github.com/tcptop/tcptop/format"
 	"github.com/tcptop/tcptop/model"
+	"github.com/tcptop/tcptop/source"
 )
 
 // The presentation of model values that the batch text and the monitor
@@ -74,4 +75,24 @@ func FindingText(t model.Text, g format.Glyphs, key func(model.Action) string) s
 // "php-fpm[20]"), sanitized.
 func SubjectText(s model.Subject, g format.Glyphs) string {
 	return format.Sanitize(s.Render(" " + g.Arrow + " "))
+}
+
+// StateColumn is a per-state count column of the peer and process tables,
+// with its title in the batch text (Long) and in the monitor (Short).
+type StateColumn struct {
+	State       source.State
+	Long, Short string
+}
+
+// StateColumns are the per-state columns of the peer and process tables,
+// in the order both front ends show them.
+var StateColumns = []StateColumn{
+	{source.Established, "ESTAB", "ESTAB"},
+	{source.TimeWait, "TIME_WAIT", "TIME_W"},
+	{source.CloseWait, "CLOSE_WAIT", "CLOSE_W"},
+	{source.SynSent, "SYN_SENT", "SYN_S"},
+	{source.SynRecv, "SYN_RECV", "SYN_R"},
+	{source.FinWait1, "FIN_WAIT1", "FIN_W1"},
+	{source.FinWait2, "FIN_WAIT2", "FIN_W2"},
+	{source.LastAck, "LAST_ACK", "L_ACK"},
 }

@@ -198,21 +198,6 @@ func (l *socketsLevel) note(st *themes.Styles, snap *model.Snapshot, g format.Gl
 	return "  " + style.Render("open files "+fds)
 }
 
-// stateCol is a per-state count column.
-var countCols = []struct {
-	s     source.State
-	title string
-}{
-	{source.Established, "ESTAB"},
-	{source.TimeWait, "TIME_W"},
-	{source.CloseWait, "CLOSE_W"},
-	{source.SynSent, "SYN_S"},
-	{source.SynRecv, "SYN_R"},
-	{source.FinWait1, "FIN_W1"},
-	{source.FinWait2, "FIN_W2"},
-	{source.LastAck, "L_ACK"},
-}
-
 // pinned count columns are always shown; the others drop out when all
 // their cells are zero or when the terminal is narrow.
 func pinnedState(s source.State) bool {
@@ -246,8 +231,8 @@ func countColumns(n int, counts func(i int) (*model.StateCounts, int), sort mode
 	maxTotal := 0
 	for i := 0; i < n; i++ {
 		c, t := counts(i)
-		for _, cc := range countCols {
-			maxv[cc.s] = max(maxv[cc.s], c[cc.s])
+		for _, cc := range present.StateColumns {
+			maxv[cc.State] = max(maxv[cc.State], c[cc.State])
 		}
 		maxTotal = max(maxTotal, t)
 	}
@@ -261,20 +246,20 @@ func countColumns(n int, counts func(i int) (*model.StateCounts, int), sort mode
 		return g.Down
 	}
 	var low []int
-	for _, cc := range countCols {
-		sorted := sort.State == cc.s
-		c := column{title: cc.title, right: true, sorted: marker(sorted), style: countStyle(cc.s, counts)}
-		c.width = max(len(cc.title)+format.Width(c.sorted), len(strconv.Itoa(maxv[cc.s])))
+	for _, cc := range present.StateColumns {
+		sorted := sort.State == cc.State
+		c := column{title: cc.Short, right: true, sorted: marker(sorted), style: countStyle(cc.State, counts)}
+		c.width = max(len(cc.Short)+format.Width(c.sorted), len(strconv.Itoa(maxv[cc.State])))
 		idx := base + len(cols)
-		if !pinnedState(cc.s) && !sorted {
-			if maxv[cc.s] == 0 {
+		if !pinnedState(cc.State) && !sorted {
+			if maxv[cc.State] == 0 {
 				soft = append(soft, idx)
 			} else {
 				low = append(low, idx)
 			}
 		}
 		cols = append(cols, c)
-		states = append(states, cc.s)
+		states = append(states, cc.State)
 	}
 	tc := column{title: "TOTAL", right: true, sorted: marker(sort.State == 0)}
 	tc.width = max(5+format.Width(tc.sorted), len(strconv.Itoa(maxTotal)))
