@@ -29,9 +29,10 @@ type Point struct {
 
 	counters  map[string]int64        // the snapshot's (never modified)
 	dests     map[DestKey]int         // top destinations' ports in use
-	closeWait map[int32]int           // CLOSE_WAIT per owning pid (0: unknown)
+	closeWait map[cwKey]int           // stale CLOSE_WAIT per holder
 	synSent   map[netip.AddrPort]int  // SYN_SENT per remote endpoint
 	full      map[netip.AddrPort]bool // listeners whose queue was full
+	near      map[netip.AddrPort]bool // listeners at or near their cap
 	// destOwners: who held sockets to the hottest destinations (see
 	// hotDestinationOwners); nil when none was hot.
 	destOwners map[DestKey]map[int32]int

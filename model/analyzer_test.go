@@ -12,7 +12,8 @@ import (
 func TestFindingsOrderAndJSON(t *testing.T) {
 	// A CLOSE_WAIT leak (critical: 200 sockets), a full listener (warning)
 	// and a listener inside the ephemeral range (info).
-	s := analyze(DefaultThresholds(), poll{build: both(leaked(20, 200), server(9, 8, 0), listeners(45000))})
+	pop := both(leaked(20, 200), server(9, 8, 0), listeners(45000))
+	s := analyze(DefaultThresholds(), poll{sec: 0, build: pop}, poll{sec: 3, build: pop}, poll{sec: 6, build: pop})
 	var rules []string
 	for _, f := range s.Findings {
 		rules = append(rules, f.Severity.String()+" "+f.Rule)
@@ -70,7 +71,7 @@ func TestSeverityJSON(t *testing.T) {
 func TestRebuildKeepsFindings(t *testing.T) {
 	a := NewAnalyzer(DefaultThresholds())
 	p0 := poll{sec: 0, build: both(leaked(20, 12), server(9, 8, 0))}
-	p1 := poll{sec: 1, build: both(leaked(20, 12), server(9, 8, 0))}
+	p1 := poll{sec: 6, build: both(leaked(20, 12), server(9, 8, 0)), counters: map[string]int64{"ListenOverflows": 3}}
 	a.Next(p0.sample(), Options{})
 	snap := a.Next(p1.sample(), Options{})
 	f, err := ParseFilter("port:9999")
@@ -88,8 +89,8 @@ func TestRebuildKeepsFindings(t *testing.T) {
 		t.Errorf("rebuild changed the rates: churn %v -> %v, interval %v -> %v", snap.Churn, r.Churn, snap.Interval, r.Interval)
 	}
 	sk := &r.Sample.Sockets[1] // a CLOSE_WAIT socket
-	if age, ok := r.SocketAge(sk); !ok || age != time.Second {
-		t.Errorf("age after rebuild %v %v, want 1s", age, ok)
+	if age, ok := r.SocketAge(sk); !ok || age != 6*time.Second {
+		t.Errorf("age after rebuild %v %v, want 6s", age, ok)
 	}
 }
 

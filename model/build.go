@@ -41,7 +41,7 @@ func Build(s *source.Sample, prev *Snapshot, opt Options) *Snapshot {
 		UnreadableProcesses: s.Unreadable,
 		Filter:              opt.Filter.String(),
 		Sort:                opt.Sort.String(),
-		Warnings:            s.Warnings,
+		Warnings:            source.WarningStrings(s.Warnings),
 		Sample:              s,
 		Listeners:           []Listener{},
 		Peers:               []Peer{},

@@ -10,31 +10,55 @@ import (
 // ruleAcceptQueue (incident 3): a listener's accept queue is full (or
 // nearly), so the kernel drops new SYNs and clients time out in connect().
 // The queue is min(backlog asked for, somaxconn), fixed at listen().
+//
+// Severity follows the evidence. Critical: ListenOverflows/ListenDrops rose
+// in the last acceptRecentPolls polls while a listener is, or recently was,
+// at or near its cap; it stays critical while that holds, so a queue that
+// drains a little between polls does not flap. Warning: a queue full at
+// one look (no rate yet), or at or near its cap for acceptSustainPolls
+// polls in a row. A queue that fills and drains without a dropped SYN is
+// healthy: no finding.
 func ruleAcceptQueue(c *ruleCtx) []Finding {
 	over, overKnown := c.counterRate("ListenOverflows")
 	drops, _ := c.counterRate("ListenDrops")
-	rising := overKnown && (over > 0 || drops > 0)
+	recent := c.overflowedRecently()
 	var out []Finding
 	for i := range c.snap.Listeners {
 		l := &c.snap.Listeners[i]
-		if !l.Full && (l.Backlog == 0 || l.Fill < c.th.AcceptFill) {
+		if !c.nearCap(l) {
 			continue
 		}
-		out = append(out, c.acceptFinding(l, c.queuedClosed[i], rising, over, drops))
+		sev := Severity(0)
+		switch {
+		case recent:
+			sev = Critical
+		case !overKnown && l.Full:
+			sev = Warning
+		case !overKnown:
+			sev = Info
+		case c.nearFor(l.Addr, acceptSustainPolls):
+			sev = Warning
+		}
+		if sev == 0 {
+			continue
+		}
+		out = append(out, c.acceptFinding(l, c.queuedClosed[i], sev, recent, over, drops))
 	}
+	rising := overKnown && (over > 0 || drops > 0)
 	if len(out) > 0 || !rising {
 		return out
 	}
-	// The counters rose but no listener is full now: the queue filled and
-	// drained between polls. Name the ones seen full recently.
-	var recent []netip.AddrPort
-	for i := len(c.hist) - 1; i >= 0 && len(recent) < 4; i-- {
-		for l := range c.hist[i].full {
-			if !slices.Contains(recent, l) {
-				recent = append(recent, l)
+	// The counters rose but no listener is near its cap now: the queue
+	// filled and drained between polls. Name the ones seen near it lately.
+	var near []netip.AddrPort
+	for i := len(c.hist) - 1; i >= 0 && i >= len(c.hist)-acceptRecentPolls-1 && len(near) < 4; i-- {
+		for l := range c.hist[i].near {
+			if !slices.Contains(near, l) {
+				near = append(near, l)
 			}
 		}
 	}
+	slices.SortFunc(near, netip.AddrPort.Compare)
 	f := Finding{
 		Severity: Warning,
 		Title:    Plain(fmt.Sprintf("Accept queue overflows: ListenOverflows %s, ListenDrops %s", perSec(over), perSec(drops))),
@@ -48,40 +72,83 @@ func ruleAcceptQueue(c *ruleCtx) []Finding {
 		Knobs: c.knobs("net.core.somaxconn"),
 	}
 	switch fullest := c.fullestListener(); {
-	case len(recent) > 0:
-		f.Subject = Subject{Kind: SubjectListener, Local: recent[0].String(), Listener: recent[0]}
-		names := make([]string, len(recent))
-		for i, r := range recent {
+	case len(near) > 0:
+		// SYNs are being dropped and this listener was at its cap
+		// moments ago: the incident itself, not a hint.
+		f.Severity = Critical
+		f.Subject = Subject{Kind: SubjectListener, Local: near[0].String(), Listener: near[0]}
+		names := make([]string, len(near))
+		for i, r := range near {
 			names[i] = r.String()
 		}
-		f.Evidence = append(f.Evidence, lines("full in the recent polls: "+strings.Join(names, ", "))...)
+		f.Evidence = append(f.Evidence, Plain("at or near its cap in the last polls: "+strings.Join(names, ", ")))
 	case fullest != nil:
 		// Filling up: the overflow happened between polls.
 		f.Subject = listenerSubject(fullest)
-		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("no listener was full at a poll; the fullest now: %s (%d/%d)", fullest.Local, fullest.Queue, fullest.Backlog))...)
+		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("no listener was near its cap at a poll; the fullest now: %s (%d/%d)", fullest.Local, fullest.Queue, fullest.Backlog)))
 	default:
-		f.Evidence = append(f.Evidence, lines("no listener was full at any poll tcptop made")...)
+		f.Evidence = append(f.Evidence, Plain("no listener was near its cap at any poll tcptop made"))
 	}
 	return []Finding{f}
 }
 
-func (c *ruleCtx) acceptFinding(l *Listener, closed int, rising bool, over, drops float64) Finding {
+// How many polls the accept-queue rule looks back.
+const (
+	// acceptRecentPolls: overflows within this many polls still count as
+	// "rising", and a listener near its cap within them as "recently".
+	acceptRecentPolls = 3
+	// acceptSustainPolls: polls in a row at or near the cap, without a
+	// dropped SYN, before a queue that never drains is a warning.
+	acceptSustainPolls = 3
+)
+
+// nearCap: the queue is full, or at least th.AcceptFill of its backlog. A
+// backlog of 0 (listen(0)) with anything queued is full.
+func (c *ruleCtx) nearCap(l *Listener) bool {
+	return l.Full || (l.Backlog > 0 && l.Fill >= c.th.AcceptFill)
+}
+
+// nearFor reports whether the listener was near its cap in each of the
+// last n polls (this one included).
+func (c *ruleCtx) nearFor(l netip.AddrPort, n int) bool {
+	if len(c.hist) < n {
+		return false
+	}
+	for _, p := range c.hist[len(c.hist)-n:] {
+		if !p.near[l] {
+			return false
+		}
+	}
+	return true
+}
+
+// overflowedRecently reports whether ListenOverflows or ListenDrops rose
+// between any two of the last acceptRecentPolls+1 polls.
+func (c *ruleCtx) overflowedRecently() bool {
+	for i := len(c.hist) - 1; i >= 1 && i >= len(c.hist)-acceptRecentPolls; i-- {
+		now, then := c.hist[i].counters, c.hist[i-1].counters
+		for _, k := range []string{"ListenOverflows", "ListenDrops"} {
+			a, ok1 := now[k]
+			b, ok2 := then[k]
+			if ok1 && ok2 && a > b {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (c *ruleCtx) acceptFinding(l *Listener, closed int, sev Severity, recent bool, over, drops float64) Finding {
 	sc := &c.s.Sysctl
-	f := Finding{Subject: listenerSubject(l)}
+	f := Finding{Subject: listenerSubject(l), Severity: sev}
 	f.Facts = map[string]float64{"queue": float64(l.Queue), "backlog": float64(l.Backlog), "syn_recv": float64(l.SynRecv)}
-	if rising {
+	if recent {
 		f.Facts["overflows_per_sec"], f.Facts["drops_per_sec"] = over, drops
 	}
-	f.Knobs = c.knobs("net.core.somaxconn", "net.ipv4.tcp_max_syn_backlog", "net.ipv4.tcp_abort_on_overflow")
+	f.Knobs = c.knobs("net.core.somaxconn", "net.ipv4.tcp_max_syn_backlog")
 	state := "full"
 	if !l.Full {
 		state = "nearly full"
-	}
-	switch {
-	case l.Full && rising:
-		f.Severity = Critical
-	default:
-		f.Severity = Warning
 	}
 	f.Title = Plain(fmt.Sprintf("Accept queue %s on %s (%d/%d)", state, l.Local, l.Queue, l.Backlog))
 	owner := "the application"
@@ -92,44 +159,49 @@ func (c *ruleCtx) acceptFinding(l *Listener, closed int, rising bool, over, drop
 		}
 		owner = strings.Join(firstN(names, 3), ", ")
 	}
-	f.Evidence = append(f.Evidence, lines(fmt.Sprintf("%d connections wait for accept() on a backlog of %d: %s is not accepting fast enough",
-		l.Queue, l.Backlog, owner))...)
+	f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("%d connections wait for accept() on a backlog of %d: %s is not accepting fast enough",
+		l.Queue, l.Backlog, owner)))
 	if l.Full {
-		f.Evidence = append(f.Evidence, lines("the kernel drops new SYNs to it: clients resend them after 1 s, 2 s, 4 s, ... and time out in connect()")...)
+		f.Evidence = append(f.Evidence, Plain("the kernel drops new SYNs to it: clients resend them after 1 s, 2 s, 4 s, ... and time out in connect()"))
 	}
 	if closed > 0 {
-		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("%d of the waiting connections are already closed by their clients (CLOSE_WAIT, never accepted): they gave up waiting", closed))...)
+		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("%d of the waiting connections were already closed by their clients before accept() (CLOSE_WAIT, never accepted)", closed)))
 	}
 	switch {
-	case rising:
-		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("TcpExt ListenOverflows %s, ListenDrops %s while it was full", perSec(over), perSec(drops)))...)
+	case recent:
+		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("TcpExt ListenOverflows %s, ListenDrops %s: SYNs are being dropped while it is at or near its cap", perSec(over), perSec(drops))))
 	default:
 		if v, ok := c.snap.Counters["ListenOverflows"]; ok {
 			how := "no rate yet: first snapshot"
 			if _, known := c.counterRate("ListenOverflows"); known {
-				how = "not rising since the previous poll"
+				how = "not rising: no SYN dropped lately"
 			}
-			f.Evidence = append(f.Evidence, lines(fmt.Sprintf("TcpExt ListenOverflows %s, ListenDrops %s since boot (%s)",
-				count(int(v)), count(int(c.snap.Counters["ListenDrops"])), how))...)
+			f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("TcpExt ListenOverflows %s, ListenDrops %s since boot (%s)",
+				count(int(v)), count(int(c.snap.Counters["ListenDrops"])), how)))
+		}
+		if c.nearFor(l.Addr, acceptSustainPolls) {
+			f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("at or near its cap for the last %d polls", acceptSustainPolls)))
 		}
 	}
 	if sc.MaxSynBacklog > 0 {
-		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("SYN_RECV %d of tcp_max_syn_backlog %d", l.SynRecv, sc.MaxSynBacklog))...)
+		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("SYN_RECV %d of tcp_max_syn_backlog %d", l.SynRecv, sc.MaxSynBacklog)))
 	}
 	if l.CappedBySomaxconn {
-		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("the backlog equals net.core.somaxconn (%d): the application probably asked for more and was cut down", sc.Somaxconn))...)
+		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("the backlog equals net.core.somaxconn (%d): the application probably asked for more and was cut down", sc.Somaxconn)))
 	}
 	if old, ok := c.previous(); ok && old.full[l.Addr] && l.Full {
-		f.Evidence = append(f.Evidence, lines("it was already full at the previous poll")...)
+		f.Evidence = append(f.Evidence, Plain("it was already full at the previous poll"))
 	}
 	if l.CappedBySomaxconn {
-		f.Advice = append(f.Advice, lines(fmt.Sprintf("Raise net.core.somaxconn (now %d) AND restart the service: the backlog is fixed when it calls listen()", sc.Somaxconn))...)
+		f.Advice = append(f.Advice, Plain(fmt.Sprintf("Raise net.core.somaxconn (now %d) AND restart the service: the backlog is fixed when it calls listen()", sc.Somaxconn)))
 	} else {
-		f.Advice = append(f.Advice, lines(fmt.Sprintf("Raise the backlog the service passes to listen() (now %d; net.core.somaxconn %d caps it) and restart it", l.Backlog, sc.Somaxconn))...)
+		f.Advice = append(f.Advice, Plain(fmt.Sprintf("Raise the backlog the service passes to listen() (now %d; net.core.somaxconn %d caps it) and restart it", l.Backlog, sc.Somaxconn)))
 	}
+	// Not tcp_abort_on_overflow: with a full queue the kernel drops the
+	// SYN before that setting applies, and the kernel's documentation
+	// warns it hurts clients (issue 12 item 7).
 	f.Advice = append(f.Advice, lines("Check the process is alive and not stuck (a blocked accept loop, too few workers)",
-		"Clients: pool connections instead of opening one per request",
-		fmt.Sprintf("tcp_abort_on_overflow=1 answers with RST instead of silence, so clients fail fast (now %s)", sysctlNow(c.snap, "net.ipv4.tcp_abort_on_overflow")))...)
+		"Clients: pool connections instead of opening one per request")...)
 	return f
 }
 

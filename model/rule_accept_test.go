@@ -32,28 +32,57 @@ func TestRuleAcceptQueue(t *testing.T) {
 			want{n: 1, severity: Warning, subject: lis, evidence: []string{
 				"9 connections wait for accept() on a backlog of 8: nginx[10] is not accepting fast enough",
 				"the kernel drops new SYNs", "ListenOverflows 100, ListenDrops 100 since boot (no rate yet: first snapshot)", "SYN_RECV 3 of tcp_max_syn_backlog 1024"},
-				advice: []string{"Raise the backlog the service passes to listen() (now 8; net.core.somaxconn 4096 caps it)", "(now unknown)"}}},
+				advice:   []string{"Raise the backlog the service passes to listen() (now 8; net.core.somaxconn 4096 caps it)"},
+				noAdvice: []string{"tcp_abort_on_overflow=1"}}},
 		{"full and overflowing", []poll{
 			{sec: 0, build: server(9, 8, 0), counters: ctr(100, 100)},
 			{sec: 2, build: server(9, 8, 0), counters: ctr(110, 112)}},
-			want{n: 1, severity: Critical, subject: lis, evidence: []string{"ListenOverflows +5/s, ListenDrops +6/s while it was full", "already full at the previous poll"}}},
+			want{n: 1, severity: Critical, subject: lis, evidence: []string{"ListenOverflows +5/s, ListenDrops +6/s: SYNs are being dropped while it is at or near its cap", "already full at the previous poll"},
+				noAdvice: []string{"tcp_abort_on_overflow=1"}}},
 		{"capped by somaxconn", []poll{{build: server(4097, 4096, 0)}},
 			want{n: 1, severity: Warning, subject: lis, evidence: []string{"equals net.core.somaxconn (4096)"},
 				advice: []string{"Raise net.core.somaxconn (now 4096) AND restart the service"}}},
-		{"nearly full", []poll{{build: server(120, 128, 0)}}, want{n: 1, severity: Warning, subject: lis}},
+		{"nearly full at one look: info", []poll{{build: server(120, 128, 0)}}, want{n: 1, severity: Info, subject: lis}},
+		// Issue 12 item 3: a queue that fills and drains without a dropped
+		// SYN is healthy...
+		{"briefly nearly full, no drops", []poll{
+			{sec: 0, build: server(3, 128, 0), counters: ctr(5, 5)},
+			{sec: 1, build: server(124, 128, 0), counters: ctr(5, 5)},
+			{sec: 2, build: server(0, 128, 0), counters: ctr(5, 5)}}, want{}},
+		{"briefly full, no drops", []poll{
+			{sec: 0, build: server(0, 8, 0), counters: ctr(5, 5)},
+			{sec: 1, build: server(9, 8, 0), counters: ctr(5, 5)}}, want{}},
+		// ... unless it stays at its cap.
+		{"nearly full for three polls", []poll{
+			{sec: 0, build: server(120, 128, 0), counters: ctr(5, 5)},
+			{sec: 1, build: server(124, 128, 0), counters: ctr(5, 5)},
+			{sec: 2, build: server(122, 128, 0), counters: ctr(5, 5)}},
+			want{n: 1, severity: Warning, subject: lis, evidence: []string{"not rising: no SYN dropped lately", "at or near its cap for the last 3 polls"}}},
+		// Issue 12 item 5: overflows while at or near the cap are critical,
+		// and stay so while the queue hovers just under it.
+		{"overflowing just under the cap", []poll{
+			{sec: 0, build: server(129, 128, 0), counters: ctr(5, 5)},
+			{sec: 1, build: server(124, 128, 0), counters: ctr(9, 9)},
+			{sec: 2, build: server(125, 128, 0), counters: ctr(12, 12)}},
+			want{n: 1, severity: Critical, subject: lis}},
+		{"one quiet poll in an overflow", []poll{
+			{sec: 0, build: server(129, 128, 0), counters: ctr(5, 5)},
+			{sec: 1, build: server(129, 128, 0), counters: ctr(9, 9)},
+			{sec: 2, build: server(126, 128, 0), counters: ctr(9, 9)}},
+			want{n: 1, severity: Critical, subject: lis}},
 		{"overflows between polls", []poll{
 			{sec: 0, build: server(9, 8, 0), counters: ctr(5, 5)},
 			{sec: 1, build: server(0, 8, 0), counters: ctr(5, 5)},
 			{sec: 2, build: server(0, 8, 0), counters: ctr(9, 9)}},
-			want{n: 1, severity: Warning, subject: lis, evidence: []string{"full in the recent polls: 127.0.0.1:8080"}}},
+			want{n: 1, severity: Critical, subject: lis, evidence: []string{"at or near its cap in the last polls: 127.0.0.1:8080"}}},
 		{"overflows while filling up", []poll{
 			{sec: 0, build: server(0, 128, 0), counters: ctr(5, 5)},
 			{sec: 1, build: server(91, 128, 0), counters: ctr(24, 24)}},
-			want{n: 1, severity: Warning, subject: lis, evidence: []string{"no listener was full at a poll; the fullest now: 127.0.0.1:8080 (91/128)"}}},
+			want{n: 1, severity: Warning, subject: lis, evidence: []string{"no listener was near its cap at a poll; the fullest now: 127.0.0.1:8080 (91/128)"}}},
 		{"overflows and never seen full", []poll{
 			{sec: 0, build: server(0, 8, 0), counters: ctr(5, 5)},
 			{sec: 1, build: server(0, 8, 0), counters: ctr(9, 9)}},
-			want{n: 1, severity: Warning, subject: Subject{Kind: SubjectHost}, evidence: []string{"no listener was full"}}},
+			want{n: 1, severity: Warning, subject: Subject{Kind: SubjectHost}, evidence: []string{"no listener was near its cap"}}},
 		{"healthy", []poll{
 			{sec: 0, build: server(1, 128, 1), counters: ctr(5, 5)},
 			{sec: 1, build: server(0, 128, 0), counters: ctr(5, 5)}}, want{}},
@@ -74,8 +103,8 @@ func TestQueuedCloseWaitIsNotALeak(t *testing.T) {
 			b.add(source.CloseWait, "127.0.0.1:8080", addr("127.0.0.2", 41000+i), 0, []int32{10}, true)
 		}
 	}
-	s := analyze(DefaultThresholds(), poll{sec: 0, build: queued}, poll{sec: 1, build: queued})
+	s := analyze(DefaultThresholds(), poll{sec: 0, build: queued}, poll{sec: 3, build: queued}, poll{sec: 6, build: queued})
 	checkRule(t, s, RuleCloseWaitLeak, want{})
 	checkRule(t, s, RuleAcceptQueue, want{n: 1, severity: Warning, subject: Subject{Kind: SubjectListener, Local: "127.0.0.1:8080"},
-		evidence: []string{"129 of the waiting connections are already closed by their clients (CLOSE_WAIT, never accepted)"}})
+		evidence: []string{"129 of the waiting connections were already closed by their clients before accept() (CLOSE_WAIT, never accepted)"}})
 }

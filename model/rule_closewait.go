@@ -7,59 +7,99 @@ import (
 	"slices"
 )
 
-// ruleCloseWaitLeak (incident 5): a process holds CLOSE_WAIT sockets that
-// persist or grow. CLOSE_WAIT means the peer closed and the process never
-// called close(): always an application bug, never the network.
+// ruleCloseWaitLeak (incident 5): a process (or a pool of processes
+// sharing one listening socket) holds CLOSE_WAIT sockets that stay.
+// CLOSE_WAIT means the peer closed and the process never called close():
+// always an application bug, never the network.
 //
-// It fires when one process holds at least th.CloseWait of them that were
-// already there at the previous poll; on the first poll (or --once), when
-// it holds that many at all, since there is nothing to compare with.
+// A leak is sockets that stay, so it is decided from how long each socket
+// has been in CLOSE_WAIT (first seen by cookie), not from a count at one
+// instant: it fires when one holder has at least th.CloseWait sockets in
+// CLOSE_WAIT for th.CloseWaitAgeSec or longer. A server that closes a
+// second or two after the peer's FIN never fires, however busy. A single
+// look (the first poll, --once) cannot know any age: it says so at info.
 func ruleCloseWaitLeak(c *ruleCtx) []Finding {
 	_, hasPrev := c.previous()
 	type cand struct {
-		pid int32
-		a   *cwAcc
+		k cwKey
+		a *cwAcc
 	}
 	var cands []cand
-	for pid, a := range c.closeWait {
-		n := a.persisted
+	for k, a := range c.closeWait {
+		n := a.stale
 		if !hasPrev {
 			n = a.n
 		}
 		if n >= c.th.CloseWait {
-			cands = append(cands, cand{pid, a})
+			cands = append(cands, cand{k, a})
 		}
 	}
 	slices.SortFunc(cands, func(x, y cand) int {
+		if v := cmp.Compare(y.a.stale, x.a.stale); v != 0 {
+			return v
+		}
 		if v := cmp.Compare(y.a.n, x.a.n); v != 0 {
 			return v
 		}
-		return cmp.Compare(x.pid, y.pid)
+		if v := x.k.listener.Compare(y.k.listener); v != 0 {
+			return v
+		}
+		return cmp.Compare(x.k.pid, y.k.pid)
 	})
 	out := make([]Finding, 0, len(cands))
 	for _, cd := range cands {
-		out = append(out, c.closeWaitFinding(cd.pid, cd.a, hasPrev))
+		out = append(out, c.closeWaitFinding(cd.k, cd.a, hasPrev))
 	}
 	return out
 }
 
-func (c *ruleCtx) closeWaitFinding(pid int32, a *cwAcc, hasPrev bool) Finding {
+// worstPid is the process holding most of a holder's sockets (pid order
+// breaks ties).
+func (a *cwAcc) worstPid() int32 {
+	best, bn := int32(-1), -1
+	for pid, n := range a.pids {
+		if n > bn || (n == bn && pid < best) {
+			best, bn = pid, n
+		}
+	}
+	return max(best, 0)
+}
+
+func (c *ruleCtx) closeWaitFinding(k cwKey, a *cwAcc, hasPrev bool) Finding {
+	pid := k.pid
+	pool := k.listener.IsValid()
+	if pool {
+		pid = a.worstPid()
+	}
 	p := c.s.Procs[pid]
 	f := Finding{
 		Severity: Warning,
 		Subject:  processSubject(pid, c.s.Procs),
-		Facts:    map[string]float64{"sockets": float64(a.n), "persisted": float64(a.persisted)},
+		Facts:    map[string]float64{"sockets": float64(a.n), "stale": float64(a.stale), "persisted": float64(a.persisted), "processes": float64(len(a.pids))},
 		Knobs:    c.knobs("net.ipv4.tcp_fin_timeout"),
 	}
 	if a.ageKnown {
 		f.Facts["oldest_seconds"] = a.oldest.Seconds()
 	}
 	who := c.procLabel(pid)
-	f.Title = Plain(fmt.Sprintf("CLOSE_WAIT leak: %s holds %s sockets the peer already closed", who, count(a.n)))
-	if a.n >= c.th.CloseWaitCrit {
-		f.Severity = Critical
+	if pool {
+		who = fmt.Sprintf("%s pool (%d processes on %s)", procName(pid, c.s.Procs), len(a.pids), k.listener)
 	}
-	line := fmt.Sprintf("%s holds %s CLOSE_WAIT sockets", who, count(a.n))
+	age := dur(c.th.CloseWaitAgeSec)
+	if !hasPrev {
+		f.Severity = Info
+		f.Title = Plain(fmt.Sprintf("CLOSE_WAIT: %s holds %s the peer already closed (age unknown)", who, plural(a.n, "socket", "sockets")))
+	} else {
+		f.Title = Plain(fmt.Sprintf("CLOSE_WAIT leak: %s holds %s the peer already closed", who, plural(a.stale, "socket", "sockets")))
+		if a.stale >= c.th.CloseWaitCrit {
+			f.Severity = Critical
+		}
+	}
+	line := fmt.Sprintf("%s holds %s CLOSE_WAIT sockets", c.procLabel(pid), count(a.n))
+	if pool {
+		line = fmt.Sprintf("%s processes sharing the listener %s hold %s CLOSE_WAIT sockets (each counted once); the most: %s with %s",
+			count(len(a.pids)), k.listener, count(a.n), c.procLabel(pid), count(a.pids[pid]))
+	}
 	if p != nil && p.Cmdline != "" {
 		line += ": " + truncateRunes(p.Cmdline, 80)
 	}
@@ -70,19 +110,19 @@ func (c *ruleCtx) closeWaitFinding(pid int32, a *cwAcc, hasPrev bool) Finding {
 			line += " (run without --no-procs to see the process)"
 		}
 	}
-	f.Evidence = append(f.Evidence, lines(line)...)
+	f.Evidence = append(f.Evidence, Plain(line))
 	switch {
 	case !hasPrev:
-		f.Evidence = append(f.Evidence, lines("age unknown: this is the first snapshot (watch for a few seconds, or run tcptop --check)")...)
+		f.Evidence = append(f.Evidence, Plain("age unknown: one look cannot tell a leak from a slow close; sockets that stay "+age+" or more are a leak (watch for a few seconds, or run tcptop --check)"))
 	case a.ageKnown:
-		were := "were"
-		if a.persisted == 1 {
-			were = "was"
+		have := "have"
+		if a.stale == 1 {
+			have = "has"
 		}
-		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("%s of them %s already there at the previous poll; the oldest for at least %s (tcptop has watched for %s)",
-			count(a.persisted), were, dur(a.oldest.Seconds()), dur(c.snap.Watching.Seconds())))...)
+		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("%s of them %s been in CLOSE_WAIT for %s or more; the oldest for at least %s (tcptop has watched for %s)",
+			count(a.stale), have, age, dur(a.oldest.Seconds()), dur(c.snap.Watching.Seconds()))))
 	}
-	if r, span, ok := c.growth(func(pt *Point) (float64, bool) { return float64(pt.closeWait[pid]), true }); ok {
+	if r, span, ok := c.growth(func(pt *Point) (float64, bool) { v, ok := pt.closeWait[k]; return float64(v), ok }); ok && hasPrev {
 		verb := "growing"
 		if r <= 0 {
 			verb = "not shrinking"
@@ -90,20 +130,23 @@ func (c *ruleCtx) closeWaitFinding(pid int32, a *cwAcc, hasPrev bool) Finding {
 				verb = "shrinking"
 			}
 		}
-		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("%s: %+.0f/min over the last %s", verb, r*60, dur(span.Seconds())))...)
+		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("the old ones are %s: %+.0f/min over the last %s", verb, r*60, dur(span.Seconds()))))
 	}
-	f.Evidence = append(f.Evidence, lines("from "+topPeers(a.peers, 3))...)
-	if p != nil && p.FDs >= 0 && p.FDLimit != 0 {
-		if p.FDLimit < 0 {
-			f.Evidence = append(f.Evidence, lines(fmt.Sprintf("open files %s (no limit)", count(p.FDs)))...)
+	f.Evidence = append(f.Evidence, Plain("from "+topPeers(a.peers, 3)))
+	if fds, limit, fpid := c.fdPressure(a); fds >= 0 && limit != 0 {
+		if limit < 0 {
+			f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("open files %s (no limit)", count(fds))))
 		} else {
-			share := float64(p.FDs) / float64(p.FDLimit)
-			line := fmt.Sprintf("open files %s of its limit %s (%s)", count(p.FDs), count(int(p.FDLimit)), pct(share))
-			if share >= c.th.FDWarn {
+			share := float64(fds) / float64(limit)
+			line := fmt.Sprintf("open files %s of its limit %s (%s)", count(fds), count(int(limit)), pct(share))
+			if pool {
+				line = fmt.Sprintf("open files of %s: %s of its limit %s (%s)", c.procLabel(fpid), count(fds), count(int(limit)), pct(share))
+			}
+			if share >= c.th.FDWarn && hasPrev && a.stale > 0 {
 				f.Severity = Critical
 				line += ": at the limit accept() and open() fail with EMFILE"
 			}
-			f.Evidence = append(f.Evidence, lines(line)...)
+			f.Evidence = append(f.Evidence, Plain(line))
 		}
 	}
 	f.Advice = lines(
@@ -112,6 +155,26 @@ func (c *ruleCtx) closeWaitFinding(pid int32, a *cwAcc, hasPrev bool) Finding {
 		fmt.Sprintf("The peer waits in FIN_WAIT2 for up to net.ipv4.tcp_fin_timeout (now %s); restarting the process frees the sockets for now", withUnit(sysctlNow(c.snap, "net.ipv4.tcp_fin_timeout"), " s")),
 	)
 	return f
+}
+
+// fdPressure is the open files and limit of the holder's process closest
+// to its limit (fds -1 when none is known).
+func (c *ruleCtx) fdPressure(a *cwAcc) (fds int, limit int64, pid int32) {
+	fds, best := -1, -1.0
+	for q := range a.pids {
+		p := c.s.Procs[q]
+		if p == nil || p.FDs < 0 || p.FDLimit == 0 {
+			continue
+		}
+		share := 0.0
+		if p.FDLimit > 0 {
+			share = float64(p.FDs) / float64(p.FDLimit)
+		}
+		if share > best || (share == best && q < pid) {
+			fds, limit, pid, best = p.FDs, p.FDLimit, q, share
+		}
+	}
+	return fds, limit, pid
 }
 
 // topPeers formats the k addresses with most sockets: "10.0.0.5 (40), ...".
@@ -133,4 +196,12 @@ func withUnit(v, unit string) string {
 		return v
 	}
 	return v + unit
+}
+
+// plural is "1 socket", "2 sockets", "1,024 sockets".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return count(n) + " " + many
 }

@@ -17,7 +17,24 @@ func ruleEphemeralPorts(c *ruleCtx) []Finding {
 	}
 	th := c.th
 	if len(e.Destinations) > 0 && e.Destinations[0].Fraction >= th.PortsWarn {
-		return []Finding{c.destinationExhaustion(&e.Destinations[0])}
+		f := c.destinationExhaustion(&e.Destinations[0])
+		// Every destination past the threshold is named, not only the
+		// worst (they are sorted, worst first).
+		var more []Text
+		for i := 1; i < len(e.Destinations) && e.Destinations[i].Fraction >= th.PortsWarn; i++ {
+			d := &e.Destinations[i]
+			if len(more) == 8 {
+				more = append(more, Plain("and more: see the ports panel"))
+				break
+			}
+			more = append(more, Text{Words("also " + d.LocalIP), Arrow, Words(fmt.Sprintf("%s holds %s of the %s usable ports (%s, %s TIME_WAIT)", d.Remote, count(d.InUse), count(e.Usable), pct(d.Fraction), count(d.TimeWait)))})
+		}
+		if n := countAtLeast(e.Destinations, th.PortsWarn) - 1; n > 0 {
+			f.Title = append(f.Title, Words(fmt.Sprintf(" (+%d more %s)", n, map[bool]string{true: "destination", false: "destinations"}[n == 1])))
+			f.Facts["destinations_over"] = float64(n + 1)
+		}
+		f.Evidence = append(f.Evidence[:1:1], append(more, f.Evidence[1:]...)...)
+		return []Finding{f}
 	}
 	if e.Fraction < th.PortsWarn {
 		return nil
@@ -29,6 +46,16 @@ func ruleEphemeralPorts(c *ruleCtx) []Finding {
 	}
 	f.Evidence = append(f.Evidence, lines(fmt.Sprintf("%s of %s usable local ports are held, spread over %s destinations",
 		count(e.InUse), count(e.Usable), count(e.DestinationCount)))...)
+	worst := 0.0
+	if len(e.Destinations) > 0 {
+		worst = e.Destinations[0].Fraction
+	}
+	// connect() picks a port per destination and may reuse it for another
+	// one, so many ports over many destinations, none near its own limit,
+	// are ports taken host-wide: bind() before connect() (the error is
+	// EADDRINUSE from bind) or sockets bound to ports in the range.
+	f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("no single destination explains it (the busiest holds %s of the range): connect() can reuse a port for every other destination, so these ports are taken host-wide — typically bind() before connect() (EADDRINUSE from bind), which reserves a port for all destinations",
+		pct(worst))))
 	for i, d := range e.Destinations {
 		if i == 3 {
 			break
@@ -39,9 +66,34 @@ func ruleEphemeralPorts(c *ruleCtx) []Finding {
 		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("growing %s over the last %s: the range is gone in %s at that rate",
 			perSec(r), dur(span.Seconds()), dur(float64(e.Usable-e.InUse)/r)))...)
 	}
-	f.Advice, f.Knobs = c.portAdvice(e)
+	f.Advice, f.Knobs = c.hostPortAdvice(e)
 	f.Facts = map[string]float64{"in_use": float64(e.InUse), "usable": float64(e.Usable), "fraction": e.Fraction, "destinations": float64(e.DestinationCount)}
 	return []Finding{f}
+}
+
+// countAtLeast counts destinations at frac or more of the range.
+func countAtLeast(ds []Destination, frac float64) int {
+	n := 0
+	for i := range ds {
+		if ds[i].Fraction >= frac {
+			n++
+		}
+	}
+	return n
+}
+
+// hostPortAdvice is what works when the ports are taken host-wide, not
+// by one destination: tcp_tw_reuse does not apply to bind().
+func (c *ruleCtx) hostPortAdvice(e *Ephemeral) ([]Text, []Knob) {
+	sc := &c.s.Sysctl
+	return lines(
+			"Don't bind() before connect(): let connect() choose the local port, so one port can serve many destinations",
+			"Where a source address must be chosen, set IP_BIND_ADDRESS_NO_PORT on the socket before bind(): the port is then picked at connect(), per destination",
+			"net.ipv4.ip_autobind_reuse=1 (Linux 5.8+) lets bind() to port 0 reuse ports of sockets bound the same way; only with SO_REUSEADDR on every such socket",
+			fmt.Sprintf("Widen net.ipv4.ip_local_port_range (now %d %d, %s usable), reserving service ports in ip_local_reserved_ports first", sc.PortLow, sc.PortHigh, count(e.Usable)),
+			fmt.Sprintf("tcp_tw_reuse (now %s) only helps connect()'s own port choice, not bind(); reusing connections (keep-alive, pooling) helps either way", sysctlNow(c.snap, "net.ipv4.tcp_tw_reuse")),
+		),
+		c.knobs("net.ipv4.ip_local_port_range", "net.ipv4.ip_local_reserved_ports", "net.ipv4.tcp_tw_reuse")
 }
 
 // destinationExhaustion builds the finding for one destination.

@@ -51,7 +51,18 @@ func TestRuleEphemeralPorts(t *testing.T) {
 			for d := range 10 {
 				toAPI(addr("192.0.2.10", 8000+d), 70, 0, 40000+70*d)(b)
 			}
-		}}}, want{n: 1, severity: Warning, subject: Subject{Kind: SubjectHost}, evidence: []string{"700 of 1,000 usable local ports are held, spread over 10 destinations"}}},
+		}}}, want{n: 1, severity: Warning, subject: Subject{Kind: SubjectHost}, evidence: []string{"700 of 1,000 usable local ports are held, spread over 10 destinations",
+			"no single destination explains it", "bind() before connect()"},
+			// Issue 12 item 8: what works for bind() exhaustion, and no
+			// claim that tcp_tw_reuse fixes it.
+			advice:   []string{"IP_BIND_ADDRESS_NO_PORT", "ip_autobind_reuse", "only helps connect()'s own port choice, not bind()"},
+			noAdvice: []string{"tcp_tw_reuse=1 lets"}}},
+		// Issue 12 item 9: every exhausted destination is named.
+		{"two destinations at 100%", []poll{{sysctl: narrow, build: func(b *sb) {
+			toAPI(api, 1000, 0, 40000)(b)
+			toAPI("192.0.2.11:443", 1000, 0, 40000)(b)
+		}}}, want{n: 1, severity: Critical, subject: dest, evidence: []string{
+			"also 10.0.0.1 → 192.0.2.11:443 holds 1,000 of the 1,000 usable ports (100%, 1,000 TIME_WAIT)"}}},
 		{"range unreadable", []poll{{build: toAPI(api, 900, 0, 40000), sysctl: func(sc *source.Sysctls) { narrow(sc); sc.PortRangeParsed = false }}}, want{}},
 		{"wide default range", []poll{{build: toAPI(api, 900, 0, 40000)}}, want{}},
 	} {

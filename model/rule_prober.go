@@ -59,21 +59,40 @@ func ruleLocalProber(c *ruleCtx) []Finding {
 		return nil
 	}
 	list := make([]*portAcc, 0, len(ports))
+	client, server := 0, 0
+	probers := map[int32]int{}
 	for _, a := range ports {
 		list = append(list, a)
+		client += a.clientSide
+		server += a.serverSide
+		for pid, n := range a.probers {
+			probers[pid] += n
+		}
 	}
 	slices.SortFunc(list, func(a, b *portAcc) int {
+		if x := cmp.Compare(b.clientSide, a.clientSide); x != 0 {
+			return x
+		}
 		if x := cmp.Compare(b.n, a.n); x != 0 {
 			return x
 		}
 		return cmp.Compare(a.port, b.port)
 	})
 	top := list[0]
+	// Only TIME_WAIT on the connecting side holds an ephemeral port: when
+	// the service closes first, its TIME_WAIT sits on the listening port,
+	// whose 4-tuples differ per client port, and nothing runs out.
+	warn := client >= c.th.ProberTimeWait && float64(client) >= c.th.ProberRatio*float64(max(1, listen))
 	f := Finding{
 		Severity: Warning,
 		Title: Plain(fmt.Sprintf("Local prober or client: %s TIME_WAIT between local endpoints on listening port :%d",
 			count(total), top.port)),
 		Subject: listenerSubject(top.listener),
+		Facts:   map[string]float64{"time_wait": float64(total), "listen": float64(listen), "client_side": float64(client), "server_side": float64(server)},
+	}
+	if !warn {
+		f.Severity = Info
+		f.Title = Plain(fmt.Sprintf("Local client: %s TIME_WAIT on listening port :%d, closed first by the service", count(total), top.port))
 	}
 	var byPort []string
 	for i, a := range list {
@@ -86,73 +105,91 @@ func ruleLocalProber(c *ruleCtx) []Finding {
 	f.Evidence = append(f.Evidence, lines(fmt.Sprintf("%s TIME_WAIT sockets have both ends on this host and one end on a listener: %s",
 		count(total), strings.Join(byPort, ", ")),
 		fmt.Sprintf("that is %.0fx the %d LISTEN sockets", float64(total)/float64(max(1, listen)), listen))...)
-	client, server := 0, 0
-	probers := map[int32]int{}
-	for _, a := range list {
-		client += a.clientSide
-		server += a.serverSide
-		for pid, n := range a.probers {
-			probers[pid] += n
-		}
+	f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("closed first by the connecting side: %s; by the service: %s", count(client), count(server))))
+	if !warn {
+		f.Evidence = append(f.Evidence, Plain("the service closes first, so its TIME_WAIT holds the listening port, not an ephemeral port: no port runs out; each costs a few hundred bytes until it expires (60 s)"))
 	}
-	f.Evidence = append(f.Evidence, lines(fmt.Sprintf("closed first by the connecting side: %s; by the service: %s", count(client), count(server)))...)
 	if len(probers) > 0 {
-		f.Evidence = append(f.Evidence, lines("connecting process: "+c.topOwners(probers, 3))...)
+		f.Evidence = append(f.Evidence, Plain("connecting process: "+c.topOwners(probers, 3)))
 	}
 	if r, span, ok := c.growth(func(p *Point) (float64, bool) { return float64(p.States[source.TimeWait]), true }); ok && r > 0 {
-		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("TIME_WAIT growing %s over the last %s", perSec(r), dur(span.Seconds())))...)
+		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("TIME_WAIT growing %s over the last %s", perSec(r), dur(span.Seconds()))))
 	}
 	var inRange []string
-	for _, l := range c.snap.Listeners {
+	var reserve []string
+	for i := range c.snap.Listeners {
+		l := &c.snap.Listeners[i]
 		if l.InEphemeralRange {
 			inRange = append(inRange, l.Local)
+			if p := strconv.Itoa(int(l.Addr.Port())); !slices.Contains(reserve, p) && len(reserve) < 8 {
+				reserve = append(reserve, p)
+			}
 		}
 	}
 	if len(inRange) > 0 {
-		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("listeners inside the ephemeral range and not reserved: %s (a restart can find the port taken)",
-			strings.Join(firstN(inRange, 4), ", ")))...)
+		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("listeners inside the ephemeral range and not reserved: %s (a restart can find the port taken)",
+			strings.Join(firstN(inRange, 4), ", "))))
 	}
-	portList := make([]string, 0, len(list))
-	for i, a := range list {
-		if i == 8 {
-			break
-		}
-		portList = append(portList, strconv.Itoa(int(a.port)))
+	if !warn {
+		f.Advice = lines("Nothing runs out: to keep TIME_WAIT off the server, let the client close first or reuse its connections (keep-alive)")
+	} else {
+		f.Advice = lines(
+			"A health checker: keep one long-lived probe connection (read the whole response so it is reused) instead of connecting per check",
+			"Another local client (a proxy, an app calling a local cache): keep its connections alive or pool them",
+			"Bind the prober to a port above the ephemeral range, or probe less often",
+		)
 	}
-	f.Advice = lines(
-		"A health checker: keep one long-lived probe connection (read the whole response so it is reused) instead of connecting per check",
-		"Another local client (a proxy, an app calling a local cache): keep its connections alive or pool them",
-		"Bind the prober to a port above the ephemeral range, or probe less often",
-		fmt.Sprintf("Reserve the service ports so connect() never hands them out: sysctl net.ipv4.ip_local_reserved_ports=%s (now %s)",
-			strings.Join(portList, ","), sysctlNow(c.snap, "net.ipv4.ip_local_reserved_ports")),
-		"SO_REUSEADDR lets a restarting service bind its port despite TIME_WAIT",
-	)
+	// Reserving a port only matters inside the ephemeral range: outside
+	// it, connect() never hands it out anyway.
+	if len(reserve) > 0 {
+		f.Advice = append(f.Advice, Plain(fmt.Sprintf("Reserve the service ports inside the ephemeral range so connect() never hands them out: sysctl net.ipv4.ip_local_reserved_ports=%s (now %s)",
+			strings.Join(reserve, ","), sysctlNow(c.snap, "net.ipv4.ip_local_reserved_ports"))))
+	}
+	f.Advice = append(f.Advice, Plain("SO_REUSEADDR lets a restarting service bind its port despite TIME_WAIT"))
 	f.Knobs = c.knobs("net.ipv4.ip_local_reserved_ports", "net.ipv4.ip_local_port_range")
-	f.Facts = map[string]float64{"time_wait": float64(total), "listen": float64(listen), "client_side": float64(client), "server_side": float64(server)}
 	return []Finding{f}
 }
 
-// ruleListenerInEphemeral: a listener whose port connect() may hand out as
+// ruleListenerInEphemeral: listeners whose port connect() may hand out as
 // an ephemeral port: a restart of the service can then fail with "address
-// in use". Informational.
+// in use". Informational, one finding for all of them.
 func ruleListenerInEphemeral(c *ruleCtx) []Finding {
-	var out []Finding
+	var in []*Listener
+	var ports []string
 	for i := range c.snap.Listeners {
 		l := &c.snap.Listeners[i]
 		if !l.InEphemeralRange {
 			continue
 		}
-		out = append(out, Finding{
-			Severity: Info,
-			Title:    Plain("Listener " + l.Local + " is inside the ephemeral port range"),
-			Subject:  listenerSubject(l),
-			Knobs:    c.knobs("net.ipv4.ip_local_port_range", "net.ipv4.ip_local_reserved_ports"),
-			Evidence: lines(fmt.Sprintf("its port is in net.ipv4.ip_local_port_range (%s) and not in ip_local_reserved_ports (%s)",
-				sysctlNow(c.snap, "net.ipv4.ip_local_port_range"), sysctlNow(c.snap, "net.ipv4.ip_local_reserved_ports"))),
-			Advice: lines("Add the port to net.ipv4.ip_local_reserved_ports, or move the service below the range, so an outgoing connection can never take it while the service restarts"),
-		})
+		in = append(in, l)
+		if p := strconv.Itoa(int(l.Addr.Port())); !slices.Contains(ports, p) {
+			ports = append(ports, p)
+		}
 	}
-	return out
+	if len(in) == 0 {
+		return nil
+	}
+	names := make([]string, len(in))
+	for i, l := range in {
+		names[i] = l.Local
+	}
+	title := "Listener " + in[0].Local + " is inside the ephemeral port range"
+	if len(in) > 1 {
+		title = fmt.Sprintf("%d listeners are inside the ephemeral port range: %s", len(in), strings.Join(firstN(names, 3), ", "))
+	}
+	slices.SortFunc(ports, func(a, b string) int { x, _ := strconv.Atoi(a); y, _ := strconv.Atoi(b); return cmp.Compare(x, y) })
+	return []Finding{{
+		Severity: Info,
+		Title:    Plain(title),
+		Subject:  listenerSubject(in[0]),
+		Evidence: lines(
+			fmt.Sprintf("their ports are in net.ipv4.ip_local_port_range (%s) and not in ip_local_reserved_ports (%s): %s",
+				sysctlNow(c.snap, "net.ipv4.ip_local_port_range"), sysctlNow(c.snap, "net.ipv4.ip_local_reserved_ports"), strings.Join(firstN(names, 12), ", "))),
+		Advice: lines(fmt.Sprintf("Add the ports to net.ipv4.ip_local_reserved_ports (%s), or move the services below the range, so an outgoing connection can never take one while its service restarts",
+			strings.Join(firstN(ports, 12), ","))),
+		Knobs: c.knobs("net.ipv4.ip_local_port_range", "net.ipv4.ip_local_reserved_ports"),
+		Facts: map[string]float64{"listeners": float64(len(in))},
+	}}
 }
 
 func firstN(s []string, n int) []string {

@@ -53,9 +53,12 @@ func TestRuleLocalProber(t *testing.T) {
 				"70 TIME_WAIT sockets have both ends on this host and one end on a listener: :8080 60, :9090 10",
 				"that is 35x the 2 LISTEN sockets", "closed first by the connecting side: 70; by the service: 0",
 				"connecting process: redis-server[30] (70)"},
-				advice: []string{"long-lived probe connection", "ip_local_reserved_ports=8080,9090 (now 40000-40009)", "SO_REUSEADDR"}}},
-		{"service closes first", []poll{{build: both(listeners(8080), probed("127.0.0.1", 8080, 55, 55))}},
-			want{n: 1, severity: Warning, subject: lis, evidence: []string{"by the service: 55"}}},
+				advice: []string{"long-lived probe connection", "SO_REUSEADDR"}, noAdvice: []string{"ip_local_reserved_ports="}}},
+		// TIME_WAIT on the service's side blocks no ephemeral port (issue 12 item 2).
+		{"service closes first: info", []poll{{build: both(listeners(8080), probed("127.0.0.1", 8080, 55, 55))}},
+			want{n: 1, severity: Info, subject: lis, evidence: []string{"by the service: 55", "no port runs out"}}},
+		{"mostly the service", []poll{{build: both(listeners(8080), probed("127.0.0.1", 8080, 300, 280))}},
+			want{n: 1, severity: Info, subject: lis}},
 		{"a local address that is not loopback", []poll{{build: both(listeners(8080), func(b *sb) {
 			// 10.0.0.1 is local: a socket is bound to it.
 			b.add(source.Established, "10.0.0.1:40123", "192.0.2.1:443", 900, nil, false)
@@ -83,10 +86,17 @@ func TestRuleListenerInEphemeral(t *testing.T) {
 	checkRule(t, s, RuleListenerInEphemeral, want{n: 1, severity: Info,
 		subject:  Subject{Kind: SubjectListener, Local: "127.0.0.1:45000"},
 		evidence: []string{"(32768 60999) and not in ip_local_reserved_ports (40000-40009)"},
-		advice:   []string{"ip_local_reserved_ports"}})
+		advice:   []string{"ip_local_reserved_ports (45000)"}})
+	// Several: one finding naming them all (issue 12 item 12).
+	s = analyze(DefaultThresholds(), poll{build: listeners(45000, 45001, 50000, 8080)})
+	checkRule(t, s, RuleListenerInEphemeral, want{n: 1, severity: Info,
+		subject:  Subject{Kind: SubjectListener, Local: "127.0.0.1:45000"},
+		evidence: []string{"127.0.0.1:45000, 127.0.0.1:45001, 127.0.0.1:50000"},
+		advice:   []string{"ip_local_reserved_ports (45000,45001,50000)"}})
 	checkRule(t, s, RuleLocalProber, want{})
 	// Together with a prober, the prober finding names it too.
 	s = analyze(DefaultThresholds(), poll{build: both(listeners(45000), probed("127.0.0.1", 45000, 60, 0))})
 	checkRule(t, s, RuleLocalProber, want{n: 1, severity: Warning, subject: Subject{Kind: SubjectListener, Local: "127.0.0.1:45000"},
-		evidence: []string{"listeners inside the ephemeral range and not reserved: 127.0.0.1:45000"}})
+		evidence: []string{"listeners inside the ephemeral range and not reserved: 127.0.0.1:45000"},
+		advice:   []string{"ip_local_reserved_ports=45000 (now 40000-40009)"}})
 }

@@ -40,9 +40,38 @@ func ruleTimeWaitBuckets(c *ruleCtx) []Finding {
 			f.Evidence = append(f.Evidence, lines(fmt.Sprintf("TcpExt %s %s: connections closed with RST (SO_LINGER 0, or unread data), which skips TIME_WAIT", name, perSec(r)))...)
 		}
 	}
-	if ds := c.snap.Ephemeral.Destinations; len(ds) > 0 && ds[0].TimeWait > 0 {
-		f.Evidence = append(f.Evidence, Text{Words("most TIME_WAIT to one destination: " + ds[0].LocalIP), Arrow, Words(fmt.Sprintf("%s (%s)", ds[0].Remote, count(ds[0].TimeWait)))})
-		f.Subject = destSubject(&ds[0])
+	// The subject is where the TIME_WAIT is: on a listener (this host
+	// closed first as the server) or toward a destination (as the client).
+	inIdx, inTW := -1, 0
+	for idx, n := range c.timeWaitIn {
+		if n > inTW || (n == inTW && idx < inIdx) {
+			inIdx, inTW = idx, n
+		}
+	}
+	outTW := 0
+	ds := c.snap.Ephemeral.Destinations
+	for i := range ds {
+		outTW = max(outTW, ds[i].TimeWait)
+	}
+	incoming := 0
+	for _, n := range c.timeWaitIn {
+		incoming += n
+	}
+	f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("%s of them on incoming connections (this host closed first as the server), %s on outgoing ones", count(incoming), count(tw-incoming))))
+	switch {
+	case inTW > 0 && inTW >= outTW:
+		l := &c.snap.Listeners[inIdx]
+		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("most TIME_WAIT on one listener: %s (%s): the service closes its connections first", l.Local, count(inTW))))
+		f.Subject = listenerSubject(l)
+	case outTW > 0:
+		best := &ds[0]
+		for i := range ds {
+			if ds[i].TimeWait > best.TimeWait {
+				best = &ds[i]
+			}
+		}
+		f.Evidence = append(f.Evidence, Text{Words("most TIME_WAIT to one destination: " + best.LocalIP), Arrow, Words(fmt.Sprintf("%s (%s)", best.Remote, count(best.TimeWait)))})
+		f.Subject = destSubject(best)
 	}
 	f.Advice = append([]Text{{Words("Find who closes first and why so often: sort the peers by TIME_WAIT"), Key(ActionSortTimeWait)}}, lines(
 		"Reuse connections (keep-alive, pooling) so fewer close at all",

@@ -40,3 +40,24 @@ func TestRuleTimeWaitBuckets(t *testing.T) {
 		})
 	}
 }
+
+// Issue 12 item 6: the TIME_WAIT sits on the server side (incoming to a
+// listener :80); the subject is that listener, not the database the host
+// also talks to.
+func TestTimeWaitBucketsServerSide(t *testing.T) {
+	pop := func(b *sb) {
+		l := b.add(source.Listen, "0.0.0.0:80", "0.0.0.0:0", 500, []int32{10}, false)
+		l.SendQ = 128
+		for i := range 294 {
+			b.add(source.TimeWait, "10.0.0.1:80", addr("192.0.2.50", 30000+i), 0, nil, false)
+		}
+		for i := range 6 {
+			b.add(source.TimeWait, addr("10.0.0.1", 41000+i), "10.0.0.9:5432", 0, nil, false)
+		}
+	}
+	s := analyze(DefaultThresholds(), poll{build: pop, sysctl: capTW(300)})
+	checkRule(t, s, RuleTimeWaitBuckets, want{n: 1, severity: Warning,
+		subject: Subject{Kind: SubjectListener, Local: "0.0.0.0:80"},
+		evidence: []string{"294 of them on incoming connections (this host closed first as the server), 6 on outgoing ones",
+			"most TIME_WAIT on one listener: 0.0.0.0:80 (294)"}})
+}

@@ -2,6 +2,7 @@ package model
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -20,19 +21,35 @@ type ruleCtx struct {
 	point Point
 
 	// Tallies over the sample.
-	closeWait map[int32]*cwAcc
+	closeWait map[cwKey]*cwAcc
 	synSent   map[netip.AddrPort]*synAcc
 	// queuedClosed counts, per listener index, CLOSE_WAIT sockets still in
 	// its accept queue (inode 0: no process ever accepted them).
 	queuedClosed map[int]int
-	local        map[netip.Addr]bool // addresses of this host seen in the sample
+	// timeWaitIn counts, per listener index, TIME_WAIT sockets of
+	// connections that came in to it (this host closed first as server).
+	timeWaitIn map[int]int
+	local      map[netip.Addr]bool // addresses of this host seen in the sample
 }
 
+// cwKey is who holds CLOSE_WAIT sockets: the processes sharing one
+// listening socket (a pre-fork pool: listener set), or one process.
+type cwKey struct {
+	listener netip.AddrPort
+	pid      int32
+}
+
+// cwAcc tallies one holder's CLOSE_WAIT sockets, each counted once
+// however many processes share it.
 type cwAcc struct {
 	n, persisted int
-	oldest       time.Duration
-	ageKnown     bool
-	peers        map[netip.Addr]int
+	// stale counts the sockets in CLOSE_WAIT for at least close-wait-age.
+	stale    int
+	oldest   time.Duration
+	ageKnown bool
+	peers    map[netip.Addr]int
+	// pids counts the sockets each process holds (a pool's workers).
+	pids map[int32]int
 }
 
 type synAcc struct {
@@ -45,8 +62,9 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds) *ruleCtx {
 	s := snap.Sample
 	c := &ruleCtx{
 		snap: snap, s: s, th: th,
-		closeWait:    map[int32]*cwAcc{},
+		closeWait:    map[cwKey]*cwAcc{},
 		queuedClosed: map[int]int{},
+		timeWaitIn:   map[int]int{},
 		synSent:      map[netip.AddrPort]*synAcc{},
 		local:        map[netip.Addr]bool{},
 	}
@@ -56,18 +74,24 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds) *ruleCtx {
 		PortsInUse: snap.Ephemeral.InUse,
 		counters:   snap.Counters,
 		dests:      make(map[DestKey]int, len(snap.Ephemeral.Destinations)),
-		closeWait:  map[int32]int{},
+		closeWait:  map[cwKey]int{},
 		synSent:    map[netip.AddrPort]int{},
 		full:       map[netip.AddrPort]bool{},
+		near:       map[netip.AddrPort]bool{},
 	}
 	for _, d := range snap.Ephemeral.Destinations {
 		p.dests[d.Key] = d.InUse
 	}
-	for _, l := range snap.Listeners {
+	for i := range snap.Listeners {
+		l := &snap.Listeners[i]
 		if l.Full {
 			p.full[l.Addr] = true
 		}
+		if l.Full || (l.Backlog > 0 && l.Fill >= th.AcceptFill) {
+			p.near[l.Addr] = true
+		}
 	}
+	staleAge := time.Duration(th.CloseWaitAgeSec * float64(time.Second))
 	var last netip.Addr
 	for i := range s.Sockets {
 		sk := &s.Sockets[i]
@@ -79,6 +103,10 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds) *ruleCtx {
 			}
 		}
 		switch sk.State {
+		case source.TimeWait:
+			if idx, ok := snap.lt.lookup(sk.Local); ok {
+				c.timeWaitIn[idx]++
+			}
 		case source.CloseWait:
 			if sk.Inode == 0 {
 				// Never accepted: the client closed while it waited in a
@@ -89,22 +117,27 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds) *ruleCtx {
 				}
 				continue
 			}
-			for _, pid := range ownersOf(sk, s.Attributed) {
-				acc := c.closeWait[pid]
-				if acc == nil {
-					acc = &cwAcc{peers: map[netip.Addr]int{}}
-					c.closeWait[pid] = acc
+			owners := ownersOf(sk, s.Attributed)
+			k := c.closeWaitHolder(sk, owners)
+			acc := c.closeWait[k]
+			if acc == nil {
+				acc = &cwAcc{peers: map[netip.Addr]int{}, pids: map[int32]int{}}
+				c.closeWait[k] = acc
+			}
+			acc.n++
+			acc.peers[sk.Remote.Addr().Unmap()]++
+			for _, pid := range owners {
+				acc.pids[pid]++
+			}
+			if snap.seenBefore(sk) {
+				acc.persisted++
+			}
+			if age, ok := snap.SocketAge(sk); ok {
+				acc.ageKnown = true
+				acc.oldest = max(acc.oldest, age)
+				if age >= staleAge {
+					acc.stale++
 				}
-				acc.n++
-				acc.peers[sk.Remote.Addr().Unmap()]++
-				if snap.seenBefore(sk) {
-					acc.persisted++
-				}
-				if age, ok := snap.SocketAge(sk); ok {
-					acc.ageKnown = true
-					acc.oldest = max(acc.oldest, age)
-				}
-				p.closeWait[pid]++
 			}
 		case source.SynSent:
 			r := netip.AddrPortFrom(sk.Remote.Addr().Unmap(), sk.Remote.Port())
@@ -124,10 +157,27 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds) *ruleCtx {
 			p.synSent[r]++
 		}
 	}
+	for k, acc := range c.closeWait {
+		p.closeWait[k] = acc.stale
+	}
 	p.destOwners = c.hotDestinationOwners()
 	c.point = p
 	c.hist = append(hist[:len(hist):len(hist)], p)
 	return c
+}
+
+// closeWaitHolder is who holds a CLOSE_WAIT socket: when it came in
+// through a listening socket several processes share (a pre-fork server:
+// php-fpm, apache, gunicorn workers), that pool as one holder; else its
+// first owner (pid 0 when unknown). A socket shared by several processes
+// counts once either way.
+func (c *ruleCtx) closeWaitHolder(sk *source.Socket, owners []int32) cwKey {
+	if idx, ok := c.snap.lt.lookup(sk.Local); ok {
+		if l := &c.snap.Listeners[idx]; len(l.Processes) > 1 {
+			return cwKey{listener: l.Addr}
+		}
+	}
+	return cwKey{pid: slices.Min(owners)}
 }
 
 // hotDestinationOwners records who holds sockets to the destinations at

@@ -87,6 +87,7 @@ type want struct {
 	subject  Subject
 	evidence []string // substrings of the first finding's evidence
 	advice   []string // substrings of its advice
+	noAdvice []string // substrings its advice must not hold
 }
 
 func checkRule(t *testing.T, s *Snapshot, rule string, w want) {
@@ -115,6 +116,11 @@ func checkRule(t *testing.T, s *Snapshot, rule string, w want) {
 	for _, a := range w.advice {
 		if !strings.Contains(adv, a) {
 			t.Errorf("advice lacks %q:\n%s", a, adv)
+		}
+	}
+	for _, a := range w.noAdvice {
+		if strings.Contains(adv, a) {
+			t.Errorf("advice holds %q:\n%s", a, adv)
 		}
 	}
 	if f.Title.String() == "" || len(f.Evidence) == 0 || len(f.Advice) == 0 {

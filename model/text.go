@@ -1,6 +1,7 @@
 package model
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 )
@@ -95,8 +96,17 @@ const ArrowUTF8 = " → "
 // no key hints.
 func (t Text) String() string { return t.Render(ArrowUTF8, nil) }
 
-// MarshalJSON writes the text as one string (String).
-func (t Text) MarshalJSON() ([]byte, error) { return json.Marshal(t.String()) }
+// MarshalJSON writes the text as one string (String), with <, > and &
+// as they are, as tcptop's JSON writes every other string.
+func (t Text) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(t.String()); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
 
 // UnmarshalJSON reads a string as plain words.
 func (t *Text) UnmarshalJSON(b []byte) error {

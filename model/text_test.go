@@ -58,7 +58,7 @@ func ruleScenarios() [][]Finding {
 	snaps := []*Snapshot{
 		analyze(th, poll{build: toAPI(api, 700, 0, 40000), sysctl: narrow}),
 		analyze(th, poll{build: toAPI(api, 90, 0, 41000), sysctl: capTW(100)}),
-		analyze(th, poll{sec: 0, build: leaked(20, 12)}, poll{sec: 1, build: leaked(20, 14)}),
+		analyze(th, poll{sec: 0, build: leaked(20, 12)}, poll{sec: 6, build: leaked(20, 14)}),
 		analyze(th, poll{sec: 0, build: server(9, 8, 0), counters: map[string]int64{"ListenOverflows": 1}},
 			poll{sec: 1, build: server(9, 8, 0), counters: map[string]int64{"ListenOverflows": 9}}),
 		analyze(th, poll{sec: 0, build: server(0, 8, 0), counters: map[string]int64{"ListenOverflows": 1}},

@@ -22,11 +22,15 @@ const (
 	DefaultAcceptFill = 0.90
 	// DefaultTimeWaitBuckets: TIME_WAIT count as a share of tcp_max_tw_buckets.
 	DefaultTimeWaitBuckets = 0.80
-	// DefaultCloseWait: CLOSE_WAIT sockets one process holds (seen in two
-	// polls in a row) before it is called a leak; DefaultCloseWaitCrit makes
-	// it critical.
+	// DefaultCloseWait: CLOSE_WAIT sockets one process (or a pool sharing
+	// a listening socket) holds, each for at least DefaultCloseWaitAgeSec,
+	// before it is called a leak; DefaultCloseWaitCrit makes it critical.
 	DefaultCloseWait     = 10
 	DefaultCloseWaitCrit = 200
+	// DefaultCloseWaitAgeSec: how long a socket must have been in
+	// CLOSE_WAIT (first seen by cookie) to count toward a leak. A server
+	// that closes a second or two after the peer's FIN is slow, not leaking.
+	DefaultCloseWaitAgeSec = 5
 	// DefaultFDWarn: open files as a share of RLIMIT_NOFILE that makes a
 	// CLOSE_WAIT leak critical.
 	DefaultFDWarn = 0.80
@@ -46,6 +50,7 @@ type Thresholds struct {
 	AcceptFill               float64
 	TimeWaitBuckets          float64
 	CloseWait, CloseWaitCrit int
+	CloseWaitAgeSec          float64
 	FDWarn                   float64
 	SynSent, SynSentCrit     int
 	GrowthWindowSec          float64
@@ -59,8 +64,9 @@ func DefaultThresholds() Thresholds {
 		AcceptFill:      DefaultAcceptFill,
 		TimeWaitBuckets: DefaultTimeWaitBuckets,
 		CloseWait:       DefaultCloseWait, CloseWaitCrit: DefaultCloseWaitCrit,
-		FDWarn:  DefaultFDWarn,
-		SynSent: DefaultSynSent, SynSentCrit: DefaultSynSentCrit,
+		CloseWaitAgeSec: DefaultCloseWaitAgeSec,
+		FDWarn:          DefaultFDWarn,
+		SynSent:         DefaultSynSent, SynSentCrit: DefaultSynSentCrit,
 		GrowthWindowSec: DefaultGrowthWindowSec,
 	}
 }
@@ -80,7 +86,8 @@ var thresholdSpecs = []thresholdSpec{
 	{name: "prober-ratio", help: "... and this many times the LISTEN sockets", f: func(t *Thresholds) *float64 { return &t.ProberRatio }},
 	{name: "accept-fill", help: "accept queue/backlog counted as nearly full", fraction: true, f: func(t *Thresholds) *float64 { return &t.AcceptFill }},
 	{name: "tw-buckets", help: "TIME_WAIT as a share of tcp_max_tw_buckets", fraction: true, f: func(t *Thresholds) *float64 { return &t.TimeWaitBuckets }},
-	{name: "close-wait", help: "persisting CLOSE_WAIT sockets of one process", i: func(t *Thresholds) *int { return &t.CloseWait }},
+	{name: "close-wait", help: "CLOSE_WAIT sockets of one process or pool, each older than:", i: func(t *Thresholds) *int { return &t.CloseWait }},
+	{name: "close-wait-age", help: "... seconds in CLOSE_WAIT (a slower close is a lag)", f: func(t *Thresholds) *float64 { return &t.CloseWaitAgeSec }},
 	{name: "close-wait-crit", help: "... critical", i: func(t *Thresholds) *int { return &t.CloseWaitCrit }},
 	{name: "fd-warn", help: "open files/RLIMIT_NOFILE: a CLOSE_WAIT leak is critical", fraction: true, f: func(t *Thresholds) *float64 { return &t.FDWarn }},
 	{name: "syn-sent", help: "stuck SYN_SENT sockets to one peer", i: func(t *Thresholds) *int { return &t.SynSent }},

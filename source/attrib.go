@@ -23,7 +23,13 @@ import (
 // details (by pid and start time, so a reused pid is noticed) and the
 // owners of every socket seen in the previous poll (by cookie), to infer
 // owners of TIME_WAIT and orphaned sockets (request sockets get their
-// listener's). It is not safe for concurrent use.
+// listener's). It is not safe for concurrent use: a Machine serialises
+// the Attributor it shares between namespaces.
+//
+// What it keeps is machine-wide (socket inodes, processes) except the
+// owners of the previous poll's sockets and the known orphans, which
+// belong to one namespace's sockets: Join keeps those for the caller of
+// Join; a Machine keeps one set per namespace reader.
 type Attributor struct {
 	ProcRoot string
 	// Refresh is how long a process's socket fds are trusted without being
@@ -32,6 +38,9 @@ type Attributor struct {
 	// Reads counts the fd directories read in full since NewAttributor,
 	// by Scan and by Join's second looks (for tests and benchmarks).
 	Reads int
+	// Scans counts the full passes over /proc made by Scan since
+	// NewAttributor (Join's second looks not included).
+	Scans int
 
 	procs   map[int32]*procEntry
 	fdc     map[int32]*pidFDs // the fd cache, by pid
@@ -43,10 +52,25 @@ type Attributor struct {
 	workers []*scanWorker
 	ctx     context.Context
 
-	// Join's state, reused between polls.
+	// last is the latest scan: Scan's, or Join's second looks'.
+	last ScanResult
+
+	// Join's machine-wide state, reused between polls.
 	table    inodeTable
-	slotPID  []int32    // slot → pid
-	slotUsed []bool     // slot owns a socket in this dump
+	tableGen uint64             // scan generation the table was built from (0: unknown)
+	slotPID  []int32            // slot → pid
+	slotUsed []bool             // slot owns a socket in this dump
+	extra    map[uint32][]int32 // shared sockets: owners after the first
+
+	// own is the per-namespace state of Join's callers.
+	own joinState
+}
+
+// joinState is what joining keeps between polls for the sockets of one
+// namespace: socket cookies may be per namespace (before Linux 5.12 each
+// namespace counted its own), and what one namespace's dump did not hold
+// says nothing about another's.
+type joinState struct {
 	prevTup  idxTable   // socket cookie → index into prevRefs, last poll
 	curTup   idxTable   // the same, being built
 	prevRefs []ownerRef // ranges of prevPIDs
@@ -57,15 +81,15 @@ type Attributor struct {
 	// of every process made after the dump: not looked for until due.
 	orphans map[uint32]orphan
 	poll    uint64
-	extra   map[uint32][]int32 // shared sockets: owners after the first
-	// lastUnreadable is the Unreadable count of the last Join.
+	// lastUnreadable and lastOutOfFDs are the counts of the last join.
 	lastUnreadable int
+	lastOutOfFDs   int
 }
 
 type procEntry struct {
 	start uint64 // starttime from /proc/PID/stat, detects pid reuse
 	proc  *Process
-	seen  bool
+	used  time.Time // last time it owned a socket in a join
 }
 
 // ownerRef is a socket's owners: a range of the owners arena of a cookie
@@ -92,7 +116,6 @@ func NewAttributor(procRoot string) *Attributor {
 		fdc:      make(map[int32]*pidFDs),
 		workers:  workers,
 		ctx:      context.WithValue(context.Background(), common.EnvKey, common.EnvMap{common.HostProcEnvKey: procRoot}),
-		orphans:  make(map[uint32]orphan),
 	}
 }
 
@@ -105,7 +128,7 @@ func (a *Attributor) Attribute(socks []Socket) (map[int32]*Process, int, error) 
 		return nil, 0, err
 	}
 	procs := a.Join(socks, scan)
-	return procs, a.lastUnreadable, nil
+	return procs, a.own.lastUnreadable, nil
 }
 
 // ScanResult is what one pass over /proc/*/fd found: every socket fd.
@@ -113,8 +136,14 @@ type ScanResult struct {
 	links []fdLink
 	// fds counts each readable process's open files.
 	fds []pidCount
-	// Unreadable counts processes whose fds could not be read.
+	// Unreadable counts processes whose fds could not be read
+	// (permission).
 	Unreadable int
+	// OutOfFDs counts processes whose fds were not read because tcptop
+	// had no file descriptor left (EMFILE, ENFILE); what an earlier read
+	// found for them is kept. FDErr is that error.
+	OutOfFDs int
+	FDErr    error
 	// Took is how long the scan took.
 	Took time.Duration
 	// Read is how many processes' fd directories were read in full (the
@@ -145,9 +174,13 @@ func (a *Attributor) Scan() (ScanResult, error) {
 	var err error
 	r.Read, err = a.scanAll(&r, readChanged, 0)
 	a.Reads += r.Read
+	a.Scans++
 	a.links, a.fds = r.links, r.fds
 	r.cached = r.Read < len(a.entries)
 	r.Took = time.Since(t0)
+	if err == nil {
+		a.last = r
+	}
 	return r, err
 }
 
@@ -156,14 +189,33 @@ func (a *Attributor) Scan() (ScanResult, error) {
 // scan used cached fds and a socket's inode is held by no known process,
 // it reads the fd directories again (see fdscan.go) before giving up on it.
 func (a *Attributor) Join(socks []Socket, scan ScanResult) map[int32]*Process {
-	a.poll++
+	a.tableGen = 0 // the scan may come from anywhere: build the table
+	return a.join(&a.own, socks, scan)
+}
+
+// joinLatest is Join with the latest scan, for the namespace whose state
+// is js: the inode table is built once per scan, however many namespaces
+// join it.
+func (a *Attributor) joinLatest(js *joinState, socks []Socket) map[int32]*Process {
+	return a.join(js, socks, a.last)
+}
+
+func (a *Attributor) join(js *joinState, socks []Socket, scan ScanResult) map[int32]*Process {
+	js.poll++
 	now := time.Now()
-	a.buildTable(scan.links)
+	if a.tableGen == 0 || a.tableGen != a.gen {
+		a.buildTable(scan.links)
+		if scan.links != nil && len(scan.links) == len(a.links) && unsafe.SliceData(scan.links) == unsafe.SliceData(a.links) {
+			a.tableGen = a.gen // the table is the latest scan's
+		}
+	} else {
+		clear(a.slotUsed)
+	}
 	// Owners slices share one arena: one allocation instead of one per socket.
 	arena := make([]int32, 0, len(socks)+len(a.extra))
 	owned := make(map[int32]struct{})
 	listeners := make(map[uint16][]listenerOwner)
-	missed := a.assign(socks, &arena, owned, listeners, now, false)
+	missed := a.assign(js, socks, &arena, owned, listeners, now, false)
 	if missed > 0 && scan.cached {
 		// First the fd directories that changed since the scan (cheap: a
 		// stat per process), then every process not read since the dump.
@@ -177,20 +229,25 @@ func (a *Attributor) Join(socks []Socket, scan ScanResult) map[int32]*Process {
 			a.Reads += reads
 			a.links, a.fds = r.links, r.fds
 			scan.links, scan.fds, scan.Unreadable = r.links, r.fds, r.Unreadable
+			scan.OutOfFDs, scan.FDErr = r.OutOfFDs, r.FDErr
+			// The second look is now the latest scan, for every namespace.
+			a.last.links, a.last.fds, a.last.Unreadable = r.links, r.fds, r.Unreadable
+			a.last.OutOfFDs, a.last.FDErr = r.OutOfFDs, r.FDErr
 			a.buildTable(scan.links)
+			a.tableGen = a.gen
 			arena = arena[:0]
 			clear(owned)
 			clear(listeners)
 			final := policy == readAllSince
-			if missed = a.assign(socks, &arena, owned, listeners, now, final); missed == 0 {
+			if missed = a.assign(js, socks, &arena, owned, listeners, now, final); missed == 0 {
 				break
 			}
 		}
 	}
-	a.lastUnreadable = scan.Unreadable
-	for ino, o := range a.orphans {
-		if o.poll != a.poll {
-			delete(a.orphans, ino)
+	js.lastUnreadable, js.lastOutOfFDs = scan.Unreadable, scan.OutOfFDs
+	for ino, o := range js.orphans {
+		if o.poll != js.poll {
+			delete(js.orphans, ino)
 		}
 	}
 	for slot, used := range a.slotUsed {
@@ -205,15 +262,44 @@ func (a *Attributor) Join(socks []Socket, scan ScanResult) map[int32]*Process {
 	// it replaces (inet_twsk_alloc), an orphan keeps its own, and a cookie,
 	// unlike a 4-tuple, is never reused. (A uint64 key also hashes far
 	// cheaper than the 4-tuple did: that map was a fifth of a poll's CPU.)
-	tup, refs, pids := &a.curTup, a.curRefs[:0], a.curPIDs[:0]
+	tup, refs, pids := &js.curTup, js.curRefs[:0], js.curPIDs[:0]
 	tup.reset(len(socks))
+	var live map[int32]bool // pids the scan saw, built when first needed
 	for i := range socks {
 		s := &socks[i]
+		if s.Owners == nil && s.Inode != 0 {
+			// A socket with a file that no read found this time: a
+			// process re-read was late or cut short (a slow /proc under
+			// load). The same socket (cookie) keeps the owners the
+			// previous poll read for it while they are alive, instead
+			// of turning "unknown" for a poll.
+			if o, ok := js.prevOwners(s.Cookie); ok {
+				if live == nil {
+					live = make(map[int32]bool, len(scan.fds))
+					for _, f := range scan.fds {
+						live[f.pid] = true
+					}
+				}
+				prev := js.prevPIDs[o.off : o.off+o.n]
+				keep := len(prev) > 0
+				for _, p := range prev {
+					keep = keep && live[p]
+				}
+				if keep {
+					start := len(arena)
+					arena = append(arena, prev...)
+					s.Owners = arena[start:len(arena):len(arena)]
+					for _, p := range s.Owners {
+						owned[p] = struct{}{}
+					}
+				}
+			}
+		}
 		if s.Owners == nil && s.Inode == 0 {
-			if o, ok := a.prevOwners(s.Cookie); ok {
+			if o, ok := js.prevOwners(s.Cookie); ok {
 				// Copy out of the previous poll's arena (reused).
 				start := len(arena)
-				arena = append(arena, a.prevPIDs[o.off:o.off+o.n]...)
+				arena = append(arena, js.prevPIDs[o.off:o.off+o.n]...)
 				s.Owners, s.OwnerInferred = arena[start:len(arena):len(arena)], true
 			} else if o := matchListener(listeners[s.Local.Port()], s.Local.Addr()); o != nil {
 				s.Owners, s.OwnerInferred = o, true
@@ -238,16 +324,16 @@ func (a *Attributor) Join(socks []Socket, scan ScanResult) map[int32]*Process {
 			}
 		}
 	}
-	a.prevTup, a.curTup = a.curTup, a.prevTup
-	a.prevRefs, a.curRefs = refs, a.prevRefs
-	a.prevPIDs, a.curPIDs = pids, a.prevPIDs
-	return a.details(owned, scan.fds)
+	js.prevTup, js.curTup = js.curTup, js.prevTup
+	js.prevRefs, js.curRefs = refs, js.prevRefs
+	js.prevPIDs, js.curPIDs = pids, js.prevPIDs
+	return a.details(owned, scan.fds, now)
 }
 
 // prevOwners returns the owners the socket with cookie c had in the
 // previous poll.
-func (a *Attributor) prevOwners(c uint64) (ownerRef, bool) {
-	t := &a.prevTup
+func (js *joinState) prevOwners(c uint64) (ownerRef, bool) {
+	t := &js.prevTup
 	if len(t.slots) == 0 {
 		return ownerRef{}, false
 	}
@@ -256,7 +342,7 @@ func (a *Attributor) prevOwners(c uint64) (ownerRef, bool) {
 		if v == 0 {
 			return ownerRef{}, false
 		}
-		if o := a.prevRefs[v-1]; o.cookie == c {
+		if o := js.prevRefs[v-1]; o.cookie == c {
 			return o, true
 		}
 	}
@@ -303,7 +389,7 @@ func (a *Attributor) buildTable(links []fdLink) {
 // to hold, leaving out orphans not yet due. With final, every such inode
 // becomes an orphan: a read of every process after the dump did not find
 // it.
-func (a *Attributor) assign(socks []Socket, arena *[]int32, owned map[int32]struct{}, listeners map[uint16][]listenerOwner, now time.Time, final bool) int {
+func (a *Attributor) assign(js *joinState, socks []Socket, arena *[]int32, owned map[int32]struct{}, listeners map[uint16][]listenerOwner, now time.Time, final bool) int {
 	missed := 0
 	ar := *arena
 	for i := range socks {
@@ -314,7 +400,7 @@ func (a *Attributor) assign(socks []Socket, arena *[]int32, owned map[int32]stru
 		}
 		slot, ok := a.table.get(s.Inode)
 		if !ok {
-			if a.orphan(s.Inode, now, final) {
+			if a.orphan(js, s.Inode, now, final) {
 				missed++
 			}
 			continue
@@ -342,19 +428,18 @@ func (a *Attributor) assign(socks []Socket, arena *[]int32, owned map[int32]stru
 // orphan handles an inode no process is known to hold: it reports whether
 // it is worth another look (not a known orphan, or one that is due), and
 // with final records it as an orphan instead.
-func (a *Attributor) orphan(ino uint32, now time.Time, final bool) bool {
-	o, known := a.orphans[ino]
+func (a *Attributor) orphan(js *joinState, ino uint32, now time.Time, final bool) bool {
+	o, known := js.orphans[ino]
 	if known && now.Before(o.due) {
-		o.poll = a.poll
-		a.orphans[ino] = o
+		o.poll = js.poll
+		js.orphans[ino] = o
 		return false
 	}
 	if final {
-		refresh := a.Refresh
-		if refresh <= 0 {
-			refresh = defaultRefresh
+		if js.orphans == nil {
+			js.orphans = make(map[uint32]orphan)
 		}
-		a.orphans[ino] = orphan{due: now.Add(refresh), poll: a.poll}
+		js.orphans[ino] = orphan{due: now.Add(a.refresh()), poll: js.poll}
 		return false
 	}
 	return true
@@ -388,22 +473,32 @@ func containsPID(ps []int32, p int32) bool {
 	return false
 }
 
+// refresh is Refresh or its default.
+func (a *Attributor) refresh() time.Duration {
+	if a.Refresh > 0 {
+		return a.Refresh
+	}
+	return defaultRefresh
+}
+
 // details returns the Process of every pid in owned, from the cache when
-// the pid still has the same start time. Each poll gets its own copies:
-// the open-fd count changes between polls, and an older Sample may still
-// be on screen.
-func (a *Attributor) details(owned map[int32]struct{}, fds []pidCount) map[int32]*Process {
+// the pid still has the same start time (or its start time cannot be read
+// at all: out of file descriptors, or gone since the scan). Each poll gets
+// its own copies: the open-fd count changes between polls, and an older
+// Sample may still be on screen. A cached process is dropped once it has
+// owned no socket of any namespace for a refresh period.
+func (a *Attributor) details(owned map[int32]struct{}, fds []pidCount, now time.Time) map[int32]*Process {
 	out := make(map[int32]*Process, len(owned))
 	procs := make([]Process, 0, len(owned))
 	for pid := range owned {
 		start, ok := a.startTime(pid)
 		e := a.procs[pid]
-		if e == nil || !ok || e.start != start {
+		if e == nil || (ok && e.start != start) {
 			e = &procEntry{start: start, proc: a.readProcess(pid)}
 			e.proc.Start = start
 			a.procs[pid] = e
 		}
-		e.seen = true
+		e.used = now
 		procs = append(procs, *e.proc)
 		p := &procs[len(procs)-1]
 		p.FDs = -1
@@ -414,8 +509,9 @@ func (a *Attributor) details(owned map[int32]struct{}, fds []pidCount) map[int32
 			p.FDs = c.n
 		}
 	}
+	keep := a.refresh()
 	for pid, e := range a.procs {
-		if !e.seen {
+		if now.Sub(e.used) > keep {
 			delete(a.procs, pid)
 		}
 	}

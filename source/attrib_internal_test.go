@@ -40,3 +40,33 @@ func TestInferredOwnersDoNotPinOldPolls(t *testing.T) {
 		prev = o
 	}
 }
+
+// Issue 12 item 10: a socket whose owner an earlier poll read keeps it
+// when a later scan misses its fd (a slow or cut-short re-read) while the
+// owner is alive; once the owner is gone, it is unknown.
+func TestPersistingSocketKeepsItsOwner(t *testing.T) {
+	a := NewAttributor("/proc")
+	me := int32(os.Getpid())
+	l := netip.MustParseAddrPort("127.0.0.1:8080")
+	r := netip.MustParseAddrPort("127.0.0.1:40000")
+	sock := func() []Socket {
+		return []Socket{{State: CloseWait, Local: l, Remote: r, Inode: 9, Cookie: 42}}
+	}
+	p1 := sock()
+	a.Join(p1, ScanResult{links: []fdLink{{inode: 9, pid: me}}, fds: []pidCount{{me, 10}}})
+	if len(p1[0].Owners) != 1 || p1[0].Owners[0] != me {
+		t.Fatalf("poll 1 owners %v", p1[0].Owners)
+	}
+	// Poll 2: the scan did not reach the fd, but the process is alive.
+	p2 := sock()
+	a.Join(p2, ScanResult{fds: []pidCount{{me, 10}}})
+	if len(p2[0].Owners) != 1 || p2[0].Owners[0] != me || p2[0].OwnerInferred {
+		t.Fatalf("poll 2: owners %v inferred %v, want the owner read at poll 1", p2[0].Owners, p2[0].OwnerInferred)
+	}
+	// Poll 3: the process is gone from the scan: no owner.
+	p3 := sock()
+	a.Join(p3, ScanResult{fds: []pidCount{{me + 1, 3}}})
+	if p3[0].Owners != nil {
+		t.Fatalf("poll 3: owners %v after the owner left", p3[0].Owners)
+	}
+}

@@ -54,9 +54,12 @@ type pidFDs struct {
 	socks []uint32
 	// unreadable: the directory or its links could not be read.
 	unreadable bool
-	due        time.Time // read again by then even if unchanged
-	readGen    uint64    // scan generation of the last read
-	listed     bool      // in this scan's /proc listing
+	// noFDs: the last check could not open the directory for lack of a
+	// file descriptor (EMFILE, ENFILE); socks are the last read's.
+	noFDs   error
+	due     time.Time // read again by then even if unchanged
+	readGen uint64    // scan generation of the last read
+	listed  bool      // in this scan's /proc listing
 
 	// During a read, shared by the workers reading its chunks.
 	mu      sync.Mutex
@@ -205,7 +208,14 @@ func (a *Attributor) scanAll(r *ScanResult, policy readPolicy, sinceGen uint64) 
 	wg.Wait()
 
 	r.links, r.fds, r.Unreadable = r.links[:0], r.fds[:0], 0
+	r.OutOfFDs, r.FDErr = 0, nil
 	for _, e := range entries {
+		if e.noFDs != nil {
+			r.OutOfFDs++
+			if r.FDErr == nil {
+				r.FDErr = e.noFDs
+			}
+		}
 		if e.unreadable {
 			r.Unreadable++
 			continue
@@ -231,6 +241,7 @@ func (a *Attributor) scanAll(r *ScanResult, policy readPolicy, sinceGen uint64) 
 func (w *scanWorker) check(procfd int, e *pidFDs, policy readPolicy, sinceGen, gen uint64, now time.Time, refresh time.Duration) ([]chunk, bool) {
 	w.path = strconv.AppendInt(w.path[:0], int64(e.pid), 10)
 	w.path = append(w.path, "/fd"...)
+	e.noFDs = nil
 	var st unix.Stat_t
 	if err := unix.Fstatat(procfd, string(w.path), &st, 0); err != nil {
 		e.ino, e.socks, e.nfds, e.size = 0, e.socks[:0], 0, 0
@@ -249,11 +260,20 @@ func (w *scanWorker) check(procfd int, e *pidFDs, policy readPolicy, sinceGen, g
 
 	// Read it in full. The stat is the one taken before the listing: a
 	// change during the read shows at the next check.
+	dfd, err := unix.Openat(procfd, string(w.path), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err == unix.EMFILE || err == unix.ENFILE {
+		// Not a gone process: tcptop has no descriptor left. Keep what
+		// the last read of this same process found, and say so.
+		e.noFDs = err
+		if st.Ino != e.ino { // another process: nothing to keep
+			e.ino, e.socks, e.nfds, e.size = 0, e.socks[:0], 0, 0
+		}
+		return nil, false
+	}
 	e.ino, e.size, e.readGen = st.Ino, st.Size, gen
 	e.due = now.Add(spread(refresh, e.pid))
 	e.socks, e.nfds, e.unreadable = e.socks[:0], 0, false
 	e.denied.Store(false)
-	dfd, err := unix.Openat(procfd, string(w.path), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		e.unreadable = err == unix.EACCES || err == unix.EPERM
 		if !e.unreadable {

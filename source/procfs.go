@@ -377,10 +377,11 @@ var sysctlFiles = [...]struct {
 // collapsed to single spaces ("32768 60999"). A file that cannot be read or
 // parsed is listed in Missing, left out of Raw and its field left zero;
 // PortRangeParsed is false when ip_local_port_range is such a file. It never
-// fails as a whole: each problem is one short warning line.
-func (p ProcFS) ReadSysctls() (Sysctls, []string) {
+// fails as a whole: each problem is one WarnSysctl warning naming the
+// tunable.
+func (p ProcFS) ReadSysctls() (Sysctls, []Warning) {
 	s := Sysctls{Raw: make(map[string]string, len(sysctlFiles))}
-	var warns []string
+	var warns []Warning
 	for _, f := range sysctlFiles {
 		b, err := os.ReadFile(p.path(f.rel))
 		if err == nil {
@@ -405,7 +406,7 @@ func (p ProcFS) ReadSysctls() (Sysctls, []string) {
 			}
 		}
 		s.Missing = append(s.Missing, f.name)
-		warns = append(warns, "sysctl "+f.name+": "+err.Error())
+		warns = append(warns, Warning{WarnSysctl, f.name, err})
 	}
 	return s, warns
 }
@@ -414,10 +415,11 @@ func (p ProcFS) ReadSysctls() (Sysctls, []string) {
 // Root/thread-self/net/snmp into one map by counter name. The names do not
 // collide; if one ever does, TcpExt wins and the Tcp one is stored as
 // "Tcp.Name". A missing or malformed file is a warning, not an error (the
-// complete pairs read before a malformed line are kept). The map is never nil.
-func (p ProcFS) ReadCounters() (map[string]int64, []string) {
+// complete pairs read before a malformed line are kept): a WarnCounters
+// warning naming the file. The map is never nil.
+func (p ProcFS) ReadCounters() (map[string]int64, []Warning) {
 	m := make(map[string]int64, 192)
-	var warns []string
+	var warns []Warning
 	warns = p.readCounterFile(warns, "thread-self/net/netstat", "TcpExt", func(name string, v int64) {
 		m[name] = v
 	})
@@ -430,11 +432,11 @@ func (p ProcFS) ReadCounters() (map[string]int64, []string) {
 	return m, warns
 }
 
-func (p ProcFS) readCounterFile(warns []string, rel, prefix string, set func(string, int64)) []string {
+func (p ProcFS) readCounterFile(warns []Warning, rel, prefix string, set func(string, int64)) []Warning {
 	path := p.path(rel)
 	f, err := os.Open(path)
 	if err != nil {
-		return append(warns, "counters: "+err.Error())
+		return append(warns, Warning{WarnCounters, path, err})
 	}
 	defer f.Close()
 	found := false
@@ -444,25 +446,25 @@ func (p ProcFS) readCounterFile(warns []string, rel, prefix string, set func(str
 	})
 	switch {
 	case err != nil:
-		warns = append(warns, "counters: "+path+": "+err.Error())
+		warns = append(warns, Warning{WarnCounters, path, err})
 	case !found:
-		warns = append(warns, "counters: "+path+": no "+prefix+" lines")
+		warns = append(warns, Warning{WarnCounters, path, errors.New("no " + prefix + " lines")})
 	}
 	return warns
 }
 
 // ReadSockstat reads Root/thread-self/net/sockstat. On any problem it returns
-// a zero Sockstat and a warning.
-func (p ProcFS) ReadSockstat() (Sockstat, []string) {
+// a zero Sockstat and a WarnSockstat warning naming the file.
+func (p ProcFS) ReadSockstat() (Sockstat, []Warning) {
 	path := p.path("thread-self/net/sockstat")
 	f, err := os.Open(path)
 	if err != nil {
-		return Sockstat{}, []string{"sockstat: " + err.Error()}
+		return Sockstat{}, []Warning{{WarnSockstat, path, err}}
 	}
 	defer f.Close()
 	s, err := ParseSockstat(f)
 	if err != nil {
-		return Sockstat{}, []string{"sockstat: " + path + ": " + err.Error()}
+		return Sockstat{}, []Warning{{WarnSockstat, path, err}}
 	}
 	return s, nil
 }

@@ -271,7 +271,7 @@ func TestParseSockstat(t *testing.T) {
 func TestProcfsFixture(t *testing.T) {
 	p := ProcFS{Root: fixtureRoot}
 
-	s, warns := p.ReadSysctls()
+	s, warns := strs(p.ReadSysctls())
 	if len(warns) != 0 {
 		t.Errorf("warnings: %q", warns)
 	}
@@ -302,7 +302,7 @@ func TestProcfsFixture(t *testing.T) {
 		t.Errorf("ReadSysctls =\n%+v\nwant\n%+v", s, want)
 	}
 
-	c, warns := p.ReadCounters()
+	c, warns := strs(p.ReadCounters())
 	if len(warns) != 0 {
 		t.Errorf("warnings: %q", warns)
 	}
@@ -326,7 +326,7 @@ func TestProcfsFixture(t *testing.T) {
 		}
 	}
 
-	ss, warns := p.ReadSockstat()
+	ss, warns := strs(p.ReadSockstat())
 	if len(warns) != 0 {
 		t.Errorf("warnings: %q", warns)
 	}
@@ -338,7 +338,7 @@ func TestProcfsFixture(t *testing.T) {
 func TestProcfsMissing(t *testing.T) {
 	p := ProcFS{Root: fixtureMissingRoot}
 
-	s, warns := p.ReadSysctls()
+	s, warns := strs(p.ReadSysctls())
 	wantMissing := []string{"net.ipv4.ip_local_port_range", "net.ipv4.tcp_max_syn_backlog",
 		"net.ipv4.tcp_max_tw_buckets", "net.ipv4.tcp_timestamps", "net.ipv4.tcp_max_orphans"}
 	if !slices.Equal(s.Missing, wantMissing) {
@@ -374,7 +374,7 @@ func TestProcfsMissing(t *testing.T) {
 		t.Errorf("ReadSysctls = %+v", s)
 	}
 
-	c, warns := p.ReadCounters()
+	c, warns := strs(p.ReadCounters())
 	if c == nil {
 		t.Fatal("nil counters")
 	}
@@ -385,12 +385,12 @@ func TestProcfsMissing(t *testing.T) {
 		t.Errorf("warnings = %q, want one about netstat", warns)
 	}
 
-	ss, warns := p.ReadSockstat()
+	ss, warns := strs(p.ReadSockstat())
 	if ss != (Sockstat{}) || len(warns) != 1 || !strings.HasPrefix(warns[0], "sockstat: open ") {
 		t.Errorf("ReadSockstat = %+v, %q", ss, warns)
 	}
 
-	c, warns = ProcFS{Root: filepath.Join(t.TempDir(), "nonexistent")}.ReadCounters()
+	c, warns = strs(ProcFS{Root: filepath.Join(t.TempDir(), "nonexistent")}.ReadCounters())
 	if c == nil || len(c) != 0 || len(warns) != 2 {
 		t.Errorf("ReadCounters on nothing = %v, %q", c, warns)
 	}
@@ -427,7 +427,7 @@ func TestProcfsMalformed(t *testing.T) {
 	})
 	p := ProcFS{Root: root + "/"} // a trailing slash is fine
 
-	s, warns := p.ReadSysctls()
+	s, warns := strs(p.ReadSysctls())
 	if s.PortRangeParsed || s.Reserved != nil || s.Somaxconn != 0 || s.FinTimeout != 30 {
 		t.Errorf("ReadSysctls = %+v", s)
 	}
@@ -449,7 +449,7 @@ func TestProcfsMalformed(t *testing.T) {
 		t.Errorf("Missing = %q (%d warnings), want 13", s.Missing, len(warns))
 	}
 
-	c, warns := p.ReadCounters()
+	c, warns := strs(p.ReadCounters())
 	if want := map[string]int64{"A": 1, "B": 2, "Tcp.A": 10, "CurrEstab": 5}; !maps.Equal(c, want) {
 		t.Errorf("counters = %v, want %v", c, want)
 	}
@@ -457,13 +457,13 @@ func TestProcfsMalformed(t *testing.T) {
 		t.Errorf("warnings = %q", warns)
 	}
 
-	ss, warns := p.ReadSockstat()
+	ss, warns := strs(p.ReadSockstat())
 	if ss != (Sockstat{}) || len(warns) != 1 || !strings.Contains(warns[0], "line 2") {
 		t.Errorf("ReadSockstat = %+v, %q", ss, warns)
 	}
 
 	root = writeTree(t, map[string]string{"thread-self/net/netstat": "IpExt: A\nIpExt: 1\n"})
-	_, warns = ProcFS{Root: root}.ReadCounters()
+	_, warns = strs(ProcFS{Root: root}.ReadCounters())
 	if len(warns) != 2 || !strings.HasSuffix(warns[0], "netstat: no TcpExt lines") {
 		t.Errorf("warnings = %q", warns)
 	}
@@ -496,7 +496,7 @@ func TestProcfsRealProc(t *testing.T) {
 	defer runtime.UnlockOSThread()
 	p := ProcFS{Root: "/proc"}
 
-	s, warns := p.ReadSysctls()
+	s, warns := strs(p.ReadSysctls())
 	if len(warns) != 0 || len(s.Missing) != 0 {
 		t.Fatalf("warnings %q, missing %q", warns, s.Missing)
 	}
@@ -520,7 +520,7 @@ func TestProcfsRealProc(t *testing.T) {
 		}
 	}
 
-	c, warns := p.ReadCounters()
+	c, warns := strs(p.ReadCounters())
 	if len(warns) != 0 {
 		t.Errorf("warnings %q", warns)
 	}
@@ -541,7 +541,7 @@ func TestProcfsRealProc(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	ss, warns := p.ReadSockstat()
+	ss, warns := strs(p.ReadSockstat())
 	if len(warns) != 0 || ss.InUse < 1 || ss.SocketsUsed < 1 || ss.Alloc < 1 {
 		t.Errorf("ReadSockstat = %+v, %q", ss, warns)
 	}
@@ -551,7 +551,7 @@ func BenchmarkReadCounters(b *testing.B) {
 	p := ProcFS{Root: fixtureRoot}
 	b.ReportAllocs()
 	for b.Loop() {
-		c, warns := p.ReadCounters()
+		c, warns := strs(p.ReadCounters())
 		if len(warns) != 0 || len(c) == 0 {
 			b.Fatal(warns)
 		}
@@ -580,3 +580,6 @@ func TestParseNoFileLimit(t *testing.T) {
 		}
 	}
 }
+
+// strs passes v through and turns the warnings into their printed text.
+func strs[T any](v T, ws []Warning) (T, []string) { return v, WarningStrings(ws) }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +17,8 @@ type Reader interface {
 	Read(ctx context.Context) (*Sample, error)
 }
 
-// Options configures a Kernel reader.
+// Options configures a Kernel reader of one namespace with a Machine of
+// its own (see Open).
 type Options struct {
 	// ProcRoot is where procfs is mounted ("/proc" when empty).
 	ProcRoot string
@@ -31,54 +33,28 @@ type Options struct {
 	Attribute bool
 }
 
-// Kernel reads Samples from the running kernel.
+// Kernel reads Samples of one network namespace from the running kernel.
+// It owns the namespace's handle, its sock_diag socket (created inside the
+// namespace) and its dump size hint; process attribution comes from its
+// Machine, shared with the machine's other readers. Read must not be
+// called concurrently on one Kernel; different Kernels may read at once.
 type Kernel struct {
-	opts   Options
+	m      *Machine
+	opts   ReadOptions
 	ns     *Namespace
 	dumper *Dumper
-	attr   *Attributor
-	host   string
-	last   int
+	last   int       // sockets in the last dump, for the next size hint
+	js     joinState // this namespace's attribution history
+	round  uint64    // the last scan round this reader took part in
 }
 
-// Open prepares a Kernel reader: it enters the namespace once to open the
-// sock_diag socket there and checks that the kernel answers TCP dumps, so
-// that a missing namespace, a lack of privilege or a kernel without
-// inet_diag is reported before the first poll.
+// Open prepares a Kernel reader of one namespace, with a Machine of its
+// own: NewMachine(opts.ProcRoot, opts.Attribute).Open(opts.Netns, ...).
+// To read several namespaces, make one Machine and open a reader of each
+// with it, so that they share one /proc scan.
 func Open(opts Options) (*Kernel, error) {
-	if opts.ProcRoot == "" {
-		opts.ProcRoot = "/proc"
-	}
-	if opts.States == 0 {
-		opts.States = AllStatesMask
-	}
-	ns, err := OpenNamespace(opts.Netns)
-	if err != nil {
-		return nil, err
-	}
-	k := &Kernel{opts: opts, ns: ns}
-	err = ns.Do(func() error {
-		d, err := NewDumper()
-		if err != nil {
-			return err
-		}
-		k.dumper = d
-		return nil
-	})
-	if err != nil {
-		ns.Close()
-		return nil, err
-	}
-	// A LISTEN-only dump costs next to nothing and proves the kernel answers.
-	if _, err := k.dumper.Dump(MaskOf(Listen), 0, 16); err != nil {
-		k.Close()
-		return nil, err
-	}
-	if opts.Attribute {
-		k.attr = NewAttributor(opts.ProcRoot)
-	}
-	k.host, _ = os.Hostname()
-	return k, nil
+	m := NewMachine(opts.ProcRoot, opts.Attribute)
+	return m.Open(opts.Netns, ReadOptions{States: opts.States, Ext: opts.Ext})
 }
 
 // Close releases the netlink socket and namespace handles.
@@ -91,8 +67,16 @@ func (k *Kernel) Close() error {
 	return err
 }
 
-// Namespace returns the label of the namespace being read.
+// Namespace returns the label of the namespace being read (see
+// Namespace.Label).
 func (k *Kernel) Namespace() string { return k.ns.Label() }
+
+// Netns returns the namespace being read (owned by the Kernel: do not
+// close it).
+func (k *Kernel) Netns() *Namespace { return k.ns }
+
+// Machine returns the Machine the reader shares attribution with.
+func (k *Kernel) Machine() *Machine { return k.m }
 
 // Read takes one Sample. Only a failed socket dump is an error; unreadable
 // /proc files become warnings on the Sample.
@@ -100,24 +84,22 @@ func (k *Kernel) Read(ctx context.Context) (*Sample, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	m := k.m
 	t0 := time.Now()
-	s := &Sample{Time: t0, Host: k.host, Netns: k.ns.Label()}
+	s := &Sample{Time: t0, Host: m.host, Netns: k.ns.Label()}
 	// The /proc scan needs no sockets: run it on the other core while the
-	// kernel dumps, and match the two afterwards.
-	var scan ScanResult
-	var scanErr error
-	scanned := make(chan struct{})
-	if k.attr != nil {
-		go func() {
-			defer close(scanned)
-			scan, scanErr = k.attr.Scan()
-		}()
-	} else {
-		close(scanned)
+	// kernel dumps (or share the round's, see Machine), and match the two
+	// afterwards.
+	var round *scanRound
+	started := false
+	if m.attr != nil {
+		round, started = m.scanFor(k)
 	}
 	socks, err := k.dumper.Dump(k.opts.States, k.opts.Ext, k.sizeHint())
 	t1 := time.Now()
-	<-scanned
+	if round != nil {
+		<-round.done
+	}
 	if err != nil {
 		if errors.Is(err, ErrNoInetDiag) {
 			return nil, err
@@ -127,24 +109,37 @@ func (k *Kernel) Read(ctx context.Context) (*Sample, error) {
 	k.last = len(socks)
 	s.Took.Dump = t1.Sub(t0)
 
-	if k.attr != nil {
+	if round != nil {
 		t2 := time.Now()
-		if scanErr != nil {
-			s.Warnings = append(s.Warnings, "process attribution: "+scanErr.Error())
-		} else {
-			s.Procs = k.attr.Join(socks, scan)
-			s.Unreadable, s.Attributed = k.attr.lastUnreadable, true
+		switch {
+		case round.err != nil && isOutOfFDs(round.err):
+			s.Warnings = append(s.Warnings, Warning{Kind: WarnOutOfFDs, Err: round.err})
+		case round.err != nil:
+			s.Warnings = append(s.Warnings, Warning{Kind: WarnAttribution, Err: round.err})
+		default:
+			m.attrMu.Lock()
+			s.Procs = m.attr.joinLatest(&k.js, socks)
+			s.Unreadable, s.Attributed = k.js.lastUnreadable, true
+			noFDs, fdErr := k.js.lastOutOfFDs, m.attr.last.FDErr
+			m.attrMu.Unlock()
+			if noFDs > 0 {
+				s.Warnings = append(s.Warnings, Warning{Kind: WarnOutOfFDs,
+					Err: fmt.Errorf("%w; %d %s not read", fdErr, noFDs, plural(noFDs, "process", "processes"))})
+			}
 		}
-		// The scan overlapped the dump; its own time plus the join's is
-		// what attribution cost.
-		s.Took.Attribute = scan.Took + time.Since(t2)
+		// Attribution cost the scan (when this read started it: it
+		// overlapped the dump) plus the join.
+		s.Took.Attribute = time.Since(t2)
+		if started {
+			s.Took.Attribute += round.took
+		}
 	}
 	t2 := time.Now()
 	s.Sockets = socks
 
-	fs := ProcFS{Root: k.opts.ProcRoot}
+	fs := ProcFS{Root: m.procRoot}
 	err = k.ns.Do(func() error {
-		var w []string
+		var w []Warning
 		s.Sysctl, w = fs.ReadSysctls()
 		s.Warnings = append(s.Warnings, w...)
 		s.Counters, w = fs.ReadCounters()
@@ -154,9 +149,9 @@ func (k *Kernel) Read(ctx context.Context) (*Sample, error) {
 		return nil
 	})
 	if err != nil {
-		s.Warnings = append(s.Warnings, err.Error())
+		s.Warnings = append(s.Warnings, Warning{Kind: WarnNamespace, Name: k.ns.Label(), Err: err})
 	}
-	if k.ns.Name != "" && len(s.Sysctl.Missing) > 0 {
+	if k.ns.entered() && len(s.Sysctl.Missing) > 0 {
 		s.Warnings = fillGlobalSysctls(fs, &s.Sysctl, s.Warnings)
 	}
 	s.Warnings = quietGlobalSysctls(s.Sysctl.Missing, s.Warnings)
@@ -166,6 +161,13 @@ func (k *Kernel) Read(ctx context.Context) (*Sample, error) {
 	return s, nil
 }
 
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 // sizeHint guesses how many sockets the next dump returns: the last count,
 // or before the first dump the kernel's own tally in sockstat, so the
 // first dump allocates once instead of growing.
@@ -173,7 +175,7 @@ func (k *Kernel) sizeHint() int {
 	n := k.last
 	if n == 0 {
 		_ = k.ns.Do(func() error {
-			n = countFromSockstat(k.opts.ProcRoot)
+			n = countFromSockstat(k.m.procRoot)
 			return nil
 		})
 	}
@@ -210,25 +212,25 @@ var globalSysctls = map[string]func(*Sysctls) *int{
 // missing: run inside a non-initial namespace (ip netns exec, a container)
 // the kernel does not show them there at all, and saying so every poll is
 // noise. They stay in Sysctls.Missing and show as unreadable.
-func quietGlobalSysctls(missing, warns []string) []string {
+func quietGlobalSysctls(missing []string, warns []Warning) []Warning {
 	for _, name := range missing {
-		if _, global := globalSysctls[name]; !global {
-			continue
+		if _, global := globalSysctls[name]; global {
+			warns = dropSysctlWarning(warns, name)
 		}
-		kept := warns[:0]
-		for _, w := range warns {
-			if !strings.HasPrefix(w, "sysctl "+name+":") {
-				kept = append(kept, w)
-			}
-		}
-		warns = kept
 	}
 	return warns
 }
 
+// dropSysctlWarning removes the warnings about the tunable name.
+func dropSysctlWarning(warns []Warning, name string) []Warning {
+	return slices.DeleteFunc(warns, func(w Warning) bool {
+		return w.Kind == WarnSysctl && w.Name == name
+	})
+}
+
 // fillGlobalSysctls reads the global tunables missing inside another
 // namespace from the caller's own, dropping their warnings.
-func fillGlobalSysctls(fs ProcFS, sc *Sysctls, warns []string) []string {
+func fillGlobalSysctls(fs ProcFS, sc *Sysctls, warns []Warning) []Warning {
 	var host *Sysctls
 	missing := sc.Missing[:0:0]
 	for _, name := range sc.Missing {
@@ -248,13 +250,7 @@ func fillGlobalSysctls(fs ProcFS, sc *Sysctls, warns []string) []string {
 		}
 		sc.Raw[name] = v
 		*field(sc) = *field(host)
-		kept := warns[:0]
-		for _, w := range warns {
-			if !strings.HasPrefix(w, "sysctl "+name+":") {
-				kept = append(kept, w)
-			}
-		}
-		warns = kept
+		warns = dropSysctlWarning(warns, name)
 	}
 	sc.Missing = missing
 	return warns

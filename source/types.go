@@ -237,7 +237,7 @@ type Sample struct {
 	// Took is how long each part of the poll took.
 	Took Timings
 	// Warnings are non-fatal problems (a /proc file missing, say).
-	Warnings []string
+	Warnings []Warning
 }
 
 // Timings records the cost of a poll by part.

@@ -326,7 +326,7 @@ func TestNoInetDiagError(t *testing.T) {
 				unix.AF_INET:  {errno: errno},
 				unix.AF_INET6: {socks: []Socket{v6Socket}},
 			})
-			kern := &Kernel{opts: Options{ProcRoot: "../testdata/proc", States: AllStatesMask}, ns: &Namespace{handle: -1, orig: -1}, dumper: d}
+			kern := &Kernel{m: NewMachine("../testdata/proc", false), opts: ReadOptions{States: AllStatesMask}, ns: &Namespace{handle: -1, orig: -1}, dumper: d}
 			s, err := kern.Read(t.Context())
 			if err != ErrNoInetDiag || s != nil {
 				t.Errorf("Read = %v, %q; want exactly ErrNoInetDiag", s, err)
@@ -346,7 +346,7 @@ func TestReadWithoutIPv6(t *testing.T) {
 		unix.AF_INET6: {errno: unix.EAFNOSUPPORT},
 	})
 	// The complete procfs fixture, so that any warning is about IPv6.
-	kern := &Kernel{opts: Options{ProcRoot: "../testdata/proc", States: AllStatesMask}, ns: &Namespace{handle: -1, orig: -1}, dumper: d}
+	kern := &Kernel{m: NewMachine("../testdata/proc", false), opts: ReadOptions{States: AllStatesMask}, ns: &Namespace{handle: -1, orig: -1}, dumper: d}
 	for poll := 1; poll <= 3; poll++ {
 		s, err := kern.Read(t.Context())
 		if err != nil {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
@@ -184,9 +186,105 @@ func findingDoc(fs []model.Finding, width int, ascii bool) ([]docLine, []int) {
 // advice, scrolled by line, one finding selected (Enter goes to its
 // subject in the table).
 type findingsView struct {
+	c             *Common
+	width, height int
+	snap          *model.Snapshot
+
 	sel    int
 	selKey string
 	offset int // first document line on screen
+}
+
+func newFindingsView(c *Common) View { return &findingsView{c: c} }
+
+// Name implements View.
+func (v *findingsView) Name() string { return "findings" }
+
+// Keys implements View.
+func (v *findingsView) Keys() []key.Binding {
+	k := &v.c.Keys
+	return []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Enter, k.Back}
+}
+
+// ShortHelp implements View.
+func (v *findingsView) ShortHelp() []key.Binding {
+	k, a := &v.c.Keys, v.c.ASCII
+	return []key.Binding{
+		relabel(k.Up, "↑/↓", "select", a), relabel(k.Enter, "enter", "go to the subject", a),
+		relabel(k.PageDown, "pgdn", "scroll", a), relabel(k.Back, "esc", "back", a),
+		relabel(k.Kernel, "k", "kernel", a), relabel(k.Quit, "q", "quit", a),
+	}
+}
+
+// SetSize implements View.
+func (v *findingsView) SetSize(width, height int) {
+	v.width, v.height = width, height
+	v.resync()
+}
+
+// SetSnapshot implements View.
+func (v *findingsView) SetSnapshot(s *model.Snapshot) tea.Cmd {
+	v.snap = s
+	v.resync()
+	return nil
+}
+
+// rows is how many document lines the view shows (its height without
+// the title line); docWidth the width the document is laid out for.
+func (v *findingsView) rows() int     { return max(1, v.height-1) }
+func (v *findingsView) docWidth() int { return max(v.width, MinWidth) }
+
+func (v *findingsView) resync() {
+	if v.snap != nil {
+		v.sync(v.snap.Findings, v.docWidth(), v.rows(), v.c.ASCII)
+	}
+}
+
+// Update implements View.
+func (v *findingsView) Update(msg tea.Msg) tea.Cmd {
+	kp, ok := msg.(tea.KeyPressMsg)
+	if !ok || v.snap == nil {
+		return nil
+	}
+	k := &v.c.Keys
+	fs, w, rows, ascii := v.snap.Findings, v.docWidth(), v.rows(), v.c.ASCII
+	switch {
+	case key.Matches(kp, k.Enter):
+		return v.jump()
+	case key.Matches(kp, k.Up):
+		v.move(fs, -1, w, rows, ascii)
+	case key.Matches(kp, k.Down):
+		v.move(fs, 1, w, rows, ascii)
+	case key.Matches(kp, k.PageUp):
+		v.scroll(fs, -max(1, rows-1), w, rows, ascii)
+	case key.Matches(kp, k.PageDown):
+		v.scroll(fs, max(1, rows-1), w, rows, ascii)
+	case key.Matches(kp, k.Home):
+		v.move(fs, -len(fs), w, rows, ascii)
+	case key.Matches(kp, k.End):
+		v.move(fs, len(fs), w, rows, ascii)
+	}
+	return nil
+}
+
+// jump asks for the selected finding's subject to be shown in the table:
+// a destination or peer in the peers view, a listener's port in the
+// local-ports view, a process in the processes view.
+func (v *findingsView) jump() tea.Cmd {
+	fs := v.snap.Findings
+	if len(fs) == 0 {
+		return nil
+	}
+	subj := fs[v.sel].Subject
+	if _, ok := subjectView(&subj); !ok {
+		return request(noticeMsg("this finding is about the whole host: no row to go to"))
+	}
+	return request(jumpMsg{subject: subj})
+}
+
+// View implements View.
+func (v *findingsView) View() []string {
+	return v.render(&v.c.Styles, v.snap, v.width, v.height, v.c.ASCII)
 }
 
 // sync follows the selected finding into a new snapshot (by key) and keeps
@@ -372,15 +470,16 @@ func processIndex(rows []model.ProcessRow, s *model.Subject) int {
 	return -1
 }
 
-// subjectView is the table view that lists a subject (false for the host).
-func subjectView(s *model.Subject) (levelKind, bool) {
+// subjectView is the table view (an index into topLevels) that lists a
+// subject (false for the host).
+func subjectView(s *model.Subject) (int, bool) {
 	switch s.Kind {
 	case model.SubjectDestination, model.SubjectPeer:
-		return lvPeers, true
+		return topPeers, true
 	case model.SubjectListener:
-		return lvPorts, true
+		return topPorts, true
 	case model.SubjectProcess:
-		return lvProcesses, true
+		return topProcesses, true
 	}
 	return 0, false
 }

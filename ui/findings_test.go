@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 	"time"
@@ -25,9 +24,9 @@ func quietSamples() []*source.Sample {
 }
 
 // tuiWith is a monitor at w x h that has polled both samples.
-func tuiWith(t *testing.T, samples []*source.Sample, a *model.Analyzer, w, h int) Model {
+func tuiWith(t *testing.T, samples []*source.Sample, th *model.Thresholds, w, h int) Model {
 	t.Helper()
-	m := New(Config{Reader: &fakeReader{samples: samples}, Interval: time.Hour, Theme: "mono", Analyzer: a})
+	m := New(Config{Poller: pollOf(&fakeReader{samples: samples}, th), Interval: time.Hour, Theme: "mono"})
 	m = send(t, m, tea.WindowSizeMsg{Width: w, Height: h})
 	m = run(t, m, m.Init())
 	return send(t, m, tickMsg{seq: m.tickSeq})
@@ -98,8 +97,8 @@ func TestFindingsView(t *testing.T) {
 			t.Errorf("findings view lacks %q:\n%s", want, s)
 		}
 	}
-	if m.mode != screenFindings || m.findings.sel != 0 {
-		t.Fatalf("mode %v sel %d", m.mode, m.findings.sel)
+	if m.focused() != "findings" || m.findingsV().sel != 0 {
+		t.Fatalf("mode %v sel %d", m.focused(), m.findingsV().sel)
 	}
 	// The selected title is reverse video.
 	if !strings.Contains(m.View().Content, "\x1b[7mAccept queue full") {
@@ -107,39 +106,39 @@ func TestFindingsView(t *testing.T) {
 	}
 	// Down selects the next finding and scrolls its block into view.
 	m = press(t, m, "down")
-	if m.findings.sel != 1 || !strings.Contains(screen(m), "open files 900 of its limit 1,024") {
-		t.Errorf("down: sel %d\n%s", m.findings.sel, screen(m))
+	if m.findingsV().sel != 1 || !strings.Contains(screen(m), "open files 900 of its limit 1,024") {
+		t.Errorf("down: sel %d\n%s", m.findingsV().sel, screen(m))
 	}
 	// Page down moves on; the selection follows onto the screen.
 	m = press(t, m, "pgdown")
-	if title := " " + sevLabel(m.snap.Findings[m.findings.sel].Severity) + " " + m.snap.Findings[m.findings.sel].Title.String(); !strings.Contains(screen(m), strings.TrimSpace(title)) {
-		t.Errorf("after pgdown the selected finding (%d) is off screen:\n%s", m.findings.sel, screen(m))
+	if title := " " + sevLabel(m.snap.Findings[m.findingsV().sel].Severity) + " " + m.snap.Findings[m.findingsV().sel].Title.String(); !strings.Contains(screen(m), strings.TrimSpace(title)) {
+		t.Errorf("after pgdown the selected finding (%d) is off screen:\n%s", m.findingsV().sel, screen(m))
 	}
 	m = press(t, m, "G")
-	if m.findings.sel != 3 || !strings.Contains(screen(m), "Connects to 198.51.100.7:5432") {
-		t.Errorf("G: sel %d", m.findings.sel)
+	if m.findingsV().sel != 3 || !strings.Contains(screen(m), "Connects to 198.51.100.7:5432") {
+		t.Errorf("G: sel %d", m.findingsV().sel)
 	}
 	// f and esc go back to the table, where the strip is.
 	m = press(t, m, "f")
-	if m.mode != screenTable || !strings.Contains(screen(m), "PEERS") {
+	if m.focused() != "table" || !strings.Contains(screen(m), "PEERS") {
 		t.Error("f in the findings view should close it")
 	}
 	m = press(t, m, "f", "esc")
-	if m.mode != screenTable || !strings.Contains(screen(m), "PEERS") {
+	if m.focused() != "table" || !strings.Contains(screen(m), "PEERS") {
 		t.Error("esc should close the findings view")
 	}
 	// f reopens at the top.
 	m = press(t, m, "f")
-	if m.findings.sel != 0 || m.findings.offset != 0 {
-		t.Errorf("reopened at sel %d offset %d", m.findings.sel, m.findings.offset)
+	if m.findingsV().sel != 0 || m.findingsV().offset != 0 {
+		t.Errorf("reopened at sel %d offset %d", m.findingsV().sel, m.findingsV().offset)
 	}
 	// A new poll keeps the selection on the same finding, wherever it
 	// moved (the overflows stopped rising: the full queue is now a
 	// warning, after the CLOSE_WAIT leak).
 	m = press(t, m, "down")
 	m = send(t, m, tickMsg{seq: m.tickSeq})
-	if f := m.snap.Findings[m.findings.sel]; f.Rule != model.RuleCloseWaitLeak || m.findings.sel != 0 || m.mode != screenFindings {
-		t.Errorf("a refresh moved the selection to %d (%s)", m.findings.sel, f.Rule)
+	if f := m.snap.Findings[m.findingsV().sel]; f.Rule != model.RuleCloseWaitLeak || m.findingsV().sel != 0 || m.focused() != "findings" {
+		t.Errorf("a refresh moved the selection to %d (%s)", m.findingsV().sel, f.Rule)
 	}
 }
 
@@ -147,25 +146,25 @@ func TestFindingsJump(t *testing.T) {
 	m := newTUI(t, 100, 30, "mono")
 	for _, tc := range []struct {
 		keys    []string
-		view    levelKind
+		view    string
 		key     string
 		crumb   string
 		rowText string
 	}{
-		{[]string{"f", "enter"}, lvPorts, "80", "LOCAL PORTS", "80 yes"},                          // listener
-		{[]string{"f", "down", "enter"}, lvProcesses, "20", "PROCESSES", "20 php-fpm"},            // process
-		{[]string{"f", "down", "down", "enter"}, lvPeers, "out 192.0.2.10:443 ", "PEERS", ""},     // destination
-		{[]string{"f", "G", "enter"}, lvPeers, "out 198.51.100.7:5432 ", "PEERS", "198.51.100.7"}, // peer
+		{[]string{"f", "enter"}, "Local ports", "80", "LOCAL PORTS", "80 yes"},                    // listener
+		{[]string{"f", "down", "enter"}, "Processes", "20", "PROCESSES", "20 php-fpm"},            // process
+		{[]string{"f", "down", "down", "enter"}, "Peers", "out 192.0.2.10:443 ", "PEERS", ""},     // destination
+		{[]string{"f", "G", "enter"}, "Peers", "out 198.51.100.7:5432 ", "PEERS", "198.51.100.7"}, // peer
 	} {
 		m = press(t, m, "tab") // start elsewhere
 		m = press(t, m, tc.keys...)
-		lv := m.top()
-		if m.mode != screenTable || len(m.levels) != 1 || lv.kind != tc.view || !strings.HasPrefix(lv.tbl.selKey, tc.key) {
-			t.Errorf("%v: mode %v view %v selected %q, want view %v row %q", tc.keys, m.mode, lv.kind, lv.tbl.selKey, tc.view, tc.key)
+		lv := m.tableV().top()
+		if m.focused() != "table" || len(m.tableV().levels) != 1 || lv.kind.name() != tc.view || !strings.HasPrefix(lv.tbl.selKey, tc.key) {
+			t.Errorf("%v: mode %v view %v selected %q, want view %v row %q", tc.keys, m.focused(), lv.kind.name(), lv.tbl.selKey, tc.view, tc.key)
 			continue
 		}
-		if topViews[m.view] != tc.view || !strings.Contains(screen(m), tc.crumb) {
-			t.Errorf("%v: the tab view is %v:\n%s", tc.keys, topViews[m.view], screen(m))
+		if topLevels[m.tableV().view]().name() != tc.view || !strings.Contains(screen(m), tc.crumb) {
+			t.Errorf("%v: the tab view is %v:\n%s", tc.keys, topLevels[m.tableV().view]().name(), screen(m))
 		}
 		// The selected row is the one highlighted.
 		for _, l := range strings.Split(m.View().Content, "\n") {
@@ -178,8 +177,8 @@ func TestFindingsJump(t *testing.T) {
 	m = press(t, m, "/")
 	m = typeText(t, m, "port:6379")
 	m = press(t, m, "enter", "f", "G", "enter")
-	if !m.opts.Filter.Empty() || !strings.HasPrefix(m.top().tbl.selKey, "out 198.51.100.7:5432 ") {
-		t.Errorf("jump through a filter: filter %q, selected %q", m.opts.Filter.String(), m.top().tbl.selKey)
+	if !m.opts.Filter.Empty() || !strings.HasPrefix(m.tableV().top().tbl.selKey, "out 198.51.100.7:5432 ") {
+		t.Errorf("jump through a filter: filter %q, selected %q", m.opts.Filter.String(), m.tableV().top().tbl.selKey)
 	}
 	if s := screen(m); !strings.Contains(s, "filter port:6379 cleared to show 198.51.100.7:5432") {
 		t.Errorf("the footer should say the filter was cleared:\n%s", s)
@@ -204,8 +203,8 @@ func TestFindingsJumpHost(t *testing.T) {
 		t.Errorf("the title should say what the finding is about:\n%s", screen(m))
 	}
 	m = press(t, m, "enter")
-	if m.mode != screenFindings || !strings.Contains(screen(m), "about the whole host") {
-		t.Errorf("enter on a host finding: mode %v\n%s", m.mode, screen(m))
+	if m.focused() != "findings" || !strings.Contains(screen(m), "about the whole host") {
+		t.Errorf("enter on a host finding: mode %v\n%s", m.focused(), screen(m))
 	}
 	// No findings: the view says so.
 	m = tuiWith(t, quietSamples(), nil, 100, 30)
@@ -214,7 +213,7 @@ func TestFindingsJumpHost(t *testing.T) {
 		t.Errorf("empty findings view:\n%s", screen(m))
 	}
 	m = press(t, m, "enter", "down", "G")
-	if m.mode != screenFindings {
+	if m.focused() != "findings" {
 		t.Error("keys on an empty findings view")
 	}
 }
@@ -228,38 +227,38 @@ func TestKernelView(t *testing.T) {
 			t.Errorf("kernel view lacks %q:\n%s", want, s)
 		}
 	}
-	if m.mode != screenKernel {
+	if m.focused() != "kernel" {
 		t.Fatal("k should open the kernel view")
 	}
 	m = press(t, m, "G")
 	s = screen(m)
 	ov, ao := strings.Index(s, "ListenOverflows"), strings.Index(s, "ActiveOpens")
-	if m.kernel.offset == 0 || ov < 0 || ao < ov || !strings.Contains(s, "+2.0/s") || !strings.Contains(s, "connections dropped: a listener's") {
-		t.Errorf("the counters at the end, moving and named first (offset %d):\n%s", m.kernel.offset, s)
+	if m.kernelV().offset == 0 || ov < 0 || ao < ov || !strings.Contains(s, "+2.0/s") || !strings.Contains(s, "connections dropped: a listener's") {
+		t.Errorf("the counters at the end, moving and named first (offset %d):\n%s", m.kernelV().offset, s)
 	}
 	m = press(t, m, "g")
-	if m.kernel.offset != 0 {
+	if m.kernelV().offset != 0 {
 		t.Error("g should go back to the top")
 	}
 	m = press(t, m, "down", "down")
-	if m.kernel.offset != 2 {
-		t.Errorf("down down: offset %d", m.kernel.offset)
+	if m.kernelV().offset != 2 {
+		t.Errorf("down down: offset %d", m.kernelV().offset)
 	}
 	m = press(t, m, "up", "up", "up")
-	if m.kernel.offset != 0 {
-		t.Errorf("up stops at the top: offset %d", m.kernel.offset)
+	if m.kernelV().offset != 0 {
+		t.Errorf("up stops at the top: offset %d", m.kernelV().offset)
 	}
 	// k again, or esc, goes back; f goes to the findings.
 	m = press(t, m, "k")
-	if m.mode != screenTable {
+	if m.focused() != "table" {
 		t.Error("k should close the kernel view")
 	}
 	m = press(t, m, "k", "f")
-	if m.mode != screenFindings {
+	if m.focused() != "findings" {
 		t.Error("f from the kernel view should open the findings")
 	}
 	m = press(t, m, "k", "esc")
-	if m.mode != screenTable {
+	if m.focused() != "table" {
 		t.Error("esc should close the kernel view")
 	}
 	// Help works over the views and returns to them.
@@ -268,7 +267,7 @@ func TestKernelView(t *testing.T) {
 		t.Errorf("help lacks f and k:\n%s", screen(m))
 	}
 	m = press(t, m, "esc")
-	if m.showHelp || m.mode != screenKernel {
+	if m.showHelp || m.focused() != "kernel" {
 		t.Error("esc should close the help and stay in the kernel view")
 	}
 	// Pause works in the views too.
@@ -279,7 +278,7 @@ func TestKernelView(t *testing.T) {
 }
 
 func TestViewsASCII(t *testing.T) {
-	m := New(Config{Reader: &fakeReader{samples: tuiSamples()}, Theme: "mono", ASCII: true, Interval: time.Hour, Analyzer: tuiAnalyzer(t)})
+	m := New(Config{Poller: pollOf(&fakeReader{samples: tuiSamples()}, tuiThresholds(t)), Theme: "mono", ASCII: true, Interval: time.Hour})
 	m = send(t, m, tea.WindowSizeMsg{Width: 100, Height: 30})
 	m = run(t, m, m.Init())
 	m = send(t, m, tickMsg{seq: m.tickSeq})
@@ -373,49 +372,9 @@ func TestFormatHelpers(t *testing.T) {
 	if fdText(3, -1, true) != "3/inf" {
 		t.Error("fdText ascii")
 	}
-	st := newTUI(t, 80, 24, "dark").styles
+	st := newTUI(t, 80, 24, "dark").common.Styles
 	if fdStyle(&st, "900/1024") != &st.Crit || fdStyle(&st, "700/1024") != &st.Warn || fdStyle(&st, "12/1024") != nil || fdStyle(&st, "12") != nil {
 		t.Error("fdStyle")
-	}
-}
-
-func TestWriteTextFindingsFirst(t *testing.T) {
-	a := tuiAnalyzer(t)
-	ss := tuiSamples()
-	a.Next(ss[0], model.Options{})
-	snap := a.Next(ss[1], model.Options{})
-	var b bytes.Buffer
-	if err := WriteText(&b, snap, TextOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	got := b.String()
-	fi, si := strings.Index(got, "\nFINDINGS 4\n"), strings.Index(got, "\nSTATE ")
-	if fi < 0 || si < fi {
-		t.Fatalf("findings should come first:\n%s", got)
-	}
-	for _, want := range []string{
-		"  CRITICAL  Accept queue full on 0.0.0.0:80 (129/128)\n",
-		"      about:  listener 0.0.0.0:80  (rule accept_queue_overflow)\n",
-		"        why:  129 connections wait for accept()",
-		"         do:  Raise net.core.somaxconn (now 128) AND restart",
-		"              Check the process is alive",
-		"  WARNING   Connects to 198.51.100.7:5432 failing",
-	} {
-		if !strings.Contains(got[fi:si], want) {
-			t.Errorf("findings lack %q:\n%s", want, got[fi:si])
-		}
-	}
-	// Quiet: one line says so. Built without an Analyzer: no section.
-	a = model.NewAnalyzer(model.DefaultThresholds())
-	b.Reset()
-	WriteText(&b, a.Next(quietSamples()[1], model.Options{}), TextOptions{})
-	if !strings.Contains(b.String(), "\nFINDINGS  no findings\n\nSTATE ") {
-		t.Errorf("quiet text:\n%s", b.String())
-	}
-	b.Reset()
-	WriteText(&b, model.Build(quietSamples()[1], nil, model.Options{}), TextOptions{})
-	if strings.Contains(b.String(), "FINDINGS") {
-		t.Errorf("a snapshot without an Analyzer has no findings section:\n%s", b.String())
 	}
 }
 

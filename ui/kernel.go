@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/tcptop/tcptop/model"
@@ -14,8 +16,69 @@ import (
 // each does, then the TcpExt/Tcp counters with value and rate, the ones
 // moving now first. The order and the meanings come from model/kernel.go.
 type kernelView struct {
-	offset int // first document line on screen
+	c             *Common
+	width, height int
+	snap          *model.Snapshot
+	offset        int // first document line on screen
 }
+
+func newKernelView(c *Common) View { return &kernelView{c: c} }
+
+// Name implements View.
+func (v *kernelView) Name() string { return "kernel" }
+
+// Keys implements View.
+func (v *kernelView) Keys() []key.Binding {
+	k := &v.c.Keys
+	return []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Back}
+}
+
+// ShortHelp implements View.
+func (v *kernelView) ShortHelp() []key.Binding {
+	k, a := &v.c.Keys, v.c.ASCII
+	return []key.Binding{
+		relabel(k.Up, "↑/↓", "scroll", a), relabel(k.PageDown, "pgdn", "page", a),
+		relabel(k.Back, "esc", "back", a), relabel(k.Findings, "f", "findings", a), relabel(k.Quit, "q", "quit", a),
+	}
+}
+
+// SetSize implements View.
+func (v *kernelView) SetSize(width, height int) { v.width, v.height = width, height }
+
+// SetSnapshot implements View.
+func (v *kernelView) SetSnapshot(s *model.Snapshot) tea.Cmd {
+	v.snap = s
+	return nil
+}
+
+// Update implements View: the keys scroll.
+func (v *kernelView) Update(msg tea.Msg) tea.Cmd {
+	kp, ok := msg.(tea.KeyPressMsg)
+	if !ok || v.snap == nil {
+		return nil
+	}
+	k := &v.c.Keys
+	rows := max(1, v.height-1)
+	total := len(kernelDoc(&v.c.Styles, v.snap, max(v.width, MinWidth)))
+	switch {
+	case key.Matches(kp, k.Up):
+		v.scroll(-1, total, rows)
+	case key.Matches(kp, k.Down):
+		v.scroll(1, total, rows)
+	case key.Matches(kp, k.PageUp):
+		v.scroll(-max(1, rows-1), total, rows)
+	case key.Matches(kp, k.PageDown):
+		v.scroll(max(1, rows-1), total, rows)
+	case key.Matches(kp, k.Home):
+		v.offset = 0
+	case key.Matches(kp, k.End):
+		v.scroll(total, total, rows)
+	}
+	return nil
+}
+
+// View implements View.
+func (v *kernelView) View() []string { return v.render(&v.c.Styles, v.snap, v.width, v.height) }
 
 // kernelDoc is the scrolling part of the kernel view, styled, each line
 // exactly width cells.

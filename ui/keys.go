@@ -87,26 +87,13 @@ func (k KeyMap) ShortHelp() []key.Binding {
 	}
 }
 
-// ViewHelp is the footer's key list in the findings and kernel views.
-func (k KeyMap) ViewHelp(findings, ascii bool) []key.Binding {
-	short := func(b key.Binding, name, desc string) key.Binding {
-		if ascii {
-			name = strings.NewReplacer("↑", "up", "↓", "down").Replace(name)
-		}
-		b.SetHelp(name, desc)
-		return b
+// relabel is b with the footer's shorter help; ascii spells the arrows.
+func relabel(b key.Binding, name, desc string, ascii bool) key.Binding {
+	if ascii {
+		name = strings.NewReplacer("↑", "up", "↓", "down").Replace(name)
 	}
-	if findings {
-		return []key.Binding{
-			short(k.Up, "↑/↓", "select"), short(k.Enter, "enter", "go to the subject"),
-			short(k.PageDown, "pgdn", "scroll"), short(k.Back, "esc", "back"),
-			short(k.Kernel, "k", "kernel"), short(k.Quit, "q", "quit"),
-		}
-	}
-	return []key.Binding{
-		short(k.Up, "↑/↓", "scroll"), short(k.PageDown, "pgdn", "page"),
-		short(k.Back, "esc", "back"), short(k.Findings, "f", "findings"), short(k.Quit, "q", "quit"),
-	}
+	b.SetHelp(name, desc)
+	return b
 }
 
 // FullHelp is the help overlay, in groups.

@@ -94,17 +94,13 @@ func topStates(snap *model.Snapshot, states []source.State, n int) []source.Stat
 	return out
 }
 
-func (m *Model) tableRows() int {
-	return computeLayout(m.snap, m.width, m.height).tableRows
-}
-
 // View draws the screen.
 func (m Model) View() tea.View {
 	v := tea.NewView(m.render())
 	v.AltScreen = true
-	if m.filtering && m.width >= MinWidth && m.height >= MinHeight {
+	if m.filtering && m.common.Width >= MinWidth && m.common.Height >= MinHeight {
 		if c := m.input.Cursor(); c != nil {
-			c.Position.Y += m.height - 1 // the input is the footer line
+			c.Position.Y += m.common.Height - 1 // the input is the footer line
 			v.Cursor = c
 		}
 	}
@@ -117,34 +113,20 @@ func (m Model) View() tea.View {
 
 // render is the whole screen as one string of exactly height lines.
 func (m Model) render() string {
-	w, h := m.width, m.height
+	w, h := m.common.Width, m.common.Height
 	if w == 0 || h == 0 {
 		return ""
 	}
 	if w < MinWidth || h < MinHeight {
 		return tooSmall(w, h)
 	}
-	st := &m.styles
+	st := &m.common.Styles
 	lines := make([]string, 0, h)
 	lines = append(lines, renderHeader(st, m.snap, headerInfo{paused: m.paused, interval: m.interval, loc: m.cfg.Location, ascii: m.cfg.ASCII}, w))
 	if m.showHelp {
-		lines = append(lines, m.renderHelp(h-2)...)
-	} else if m.snap != nil && m.mode == screenFindings {
-		lines = append(lines, m.findings.render(st, m.snap, w, h-2, m.cfg.ASCII)...)
-	} else if m.snap != nil && m.mode == screenKernel {
-		lines = append(lines, m.kernel.render(st, m.snap, w, h-2)...)
+		lines = append(lines, m.help.View()...)
 	} else if m.snap != nil {
-		l := computeLayout(m.snap, w, h)
-		lines = append(lines, renderFindingsStrip(st, m.snap.Findings, l.findings, w, m.cfg.ASCII)...)
-		lines = append(lines, renderStates(st, m.snap, l.states, l.stateCols, w, m.cfg.ASCII)[:l.stateRows]...)
-		lines = append(lines, renderPorts(st, m.snap, l.ports, w, m.cfg.ASCII)...)
-		lines = append(lines, renderListeners(st, m.snap, l.listeners, w)...)
-		lines = append(lines, m.renderTableTitle(w))
-		lv := m.levels[len(m.levels)-1]
-		tbl := lv.tbl
-		tbl.height = l.tableRows
-		tbl.clamp()
-		lines = append(lines, tbl.render(st, w, true)...)
+		lines = append(lines, m.views[m.focus].View()...)
 	} else if m.err != nil {
 		lines = append(lines, fitStyled(st.Crit.Render("cannot read sockets: "+oneLine(m.err)), w))
 	}
@@ -178,55 +160,10 @@ func tooSmall(w, h int) string {
 	return strings.Join(lines, "\n")
 }
 
-// renderTableTitle is the breadcrumb, the row count and the sort.
-func (m Model) renderTableTitle(w int) string {
-	st := &m.styles
-	sep := " › "
-	if m.cfg.ASCII {
-		sep = " > "
-	}
-	crumbs := make([]string, len(m.levels))
-	for i, lv := range m.levels {
-		crumbs[i] = lv.label
-		if i == 0 && lv.kind == lvPeers && len(m.levels) == 1 {
-			crumbs[i] = "PEERS"
-		}
-	}
-	crumbs[0] = strings.ToUpper(crumbs[0])
-	lv := m.levels[len(m.levels)-1]
-	n := lv.tbl.data.n
-	rows := "rows"
-	if n == 1 {
-		rows = "row"
-	}
-	text := st.Title.Render(strings.Join(crumbs, sep)) + st.Dim.Render(fmt.Sprintf("  %d %s", n, rows))
-	if len(m.levels) == 1 {
-		arrow := "→"
-		if m.cfg.ASCII {
-			arrow = "->"
-		}
-		text += st.Dim.Render(fmt.Sprintf("  [tab] %s %s", arrow, strings.ToLower(topViews[(m.view+1)%len(topViews)].name())))
-	} else {
-		text += st.Dim.Render("  [esc] back")
-	}
-	if lv.kind == lvSockets && lv.pid != 0 && m.snap != nil && m.snap.Sample != nil {
-		if p := m.snap.Sample.Procs[lv.pid]; p != nil {
-			if fds := fdText(p.FDs, p.FDLimit, m.cfg.ASCII); fds != "" {
-				style := &st.Dim
-				if s := fdStyle(st, fds); s != nil {
-					style = s
-				}
-				text += "  " + style.Render("open files "+fds)
-			}
-		}
-	}
-	return fitStyled(text, w)
-}
-
 // renderFooter is the status line: the filter input while editing, an
 // error when the last poll failed, else the filter, sort and keys.
 func (m Model) renderFooter(w int) string {
-	st := &m.styles
+	st := &m.common.Styles
 	if m.filtering {
 		line := m.input.View()
 		if m.filterErr != nil {
@@ -248,56 +185,18 @@ func (m Model) renderFooter(w int) string {
 	if f := m.opts.Filter; !f.Empty() {
 		left = append(left, st.Warn.Render("filter "+f.String()))
 	}
-	keys := m.keys.ShortHelp()
-	if m.mode != screenTable && !m.showHelp {
-		keys = m.keys.ViewHelp(m.mode == screenFindings, m.cfg.ASCII)
-	} else {
+	var open View = m.views[m.focus]
+	if m.showHelp {
+		open = m.help
+	}
+	keys := open.ShortHelp()
+	if _, ok := open.(sortFollower); ok {
 		left = append(left, "sort "+m.opts.Sort.String())
 	}
 	status := strings.Join(left, "  ") + "  "
 	if len(left) == 0 {
 		status = ""
 	}
-	m.help.SetWidth(max(0, w-ansi.StringWidth(stripped(status))))
-	return fitStyled(status+m.help.ShortHelpView(keys), w)
-}
-
-// renderHelp is the key overlay: one column when it fits, else two, and
-// the filter language on the last lines.
-func (m Model) renderHelp(rows int) []string {
-	st := &m.styles
-	var items []string
-	for _, group := range m.keys.FullHelp() {
-		for _, b := range group {
-			h := b.Help()
-			items = append(items, fmt.Sprintf("  %-10s %s", h.Key, h.Desc))
-		}
-	}
-	tail := []string{
-		st.Dim.Render("  filter terms: port: sport: dport: proc: pid: addr: state: and bare words;"),
-		st.Dim.Render("  terms AND, commas OR: port:80,443 state:CLOSE_WAIT 10.0.0.0/8"),
-	}
-	out := []string{fitStyled(st.Title.Render("Keys")+st.Dim.Render("  (? or esc closes)"), m.width)}
-	if 1+len(items)+len(tail) <= rows {
-		for _, it := range items {
-			out = append(out, fitStyled(it, m.width))
-		}
-	} else {
-		half := (len(items) + 1) / 2
-		colW := m.width / 2
-		for i := 0; i < half; i++ {
-			l := fitStyled(items[i], colW)
-			if i+half < len(items) {
-				l += items[i+half]
-			}
-			out = append(out, fitStyled(l, m.width))
-		}
-	}
-	for _, l := range tail {
-		out = append(out, fitStyled(l, m.width))
-	}
-	if len(out) > rows {
-		out = out[:rows]
-	}
-	return out
+	m.status.SetWidth(max(0, w-ansi.StringWidth(stripped(status))))
+	return fitStyled(status+m.status.ShortHelpView(keys), w)
 }

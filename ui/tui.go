@@ -2,7 +2,6 @@ package ui
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"charm.land/bubbles/v2/help"
@@ -11,7 +10,6 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/tcptop/tcptop/model"
-	"github.com/tcptop/tcptop/source"
 	"github.com/tcptop/tcptop/themes"
 )
 
@@ -30,8 +28,10 @@ var intervalSteps = []time.Duration{
 
 // Config sets up the monitor.
 type Config struct {
-	// Reader is polled for samples (the kernel, or a recording in tests).
-	Reader source.Reader
+	// Poller is polled for snapshots (a pipeline over the kernel, or over
+	// a recording in tests); required. The monitor calls SetOptions whenever the
+	// filter or the sort change, and once at the start with Options.
+	Poller Poller
 	// Options are the starting filter and sort (--filter, --sort).
 	Options model.Options
 	// Interval is the starting refresh interval.
@@ -46,10 +46,6 @@ type Config struct {
 	Location *time.Location
 	// Context ends polls in flight when the program stops.
 	Context context.Context
-	// Analyzer turns polls into snapshots with findings, history and
-	// ages (nil: one with the default thresholds). Only the poll command
-	// uses it, and polls never overlap.
-	Analyzer *model.Analyzer
 }
 
 // Messages. Polls and rebuilds run as commands, off the UI goroutine; their
@@ -68,30 +64,18 @@ type (
 	tickMsg struct{ seq int }
 )
 
-// screenMode is what fills the screen under the header.
-type screenMode int
-
-const (
-	screenTable    screenMode = iota // panels and the table
-	screenFindings                   // f: findings with evidence and advice
-	screenKernel                     // k: tunables and counters
-)
-
-// Model is the root of the monitor: it owns the poll loop and routes keys
-// to the filter input, the help overlay or the table levels.
+// Model is the root of the monitor: it owns the poll loop, the options,
+// pause and the interval, the filter input and the status line, and routes
+// keys: the filter input and the help overlay when open, then the global
+// keys, then the focused view (see views).
 type Model struct {
 	cfg    Config
-	keys   KeyMap
-	styles themes.Styles
-	width  int
-	height int
+	common *Common
 
-	snap    *model.Snapshot // shown (its rates are the Analyzer's)
-	opts    model.Options
-	gen     int // bumped whenever opts change
-	snapGen int // the gen snap was built with
-	err     error
-	errAt   time.Time
+	snap *model.Snapshot // shown (its rates are the poll's)
+	opts model.Options
+	gen  int // bumped whenever opts change
+	err  error
 
 	interval  time.Duration
 	paused    bool
@@ -99,21 +83,18 @@ type Model struct {
 	pollStart time.Time // when the last poll began
 	tickSeq   int
 
-	view   int      // index into topViews
-	levels []*level // drill-down stack; levels[0] is the view
-
 	filtering bool
 	input     textinput.Model
 	filterErr error
 
+	views    []View // one per registration, built anew when opened
+	focus    int    // index into views
+	help     *helpView
 	showHelp bool
-	help     help.Model
-
-	mode     screenMode
-	findings findingsView
-	kernel   kernelView
 	// notice is a one-off message for the footer, cleared by the next key.
 	notice string
+	// status renders the footer's key list.
+	status help.Model
 }
 
 // New builds the monitor.
@@ -124,16 +105,14 @@ func New(cfg Config) Model {
 	if cfg.Context == nil {
 		cfg.Context = context.Background()
 	}
-	if cfg.Analyzer == nil {
-		cfg.Analyzer = model.NewAnalyzer(model.DefaultThresholds())
-	}
 	m := Model{
 		cfg:      cfg,
-		keys:     DefaultKeys(),
+		common:   &Common{Keys: DefaultKeys(), ASCII: cfg.ASCII},
 		opts:     cfg.Options,
 		interval: cfg.Interval,
-		help:     help.New(),
+		status:   help.New(),
 	}
+	cfg.Poller.SetOptions(cfg.Options)
 	m.setStyles(true)
 	m.input = textinput.New()
 	m.input.Prompt = "/ "
@@ -142,7 +121,14 @@ func New(cfg Config) Model {
 	// The terminal's own cursor: a virtual one blinks, which redraws the
 	// screen twice a second for nothing.
 	m.input.SetVirtualCursor(false)
-	m.levels = []*level{{kind: topViews[0], label: topViews[0].name()}}
+	var opens []key.Binding
+	for _, r := range views {
+		m.views = append(m.views, r.build(m.common))
+		if r.open != nil {
+			opens = append(opens, r.open(&m.common.Keys))
+		}
+	}
+	m.help = newHelpView(m.common, m.views, opens)
 	return m
 }
 
@@ -157,14 +143,14 @@ func (m *Model) setStyles(dark bool) {
 	if m.cfg.NoColor {
 		mode = themes.Mono
 	}
-	m.styles = themes.New(mode, m.cfg.ASCII)
+	m.common.Styles = themes.New(mode, m.cfg.ASCII)
 	hs := help.DefaultStyles(dark)
 	if mode == themes.Mono {
 		hs = help.Styles{}
 	}
-	m.help.Styles = hs
+	m.status.Styles = hs
 	if m.cfg.ASCII {
-		m.help.ShortSeparator, m.help.Ellipsis = " | ", "~"
+		m.status.ShortSeparator, m.status.Ellipsis = " | ", "~"
 	}
 }
 
@@ -182,26 +168,22 @@ func (m Model) Init() tea.Cmd {
 	return tea.Batch(cmds...)
 }
 
-// pollCmd reads one sample and runs it through the Analyzer off the UI
-// goroutine. It captures everything it needs, so it never touches the
-// Model; the Analyzer is only ever used by the one poll in flight (a tick
-// is ignored while polling), so it needs no lock.
+// pollCmd asks the Poller for one snapshot off the UI goroutine. It
+// captures everything it needs, so it never touches the Model; polls never
+// overlap (a tick is ignored while polling).
 func (m *Model) pollCmd() tea.Cmd {
 	m.polling = true
-	r, ctx, a, opts, gen := m.cfg.Reader, m.cfg.Context, m.cfg.Analyzer, m.opts, m.gen
+	p, ctx, gen := m.cfg.Poller, m.cfg.Context, m.gen
 	return func() tea.Msg {
 		started := time.Now()
-		s, err := r.Read(ctx)
-		if err != nil {
-			return snapshotMsg{err: err, gen: gen, started: started}
-		}
-		return snapshotMsg{snap: a.Next(s, opts), gen: gen, started: started}
+		s, err := p.Next(ctx)
+		return snapshotMsg{snap: s, err: err, gen: gen, started: started}
 	}
 }
 
 // rebuildCmd re-aggregates the shown sample with the current options
 // (a new filter or sort), without polling the kernel; the findings,
-// history and ages stay those of the poll.
+// history, ages and rates stay those of the poll.
 func (m *Model) rebuildCmd() tea.Cmd {
 	if m.snap == nil || m.snap.Sample == nil {
 		return nil
@@ -210,12 +192,12 @@ func (m *Model) rebuildCmd() tea.Cmd {
 	return func() tea.Msg { return rebuiltMsg{snap: model.Rebuild(snap, opts), gen: gen} }
 }
 
-// optsChanged records new options and rebuilds. The list on screen goes
-// back to its first row once it is re-sorted or re-filtered: after "sort by
-// CLOSE_WAIT" the user wants the worst peer, not the one they were on.
+// optsChanged hands the new options to the Poller and rebuilds. A poll
+// already under way comes back with the older generation and is rebuilt
+// in turn.
 func (m *Model) optsChanged() tea.Cmd {
 	m.gen++
-	m.top().resetGen = m.gen + 1
+	m.cfg.Poller.SetOptions(m.opts)
 	return m.rebuildCmd()
 }
 
@@ -231,14 +213,32 @@ func (m *Model) tickCmd() tea.Cmd {
 	return tea.Tick(d, func(time.Time) tea.Msg { return tickMsg{seq} })
 }
 
+// setSnapshot shows a snapshot: every view gets it.
+func (m *Model) setSnapshot(s *model.Snapshot) tea.Cmd {
+	m.snap = s
+	cmds := make([]tea.Cmd, 0, len(m.views))
+	for _, v := range m.views {
+		cmds = append(cmds, v.SetSnapshot(s))
+	}
+	return tea.Batch(cmds...)
+}
+
+// setSize gives every view the screen without the header and the footer.
+func (m *Model) setSize(w, h int) {
+	m.common.Width, m.common.Height = w, h
+	for _, v := range m.views {
+		v.SetSize(w, max(0, h-2))
+	}
+	m.help.SetSize(w, max(0, h-2))
+}
+
 // Update handles one message.
 func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
-		m.width, m.height = msg.Width, msg.Height
-		m.help.SetWidth(msg.Width)
+		m.status.SetWidth(msg.Width)
 		m.input.SetWidth(max(10, msg.Width-4))
-		m.refresh()
+		m.setSize(msg.Width, msg.Height)
 		return m, nil
 	case tea.BackgroundColorMsg:
 		if m.autoTheme() {
@@ -252,13 +252,11 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, nil // frozen: drop what arrived after the pause
 		}
 		if msg.err != nil {
-			m.err, m.errAt = msg.err, time.Now()
+			m.err = msg.err
 			return m, m.tickCmd()
 		}
 		m.err = nil
-		m.snap, m.snapGen = msg.snap, msg.gen
-		m.refresh()
-		cmds := []tea.Cmd{m.tickCmd()}
+		cmds := []tea.Cmd{m.setSnapshot(msg.snap), m.tickCmd()}
 		if msg.gen != m.gen {
 			cmds = append(cmds, m.rebuildCmd())
 		}
@@ -267,8 +265,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		// Only a rebuild of the sample still on screen, with the newest
 		// options, may replace it.
 		if msg.gen == m.gen && m.snap != nil && msg.snap.Sample == m.snap.Sample {
-			m.snap, m.snapGen = msg.snap, msg.gen
-			m.refresh()
+			return m, m.setSnapshot(msg.snap)
 		}
 		return m, nil
 	case tickMsg:
@@ -278,17 +275,50 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.pollCmd()
 	case tea.KeyPressMsg:
 		return m.handleKey(msg)
+
+	// Requests from the views.
+	case noticeMsg:
+		m.notice = string(msg)
+		return m, nil
+	case sortMsg:
+		return m, m.setSort(msg(m.opts.Sort))
+	case editFilterMsg:
+		m.filtering = true
+		m.filterErr = nil
+		m.input.SetValue(m.opts.Filter.String())
+		m.input.CursorEnd()
+		return m, m.input.Focus()
+	case closeMsg:
+		if m.showHelp {
+			m.showHelp = false
+		} else {
+			m.focus = 0
+		}
+		return m, nil
+	case jumpMsg:
+		m.focus = 0
+		return m, m.views[0].Update(msg)
+	case revealMsg:
+		if m.opts.Filter.Empty() {
+			return m, nil
+		}
+		m.notice = "filter " + m.opts.Filter.String() + " cleared to show " + msg.subject.String()
+		m.opts.Filter = model.Filter{}
+		m.input.SetValue("")
+		m.gen++
+		m.cfg.Poller.SetOptions(m.opts)
+		return m, m.rebuildCmd()
 	}
 	if m.filtering {
 		var cmd tea.Cmd
 		m.input, cmd = m.input.Update(msg)
 		return m, cmd
 	}
-	return m, nil
+	return m, m.views[m.focus].Update(msg)
 }
 
 func (m Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
-	k := m.keys
+	k := &m.common.Keys
 	if msg.String() == "ctrl+c" {
 		return m, tea.Quit
 	}
@@ -296,16 +326,9 @@ func (m Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		return m.filterKey(msg)
 	}
 	if m.showHelp {
-		if key.Matches(msg, k.Help, k.Back, k.Quit) {
-			m.showHelp = false
-		}
-		return m, nil
+		return m, m.help.Update(msg)
 	}
 	m.notice = ""
-	if m.mode != screenTable {
-		return m.viewKey(msg)
-	}
-	top := m.top()
 	switch {
 	case key.Matches(msg, k.Quit):
 		return m, tea.Quit
@@ -313,69 +336,41 @@ func (m Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		return m, tea.Suspend
 	case key.Matches(msg, k.Help):
 		m.showHelp = true
-	case key.Matches(msg, k.Findings):
-		m.openView(screenFindings)
-	case key.Matches(msg, k.Kernel):
-		m.openView(screenKernel)
-	case key.Matches(msg, k.SortTimeWait):
-		return m, m.setSort(model.SortKey{State: source.TimeWait})
-	case key.Matches(msg, k.SortCloseWait):
-		return m, m.setSort(model.SortKey{State: source.CloseWait})
-	case key.Matches(msg, k.SortEstablished):
-		return m, m.setSort(model.SortKey{State: source.Established})
-	case key.Matches(msg, k.SortTotal):
-		return m, m.setSort(model.SortKey{})
-	case key.Matches(msg, k.SortLeft):
-		return m, m.moveSort(-1)
-	case key.Matches(msg, k.SortRight):
-		return m, m.moveSort(1)
-	case key.Matches(msg, k.Reverse):
-		s := m.opts.Sort
-		s.Reverse = !s.Reverse
-		return m, m.setSort(s)
-	case key.Matches(msg, k.Filter):
-		m.filtering = true
-		m.filterErr = nil
-		m.input.SetValue(m.opts.Filter.String())
-		m.input.CursorEnd()
-		return m, m.input.Focus()
-	case key.Matches(msg, k.Enter):
-		m.drill()
-	case key.Matches(msg, k.Back):
-		if len(m.levels) > 1 {
-			m.levels = m.levels[:len(m.levels)-1]
-			m.refresh()
-		}
-	case key.Matches(msg, k.NextView), key.Matches(msg, k.PrevView):
-		d := 1
-		if key.Matches(msg, k.PrevView) {
-			d = len(topViews) - 1
-		}
-		m.view = (m.view + d) % len(topViews)
-		v := topViews[m.view]
-		m.levels = []*level{{kind: v, label: v.name()}}
-		m.refresh()
+		return m, nil
 	case key.Matches(msg, k.Pause), key.Matches(msg, k.Slower), key.Matches(msg, k.Faster):
 		return m, m.timingKey(msg)
-	case key.Matches(msg, k.Up):
-		top.tbl.move(-1)
-	case key.Matches(msg, k.Down):
-		top.tbl.move(1)
-	case key.Matches(msg, k.PageUp):
-		top.tbl.move(-max(1, top.tbl.height-1))
-	case key.Matches(msg, k.PageDown):
-		top.tbl.move(max(1, top.tbl.height-1))
-	case key.Matches(msg, k.Home):
-		top.tbl.moveTo(0)
-	case key.Matches(msg, k.End):
-		top.tbl.moveTo(-1)
+	case m.focus != 0 && key.Matches(msg, k.Back):
+		m.focus = 0
+		return m, nil
 	}
-	return m, nil
+	for i, r := range views {
+		if r.open != nil && key.Matches(msg, r.open(k)) {
+			return m, m.toggleView(i)
+		}
+	}
+	return m, m.views[m.focus].Update(msg)
+}
+
+// toggleView opens view i from its top, or goes back to the main view when
+// it is the one open.
+func (m *Model) toggleView(i int) tea.Cmd {
+	if m.focus == i {
+		m.focus = 0
+		return nil
+	}
+	v := views[i].build(m.common)
+	v.SetSize(m.common.Width, max(0, m.common.Height-2))
+	var cmd tea.Cmd
+	if m.snap != nil {
+		cmd = v.SetSnapshot(m.snap)
+	}
+	m.views[i], m.focus = v, i
+	return cmd
 }
 
 // timingKey handles pause and the refresh interval, in every view.
 func (m *Model) timingKey(msg tea.KeyPressMsg) tea.Cmd {
-	k := m.keys
+	k := &m.common.Keys
 	switch {
 	case key.Matches(msg, k.Pause):
 		m.paused = !m.paused
@@ -392,127 +387,17 @@ func (m *Model) timingKey(msg tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
-// openView shows the findings or the kernel view, from its top.
-func (m *Model) openView(mode screenMode) {
-	m.mode = mode
-	m.findings = findingsView{}
-	m.kernel = kernelView{}
-	m.refresh()
-}
-
-// viewRows is how many document lines the findings and kernel views show
-// (the screen without the header, the footer and the view's title).
-func (m *Model) viewRows() int { return max(1, m.height-3) }
-
-// viewKey handles a key in the findings or kernel view.
-func (m Model) viewKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
-	k := m.keys
-	switch {
-	case key.Matches(msg, k.Quit):
-		return m, tea.Quit
-	case key.Matches(msg, k.Suspend):
-		return m, tea.Suspend
-	case key.Matches(msg, k.Help):
-		m.showHelp = true
-		return m, nil
-	case key.Matches(msg, k.Pause), key.Matches(msg, k.Slower), key.Matches(msg, k.Faster):
-		return m, m.timingKey(msg)
-	case key.Matches(msg, k.Findings):
-		m.toggleView(screenFindings)
-		return m, nil
-	case key.Matches(msg, k.Kernel):
-		m.toggleView(screenKernel)
-		return m, nil
-	case key.Matches(msg, k.Back):
-		m.mode = screenTable
-		m.refresh()
-		return m, nil
-	}
-	if m.snap == nil {
-		return m, nil
-	}
-	rows := m.viewRows()
-	if m.mode == screenKernel {
-		total := len(kernelDoc(&m.styles, m.snap, max(m.width, MinWidth)))
-		switch {
-		case key.Matches(msg, k.Up):
-			m.kernel.scroll(-1, total, rows)
-		case key.Matches(msg, k.Down):
-			m.kernel.scroll(1, total, rows)
-		case key.Matches(msg, k.PageUp):
-			m.kernel.scroll(-max(1, rows-1), total, rows)
-		case key.Matches(msg, k.PageDown):
-			m.kernel.scroll(max(1, rows-1), total, rows)
-		case key.Matches(msg, k.Home):
-			m.kernel.offset = 0
-		case key.Matches(msg, k.End):
-			m.kernel.scroll(total, total, rows)
-		}
-		return m, nil
-	}
-	fs, w, ascii := m.snap.Findings, max(m.width, MinWidth), m.cfg.ASCII
-	switch {
-	case key.Matches(msg, k.Enter):
-		return m, m.jump()
-	case key.Matches(msg, k.Up):
-		m.findings.move(fs, -1, w, rows, ascii)
-	case key.Matches(msg, k.Down):
-		m.findings.move(fs, 1, w, rows, ascii)
-	case key.Matches(msg, k.PageUp):
-		m.findings.scroll(fs, -max(1, rows-1), w, rows, ascii)
-	case key.Matches(msg, k.PageDown):
-		m.findings.scroll(fs, max(1, rows-1), w, rows, ascii)
-	case key.Matches(msg, k.Home):
-		m.findings.move(fs, -len(fs), w, rows, ascii)
-	case key.Matches(msg, k.End):
-		m.findings.move(fs, len(fs), w, rows, ascii)
-	}
-	return m, nil
-}
-
-// jump shows the selected finding's subject in the table: a destination
-// or peer in the peers view, a listener's port in the local-ports view, a
-// process in the processes view. A subject the filter hides clears the
-// filter, and is selected once the list is rebuilt.
-func (m *Model) jump() tea.Cmd {
-	fs := m.snap.Findings
-	if len(fs) == 0 {
-		return nil
-	}
-	subj := fs[m.findings.sel].Subject
-	kind, ok := subjectView(&subj)
-	if !ok {
-		m.notice = "this finding is about the whole host: no row to go to"
-		return nil
-	}
-	m.mode = screenTable
-	for i, v := range topViews {
-		if v == kind {
-			m.view = i
-		}
-	}
-	m.levels = []*level{{kind: kind, label: kind.name(), jump: &subj}}
-	m.refresh()
-	if m.top().jump == nil || m.opts.Filter.Empty() {
-		return nil
-	}
-	m.notice = "filter " + m.opts.Filter.String() + " cleared to show " + subj.String()
-	m.opts.Filter = model.Filter{}
-	m.input.SetValue("")
-	m.gen++
-	return m.rebuildCmd()
-}
-
 // filterKey edits the filter: every change that parses applies at once; a
 // bad expression shows its error and leaves the last good filter in force.
 func (m Model) filterKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
+	k := &m.common.Keys
 	switch {
-	case key.Matches(msg, m.keys.FilterKeep):
+	case key.Matches(msg, k.FilterKeep):
 		m.filtering = false
 		m.filterErr = nil
 		m.input.Blur()
 		return m, nil
-	case key.Matches(msg, m.keys.FilterClear):
+	case key.Matches(msg, k.FilterClear):
 		m.filtering = false
 		m.filterErr = nil
 		m.input.Blur()
@@ -550,21 +435,6 @@ func (m *Model) setSort(s model.SortKey) tea.Cmd {
 	return m.optsChanged()
 }
 
-// moveSort moves the sort to the next column left or right.
-func (m *Model) moveSort(d int) tea.Cmd {
-	cols := model.SortColumns()
-	i := 0
-	for j, c := range cols {
-		if c.State == m.opts.Sort.State {
-			i = j
-		}
-	}
-	i = max(0, min(len(cols)-1, i+d))
-	s := cols[i]
-	s.Reverse = m.opts.Sort.Reverse
-	return m.setSort(s)
-}
-
 func stepInterval(d time.Duration, slower bool) time.Duration {
 	if slower {
 		for _, s := range intervalSteps {
@@ -580,137 +450,6 @@ func stepInterval(d time.Duration, slower bool) time.Duration {
 		}
 	}
 	return d
-}
-
-// toggleView opens a full-screen view, or goes back to the table when it
-// is the one open.
-func (m *Model) toggleView(v screenMode) {
-	if m.mode == v {
-		m.mode = screenTable
-	} else {
-		m.openView(v)
-	}
-	m.refresh()
-}
-
-func (m *Model) top() *level { return m.levels[len(m.levels)-1] }
-
-// drill pushes the level under the selected row.
-func (m *Model) drill() {
-	if m.snap == nil {
-		return
-	}
-	lv := m.top()
-	i := lv.tbl.sel
-	arrow := " → "
-	if m.cfg.ASCII {
-		arrow = " -> "
-	}
-	switch lv.kind {
-	case lvPeers:
-		if i >= len(lv.peers) {
-			return
-		}
-		p := &lv.peers[i]
-		label := p.Remote
-		if p.Direction == "in" {
-			label = p.Remote + arrow + p.Local
-		}
-		m.levels = append(m.levels, &level{kind: lvPeerProcs, peer: idOf(p), label: label})
-	case lvProcesses, lvPeerProcs:
-		if i >= len(lv.procs) {
-			return
-		}
-		r := lv.procs[i]
-		label := fmt.Sprintf("%s[%d]", r.Name, r.PID)
-		if r.PID == 0 {
-			label = r.Name
-		}
-		m.levels = append(m.levels, &level{kind: lvSockets, peer: lv.peer, byPeer: lv.kind == lvPeerProcs, pid: r.PID, label: label})
-	default:
-		return
-	}
-	m.refresh()
-}
-
-// refresh recomputes the top level's rows from the snapshot and sizes the
-// table. Only the visible level is computed: the others keep their
-// selection and are recomputed when the user comes back to them.
-func (m *Model) refresh() {
-	lv := m.top()
-	lv.tbl.height = max(1, m.tableRows())
-	if m.snap == nil {
-		return
-	}
-	if lv.resetGen == m.snapGen+1 {
-		lv.tbl.sel, lv.tbl.offset, lv.tbl.selKey = 0, 0, ""
-		lv.resetGen = 0
-	}
-	w := max(m.width, MinWidth)
-	if m.mode == screenFindings {
-		m.findings.sync(m.snap.Findings, w, m.viewRows(), m.cfg.ASCII)
-	}
-	switch lv.kind {
-	case lvPeers:
-		lv.peers = m.snap.Peers
-		lv.tbl.setData(peersData(m.snap, w, m.cfg.ASCII))
-	case lvProcesses:
-		lv.procs = m.snap.Processes
-		lv.tbl.setData(processData(m.snap, lv.procs, w, m.cfg.ASCII))
-	case lvPorts:
-		lv.ports = m.snap.LocalPorts()
-		lv.tbl.setData(portsData(m.snap, lv.ports, w, m.cfg.ASCII))
-	case lvPeerProcs:
-		lv.procs = nil
-		if p := m.findPeer(lv.peer); p != nil {
-			lv.procs = m.snap.PeerProcesses(p)
-		}
-		lv.tbl.setData(processData(m.snap, lv.procs, w, m.cfg.ASCII))
-	case lvSockets:
-		lv.socks = nil
-		if lv.byPeer {
-			if p := m.findPeer(lv.peer); p != nil {
-				lv.socks = m.snap.ProcessPeerSockets(p, lv.pid)
-			}
-		} else {
-			lv.socks = m.snap.ProcessSockets(lv.pid)
-		}
-		lv.tbl.setData(socketsData(m.snap, lv.socks, w))
-	}
-	if lv.jump != nil {
-		m.selectSubject(lv)
-	}
-}
-
-// selectSubject selects the row a pending jump names. It waits while a
-// rebuild with the current options is on its way, then gives up.
-func (m *Model) selectSubject(lv *level) {
-	i := -1
-	switch lv.kind {
-	case lvPeers:
-		i = peerIndex(lv.peers, lv.jump)
-	case lvPorts:
-		i = portIndex(lv.ports, lv.jump)
-	case lvProcesses:
-		i = processIndex(lv.procs, lv.jump)
-	}
-	switch {
-	case i >= 0:
-		lv.tbl.moveTo(i)
-		lv.jump = nil
-	case m.snapGen == m.gen && m.opts.Filter.Empty():
-		m.notice = lv.jump.String() + " is not in the table now"
-		lv.jump = nil
-	}
-}
-
-func (m *Model) findPeer(id peerID) *model.Peer {
-	for i := range m.snap.Peers {
-		if idOf(&m.snap.Peers[i]) == id {
-			return &m.snap.Peers[i]
-		}
-	}
-	return nil
 }
 
 // Snapshot returns the snapshot on screen (nil before the first poll).

@@ -67,17 +67,17 @@ func tuiSamples() []*source.Sample {
 	return []*source.Sample{first, second}
 }
 
-// tuiAnalyzer has thresholds low enough for the fixture to show four
+// tuiThresholds are thresholds low enough for the fixture to show four
 // findings: the full accept queue (critical), php-fpm's CLOSE_WAIT (critical:
 // its open files are near the limit), the ports to 192.0.2.10:443 and the
 // SYN_SENT to 198.51.100.7:5432 (warnings).
-func tuiAnalyzer(t *testing.T) *model.Analyzer {
+func tuiThresholds(t *testing.T) *model.Thresholds {
 	t.Helper()
 	th := model.DefaultThresholds()
-	if err := th.Set("close-wait=1,syn-sent=1,ports-warn=0.0001"); err != nil {
+	if err := th.Set("close-wait=1,close-wait-age=1,syn-sent=1,ports-warn=0.0001"); err != nil {
 		t.Fatal(err)
 	}
-	return model.NewAnalyzer(th)
+	return &th
 }
 
 // run executes a command the way the program would and feeds the
@@ -160,7 +160,7 @@ func typeText(t *testing.T, m Model, s string) Model {
 // newTUI is a monitor at w x h that has polled both samples.
 func newTUI(t *testing.T, w, h int, theme string) Model {
 	t.Helper()
-	m := New(Config{Reader: &fakeReader{samples: tuiSamples()}, Interval: time.Hour, Theme: theme, Analyzer: tuiAnalyzer(t)})
+	m := New(Config{Poller: pollOf(&fakeReader{samples: tuiSamples()}, tuiThresholds(t)), Interval: time.Hour, Theme: theme})
 	m = send(t, m, tea.WindowSizeMsg{Width: w, Height: h})
 	m = run(t, m, m.Init())
 	m = send(t, m, tickMsg{seq: m.tickSeq})
@@ -397,26 +397,26 @@ func TestDrillDown(t *testing.T) {
 	}
 	// A new poll keeps the level and its rows.
 	m = send(t, m, tickMsg{seq: m.tickSeq})
-	if len(m.levels) != 3 || len(rowsOf(m)) != 2 {
-		t.Errorf("a refresh lost the drill-down: %d levels", len(m.levels))
+	if len(m.tableV().levels) != 3 || len(rowsOf(m)) != 2 {
+		t.Errorf("a refresh lost the drill-down: %d levels", len(m.tableV().levels))
 	}
 	m = press(t, m, "esc")
-	if len(m.levels) != 2 || !strings.HasPrefix(rowsOf(m)[0], "20 php-fpm") {
+	if len(m.tableV().levels) != 2 || !strings.HasPrefix(rowsOf(m)[0], "20 php-fpm") {
 		t.Errorf("esc should go back to the processes: %q", rowsOf(m))
 	}
 	m = press(t, m, "backspace")
-	if len(m.levels) != 1 || m.top().tbl.sel != 0 || !strings.HasPrefix(rowsOf(m)[0], "out 127.0.0.1:6379") {
+	if len(m.tableV().levels) != 1 || m.tableV().top().tbl.sel != 0 || !strings.HasPrefix(rowsOf(m)[0], "out 127.0.0.1:6379") {
 		t.Errorf("backspace should go back to the peers with the selection kept")
 	}
 	// The selection is kept per level: move down, drill, come back.
 	m = press(t, m, "down", "down")
-	sel := m.top().tbl.selKey
+	sel := m.tableV().top().tbl.selKey
 	m = press(t, m, "enter", "esc")
-	if m.top().tbl.selKey != sel {
-		t.Errorf("selection after back: %q, want %q", m.top().tbl.selKey, sel)
+	if m.tableV().top().tbl.selKey != sel {
+		t.Errorf("selection after back: %q, want %q", m.tableV().top().tbl.selKey, sel)
 	}
 	m = press(t, m, "esc")
-	if len(m.levels) != 1 {
+	if len(m.tableV().levels) != 1 {
 		t.Error("esc at the top level should stay there")
 	}
 }
@@ -442,22 +442,22 @@ func TestViewsAndNavigation(t *testing.T) {
 	}
 	n := len(m.snap.Peers)
 	m = press(t, m, "G")
-	if m.top().tbl.sel != n-1 {
-		t.Errorf("G: sel %d, want %d", m.top().tbl.sel, n-1)
+	if m.tableV().top().tbl.sel != n-1 {
+		t.Errorf("G: sel %d, want %d", m.tableV().top().tbl.sel, n-1)
 	}
 	m = press(t, m, "g", "j", "j", "up")
-	if m.top().tbl.sel != 1 {
-		t.Errorf("g j j up: sel %d", m.top().tbl.sel)
+	if m.tableV().top().tbl.sel != 1 {
+		t.Errorf("g j j up: sel %d", m.tableV().top().tbl.sel)
 	}
 	m = press(t, m, "up", "up", "up")
-	if m.top().tbl.sel != 0 {
+	if m.tableV().top().tbl.sel != 0 {
 		t.Error("up stops at the first row")
 	}
 }
 
 func TestPauseAndInterval(t *testing.T) {
 	m := newTUI(t, 100, 30, "mono")
-	r := m.cfg.Reader.(*fakeReader)
+	r := m.cfg.Poller.(*testPoller).r.(*fakeReader)
 	reads := r.n
 	m = press(t, m, "p")
 	if !m.paused || !strings.Contains(screen(m), "PAUSED") {
@@ -509,7 +509,7 @@ func TestPollsNeverOverlap(t *testing.T) {
 
 func TestErrorKeepsLastSnapshot(t *testing.T) {
 	r := &fakeReader{samples: tuiSamples()[:1], err: errors.New("netlink: permission denied")}
-	m := New(Config{Reader: r, Interval: time.Hour, Theme: "mono"})
+	m := New(Config{Poller: pollOf(r, nil), Interval: time.Hour, Theme: "mono"})
 	m = send(t, m, tea.WindowSizeMsg{Width: 100, Height: 30})
 	m = run(t, m, m.Init())
 	m = send(t, m, tickMsg{seq: m.tickSeq})
@@ -518,7 +518,7 @@ func TestErrorKeepsLastSnapshot(t *testing.T) {
 		t.Errorf("error with the last good snapshot:\n%s", s)
 	}
 	// No snapshot at all: the error is on screen and Err reports it.
-	m = New(Config{Reader: &fakeReader{err: errors.New("inet_diag missing")}, Theme: "mono"})
+	m = New(Config{Poller: pollOf(&fakeReader{err: errors.New("inet_diag missing")}, nil), Theme: "mono"})
 	m = send(t, m, tea.WindowSizeMsg{Width: 80, Height: 24})
 	m = run(t, m, m.Init())
 	if !strings.Contains(screen(m), "inet_diag missing") || m.Err() == nil {
@@ -551,22 +551,22 @@ func TestHelpAndQuit(t *testing.T) {
 }
 
 func TestThemes(t *testing.T) {
-	m := New(Config{Reader: &fakeReader{samples: tuiSamples()}, NoColor: true, Theme: "dark"})
-	if m.styles.Mode.String() != "mono" {
+	m := New(Config{Poller: pollOf(&fakeReader{samples: tuiSamples()}, nil), NoColor: true, Theme: "dark"})
+	if m.common.Styles.Mode.String() != "mono" {
 		t.Error("NO_COLOR should force mono")
 	}
-	m = New(Config{Reader: &fakeReader{samples: tuiSamples()}, Theme: "auto"})
+	m = New(Config{Poller: pollOf(&fakeReader{samples: tuiSamples()}, nil), Theme: "auto"})
 	next, _ := m.Update(tea.BackgroundColorMsg{Color: whiteColor{}})
-	if next.(Model).styles.Mode.String() != "light" {
+	if next.(Model).common.Styles.Mode.String() != "light" {
 		t.Error("a light background should pick the light theme")
 	}
-	m = New(Config{Reader: &fakeReader{samples: tuiSamples()}, Theme: "dark"})
+	m = New(Config{Poller: pollOf(&fakeReader{samples: tuiSamples()}, nil), Theme: "dark"})
 	next, _ = m.Update(tea.BackgroundColorMsg{Color: whiteColor{}})
-	if next.(Model).styles.Mode.String() != "dark" {
+	if next.(Model).common.Styles.Mode.String() != "dark" {
 		t.Error("--theme dark should win over the background")
 	}
 	// ASCII bars and arrows.
-	m = New(Config{Reader: &fakeReader{samples: tuiSamples()}, Theme: "mono", ASCII: true, Interval: time.Hour})
+	m = New(Config{Poller: pollOf(&fakeReader{samples: tuiSamples()}, nil), Theme: "mono", ASCII: true, Interval: time.Hour})
 	m = send(t, m, tea.WindowSizeMsg{Width: 100, Height: 30})
 	m = run(t, m, m.Init())
 	s := screen(m)
@@ -582,7 +582,7 @@ type whiteColor struct{}
 func (whiteColor) RGBA() (r, g, b, a uint32) { return 0xffff, 0xffff, 0xffff, 0xffff }
 
 func BenchmarkRender(b *testing.B) {
-	m := New(Config{Reader: &fakeReader{samples: tuiSamples()}, Theme: "dark"})
+	m := New(Config{Poller: pollOf(&fakeReader{samples: tuiSamples()}, nil), Theme: "dark"})
 	next, _ := m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
 	m = next.(Model)
 	next, _ = m.Update(snapshotMsg{snap: model.Build(tuiSamples()[1], nil, model.Options{})})
@@ -630,7 +630,7 @@ func TestMissingCounters(t *testing.T) {
 		s.Counters = nil
 		s.Sysctl = source.Sysctls{}
 	}
-	m := New(Config{Reader: &fakeReader{samples: samples}, Interval: time.Hour, Theme: "mono"})
+	m := New(Config{Poller: pollOf(&fakeReader{samples: samples}, nil), Interval: time.Hour, Theme: "mono"})
 	m = send(t, m, tea.WindowSizeMsg{Width: 100, Height: 30})
 	m = run(t, m, m.Init())
 	s := screen(m)

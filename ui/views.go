@@ -15,23 +15,35 @@ import (
 	"github.com/tcptop/tcptop/themes"
 )
 
-// levelKind is what a table level lists.
-type levelKind int
+// levelKind is what one table level lists: its rows and columns, the
+// level under a row (Enter), and the row of a finding's subject. The
+// values hold the rows of their last data call.
+type levelKind interface {
+	// name is the level's view name ("Peers").
+	name() string
+	// data lists the snapshot's rows of this level, formatted on demand.
+	data(snap *model.Snapshot, width int, ascii bool) tableData
+	// drill is the level under row i, nil when there is none.
+	drill(snap *model.Snapshot, i int, ascii bool) *level
+	// find is the row a finding's subject names, -1 when none.
+	find(s *model.Subject) int
+	// note is what the table's title says after the row count, styled.
+	note(st *themes.Styles, snap *model.Snapshot, ascii bool) string
+}
+
+// topLevels are the main table's views, in Tab order (indexes topPeers,
+// topProcesses, topPorts).
+var topLevels = []func() levelKind{
+	topPeers:     func() levelKind { return &peersLevel{} },
+	topProcesses: func() levelKind { return &processesLevel{} },
+	topPorts:     func() levelKind { return &portsLevel{} },
+}
 
 const (
-	lvPeers levelKind = iota
-	lvProcesses
-	lvPorts
-	lvPeerProcs // the processes behind one peer
-	lvSockets   // one process's sockets (to one peer, or all of them)
+	topPeers = iota
+	topProcesses
+	topPorts
 )
-
-// topViews are the main table's views, in Tab order.
-var topViews = []levelKind{lvPeers, lvProcesses, lvPorts}
-
-func (k levelKind) name() string {
-	return [...]string{"Peers", "Processes", "Local ports", "Processes", "Sockets"}[k]
-}
 
 // peerID names a peer across refreshes (Peer's own key is unexported).
 type peerID struct{ dir, remote, local string }
@@ -40,24 +52,156 @@ func idOf(p *model.Peer) peerID { return peerID{p.Direction, p.Remote, p.Local} 
 
 func (id peerID) String() string { return id.dir + " " + id.remote + " " + id.local }
 
+func findPeer(snap *model.Snapshot, id peerID) *model.Peer {
+	for i := range snap.Peers {
+		if idOf(&snap.Peers[i]) == id {
+			return &snap.Peers[i]
+		}
+	}
+	return nil
+}
+
 // level is one step of the drill-down, with its own selection.
 type level struct {
-	kind   levelKind
-	peer   peerID // lvPeerProcs, and lvSockets reached from a peer
-	byPeer bool
-	pid    int32
-	label  string // breadcrumb text
-	tbl    table
-	// resetGen, when it is the shown snapshot's options generation + 1,
-	// sends the selection back to the first row.
-	resetGen int
+	kind  levelKind
+	label string // breadcrumb text
+	tbl   table
 	// jump, when set, is a finding's subject to select once it is listed.
 	jump *model.Subject
-	// what the rows are, for Enter
-	peers []model.Peer
-	procs []model.ProcessRow
-	ports []model.PortRow
-	socks []int
+}
+
+// peersLevel is the Peers view: one row per remote end.
+type peersLevel struct{ peers []model.Peer }
+
+func (*peersLevel) name() string { return "Peers" }
+
+func (l *peersLevel) data(snap *model.Snapshot, width int, ascii bool) tableData {
+	l.peers = snap.Peers
+	return peersData(snap, width, ascii)
+}
+
+func (l *peersLevel) drill(_ *model.Snapshot, i int, ascii bool) *level {
+	if i >= len(l.peers) {
+		return nil
+	}
+	p := &l.peers[i]
+	label := p.Remote
+	if p.Direction == "in" {
+		arrow := " → "
+		if ascii {
+			arrow = " -> "
+		}
+		label = p.Remote + arrow + p.Local
+	}
+	return &level{kind: &processesLevel{peer: idOf(p), byPeer: true}, label: label}
+}
+
+func (l *peersLevel) find(s *model.Subject) int { return peerIndex(l.peers, s) }
+
+func (*peersLevel) note(*themes.Styles, *model.Snapshot, bool) string { return "" }
+
+// processesLevel lists processes: the Processes view, or with byPeer the
+// processes behind one peer.
+type processesLevel struct {
+	peer   peerID
+	byPeer bool
+	procs  []model.ProcessRow
+}
+
+func (*processesLevel) name() string { return "Processes" }
+
+func (l *processesLevel) data(snap *model.Snapshot, width int, ascii bool) tableData {
+	l.procs = snap.Processes
+	if l.byPeer {
+		l.procs = nil
+		if p := findPeer(snap, l.peer); p != nil {
+			l.procs = snap.PeerProcesses(p)
+		}
+	}
+	return processData(snap, l.procs, width, ascii)
+}
+
+func (l *processesLevel) drill(_ *model.Snapshot, i int, _ bool) *level {
+	if i >= len(l.procs) {
+		return nil
+	}
+	r := l.procs[i]
+	label := fmt.Sprintf("%s[%d]", r.Name, r.PID)
+	if r.PID == 0 {
+		label = r.Name
+	}
+	return &level{kind: &socketsLevel{peer: l.peer, byPeer: l.byPeer, pid: r.PID}, label: label}
+}
+
+func (l *processesLevel) find(s *model.Subject) int {
+	if l.byPeer {
+		return -1
+	}
+	return processIndex(l.procs, s)
+}
+
+func (*processesLevel) note(*themes.Styles, *model.Snapshot, bool) string { return "" }
+
+// portsLevel is the Local ports view.
+type portsLevel struct{ ports []model.PortRow }
+
+func (*portsLevel) name() string { return "Local ports" }
+
+func (l *portsLevel) data(snap *model.Snapshot, width int, ascii bool) tableData {
+	l.ports = snap.LocalPorts()
+	return portsData(snap, l.ports, width, ascii)
+}
+
+func (*portsLevel) drill(*model.Snapshot, int, bool) *level { return nil }
+
+func (l *portsLevel) find(s *model.Subject) int { return portIndex(l.ports, s) }
+
+func (*portsLevel) note(*themes.Styles, *model.Snapshot, bool) string { return "" }
+
+// socketsLevel is one process's sockets: to one peer (byPeer), or all of
+// them.
+type socketsLevel struct {
+	peer   peerID
+	byPeer bool
+	pid    int32
+}
+
+func (*socketsLevel) name() string { return "Sockets" }
+
+func (l *socketsLevel) data(snap *model.Snapshot, width int, _ bool) tableData {
+	var socks []int
+	if l.byPeer {
+		if p := findPeer(snap, l.peer); p != nil {
+			socks = snap.ProcessPeerSockets(p, l.pid)
+		}
+	} else {
+		socks = snap.ProcessSockets(l.pid)
+	}
+	return socketsData(snap, socks, width)
+}
+
+func (*socketsLevel) drill(*model.Snapshot, int, bool) *level { return nil }
+
+func (*socketsLevel) find(*model.Subject) int { return -1 }
+
+// note is the process's open files against its limit, "" when unknown.
+func (l *socketsLevel) note(st *themes.Styles, snap *model.Snapshot, ascii bool) string {
+	if l.pid == 0 || snap.Sample == nil {
+		return ""
+	}
+	p := snap.Sample.Procs[l.pid]
+	if p == nil {
+		return ""
+	}
+	fds := fdText(p.FDs, p.FDLimit, ascii)
+	if fds == "" {
+		return ""
+	}
+	style := &st.Dim
+	if s := fdStyle(st, fds); s != nil {
+		style = s
+	}
+	return "  " + style.Render("open files "+fds)
 }
 
 // stateCol is a per-state count column.

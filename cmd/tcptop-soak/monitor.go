@@ -12,6 +12,7 @@ import (
 	"github.com/charmbracelet/colorprofile"
 
 	"github.com/tcptop/tcptop/model"
+	"github.com/tcptop/tcptop/pipeline"
 	"github.com/tcptop/tcptop/source"
 	"github.com/tcptop/tcptop/ui"
 )
@@ -45,7 +46,7 @@ func startMonitor(ns string, interval time.Duration) (*monitor, error) {
 		cancel: cancel,
 		done:   make(chan struct{}),
 	}
-	root := ui.New(ui.Config{Reader: m.reader, Interval: interval, Theme: "dark", Location: time.UTC, Context: ctx})
+	root := ui.New(ui.Config{Poller: pipeline.New(pipeline.Config{Reader: m.reader}), Interval: interval, Theme: "dark", Location: time.UTC, Context: ctx})
 	// Output is counted and dropped: the renderer does not know, and
 	// draws every frame as it would on a terminal. A pinned true-colour
 	// profile keeps the styling work a real terminal would cause.

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,6 +20,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tcptop/tcptop/model"
+	"github.com/tcptop/tcptop/output"
+	"github.com/tcptop/tcptop/pipeline"
 	"github.com/tcptop/tcptop/source"
 	"github.com/tcptop/tcptop/themes"
 	"github.com/tcptop/tcptop/ui"
@@ -243,7 +244,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if c.once {
 		count = 1
 	}
-	an := model.NewAnalyzer(c.thresholds)
+	poller := pipeline.New(pipeline.Config{Reader: k, Thresholds: c.thresholds, Options: opt})
 	if count != 1 {
 		// A monitor lives for hours: trade a little GC work for memory.
 		// At 100k sockets the default 100 peaked near 157 MiB, 50 at
@@ -251,12 +252,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		debug.SetGCPercent(50)
 	}
 	if c.check {
-		return check(k, an, opt, c, stdout)
+		return check(poller, c, stdout)
 	}
 	if !c.json && !c.once && count == 0 && isTerminal(stdout) {
 		if os.Getenv("TERM") != "dumb" {
 			// Before any signal.Notify here: the monitor handles its own.
-			return runTUI(k, c, opt, an)
+			return runTUI(poller, c)
 		}
 		// A dumb terminal cannot draw the monitor: stream text instead.
 		fmt.Fprintln(stderr, "tcptop: TERM=dumb: printing text snapshots instead of the full-screen monitor")
@@ -270,34 +271,41 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	textOpt := ui.TextOptions{Top: c.top}
+	textOpt := output.TextOptions{Top: c.top}
 	if f, ok := stdout.(*os.File); ok && isTerminal(stdout) {
 		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
 			textOpt.Width = w
 		}
 	}
-	emit := func(s *model.Snapshot) error {
-		return ui.WriteText(stdout, s, textOpt)
+	write := func(s *model.Snapshot) error { return output.WriteText(stdout, s, textOpt) }
+	switch {
+	case c.json && c.once:
+		write = func(s *model.Snapshot) error { return output.WriteJSON(stdout, s, true) }
+	case c.json:
+		write = func(s *model.Snapshot) error { return output.WriteNDJSON(stdout, s) }
 	}
-	if c.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetEscapeHTML(false)
-		if c.once {
-			enc.SetIndent("", "  ")
-		}
-		emit = func(s *model.Snapshot) error { return enc.Encode(s) }
+	return poller.Stream(ctx, c.interval, count, func(s *model.Snapshot) error {
+		return writeError(write(s))
+	})
+}
+
+// writeError marks a failed write to stdout as such (nil stays nil). A
+// broken pipe stays recognisable: the stream ends quietly on it.
+func writeError(err error) error {
+	if err == nil {
+		return nil
 	}
-	return stream(ctx, k, an, opt, c.interval, count, emit)
+	return fmt.Errorf("write output: %w", err)
 }
 
 // check takes two snapshots an interval apart (so counters have rates and
 // CLOSE_WAIT sockets an age), prints the second one's findings (or, with
 // --json, the whole snapshot) and fails if any is a warning or worse.
-func check(r source.Reader, an *model.Analyzer, opt model.Options, c config, stdout io.Writer) error {
+func check(p *pipeline.Poller, c config, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	var last *model.Snapshot
-	err := stream(ctx, r, an, opt, c.interval, 2, func(s *model.Snapshot) error {
+	err := p.Stream(ctx, c.interval, 2, func(s *model.Snapshot) error {
 		last = s
 		return nil
 	})
@@ -307,71 +315,17 @@ func check(r source.Reader, an *model.Analyzer, opt model.Options, c config, std
 	if last == nil { // interrupted
 		return errors.New("interrupted before the second snapshot")
 	}
+	failed := output.CheckFailed(last)
 	if c.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetEscapeHTML(false)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(last); err != nil && !errors.Is(err, syscall.EPIPE) {
-			return fmt.Errorf("write output: %w", err)
-		}
-	} else if err := writeCheck(stdout, last); err != nil && !errors.Is(err, syscall.EPIPE) {
-		return fmt.Errorf("write output: %w", err)
-	}
-	if model.Worst(last.Findings) >= model.Warning {
-		return errCheckFailed
-	}
-	return nil
-}
-
-// writeCheck prints the findings as --once text does, then a verdict line
-// for a script or a cron mail.
-func writeCheck(w io.Writer, s *model.Snapshot) error {
-	if err := ui.WriteFindings(w, s); err != nil {
-		return err
-	}
-	n := 0
-	for _, f := range s.Findings {
-		if f.Severity >= model.Warning {
-			n++
-		}
-	}
-	var err error
-	if n == 0 {
-		_, err = fmt.Fprintf(w, "OK %s: %d sockets, no findings at warning or worse\n", s.Host, s.Total)
+		err = output.WriteJSON(stdout, last, true)
 	} else {
-		_, err = fmt.Fprintf(w, "CHECK FAILED %s: %d findings at warning or worse\n", s.Host, n)
+		failed, err = output.WriteCheck(stdout, last)
 	}
-	return err
-}
-
-// stream polls every interval and emits each snapshot until count is
-// reached (0: no limit) or ctx ends. Ticks that fall behind are skipped, so
-// polls never overlap.
-func stream(ctx context.Context, r source.Reader, an *model.Analyzer, opt model.Options, interval time.Duration, count int, emit func(*model.Snapshot) error) error {
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-	for n := 0; count == 0 || n < count; n++ {
-		if n > 0 {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-ticker.C:
-			}
-		}
-		sample, err := r.Read(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		snap := an.Next(sample, opt)
-		if err := emit(snap); err != nil {
-			if errors.Is(err, syscall.EPIPE) {
-				return nil
-			}
-			return fmt.Errorf("write output: %w", err)
-		}
+	if err != nil && !errors.Is(err, syscall.EPIPE) {
+		return writeError(err)
+	}
+	if failed {
+		return errCheckFailed
 	}
 	return nil
 }
@@ -384,19 +338,18 @@ func stream(ctx context.Context, r source.Reader, an *model.Analyzer, opt model.
 // a signal: bubbletea v2.0.9's signal goroutine then blocks sending its
 // QuitMsg to an event loop that already ended, and shutdown waits for it
 // forever (seen in TestTUISignalsRestoreTerminal).
-func runTUI(r source.Reader, c config, opt model.Options, an *model.Analyzer) error {
+func runTUI(poller *pipeline.Poller, c config) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	m := ui.New(ui.Config{
-		Reader:   r,
-		Options:  opt,
+		Poller:   poller,
+		Options:  poller.Options(),
 		Interval: c.interval,
 		Theme:    c.theme,
 		NoColor:  os.Getenv("NO_COLOR") != "",
 		ASCII:    c.ascii || !utf8Locale(os.Getenv),
 		Location: time.Local,
 		Context:  ctx,
-		Analyzer: an,
 	})
 	// A monitor must be cheap: it redraws at most 15 times a second.
 	p := tea.NewProgram(m, tea.WithFPS(15))

@@ -1,4 +1,4 @@
-package ui
+package output
 
 import (
 	"bytes"
@@ -16,6 +16,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
+// sample is one poll of a small web server: a full listener, a client, two
+// CLOSE_WAIT to redis, five TIME_WAIT to one destination.
 func sample() *source.Sample {
 	mk := func(st source.State, l, r string, inode uint32, owners ...int32) source.Socket {
 		return source.Socket{State: st, Local: netip.MustParseAddrPort(l), Remote: netip.MustParseAddrPort(r), Inode: inode, Owners: owners}
@@ -68,27 +70,27 @@ func TestWriteTextGolden(t *testing.T) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test ./ui -update)", err)
+		t.Fatalf("%v (run go test ./output -update)", err)
 	}
 	if string(want) != got {
-		t.Errorf("text output differs from %s (run go test ./ui -update and review)", path)
+		t.Errorf("text output differs from %s (run go test ./output -update and review)", path)
 	}
 }
 
 func TestHelpers(t *testing.T) {
-	if Bar(1, 1000, 40, '#') != "#" || Bar(0, 10, 40, '#') != "" || len(Bar(10, 10, 40, '#')) != 40 {
-		t.Error("Bar")
+	if bar(1, 1000, 40, '#') != "#" || bar(0, 10, 40, '#') != "" || len(bar(10, 10, 40, '#')) != 40 {
+		t.Error("bar")
 	}
 	for f, want := range map[float64]string{0: "0%", 0.0004: "<0.1%", 0.05: "5.0%", 1.125: "112%"} {
-		if Pct(f) != want {
-			t.Errorf("Pct(%v) = %s, want %s", f, Pct(f), want)
+		if pct(f) != want {
+			t.Errorf("pct(%v) = %s, want %s", f, pct(f), want)
 		}
 	}
-	if Millis(850) != "850ms" || Millis(59100) != "59.1s" {
-		t.Error("Millis")
+	if millis(850) != "850ms" || millis(59100) != "59.1s" {
+		t.Error("millis")
 	}
-	if Clip("php-fpm: pool www", 8) != "php-fpm~" || Clip("short", 8) != "short" {
-		t.Error("Clip")
+	if clip("php-fpm: pool www", 8) != "php-fpm~" || clip("short", 8) != "short" {
+		t.Error("clip")
 	}
 }
 

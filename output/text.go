@@ -1,7 +1,8 @@
-// Package ui renders Snapshots: the batch text form here, the full-screen
-// TUI in its components. Rendering is done by pure functions from model
-// values to strings so each can be golden-tested without a terminal.
-package ui
+// Package output holds every batch output of tcptop, each a function of a
+// Snapshot: the text form (as `top -b` prints it), JSON and NDJSON, and the
+// --check verdict. Writers are pure apart from the one write to w, so each
+// is golden-tested from a fixed snapshot.
+package output
 
 import (
 	"fmt"
@@ -116,7 +117,7 @@ func shownStates(n int, row func(i int) *model.StateCounts) []stateCol {
 }
 
 // WriteFindings writes the findings section of the text output alone
-// (tcptop --check prints it).
+// (WriteCheck prints it).
 func WriteFindings(w io.Writer, snap *model.Snapshot) error {
 	var b strings.Builder
 	writeFindings(&b, snap)
@@ -165,8 +166,8 @@ func writeStates(b *strings.Builder, snap *model.Snapshot) {
 	for _, s := range source.AllStates {
 		n := snap.States[s]
 		fmt.Fprintf(b, "%-11s %6d", s, n)
-		if bar := Bar(n, maxc, 40, '#'); bar != "" {
-			b.WriteString("  " + bar)
+		if cells := bar(n, maxc, 40, '#'); cells != "" {
+			b.WriteString("  " + cells)
 		}
 		b.WriteByte('\n')
 	}
@@ -179,7 +180,7 @@ func writeEphemeral(b *strings.Builder, snap *model.Snapshot, top int) {
 		return
 	}
 	fmt.Fprintf(b, "\nEPHEMERAL PORTS  %d of %d in use (%s)  range %d-%d, %d reserved\n",
-		e.InUse, e.Usable, Pct(e.Fraction), e.Low, e.High, e.Reserved)
+		e.InUse, e.Usable, pct(e.Fraction), e.Low, e.High, e.Reserved)
 	if len(e.Destinations) == 0 {
 		return
 	}
@@ -190,9 +191,9 @@ func writeEphemeral(b *strings.Builder, snap *model.Snapshot, top int) {
 		}
 		drain := "-"
 		if d.TimeWait > 0 {
-			drain = fmt.Sprintf("first in %s, all in %s", Millis(d.NextFreeMS), Millis(d.DrainMS))
+			drain = fmt.Sprintf("first in %s, all in %s", millis(d.NextFreeMS), millis(d.DrainMS))
 		}
-		fmt.Fprintf(b, "  %-15s %-22s %6d %5s %9d  %s\n", d.LocalIP, d.Remote, d.InUse, Pct(d.Fraction), d.TimeWait, drain)
+		fmt.Fprintf(b, "  %-15s %-22s %6d %5s %9d  %s\n", d.LocalIP, d.Remote, d.InUse, pct(d.Fraction), d.TimeWait, drain)
 	}
 	if more := e.DestinationCount - min(top, len(e.Destinations)); more > 0 {
 		fmt.Fprintf(b, "  ... %d more destinations\n", more)
@@ -225,8 +226,8 @@ func writeListeners(b *strings.Builder, snap *model.Snapshot) {
 			notes = append(notes, "in ephemeral range")
 		}
 		fmt.Fprintf(b, "  %-22s %13s %5s %8d  %-18s %s\n", l.Local,
-			fmt.Sprintf("%d/%d", l.Queue, l.Backlog), Pct(l.Fill), l.SynRecv,
-			Clip(procRefList(l.Processes, snap.Attributed), 18), strings.Join(notes, ", "))
+			fmt.Sprintf("%d/%d", l.Queue, l.Backlog), pct(l.Fill), l.SynRecv,
+			clip(procRefList(l.Processes, snap.Attributed), 18), strings.Join(notes, ", "))
 	}
 }
 
@@ -261,7 +262,7 @@ func writePeers(b *strings.Builder, snap *model.Snapshot, top int) {
 	}
 	b.WriteString("  PROCESSES\n")
 	for _, p := range snap.Peers[:n] {
-		fmt.Fprintf(b, "  %-3s %-22s %-22s %6d", p.Direction, p.Remote, Clip(p.Local, 22), p.Total)
+		fmt.Fprintf(b, "  %-3s %-22s %-22s %6d", p.Direction, p.Remote, clip(p.Local, 22), p.Total)
 		for _, c := range cols {
 			fmt.Fprintf(b, " %*d", colWidth(c.title), p.States[c.s])
 		}
@@ -320,11 +321,11 @@ func writeProcesses(b *strings.Builder, snap *model.Snapshot, top int) {
 		if p.PID != 0 {
 			pid = fmt.Sprint(p.PID)
 		}
-		fmt.Fprintf(b, "  %7s %-15s %-8s %6d %6d", pid, Clip(p.Name, 15), Clip(p.User, 8), p.Total, p.States[source.Listen])
+		fmt.Fprintf(b, "  %7s %-15s %-8s %6d %6d", pid, clip(p.Name, 15), clip(p.User, 8), p.Total, p.States[source.Listen])
 		for _, c := range cols {
 			fmt.Fprintf(b, " %*d", colWidth(c.title), p.States[c.s])
 		}
-		fmt.Fprintf(b, "  %s\n", Clip(p.Cmdline, 60))
+		fmt.Fprintf(b, "  %s\n", clip(p.Cmdline, 60))
 	}
 	if len(snap.Processes) > n {
 		fmt.Fprintf(b, "  ... %d more processes\n", len(snap.Processes)-n)
@@ -360,9 +361,9 @@ func writeKernel(b *strings.Builder, snap *model.Snapshot) {
 	}
 }
 
-// Bar draws n/maxv as up to width cells of fill; a non-zero n gets at
+// bar draws n/maxv as up to width cells of fill; a non-zero n gets at
 // least one cell so small counts stay visible.
-func Bar(n, maxv, width int, fill rune) string {
+func bar(n, maxv, width int, fill rune) string {
 	if n <= 0 || maxv <= 0 || width <= 0 {
 		return ""
 	}
@@ -371,8 +372,8 @@ func Bar(n, maxv, width int, fill rune) string {
 	return strings.Repeat(string(fill), cells)
 }
 
-// Pct formats a fraction as a percentage.
-func Pct(f float64) string {
+// pct formats a fraction as a percentage.
+func pct(f float64) string {
 	switch {
 	case f == 0:
 		return "0%"
@@ -384,16 +385,16 @@ func Pct(f float64) string {
 	return fmt.Sprintf("%.0f%%", f*100)
 }
 
-// Millis formats a millisecond timer as "59.1s" or "850ms".
-func Millis(ms uint32) string {
+// millis formats a millisecond timer as "59.1s" or "850ms".
+func millis(ms uint32) string {
 	if ms < 1000 {
 		return fmt.Sprintf("%dms", ms)
 	}
 	return fmt.Sprintf("%.1fs", float64(ms)/1000)
 }
 
-// Clip shortens s to at most n runes, marking the cut with '~'.
-func Clip(s string, n int) string {
+// clip shortens s to at most n runes, marking the cut with '~'.
+func clip(s string, n int) string {
 	r := []rune(s)
 	if len(r) <= n {
 		return s

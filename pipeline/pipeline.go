@@ -1,0 +1,182 @@
+// Package pipeline owns the poll pipeline: a Poller reads samples from a
+// source.Reader and turns each into a Snapshot through the one
+// model.Analyzer, with the current options. Every front end polls through
+// a Poller (the monitor, --once, the text and JSON streams, --check, and
+// later the exporter and the recorder), so the previous snapshot that
+// rates, growth and ages are computed against lives in one place: inside
+// the Analyzer.
+//
+// # Concurrency
+//
+// One writer: whoever calls Next or Stream. Calls to Next are serialised
+// by a mutex, so a second caller waits for the poll in flight instead of
+// overlapping it, but one poll loop is the intended use.
+//
+// Any number of readers: Latest and Stats never wait for a poll in flight
+// (Latest is an atomic pointer, Stats a short critical section). Options,
+// SetOptions and Rebuild are safe from any goroutine too; SetOptions
+// applies from the next poll on and never waits for the one in flight.
+//
+// Snapshots are immutable once returned: neither the Poller nor the
+// Analyzer modifies them afterwards, and callers must not either. A
+// snapshot may therefore be handed to any number of goroutines.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/tcptop/tcptop/model"
+	"github.com/tcptop/tcptop/source"
+)
+
+// Config is what a Poller is made of.
+type Config struct {
+	// Reader produces the samples: the kernel, or a recording.
+	Reader source.Reader
+	// Thresholds tune the findings; the zero value means
+	// model.DefaultThresholds().
+	Thresholds model.Thresholds
+	// Options are the starting filter and sort.
+	Options model.Options
+}
+
+// Stats describes the polls so far.
+type Stats struct {
+	// Polls counts the polls that completed (read and analysed, or
+	// failed); a poll cut short by its context ending is not counted.
+	Polls uint64
+	// Errors counts the polls whose read failed.
+	Errors uint64
+	// LastErr is the last counted poll's error: nil once a poll succeeds.
+	LastErr error
+	// LastPoll is when the last counted poll started.
+	LastPoll time.Time
+	// LastTook is how long it took (read and analysis).
+	LastTook time.Duration
+}
+
+// Poller owns a Reader, the Analyzer and the current options. See the
+// package documentation for who may call what concurrently.
+type Poller struct {
+	r source.Reader
+
+	// mu serialises Next: the Analyzer is used by one poll at a time.
+	mu sync.Mutex
+	an *model.Analyzer
+
+	opt    atomic.Pointer[model.Options]
+	latest atomic.Pointer[model.Snapshot]
+
+	statsMu sync.Mutex
+	stats   Stats
+}
+
+// New returns a Poller that has not polled yet.
+func New(cfg Config) *Poller {
+	th := cfg.Thresholds
+	if th == (model.Thresholds{}) {
+		th = model.DefaultThresholds()
+	}
+	p := &Poller{r: cfg.Reader, an: model.NewAnalyzer(th)}
+	opt := cfg.Options
+	p.opt.Store(&opt)
+	return p
+}
+
+// Next reads one sample and runs it through the Analyzer with the current
+// options. Calls are serialised: safe from any goroutine, never
+// overlapping. On success the snapshot also becomes Latest; on a failed
+// read Latest keeps the last good snapshot.
+func (p *Poller) Next(ctx context.Context) (*model.Snapshot, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	start := time.Now()
+	sample, err := p.r.Read(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			p.record(start, err)
+		}
+		return nil, err
+	}
+	snap := p.an.Next(sample, p.Options())
+	p.latest.Store(snap)
+	p.record(start, nil)
+	return snap, nil
+}
+
+// record counts a completed poll.
+func (p *Poller) record(start time.Time, err error) {
+	took := time.Since(start)
+	p.statsMu.Lock()
+	defer p.statsMu.Unlock()
+	p.stats.Polls++
+	if err != nil {
+		p.stats.Errors++
+	}
+	p.stats.LastErr, p.stats.LastPoll, p.stats.LastTook = err, start, took
+}
+
+// Options returns the current options.
+func (p *Poller) Options() model.Options { return *p.opt.Load() }
+
+// SetOptions replaces the options; the next poll uses them. It does not
+// wait for a poll in flight (that one keeps the options it started with).
+func (p *Poller) SetOptions(o model.Options) { p.opt.Store(&o) }
+
+// Rebuild returns s rebuilt with the current options (a new sort or
+// filter, without a poll): model.Rebuild, which keeps the poll's rates,
+// findings, history and ages.
+func (p *Poller) Rebuild(s *model.Snapshot) *model.Snapshot {
+	return model.Rebuild(s, p.Options())
+}
+
+// Latest returns the snapshot of the last successful poll (nil before
+// the first). It never waits: a poll in flight does not block it.
+func (p *Poller) Latest() *model.Snapshot { return p.latest.Load() }
+
+// Stats returns the poll counts and the last poll's outcome.
+func (p *Poller) Stats() Stats {
+	p.statsMu.Lock()
+	defer p.statsMu.Unlock()
+	return p.stats
+}
+
+// Stream polls every interval and emits each snapshot until count
+// snapshots were emitted (0: no limit) or ctx ends, which ends the stream
+// without an error. Ticks that fall behind are skipped, so polls never
+// overlap. A read error ends the stream with that error. An emit error
+// ends it too and is returned as is, except a broken pipe (EPIPE: the
+// reader of a pipe went away, as with `tcptop | head`), which ends the
+// stream quietly.
+func (p *Poller) Stream(ctx context.Context, interval time.Duration, count int, emit func(*model.Snapshot) error) error {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for n := 0; count == 0 || n < count; n++ {
+		if n > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-ticker.C:
+			}
+		}
+		snap, err := p.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if err := emit(snap); err != nil {
+			if errors.Is(err, syscall.EPIPE) {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}

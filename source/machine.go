@@ -1,0 +1,169 @@
+package source
+
+import (
+	"os"
+	"sync"
+	"time"
+)
+
+// Machine is what every namespace reader of one machine shares: the procfs
+// root, the host name and, with attribution, one Attributor. Socket inodes
+// and processes are machine-wide, so however many namespaces are read, one
+// /proc scan per round serves them all; each reader (Kernel) keeps only
+// what belongs to its namespace (its netlink socket, its dump size, the
+// owners of its previous poll's sockets).
+//
+// Rounds: a reader's Read joins the current round's scan when the reader
+// has not read in that round yet and the scan started less than ShareScan
+// ago; otherwise it starts a new round (a new scan, run while it dumps).
+// So one reader polled alone scans every poll, as before, and N readers
+// polled once each per refresh (in turn or at once) share one scan.
+// NewRound forces the next Read to scan.
+//
+// Concurrency: Open, Reader, NewRound, Scans and the Read of different
+// Kernels may be called from any goroutines at once: the dumps run in
+// parallel, the scan and the joins take turns on the shared Attributor.
+// One Kernel's Read must not run concurrently with itself or its Close.
+type Machine struct {
+	// ShareScan is how old a round's scan may be for a reader to share it
+	// (1 s when 0). Set it before the first Read.
+	ShareScan time.Duration
+
+	procRoot string
+	host     string
+
+	mu     sync.Mutex // guards round, rounds
+	round  *scanRound
+	rounds uint64
+
+	attrMu sync.Mutex  // guards attr
+	attr   *Attributor // nil without attribution
+}
+
+// scanRound is one /proc scan and the readers that share it.
+type scanRound struct {
+	id    uint64
+	start time.Time
+	done  chan struct{} // closed when the scan ended
+	took  time.Duration
+	err   error
+}
+
+// NewMachine returns a Machine reading procfs at procRoot ("/proc" when
+// empty); with attribute, readers map sockets to processes through one
+// shared Attributor.
+func NewMachine(procRoot string, attribute bool) *Machine {
+	if procRoot == "" {
+		procRoot = "/proc"
+	}
+	m := &Machine{procRoot: procRoot}
+	m.host, _ = os.Hostname()
+	if attribute {
+		m.attr = NewAttributor(procRoot)
+	}
+	return m
+}
+
+// ProcRoot is where procfs is read.
+func (m *Machine) ProcRoot() string { return m.procRoot }
+
+// Host is the host name every Sample carries.
+func (m *Machine) Host() string { return m.host }
+
+// Attributes reports whether readers attribute sockets to processes.
+func (m *Machine) Attributes() bool { return m.attr != nil }
+
+// Scans is how many /proc scans the readers have started (0 without
+// attribution): with N namespaces read once per round, one per round.
+func (m *Machine) Scans() int {
+	if m.attr == nil {
+		return 0
+	}
+	m.attrMu.Lock()
+	defer m.attrMu.Unlock()
+	return m.attr.Scans
+}
+
+// NewRound ends the current round: the next Read of any reader scans
+// /proc again.
+func (m *Machine) NewRound() {
+	m.mu.Lock()
+	m.round = nil
+	m.mu.Unlock()
+}
+
+// ReadOptions selects what a namespace reader dumps.
+type ReadOptions struct {
+	// States selects the socket states to dump (AllStatesMask when 0).
+	States StateMask
+	// Ext selects optional per-socket attributes; none for a plain poll.
+	Ext Extensions
+}
+
+// Open opens the namespace netns (a name as `ip netns list` shows it, a
+// path such as /proc/PID/ns/net, or "" for the caller's own) and returns
+// its reader, as Reader does.
+func (m *Machine) Open(netns string, opts ReadOptions) (*Kernel, error) {
+	ns, err := OpenNamespace(netns)
+	if err != nil {
+		return nil, err
+	}
+	return m.Reader(ns, opts)
+}
+
+// Reader returns a reader of the namespace ns, which it takes over (the
+// Kernel's Close closes it, as does a failure here): it enters the
+// namespace once to open the sock_diag socket there and checks that the
+// kernel answers TCP dumps, so that a lack of privilege or a kernel
+// without inet_diag is reported before the first poll.
+func (m *Machine) Reader(ns *Namespace, opts ReadOptions) (*Kernel, error) {
+	if opts.States == 0 {
+		opts.States = AllStatesMask
+	}
+	k := &Kernel{m: m, opts: opts, ns: ns}
+	err := ns.Do(func() error {
+		d, err := NewDumper()
+		if err != nil {
+			return err
+		}
+		k.dumper = d
+		return nil
+	})
+	if err != nil {
+		ns.Close()
+		return nil, err
+	}
+	// A LISTEN-only dump costs next to nothing and proves the kernel answers.
+	if _, err := k.dumper.Dump(MaskOf(Listen), 0, 16); err != nil {
+		k.Close()
+		return nil, err
+	}
+	return k, nil
+}
+
+// scanFor returns the round whose scan k's Read uses, starting a new one
+// (its scan running in the background) when k already read in the current
+// round or its scan is too old; started reports a new round.
+func (m *Machine) scanFor(k *Kernel) (r *scanRound, started bool) {
+	share := m.ShareScan
+	if share <= 0 {
+		share = time.Second
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r := m.round; r != nil && k.round != r.id && time.Since(r.start) < share {
+		k.round = r.id
+		return r, false
+	}
+	m.rounds++
+	r = &scanRound{id: m.rounds, start: time.Now(), done: make(chan struct{})}
+	m.round, k.round = r, r.id
+	go func() {
+		m.attrMu.Lock()
+		res, err := m.attr.Scan()
+		m.attrMu.Unlock()
+		r.took, r.err = res.Took, err
+		close(r.done)
+	}()
+	return r, true
+}

@@ -1,0 +1,269 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/tcptop/tcptop/model"
+	"github.com/tcptop/tcptop/source"
+)
+
+// tableView is the main view: the findings strip, the state histogram,
+// the port gauge and the listeners above a table with a drill-down stack
+// (peers, processes or local ports; then a peer's processes; then a
+// process's sockets).
+type tableView struct {
+	c             *Common
+	width, height int
+	snap          *model.Snapshot
+
+	view   int      // index into topLevels
+	levels []*level // drill-down stack; levels[0] is the view
+	// shown are the options of the last snapshot: the first snapshot
+	// built with other options (a new sort or filter) sends the list on
+	// screen back to its first row.
+	shown optionsID
+}
+
+// optionsID tells options apart.
+type optionsID struct {
+	sort   model.SortKey
+	filter string
+}
+
+func idOfOptions(o model.Options) optionsID { return optionsID{o.Sort, o.Filter.String()} }
+
+func newTableView(c *Common) View {
+	v := &tableView{c: c}
+	v.setTop(0, nil)
+	return v
+}
+
+func (v *tableView) setTop(i int, jump *model.Subject) {
+	v.view = i
+	k := topLevels[i]()
+	v.levels = []*level{{kind: k, label: k.name(), jump: jump}}
+}
+
+func (v *tableView) followsSort() {}
+
+// Name implements View.
+func (v *tableView) Name() string { return "table" }
+
+// Keys implements View.
+func (v *tableView) Keys() []key.Binding {
+	k := &v.c.Keys
+	return []key.Binding{
+		k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Enter, k.Back,
+		k.SortTimeWait, k.SortCloseWait, k.SortEstablished, k.SortTotal, k.SortLeft, k.SortRight, k.Reverse,
+		k.Filter, k.NextView, k.PrevView,
+	}
+}
+
+// ShortHelp implements View.
+func (v *tableView) ShortHelp() []key.Binding { return v.c.Keys.ShortHelp() }
+
+// SetSize implements View.
+func (v *tableView) SetSize(width, height int) {
+	v.width, v.height = width, height
+	v.refresh()
+}
+
+// SetSnapshot implements View.
+func (v *tableView) SetSnapshot(s *model.Snapshot) tea.Cmd {
+	v.snap = s
+	if id := idOfOptions(s.Options()); id != v.shown {
+		v.shown = id
+		t := &v.top().tbl
+		t.sel, t.offset, t.selKey = 0, 0, ""
+	}
+	return v.refresh()
+}
+
+func (v *tableView) top() *level { return v.levels[len(v.levels)-1] }
+
+// Update implements View.
+func (v *tableView) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case jumpMsg:
+		return v.jump(msg.subject)
+	case tea.KeyPressMsg:
+		return v.key(msg)
+	}
+	return nil
+}
+
+func (v *tableView) key(msg tea.KeyPressMsg) tea.Cmd {
+	k := &v.c.Keys
+	sortBy := func(s model.SortKey) tea.Cmd {
+		return request(sortMsg(func(model.SortKey) model.SortKey { return s }))
+	}
+	tbl := &v.top().tbl
+	switch {
+	case key.Matches(msg, k.SortTimeWait):
+		return sortBy(model.SortKey{State: source.TimeWait})
+	case key.Matches(msg, k.SortCloseWait):
+		return sortBy(model.SortKey{State: source.CloseWait})
+	case key.Matches(msg, k.SortEstablished):
+		return sortBy(model.SortKey{State: source.Established})
+	case key.Matches(msg, k.SortTotal):
+		return sortBy(model.SortKey{})
+	case key.Matches(msg, k.SortLeft):
+		return request(sortMsg(func(s model.SortKey) model.SortKey { return moveSort(s, -1) }))
+	case key.Matches(msg, k.SortRight):
+		return request(sortMsg(func(s model.SortKey) model.SortKey { return moveSort(s, 1) }))
+	case key.Matches(msg, k.Reverse):
+		return request(sortMsg(func(s model.SortKey) model.SortKey { s.Reverse = !s.Reverse; return s }))
+	case key.Matches(msg, k.Filter):
+		return request(editFilterMsg{})
+	case key.Matches(msg, k.Enter):
+		v.drill()
+	case key.Matches(msg, k.Back):
+		if len(v.levels) > 1 {
+			v.levels = v.levels[:len(v.levels)-1]
+			return v.refresh()
+		}
+	case key.Matches(msg, k.NextView), key.Matches(msg, k.PrevView):
+		d := 1
+		if key.Matches(msg, k.PrevView) {
+			d = len(topLevels) - 1
+		}
+		v.setTop((v.view+d)%len(topLevels), nil)
+		return v.refresh()
+	case key.Matches(msg, k.Up):
+		tbl.move(-1)
+	case key.Matches(msg, k.Down):
+		tbl.move(1)
+	case key.Matches(msg, k.PageUp):
+		tbl.move(-max(1, tbl.height-1))
+	case key.Matches(msg, k.PageDown):
+		tbl.move(max(1, tbl.height-1))
+	case key.Matches(msg, k.Home):
+		tbl.moveTo(0)
+	case key.Matches(msg, k.End):
+		tbl.moveTo(-1)
+	}
+	return nil
+}
+
+// moveSort moves the sort to the next column left or right.
+func moveSort(cur model.SortKey, d int) model.SortKey {
+	cols := model.SortColumns()
+	i := 0
+	for j, c := range cols {
+		if c.State == cur.State {
+			i = j
+		}
+	}
+	i = max(0, min(len(cols)-1, i+d))
+	s := cols[i]
+	s.Reverse = cur.Reverse
+	return s
+}
+
+// drill pushes the level under the selected row.
+func (v *tableView) drill() {
+	if v.snap == nil {
+		return
+	}
+	lv := v.top()
+	next := lv.kind.drill(v.snap, lv.tbl.sel, v.c.ASCII)
+	if next == nil {
+		return
+	}
+	v.levels = append(v.levels, next)
+	v.refresh()
+}
+
+// jump shows a finding's subject: the view that lists it, its row
+// selected. A subject the filter hides asks the root to clear the filter;
+// the row is selected once the list is rebuilt.
+func (v *tableView) jump(subj model.Subject) tea.Cmd {
+	i, ok := subjectView(&subj)
+	if !ok {
+		return nil
+	}
+	v.setTop(i, &subj)
+	cmd := v.refresh()
+	if lv := v.top(); lv.jump != nil && v.snap != nil && !v.snap.Options().Filter.Empty() {
+		return request(revealMsg{subject: subj})
+	}
+	return cmd
+}
+
+// refresh recomputes the top level's rows from the snapshot and sizes the
+// table. Only the visible level is computed: the others keep their
+// selection and are recomputed when the user comes back to them.
+func (v *tableView) refresh() tea.Cmd {
+	lv := v.top()
+	lv.tbl.height = max(1, computeLayout(v.snap, v.c.Width, v.c.Height).tableRows)
+	if v.snap == nil {
+		return nil
+	}
+	lv.tbl.setData(lv.kind.data(v.snap, max(v.width, MinWidth), v.c.ASCII))
+	if lv.jump == nil {
+		return nil
+	}
+	// Select the row a pending jump names. Wait while the filter may be
+	// what hides it (the root clears it), then give up.
+	switch i := lv.kind.find(lv.jump); {
+	case i >= 0:
+		lv.tbl.moveTo(i)
+		lv.jump = nil
+	case v.snap.Options().Filter.Empty():
+		subj := lv.jump
+		lv.jump = nil
+		return request(noticeMsg(subj.String() + " is not in the table now"))
+	}
+	return nil
+}
+
+// View implements View: the panels, the table's title and the table.
+func (v *tableView) View() []string {
+	st, w, ascii := &v.c.Styles, v.width, v.c.ASCII
+	l := computeLayout(v.snap, v.c.Width, v.c.Height)
+	lines := make([]string, 0, v.height)
+	lines = append(lines, renderFindingsStrip(st, v.snap.Findings, l.findings, w, ascii)...)
+	lines = append(lines, renderStates(st, v.snap, l.states, l.stateCols, w, ascii)[:l.stateRows]...)
+	lines = append(lines, renderPorts(st, v.snap, l.ports, w, ascii)...)
+	lines = append(lines, renderListeners(st, v.snap, l.listeners, w)...)
+	lines = append(lines, v.title())
+	tbl := v.top().tbl
+	tbl.height = l.tableRows
+	tbl.clamp()
+	return append(lines, tbl.render(st, w, true)...)
+}
+
+// title is the breadcrumb, the row count and the sort.
+func (v *tableView) title() string {
+	st := &v.c.Styles
+	sep := " › "
+	if v.c.ASCII {
+		sep = " > "
+	}
+	crumbs := make([]string, len(v.levels))
+	for i, lv := range v.levels {
+		crumbs[i] = lv.label
+	}
+	crumbs[0] = strings.ToUpper(crumbs[0])
+	lv := v.top()
+	n := lv.tbl.data.n
+	rows := "rows"
+	if n == 1 {
+		rows = "row"
+	}
+	text := st.Title.Render(strings.Join(crumbs, sep)) + st.Dim.Render(fmt.Sprintf("  %d %s", n, rows))
+	if len(v.levels) == 1 {
+		arrow := "→"
+		if v.c.ASCII {
+			arrow = "->"
+		}
+		text += st.Dim.Render(fmt.Sprintf("  [tab] %s %s", arrow, strings.ToLower(topLevels[(v.view+1)%len(topLevels)]().name())))
+	} else {
+		text += st.Dim.Render("  [esc] back")
+	}
+	return fitStyled(text+lv.kind.note(st, v.snap, v.c.ASCII), v.width)
+}
