@@ -272,8 +272,8 @@ func pool(ctx context.Context, c childSpec, r *readier) error {
 }
 
 // worker accepts MaxConns connections on the inherited listening socket
-// (fd 3) and never closes them; then it stops accepting, leaving the rest
-// to the other workers.
+// (fd 3) and never closes them; then it stops accepting (keeping the
+// socket), leaving the rest to the other workers.
 func worker(ctx context.Context, c childSpec, r *readier) error {
 	f := os.NewFile(3, "listener")
 	ln, err := net.FileListener(f)
@@ -304,7 +304,8 @@ func worker(ctx context.Context, c childSpec, r *readier) error {
 		}
 		held = append(held, cn)
 	}
-	ln.Close() // this worker's copy only: the socket stays with the others
+	// Keep the listening socket open without accepting, as a busy worker
+	// of a real pool does: the pool still shares it.
 	<-ctx.Done()
 	return nil
 }

@@ -392,7 +392,10 @@ func TestPoolLeak(t *testing.T) {
 		{"pool-leak-200", PoolBigWorkers, PoolBigLeakEach, model.Critical},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, polls := watchScenario(t, tc.name, refreshes)
+			// A leak is sockets that stay: watch until they are older than
+			// close-wait-age, then a few refreshes more.
+			age := model.DefaultThresholds().CloseWaitAgeSec
+			p, polls := watchScenario(t, tc.name, int(age*1000/float64(pollInterval.Milliseconds()))+6)
 			total := tc.workers * tc.each
 			workers := p.Workers["php-fpm"]
 			pool := append([]int{p.PIDs["php-fpm"]}, workers...)
@@ -422,9 +425,9 @@ func TestPoolLeak(t *testing.T) {
 				}
 			})
 			t.Run("one-finding-for-the-pool", func(t *testing.T) {
-				// The leak stays: by the last refreshes (5 s of sockets that
-				// never close) it must be named, by the watching analyzer at
-				// each of the last three and by the fresh one at the last.
+				// The leak stays: by the last refreshes (sockets older than
+				// close-wait-age) it must be named, by the watching analyzer
+				// at each of the last three and by the fresh one at the last.
 				ss := stood(polls)
 				var c complaints
 				workersRE := regexp.MustCompile(`\b` + strconv.Itoa(tc.workers) + ` (workers|processes)\b`)
