@@ -42,7 +42,31 @@ const (
 	modeLeak = "leak"
 	// modeNoAccept listens and never calls accept(): the queue fills.
 	modeNoAccept = "noaccept"
+	// modeLag reads until the client closes, then waits Lag before it
+	// closes too: each socket sits in CLOSE_WAIT for Lag, and no longer.
+	modeLag = "lag"
+	// modeRespond reads one request line, answers it and closes first (the
+	// service closes: TIME_WAIT lands on the service's side).
+	modeRespond = "respond"
+	// modePulse accepts in pulses: when a connection waits it lets the
+	// queue fill for Pause, then accepts all that waits (answering as
+	// modeRespond): the queue fills and drains.
+	modePulse = "pulse"
+	// modeSlowAccept accepts at most AcceptRate connections per second
+	// (answering as modeRespond): a service that cannot keep up.
+	modeSlowAccept = "slowaccept"
+	// modeStream writes to each connection as fast as the peer reads.
+	modeStream = "stream"
+	// modePool is the master of a pre-forked pool: it listens, then starts
+	// Workers copies of this executable sharing the listening socket, each
+	// accepting MaxConns connections and never closing them (a leak spread
+	// over the pool), and never accepts itself.
+	modePool = "pool"
 )
+
+// roleWorker is a pool worker started by a modePool master: its listening
+// socket is inherited as fd 3.
+const roleWorker = "worker"
 
 // Client kinds.
 const (
@@ -50,8 +74,11 @@ const (
 	// (after Hold), each attempt bounded by Timeout.
 	kindDial = "dial"
 	// kindKeepAlive opens Conns long-lived connections and sends a line on
-	// each every Interval, reading the answer.
+	// each every Interval, reading the answer (or nothing when Idle).
 	kindKeepAlive = "keepalive"
+	// kindSlowRead opens Conns connections with a small receive buffer and
+	// reads ReadBPS bytes per second from each: slow downloads.
+	kindSlowRead = "slowread"
 )
 
 // childSpec is what a child does; it travels as JSON in childEnv.
@@ -67,6 +94,16 @@ type childSpec struct {
 	Backlog  int      `json:"backlog,omitempty"`
 	Mode     string   `json:"mode,omitempty"`
 	MaxConns int      `json:"max_conns,omitempty"`
+	// LagMS: modeLag's delay between the peer's FIN and close().
+	LagMS int64 `json:"lag_ms,omitempty"`
+	// PauseMS: modePulse's pause between two drains of the queue.
+	PauseMS int64 `json:"pause_ms,omitempty"`
+	// AcceptRate: modeSlowAccept's accepts per second, AcceptBatch at a
+	// time (1 when 0).
+	AcceptRate  float64 `json:"accept_rate,omitempty"`
+	AcceptBatch int     `json:"accept_batch,omitempty"`
+	// Workers: modePool's worker processes.
+	Workers int `json:"workers,omitempty"`
 
 	// Client.
 	Kind        string   `json:"kind,omitempty"`
@@ -78,6 +115,29 @@ type childSpec struct {
 	MaxInflight int      `json:"max_inflight,omitempty"`
 	Conns       int      `json:"conns,omitempty"`
 	IntervalMS  int64    `json:"interval_ms,omitempty"`
+	// BindIP: bind(BindIP:0) before connect(), so the kernel picks the
+	// port at bind() without knowing the destination (EADDRINUSE once no
+	// port is free, whatever the destination).
+	BindIP string `json:"bind_ip,omitempty"`
+	// Request: send a request line and read the answer until the server
+	// closes, then close; HalfClose also shuts down the write side after
+	// the request (the client's FIN goes first, HTTP/1.0 style).
+	Request   bool `json:"request,omitempty"`
+	HalfClose bool `json:"half_close,omitempty"`
+	// ReadTimeoutMS bounds the wait for the answer (10 s when 0).
+	ReadTimeoutMS int64 `json:"read_timeout_ms,omitempty"`
+	// Total stops a dial client after this many attempts (0: no limit).
+	Total int `json:"total,omitempty"`
+	// Burst and BurstEveryMS make a dial client fire Burst attempts at
+	// once every BurstEveryMS (within MaxInflight) instead of Rate.
+	Burst        int   `json:"burst,omitempty"`
+	BurstEveryMS int64 `json:"burst_every_ms,omitempty"`
+	// Idle: a keepalive client holds its connections without traffic.
+	Idle bool `json:"idle,omitempty"`
+	// RcvBuf (SO_RCVBUF) and ReadBPS (bytes per second per connection):
+	// kindSlowRead.
+	RcvBuf  int `json:"rcvbuf,omitempty"`
+	ReadBPS int `json:"read_bps,omitempty"`
 	// READY comes once at least ReadyOK connects succeeded, ReadyFailed
 	// failed, and ReadyPending attempts have been pending for more than
 	// ReadyPendingMS (each condition only when non-zero).
@@ -93,6 +153,8 @@ type childReport struct {
 	OK      int64 `json:"ok"`
 	Failed  int64 `json:"failed"`
 	Skipped int64 `json:"skipped"`
+	// Workers are a pool master's worker pids.
+	Workers []int `json:"workers,omitempty"`
 }
 
 // RunChild runs this process as a population child and exits, when it was
@@ -137,10 +199,21 @@ func runChild(c childSpec, stdin io.Reader, stdout io.Writer) error {
 	r := &readier{w: stdout}
 	switch c.Role {
 	case "server":
+		switch c.Mode {
+		case modePool:
+			return pool(ctx, c, r)
+		case modePulse, modeSlowAccept:
+			return serveRaw(ctx, c, r)
+		}
 		return serve(ctx, c, r)
+	case roleWorker:
+		return worker(ctx, c, r)
 	case "client":
-		if c.Kind == kindKeepAlive {
+		switch c.Kind {
+		case kindKeepAlive:
 			return keepAlive(ctx, c, r)
+		case kindSlowRead:
+			return slowRead(ctx, c, r)
 		}
 		return dial(ctx, c, r)
 	}
@@ -259,6 +332,24 @@ func serve(ctx context.Context, c childSpec, r *readier) error {
 						defer wg.Done()
 						echo(ctx, cn)
 					}()
+				case modeLag:
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						lag(ctx, cn, time.Duration(c.LagMS)*time.Millisecond)
+					}()
+				case modeRespond:
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						respond(ctx, cn)
+					}()
+				case modeStream:
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						stream(ctx, cn)
+					}()
 				default: // modeClose
 					wg.Add(1)
 					go func() {
@@ -302,7 +393,7 @@ func echo(ctx context.Context, cn net.Conn) {
 
 // dial opens paced connections.
 func dial(ctx context.Context, c childSpec, r *readier) error {
-	if len(c.Targets) == 0 || c.Rate <= 0 {
+	if len(c.Targets) == 0 || (c.Rate <= 0 && c.Burst <= 0) {
 		return errors.New("client: no targets or no rate")
 	}
 	// Expand the weights into a round-robin wheel of target indexes.
@@ -326,6 +417,16 @@ func dial(ctx context.Context, c childSpec, r *readier) error {
 		inflight = 64
 	}
 	pendingAge := time.Duration(c.ReadyPendingMS) * time.Millisecond
+	readTimeout := time.Duration(c.ReadTimeoutMS) * time.Millisecond
+	if readTimeout <= 0 {
+		readTimeout = 10 * time.Second
+	}
+	var bindIP net.IP
+	if c.BindIP != "" {
+		if bindIP = net.ParseIP(c.BindIP); bindIP == nil {
+			return fmt.Errorf("client: bad bind address %q", c.BindIP)
+		}
+	}
 
 	var ok, failed, skipped atomic.Int64
 	sem := make(chan struct{}, inflight)
@@ -339,6 +440,9 @@ func dial(ctx context.Context, c childSpec, r *readier) error {
 		defer wg.Done()
 		defer func() { <-sem }()
 		d := net.Dialer{Timeout: timeout, KeepAlive: -1}
+		if bindIP != nil {
+			d.LocalAddr = &net.TCPAddr{IP: bindIP}
+		}
 		cn, err := d.DialContext(ctx, "tcp4", target)
 		mu.Lock()
 		delete(pending, id)
@@ -358,7 +462,10 @@ func dial(ctx context.Context, c childSpec, r *readier) error {
 				t.Stop()
 			}
 		}
-		cn.Close() // the client closes first
+		if c.Request {
+			exchange(ctx, cn, c.HalfClose, readTimeout)
+		}
+		cn.Close() // the client closes first, unless the server answered and closed
 	}
 
 	ready := func(now time.Time) bool {
@@ -396,10 +503,20 @@ func dial(ctx context.Context, c childSpec, r *readier) error {
 		case <-ctx.Done():
 			return nil
 		case now := <-t.C:
-			// Never catch up after a stall: at most two ticks of credit.
-			credit = min(credit+c.Rate*now.Sub(last).Seconds(), c.Rate*2*tick.Seconds()+1)
-			last = now
+			if c.Burst > 0 {
+				if now.Sub(last) >= time.Duration(c.BurstEveryMS)*time.Millisecond || seq == 0 {
+					credit, last = float64(c.Burst), now
+				}
+			} else {
+				// Never catch up after a stall: at most two ticks of credit.
+				credit = min(credit+c.Rate*now.Sub(last).Seconds(), c.Rate*2*tick.Seconds()+1)
+				last = now
+			}
 			for ; credit >= 1; credit-- {
+				if c.Total > 0 && seq >= uint64(c.Total) {
+					credit = 0
+					break
+				}
 				select {
 				case sem <- struct{}{}:
 				default:
@@ -447,6 +564,13 @@ func keepAlive(ctx context.Context, c childSpec, r *readier) error {
 			return fmt.Errorf("keepalive connect: %w", err)
 		}
 		conns = append(conns, cn)
+	}
+	if c.Idle {
+		if err := r.ready(childReport{OK: int64(len(conns))}); err != nil {
+			return err
+		}
+		<-ctx.Done()
+		return nil
 	}
 	var wg sync.WaitGroup
 	var failed atomic.Int64

@@ -58,10 +58,18 @@ type Want struct {
 	Severity model.Severity
 }
 
-// Matches reports whether f is this finding: same rule, exactly the same
-// subject.
+// Matches reports whether f is this finding: same rule, the same subject
+// as its text names it (kind, addresses, direction, pid and name; the typed
+// keys the model adds are not compared, a Want need not spell them).
 func (w Want) Matches(f model.Finding) bool {
-	return f.Rule == w.Rule && f.Subject == w.Subject
+	return f.Rule == w.Rule && SameSubject(f.Subject, w.Subject)
+}
+
+// SameSubject reports whether two subjects name the same thing: kind,
+// remote, local, direction, pid and name.
+func SameSubject(a, b model.Subject) bool {
+	return a.Kind == b.Kind && a.Remote == b.Remote && a.Local == b.Local &&
+		a.Direction == b.Direction && a.PID == b.PID && a.Name == b.Name
 }
 
 // Expect is what tcptop should say once a population stands.
@@ -78,7 +86,7 @@ type Expect struct {
 type Options struct {
 	// Namespace names the namespace to observe (created; must not exist).
 	// A scenario that needs a second namespace (the far side of a veth
-	// pair) names it Namespace+"-srv".
+	// pair: a remote server, or remote clients) names it Namespace+"-srv".
 	Namespace string
 	// MaxLife bounds every child process (10 minutes when 0).
 	MaxLife time.Duration
@@ -95,6 +103,9 @@ type Population struct {
 	Expect Expect
 	// PIDs of the children by process name, filled by Start.
 	PIDs map[string]int
+	// Workers are the worker pids of a pre-forked pool by the master's
+	// process name (the workers take the same name), filled by Start.
+	Workers map[string][]int
 
 	maxLife  time.Duration
 	mu       sync.Mutex
@@ -106,7 +117,7 @@ type Population struct {
 var scenarios []Scenario
 
 // Scenarios lists every scenario: the five incidents in order, then the
-// extras.
+// extras, then the healthy workloads and incident variants of issue 12.
 func Scenarios() []Scenario { return scenarios }
 
 // Names lists the scenario names.
@@ -155,6 +166,7 @@ func New(sc Scenario, opt Options) (*Population, error) {
 		Scenario: sc,
 		Netns:    opt.Namespace,
 		PIDs:     map[string]int{},
+		Workers:  map[string][]int{},
 		maxLife:  opt.MaxLife,
 		failed:   make(chan error, 1),
 	}
@@ -317,6 +329,9 @@ func (p *Population) spawn(ctx context.Context, netns string, spec childSpec) (*
 		c.pid = c.report.PID
 		p.mu.Lock()
 		p.PIDs[spec.Comm] = c.pid
+		if len(c.report.Workers) > 0 {
+			p.Workers[spec.Comm] = c.report.Workers
+		}
 		p.mu.Unlock()
 		return c, nil
 	case <-ctx.Done():

@@ -28,9 +28,10 @@ const standTimeout = 30 * time.Second
 
 // poll is one refresh: the sample and what both analyzers made of it.
 type poll struct {
-	n     int // post-stand poll number (0 before the population stood)
-	watch *model.Snapshot
-	fresh *model.Snapshot // nil before the population stood
+	n      int // post-stand poll number (0 before the population stood)
+	sample *source.Sample
+	watch  *model.Snapshot
+	fresh  *model.Snapshot // nil before the population stood
 }
 
 // newPopulation makes the scenario's namespaces with a random name.
@@ -108,7 +109,7 @@ func observe(t *testing.T, p *Population, after int) []poll {
 		if err != nil {
 			t.Fatalf("read: %v", err)
 		}
-		pl := poll{watch: watch.Next(s, model.Options{})}
+		pl := poll{sample: s, watch: watch.Next(s, model.Options{})}
 		if fresh != nil {
 			post++
 			pl.n = post
@@ -172,7 +173,7 @@ func findingsLine(fs []model.Finding) string {
 
 func sameFindings(a, b []model.Finding) bool {
 	return slices.EqualFunc(a, b, func(x, y model.Finding) bool {
-		return x.Rule == y.Rule && x.Severity == y.Severity && x.Subject == y.Subject
+		return x.Rule == y.Rule && x.Severity == y.Severity && SameSubject(x.Subject, y.Subject)
 	})
 }
 
@@ -239,7 +240,7 @@ func checkFindings(t *testing.T, p *Population, polls []poll) {
 				if slices.ContainsFunc(exp.Findings, func(w Want) bool { return w.Matches(f) }) {
 					continue
 				}
-				j := slices.IndexFunc(alarms, func(a *alarm) bool { return a.f.Rule == f.Rule && a.f.Subject == f.Subject })
+				j := slices.IndexFunc(alarms, func(a *alarm) bool { return a.f.Rule == f.Rule && SameSubject(a.f.Subject, f.Subject) })
 				if j < 0 {
 					alarms = append(alarms, &alarm{first: fmt.Sprintf("poll %d (%s)", i+1, stage(pl)), f: f})
 					j = len(alarms) - 1
@@ -259,6 +260,7 @@ func runScenario(t *testing.T, name string) {
 	p := newPopulation(t, name)
 	polls := observe(t, p, 2)
 	checkFindings(t, p, polls)
+	checkAdvice(t, polls)
 }
 
 func TestEphemeralPorts(t *testing.T)  { runScenario(t, "ephemeral") }

@@ -164,6 +164,7 @@ func init() {
 			start:  func(context.Context, *Population) error { return nil },
 		},
 	}
+	scenarios = append(scenarios, trustScenarios()...)
 }
 
 // setupOne makes the one namespace, then runs more (may be nil).
@@ -191,9 +192,11 @@ func client(comm string, rate float64, targets ...string) childSpec {
 
 func hostPort(ip string, port int) string { return ip + ":" + strconv.Itoa(port) }
 
-// setupPair makes the observed (client) namespace and a server namespace
-// Netns+"-srv" joined by a veth pair, clientIP and serverIP on a /24: the
-// server is then really another host, not loopback.
+// setupPair makes the observed namespace and a far namespace Netns+"-srv"
+// joined by a veth pair, clientIP (the observed side) and serverIP (the far
+// side) on a /24: the far side is then really another host, not loopback.
+// Most scenarios observe a client and put its server far; those that
+// observe a server put its clients far (the names then read backwards).
 func setupPair(p *Population, clientIP, serverIP string) error {
 	srv := p.Netns + "-srv"
 	if err := p.addNetns(p.Netns); err != nil {
