@@ -163,17 +163,26 @@ func (a *Analyzer) Tracked() int { return len(a.seen) }
 // SocketAge returns how long a socket has existed as far as tcptop knows,
 // and whether that is known. TIME_WAIT: from its timer (exact). Tracked
 // states: since the first poll that saw it, so at most the time tcptop has
-// been watching (at least tells whether it persisted across polls).
+// been watching (at least tells whether it persisted across polls);
+// CLOSE_WAIT with tcp_info: at least the time since the peer's last
+// segment.
 func (snap *Snapshot) SocketAge(sk *source.Socket) (time.Duration, bool) {
 	if sk.State == source.TimeWait {
 		left := time.Duration(sk.Expires) * time.Millisecond
 		return max(0, TimeWaitLen-left), true
 	}
-	ms, ok := snap.firstSeen[sk.Cookie]
-	if !ok || !tracked(sk.State) {
-		return 0, false
+	var age time.Duration
+	known := false
+	if ms, ok := snap.firstSeen[sk.Cookie]; ok && tracked(sk.State) {
+		age, known = snap.Time.Sub(time.UnixMilli(ms)), true
 	}
-	return snap.Time.Sub(time.UnixMilli(ms)), true
+	// CLOSE_WAIT: the kernel's time since the peer's last segment (its
+	// FIN, or later) is a lower bound of the time in CLOSE_WAIT, known at
+	// the first look (see source.ageCloseWait).
+	if sk.State == source.CloseWait && sk.Info != nil {
+		age, known = max(age, time.Duration(sk.Info.LastAckRecv)*time.Millisecond), true
+	}
+	return age, known
 }
 
 // seenBefore reports whether a tracked socket was already there at an

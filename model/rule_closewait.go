@@ -27,11 +27,9 @@ func ruleCloseWaitLeak(c *ruleCtx) []Finding {
 	}
 	var cands []cand
 	for k, a := range c.closeWait {
-		n := a.stale
-		if !hasPrev {
-			n = a.n
-		}
-		if n >= c.th.CloseWait {
+		// A single look without the kernel's ages cannot tell a leak
+		// from a slow close: such a holder is listed at info.
+		if a.stale >= c.th.CloseWait || (!hasPrev && a.kernelAged == 0 && a.n >= c.th.CloseWait) {
 			cands = append(cands, cand{k, a})
 		}
 	}
@@ -49,7 +47,7 @@ func ruleCloseWaitLeak(c *ruleCtx) []Finding {
 	})
 	out := make([]Finding, 0, len(cands))
 	for _, cd := range cands {
-		out = append(out, c.closeWaitFinding(cd.k, cd.a, hasPrev))
+		out = append(out, c.closeWaitFinding(cd.k, cd.a, hasPrev || cd.a.kernelAged > 0))
 	}
 	return out
 }
@@ -66,7 +64,9 @@ func (a *cwAcc) worstPid() int32 {
 	return max(best, 0)
 }
 
-func (c *ruleCtx) closeWaitFinding(k cwKey, a *cwAcc, hasPrev bool) Finding {
+// closeWaitFinding describes one holder; aged says its sockets' ages are
+// known (an earlier poll saw them, or the kernel told).
+func (c *ruleCtx) closeWaitFinding(k cwKey, a *cwAcc, aged bool) Finding {
 	pid := k.pid
 	pool := k.listener.IsValid()
 	if pool {
@@ -87,7 +87,7 @@ func (c *ruleCtx) closeWaitFinding(k cwKey, a *cwAcc, hasPrev bool) Finding {
 		who = fmt.Sprintf("%s pool (%d processes on %s)", procName(pid, c.s.Procs), len(a.pids), k.listener)
 	}
 	age := format.Duration(c.th.CloseWaitAgeSec)
-	if !hasPrev {
+	if !aged {
 		f.Severity = Info
 		f.Title = Plain(fmt.Sprintf("CLOSE_WAIT: %s holds %s the peer already closed (age unknown)", who, plural(a.n, "socket", "sockets")))
 	} else {
@@ -113,17 +113,21 @@ func (c *ruleCtx) closeWaitFinding(k cwKey, a *cwAcc, hasPrev bool) Finding {
 	}
 	f.Evidence = append(f.Evidence, Plain(line))
 	switch {
-	case !hasPrev:
+	case !aged:
 		f.Evidence = append(f.Evidence, Plain("age unknown: one look cannot tell a leak from a slow close; sockets that stay "+age+" or more are a leak (watch for a few seconds, or run tcptop --check)"))
 	case a.ageKnown:
 		have := "have"
 		if a.stale == 1 {
 			have = "has"
 		}
-		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("%s of them %s been in CLOSE_WAIT for %s or more; the oldest for at least %s (tcptop has watched for %s)",
-			format.Count(a.stale), have, age, format.Duration(a.oldest.Seconds()), format.Duration(c.snap.Watching.Seconds()))))
+		src := fmt.Sprintf("tcptop has watched for %s", format.Duration(c.snap.Watching.Seconds()))
+		if a.kernelAged > 0 {
+			src = "from the kernel: the time since the peer's last segment"
+		}
+		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("%s of them %s been in CLOSE_WAIT for %s or more; the oldest for at least %s (%s)",
+			format.Count(a.stale), have, age, format.Duration(a.oldest.Seconds()), src)))
 	}
-	if r, span, ok := c.growth(func(pt *Point) (float64, bool) { v, ok := pt.closeWait[k]; return float64(v), ok }); ok && hasPrev {
+	if r, span, ok := c.growth(func(pt *Point) (float64, bool) { v, ok := pt.closeWait[k]; return float64(v), ok }); ok && aged {
 		verb := "growing"
 		if r <= 0 {
 			verb = "not shrinking"
@@ -143,7 +147,7 @@ func (c *ruleCtx) closeWaitFinding(k cwKey, a *cwAcc, hasPrev bool) Finding {
 			if pool {
 				line = fmt.Sprintf("open files of %s: %s of its limit %s (%s)", c.procLabel(fpid), format.Count(fds), format.Count(int(limit)), format.Percent(share))
 			}
-			if share >= c.th.FDWarn && hasPrev && a.stale > 0 {
+			if share >= c.th.FDWarn && aged && a.stale > 0 {
 				f.Severity = Critical
 				line += ": at the limit accept() and open() fail with EMFILE"
 			}

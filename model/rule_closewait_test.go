@@ -159,3 +159,21 @@ func TestCloseWaitPool(t *testing.T) {
 		t.Fatalf("4 workers leaking 200: want critical:\n%s", dumpFindings(got))
 	}
 }
+
+// With the kernel's tcp_info (time since the peer's last segment), one
+// look tells a leak from a slow close.
+func TestCloseWaitKernelAges(t *testing.T) {
+	idle := func(ms uint32) func(b *sb) {
+		return func(b *sb) {
+			leaked(20, 12)(b)
+			for i := range b.socks {
+				b.socks[i].Info = &source.TCPInfo{LastAckRecv: ms}
+			}
+		}
+	}
+	php := Subject{Kind: SubjectProcess, PID: 20, Name: "php-fpm"}
+	checkRule(t, analyze(DefaultThresholds(), poll{build: idle(30_000)}), RuleCloseWaitLeak, want{n: 1, severity: Warning, subject: php,
+		evidence: []string{"12 of them have been in CLOSE_WAIT for 5.0 s or more; the oldest for at least 30 s (from the kernel"}})
+	// Closed a second after the FIN: a lag, at one look too.
+	checkRule(t, analyze(DefaultThresholds(), poll{build: idle(1_000)}), RuleCloseWaitLeak, want{})
+}

@@ -44,10 +44,12 @@ type cwKey struct {
 type cwAcc struct {
 	n, persisted int
 	// stale counts the sockets in CLOSE_WAIT for at least close-wait-age.
-	stale    int
-	oldest   time.Duration
-	ageKnown bool
-	peers    map[netip.Addr]int
+	stale int
+	// kernelAged counts the sockets whose age the kernel gave (tcp_info).
+	kernelAged int
+	oldest     time.Duration
+	ageKnown   bool
+	peers      map[netip.Addr]int
 	// pids counts the sockets each process holds (a pool's workers).
 	pids map[int32]int
 }
@@ -131,6 +133,9 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds) *ruleCtx {
 			}
 			if snap.seenBefore(sk) {
 				acc.persisted++
+			}
+			if sk.Info != nil {
+				acc.kernelAged++
 			}
 			if age, ok := snap.SocketAge(sk); ok {
 				acc.ageKnown = true

@@ -353,6 +353,7 @@ func parseTCPInfo(b []byte) *TCPInfo {
 		Retrans:      ne.Uint32(b[36:]),
 		LastDataSent: ne.Uint32(b[44:]),
 		LastDataRecv: ne.Uint32(b[52:]),
+		LastAckRecv:  ne.Uint32(b[56:]),
 		RTT:          ne.Uint32(b[68:]),
 		RTTVar:       ne.Uint32(b[72:]),
 		SndCwnd:      ne.Uint32(b[80:]),

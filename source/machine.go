@@ -98,6 +98,12 @@ type ReadOptions struct {
 	States StateMask
 	// Ext selects optional per-socket attributes; none for a plain poll.
 	Ext Extensions
+	// CloseWaitInfo: when a dump holds at least this many CLOSE_WAIT
+	// sockets, a second dump masked to CLOSE_WAIT asks their tcp_info
+	// (how long since the peer's last segment: a lower bound of how long
+	// each has been in CLOSE_WAIT). 0 means DefaultCloseWaitInfo; a
+	// negative value never asks.
+	CloseWaitInfo int
 }
 
 // Open opens the namespace netns (a name as `ip netns list` shows it, a

@@ -31,6 +31,8 @@ type Options struct {
 	Ext Extensions
 	// Attribute maps sockets to processes through /proc/*/fd.
 	Attribute bool
+	// CloseWaitInfo is ReadOptions.CloseWaitInfo.
+	CloseWaitInfo int
 }
 
 // Kernel reads Samples of one network namespace from the running kernel.
@@ -54,7 +56,7 @@ type Kernel struct {
 // with it, so that they share one /proc scan.
 func Open(opts Options) (*Kernel, error) {
 	m := NewMachine(opts.ProcRoot, opts.Attribute)
-	return m.Open(opts.Netns, ReadOptions{States: opts.States, Ext: opts.Ext})
+	return m.Open(opts.Netns, ReadOptions{States: opts.States, Ext: opts.Ext, CloseWaitInfo: opts.CloseWaitInfo})
 }
 
 // Close releases the netlink socket and namespace handles.
@@ -96,6 +98,12 @@ func (k *Kernel) Read(ctx context.Context) (*Sample, error) {
 		round, started = m.scanFor(k)
 	}
 	socks, err := k.dumper.Dump(k.opts.States, k.opts.Ext, k.sizeHint())
+	if err == nil {
+		k.last = len(socks)
+		if aerr := k.ageCloseWait(socks); aerr != nil {
+			s.Warnings = append(s.Warnings, Warning{Kind: WarnCloseWaitAge, Err: aerr})
+		}
+	}
 	t1 := time.Now()
 	if round != nil {
 		<-round.done
@@ -106,7 +114,6 @@ func (k *Kernel) Read(ctx context.Context) (*Sample, error) {
 		}
 		return nil, fmt.Errorf("dump TCP sockets: %w", err)
 	}
-	k.last = len(socks)
 	s.Took.Dump = t1.Sub(t0)
 
 	if round != nil {

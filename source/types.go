@@ -159,6 +159,9 @@ type TCPInfo struct {
 	TotalRetrans uint32
 	LastDataSent uint32 // ms ago
 	LastDataRecv uint32 // ms ago
+	// LastAckRecv is how long ago (ms) the peer's last segment was
+	// processed: on a CLOSE_WAIT socket, at most how long ago its FIN came.
+	LastAckRecv uint32
 }
 
 // Process describes a process that owns sockets.

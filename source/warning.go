@@ -29,15 +29,19 @@ const (
 	// reading /proc: some processes' sockets could not be looked at, so
 	// owners may be missing (they are not taken for gone processes).
 	WarnOutOfFDs
+	// WarnCloseWaitAge: the CLOSE_WAIT dump with tcp_info failed, so their
+	// ages come from tcptop's own polls only.
+	WarnCloseWaitAge
 )
 
 var warningKindNames = [...]string{
-	WarnSysctl:      "sysctl",
-	WarnCounters:    "counters",
-	WarnSockstat:    "sockstat",
-	WarnAttribution: "attribution",
-	WarnNamespace:   "namespace",
-	WarnOutOfFDs:    "out-of-fds",
+	WarnSysctl:       "sysctl",
+	WarnCounters:     "counters",
+	WarnSockstat:     "sockstat",
+	WarnAttribution:  "attribution",
+	WarnNamespace:    "namespace",
+	WarnOutOfFDs:     "out-of-fds",
+	WarnCloseWaitAge: "close-wait-age",
 }
 
 // String names the kind in one lowercase word.
@@ -67,6 +71,7 @@ type Warning struct {
 //	process attribution: ERR
 //	ERR                      (namespace: the error names the namespace)
 //	out of file descriptors: attribution incomplete (ERR)
+//	CLOSE_WAIT ages from the kernel: ERR
 func (w Warning) String() string {
 	msg := "unknown error"
 	if w.Err != nil {
@@ -85,6 +90,8 @@ func (w Warning) String() string {
 		return "out of file descriptors: attribution incomplete (" + msg + ")"
 	case WarnNamespace:
 		return msg
+	case WarnCloseWaitAge:
+		return "CLOSE_WAIT ages from the kernel: " + msg
 	}
 	return w.subject() + msg
 }

@@ -232,7 +232,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	opt := model.Options{Filter: filter, Sort: sortKey}
 
-	k, err := source.Open(source.Options{ProcRoot: c.procRoot, Netns: c.netns, Attribute: !c.noProcs})
+	k, err := source.Open(source.Options{ProcRoot: c.procRoot, Netns: c.netns, Attribute: !c.noProcs, CloseWaitInfo: c.thresholds.CloseWait})
 	if err != nil {
 		if c.netns != "" && !errors.Is(err, source.ErrNoInetDiag) {
 			return usageError{err}

@@ -50,7 +50,7 @@ const (
 	// that connects and closes.
 	CloseWaitPort  = 8080
 	CloseWaitRate  = 20   // connections per second, each left in CLOSE_WAIT
-	CloseWaitReady = 30   // connections made when it stands
+	CloseWaitReady = 130  // connections made when it stands: the first are 6.5 s old, past close-wait-age
 	CloseWaitMax   = 1500 // the leaky app holds at most this many
 
 	// SYN_SENT pile-up: connects to an address whose SYNs vanish (a
