@@ -84,7 +84,7 @@ func (c *ruleCtx) closeWaitFinding(k cwKey, a *cwAcc, aged bool) Finding {
 	}
 	who := c.procLabel(pid)
 	if pool {
-		who = fmt.Sprintf("%s pool (%d processes on %s)", procName(pid, c.s.Procs), len(a.pids), k.listener)
+		who = fmt.Sprintf("%s pool (%d processes)", procName(pid, c.s.Procs), len(a.pids))
 	}
 	age := format.Duration(c.th.CloseWaitAgeSec)
 	if !aged {

@@ -151,7 +151,7 @@ func TestCloseWaitPool(t *testing.T) {
 	if ev := joinTexts(got[0].Evidence); !strings.Contains(ev, "8 processes sharing the listener 0.0.0.0:8080 hold 72 CLOSE_WAIT sockets (each counted once)") {
 		t.Errorf("evidence:\n%s", ev)
 	}
-	if !strings.Contains(got[0].Title.String(), "php-fpm pool (8 processes on 0.0.0.0:8080)") {
+	if !strings.Contains(got[0].Title.String(), "php-fpm pool (8 processes)") {
 		t.Errorf("title %q", got[0].Title)
 	}
 	s = analyze(DefaultThresholds(), poll{sec: 0, build: pool(4, 50), procs: procs}, poll{sec: 6, build: pool(4, 50), procs: procs})
