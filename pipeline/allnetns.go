@@ -292,7 +292,11 @@ func (a *AllPoller) sync(found []source.FoundNamespace) {
 		}
 		s.found = f
 		if !samePIDs(s.labPIDs, f.PIDs) {
-			s.labels = a.lab.Label(f.PIDs)
+			// A namespace keeps its name when its new processes name
+			// nothing (a debugging shell nsenter'd into a pod).
+			if l := a.lab.Label(f.PIDs); l != (source.Labels{}) || len(f.PIDs) == 0 && len(f.Mounts) == 0 {
+				s.labels = l
+			}
 			s.labPIDs = append(s.labPIDs[:0], f.PIDs...)
 		}
 	}

@@ -91,30 +91,28 @@ func DefaultLabelRoots() LabelRoots {
 	}
 }
 
-// CgroupPath returns the cgroup path of a /proc/PID/cgroup text: the
-// cgroup v2 line ("0::PATH") when present, else v1's named systemd
-// hierarchy ("N:name=systemd:PATH"), else the first line's path.
-func CgroupPath(b []byte) string {
-	var v1, first string
+// CgroupPaths returns the cgroup paths of a /proc/PID/cgroup text that can
+// name a container: the cgroup v2 line ("0::PATH") and cgroup v1's named
+// systemd hierarchy ("N:name=systemd:PATH"), in that order, then the other
+// v1 hierarchies' paths (a hybrid machine can have all of them).
+func CgroupPaths(b []byte) []string {
+	var v2, sd, rest []string
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
+		if len(parts) != 3 || parts[2] == "/" {
 			continue
 		}
 		switch {
 		case parts[0] == "0" && parts[1] == "":
-			return parts[2]
+			v2 = append(v2, parts[2])
 		case parts[1] == "name=systemd":
-			v1 = parts[2]
-		case first == "":
-			first = parts[2]
+			sd = append(sd, parts[2])
+		default:
+			rest = append(rest, parts[2])
 		}
 	}
-	if v1 != "" {
-		return v1
-	}
-	return first
+	return append(append(v2, sd...), rest...)
 }
 
 var (
@@ -190,11 +188,11 @@ func (lb *Labeler) Label(pids []int32) Labels {
 		if err != nil {
 			continue
 		}
-		l := LabelsFromCgroup(CgroupPath(b))
-		if l.Runtime == "" {
-			continue
+		for _, p := range CgroupPaths(b) {
+			if l := LabelsFromCgroup(p); l.Runtime != "" {
+				return lb.resolve(l)
+			}
 		}
-		return lb.resolve(l)
 	}
 	return Labels{}
 }
