@@ -153,7 +153,7 @@ func (v *overviewView) View() []string {
 	}
 	title += "  sort: " + ov.Sort.String()
 	if ov.Unreadable > 0 {
-		title += fmt.Sprintf("  %d processes unreadable (not root)", ov.Unreadable)
+		title += fmt.Sprintf("  %d processes unreadable", ov.Unreadable)
 	}
 	lines := []string{st.Title.Render(fit(title)), st.Header.Render(fit(OverviewHeader))}
 	h := v.rowsHeight()
@@ -237,8 +237,7 @@ func OverviewRow(r *model.NamespaceRow, focus string) string {
 // overviewIndex is the overview's place in the views registry.
 func overviewIndex() int {
 	for i, r := range views {
-		if r.open != nil && r.open(&KeyMap{}).Help().Key == "" {
-			// Only the overview's key is unbound in the default map.
+		if _, ok := r.build(&Common{}).(*overviewView); ok {
 			return i
 		}
 	}
