@@ -109,6 +109,7 @@ func Rebuild(snap *Snapshot, opt Options) *Snapshot {
 	n.firstSeen, n.AgesTruncated = snap.firstSeen, snap.AgesTruncated
 	n.PollMS.Analyze = snap.PollMS.Analyze
 	n.PollMS.Total += n.PollMS.Analyze
+	n.Netns, n.Overview = snap.Netns, snap.Overview // --all-netns: its label and the overview
 	return n
 }
 

@@ -19,6 +19,9 @@ import (
 //	proc:NAME   an owner's name contains NAME (case-insensitive)
 //	addr:IP     local or remote address (addr:CIDR for a prefix)
 //	state:S     TCP state (TIME_WAIT, time-wait, timewait all work)
+//	netns:NAME  (--all-netns) the namespace's name or inode contains NAME
+//	pod:NAME    (--all-netns) its pod's name or namespace contains NAME
+//	container:N (--all-netns) its container's name or id contains N
 //	WORD        an IP or CIDR is addr:, anything else matches a process
 //	            name or either address as text
 //
@@ -39,6 +42,11 @@ const (
 	termAddr
 	termState
 	termWord
+	// Namespace terms (--all-netns): they choose namespaces, so every
+	// socket of a chosen namespace passes them (see MatchNamespace).
+	termNetns
+	termPod
+	termContainer
 )
 
 type term struct {
@@ -51,7 +59,7 @@ type term struct {
 }
 
 // filterKeys is the list shown in errors, in the order of the docs.
-const filterKeys = "port:, sport:, dport:, proc:, pid:, addr:, state:"
+const filterKeys = "port:, sport:, dport:, proc:, pid:, addr:, state:, netns:, pod:, container:"
 
 // ParseFilter parses a filter expression. The error is one line naming the
 // offending term.
@@ -132,6 +140,11 @@ func parseTerm(tok string) (term, error) {
 			}
 			t.states |= 1 << s
 		}
+	case "netns", "pod", "container":
+		t.kind = map[string]termKind{"netns": termNetns, "pod": termPod, "container": termContainer}[strings.ToLower(key)]
+		for _, a := range alts {
+			t.words = append(t.words, strings.ToLower(a))
+		}
 	default:
 		return term{}, fmt.Errorf("unknown key %q (want %s or a bare word)", key+":", filterKeys)
 	}
@@ -200,6 +213,8 @@ func (t *term) match(s *source.Socket, procs map[int32]*source.Process) bool {
 		return false
 	case termState:
 		return t.states&(1<<s.State) != 0
+	case termNetns, termPod, termContainer:
+		return true
 	case termWord:
 		if ownerNameContains(s, procs, t.words) {
 			return true

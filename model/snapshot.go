@@ -74,6 +74,9 @@ type Snapshot struct {
 	Interval time.Duration `json:"-"`
 	// Sample is the poll this snapshot was built from, for drill-down.
 	Sample *source.Sample `json:"-"`
+	// Overview is every namespace of the machine (--all-netns), nil
+	// otherwise; this snapshot is then the focused namespace's.
+	Overview *Overview `json:"-"`
 
 	lt        listenTable
 	opt       Options

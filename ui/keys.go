@@ -24,6 +24,9 @@ type KeyMap struct {
 
 	// Findings and Kernel open (and close) the findings and kernel views.
 	Findings, Kernel key.Binding
+	// Namespaces opens the namespace overview; unbound (no keys, no help)
+	// unless the monitor runs with --all-netns.
+	Namespaces key.Binding
 
 	Up, Down, PageUp, PageDown, Home, End key.Binding
 }

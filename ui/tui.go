@@ -47,6 +47,10 @@ type Config struct {
 	Location *time.Location
 	// Context ends polls in flight when the program stops.
 	Context context.Context
+	// AllNetns opens on the namespace overview (the Poller's snapshots
+	// carry a model.Overview and it implements Focuser): Enter opens a
+	// namespace's full monitor, esc comes back (overview.go).
+	AllNetns bool
 }
 
 // Messages. Polls and rebuilds run as commands, off the UI goroutine; their
@@ -90,6 +94,7 @@ type Model struct {
 
 	views    []View // one per registration, built anew when opened
 	focus    int    // index into views
+	home     int    // the view esc ends at: 0, or the overview (AllNetns)
 	help     *helpView
 	showHelp bool
 	// notice is a one-off message for the footer, cleared by the next key.
@@ -123,6 +128,9 @@ func New(cfg Config) Model {
 	// The terminal's own cursor: a virtual one blinks, which redraws the
 	// screen twice a second for nothing.
 	m.input.SetVirtualCursor(false)
+	if cfg.AllNetns {
+		m.common.Keys.Namespaces = key.NewBinding(key.WithKeys("N"), key.WithHelp("N", "network namespaces overview"))
+	}
 	var opens []key.Binding
 	for _, r := range views {
 		m.views = append(m.views, r.build(m.common))
@@ -131,6 +139,10 @@ func New(cfg Config) Model {
 		}
 	}
 	m.help = newHelpView(m.common, m.views, opens)
+	if cfg.AllNetns {
+		m.home = overviewIndex()
+		m.focus = m.home
+	}
 	return m
 }
 
@@ -297,6 +309,8 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.focus = 0
 		}
 		return m, nil
+	case focusNetnsMsg:
+		return m, m.focusNetns(msg.key)
 	case jumpMsg:
 		m.focus = 0
 		return m, m.views[0].Update(msg)
@@ -341,8 +355,11 @@ func (m Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case key.Matches(msg, k.Pause), key.Matches(msg, k.Slower), key.Matches(msg, k.Faster):
 		return m, m.timingKey(msg)
-	case m.focus != 0 && key.Matches(msg, k.Back):
+	case m.focus != 0 && m.focus != m.home && key.Matches(msg, k.Back):
 		m.focus = 0
+		return m, nil
+	case m.home != 0 && m.focus == 0 && key.Matches(msg, k.Back) && tableAtTop(m.views[0]):
+		m.focus = m.home
 		return m, nil
 	}
 	for i, r := range views {

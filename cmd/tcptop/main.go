@@ -79,6 +79,10 @@ type config struct {
 	ascii                        bool
 	check                        bool
 	thresholds                   model.Thresholds
+
+	// --all-netns (allnetns.go)
+	allNetns bool
+	labels   source.LabelRoots
 }
 
 const usageText = `Usage: tcptop [flags]
@@ -116,6 +120,14 @@ Flags:
                     scripts and cron); with --json, print it as JSON
   --threshold N=V   tune a findings threshold, e.g. "close-wait=50" or
                     "ports-warn=0.5,syn-sent=20" (repeatable; names below)
+  -A, --all-netns   every network namespace (containers, pods) at once: an
+                    overview with one row per namespace (Enter opens one);
+                    with --json one document per poll with a "namespaces"
+                    array; works with --once and --check
+  --docker-root DIR, --runtime-root DIR[,DIR], --pods-log-root DIR
+                    where --all-netns reads container and pod names
+                    (default /var/lib/docker; containerd's and CRI-O's
+                    bundle dirs under /run; /var/log/pods)
   --version         print the version
   --help            this help
 
@@ -148,6 +160,7 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	fs.BoolVar(&c.ascii, "ascii", false, "")
 	fs.BoolVar(&c.check, "check", false, "")
 	fs.Func("threshold", "", c.thresholds.Set)
+	allNetnsFlags(fs, &c) // --all-netns, -A and the label roots (allnetns.go)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			io.WriteString(stdout, usage())
@@ -231,6 +244,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return usageError{fmt.Errorf("--sort: %w", err)}
 	}
 	opt := model.Options{Filter: filter, Sort: sortKey}
+
+	// --all-netns: every namespace at once (allnetns.go).
+	if c.allNetns {
+		return runAllNetns(c, opt, stdout, stderr)
+	}
 
 	k, err := source.Open(source.Options{ProcRoot: c.procRoot, Netns: c.netns, Attribute: !c.noProcs, CloseWaitInfo: c.thresholds.CloseWait})
 	if err != nil {
