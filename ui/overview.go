@@ -165,7 +165,7 @@ func (v *overviewView) View() []string {
 	}
 	for i := v.offset; i < len(ov.Rows) && i < v.offset+h; i++ {
 		r := &ov.Rows[i]
-		line := fit(OverviewRow(r, ov.Focus))
+		line := fit(OverviewRow(r, ov.Focus, v.c.Glyphs))
 		switch {
 		case i == v.cursor:
 			line = st.Selected.Render(line)
@@ -187,7 +187,7 @@ const OverviewHeader = "  NAMESPACE               RUNTIME    TOTAL  ESTAB  CLS_W
 
 // OverviewRow is one namespace as the overview draws it ("*" marks the
 // focused one, "!" one that cannot be entered). Names are sanitized.
-func OverviewRow(r *model.NamespaceRow, focus string) string {
+func OverviewRow(r *model.NamespaceRow, focus string, g format.Glyphs) string {
 	mark := " "
 	switch {
 	case r.NoEntry:
@@ -195,7 +195,7 @@ func OverviewRow(r *model.NamespaceRow, focus string) string {
 	case r.Key == focus:
 		mark = "*"
 	}
-	name := format.Clip(format.Sanitize(r.Name), 22, v.c.Glyphs)
+	name := format.Clip(format.Sanitize(r.Name), 22, g)
 	rt := r.Labels.Runtime
 	if r.Host {
 		rt = "host"
@@ -210,7 +210,7 @@ func OverviewRow(r *model.NamespaceRow, focus string) string {
 		ports = format.Count(r.PortsInUse)
 		age = format.Short(r.DetailAge)
 		if l := r.Fullest; l != nil {
-			fullest = format.Clip(format.Sanitize(l.Local), 12, v.c.Glyphs) + " " + format.Percent(l.Fill)
+			fullest = format.Clip(format.Sanitize(l.Local), 12, g) + " " + format.Percent(l.Fill)
 		}
 	}
 	total, tw, ovf, opens := "?", "?", "?", "?"
