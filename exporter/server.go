@@ -145,7 +145,10 @@ func Serve(ctx context.Context, l net.Listener, h http.Handler, webConfig string
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		// net/http's own complaints (a TLS handshake that failed, ...)
+		// go through the same logger.
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	done := make(chan error, 1)
 	go func() {
 		done <- web.Serve(l, srv, &web.FlagConfig{WebConfigFile: &webConfig}, logger)
