@@ -172,33 +172,33 @@ func TestMetricsFromSnapshot(t *testing.T) {
 	poll(t, p) // a second look gives CLOSE_WAIT ages, the leak finding needs 5 s of them...
 	m = scrape(t, srv.URL)
 	want := map[string]float64{
-		`tcptop_sockets{state="CLOSE_WAIT"}`:                                                          17,
-		`tcptop_sockets{state="TIME_WAIT"}`:                                                           6,
-		`tcptop_sockets{state="LISTEN"}`:                                                              3,
-		`tcptop_sockets{state="SYN_SENT"}`:                                                            0,
-		`tcptop_listen_queue_length{listener="0.0.0.0:80"}`:                                           5,   // two SO_REUSEPORT sockets summed
-		`tcptop_listen_queue_capacity{listener="0.0.0.0:80"}`:                                         256, // ...
-		`tcptop_listen_queue_length{listener="127.0.0.1:8080"}`:                                       5,
-		`tcptop_listen_queue_capacity{listener="127.0.0.1:8080"}`:                                     4,
-		`tcptop_listen_syn_recv{listener="127.0.0.1:8080"}`:                                           0,
-		`tcptop_ephemeral_ports_usable`:                                                               28232,
-		`tcptop_ephemeral_ports_used`:                                                                 6 + 15,
-		`tcptop_ephemeral_destinations`:                                                               4, // 3 TIME_WAIT ones and redis
+		`tcptop_sockets{state="CLOSE_WAIT"}`:                                                           17,
+		`tcptop_sockets{state="TIME_WAIT"}`:                                                            6,
+		`tcptop_sockets{state="LISTEN"}`:                                                               3,
+		`tcptop_sockets{state="SYN_SENT"}`:                                                             0,
+		`tcptop_listen_queue_length{listener="0.0.0.0:80"}`:                                            5,   // two SO_REUSEPORT sockets summed
+		`tcptop_listen_queue_capacity{listener="0.0.0.0:80"}`:                                          256, // ...
+		`tcptop_listen_queue_length{listener="127.0.0.1:8080"}`:                                        5,
+		`tcptop_listen_queue_capacity{listener="127.0.0.1:8080"}`:                                      4,
+		`tcptop_listen_syn_recv{listener="127.0.0.1:8080"}`:                                            0,
+		`tcptop_ephemeral_ports_usable`:                                                                28232,
+		`tcptop_ephemeral_ports_used`:                                                                  6 + 15,
+		`tcptop_ephemeral_destinations`:                                                                4, // 3 TIME_WAIT ones and redis
 		`tcptop_ephemeral_ports_used_by_destination{destination="127.0.0.1:6379",local_ip="10.0.0.1"}`: 15,
 		`tcptop_ephemeral_ports_used_by_destination{destination="192.0.2.10:443",local_ip="10.0.0.1"}`: 3,
-		`tcptop_ephemeral_ports_used_by_destination{destination="other",local_ip="other"}`:            2 + 1,
-		`tcptop_close_wait_sockets{process="php-fpm"}`:                                                15, // shared sockets once
-		`tcptop_close_wait_sockets{process="nginx"}`:                                                  1,
-		`tcptop_close_wait_sockets{process="other"}`:                                                  1, // unknown
-		`tcptop_tcpext_listen_overflows_total`:                                                        10,
-		`tcptop_tcp_active_opens_total`:                                                               101,
-		`tcptop_polls_total`:                                                                          2,
-		`tcptop_poll_errors_total`:                                                                    0,
-		`tcptop_series_dropped_total{label="destination"}`:                                            2,
-		`tcptop_series_dropped_total{label="process"}`:                                                1,
-		`tcptop_series_dropped_total{label="listener"}`:                                               0,
-		`tcptop_snapshot_timestamp_seconds`:                                                           float64(t0.Unix() + 1),
-		`tcptop_finding{rule="accept_queue_overflow",severity="critical",subject="127.0.0.1:8080"}`:   1,
+		`tcptop_ephemeral_ports_used_by_destination{destination="other",local_ip="other"}`:             2 + 1,
+		`tcptop_close_wait_sockets{process="php-fpm"}`:                                                 15, // shared sockets once
+		`tcptop_close_wait_sockets{process="nginx"}`:                                                   1,
+		`tcptop_close_wait_sockets{process="other"}`:                                                   1, // unknown
+		`tcptop_tcpext_listen_overflows_total`:                                                         10,
+		`tcptop_tcp_active_opens_total`:                                                                101,
+		`tcptop_polls_total`:                                                                           2,
+		`tcptop_poll_errors_total`:                                                                     0,
+		`tcptop_series_dropped_total{label="destination"}`:                                             2,
+		`tcptop_series_dropped_total{label="process"}`:                                                 1,
+		`tcptop_series_dropped_total{label="listener"}`:                                                0,
+		`tcptop_snapshot_timestamp_seconds`:                                                            float64(t0.Unix() + 1),
+		`tcptop_finding{rule="accept_queue_overflow",severity="critical",subject="127.0.0.1:8080"}`:    1,
 	}
 	for k, v := range want {
 		if got, ok := m[k]; !ok || got != v {
