@@ -8,6 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -19,6 +21,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"golang.org/x/term"
 
+	"github.com/tcptop/tcptop/exporter"
 	"github.com/tcptop/tcptop/model"
 	"github.com/tcptop/tcptop/output"
 	"github.com/tcptop/tcptop/pipeline"
@@ -34,7 +37,7 @@ var version = ""
 const (
 	exitOK      = 0
 	exitFailure = 1 // the kernel could not be read; or --check found a warning
-	exitUsage   = 2 // bad flags, filter, sort key or namespace
+	exitUsage   = 2 // bad flags, filter, sort key or namespace; --listen address unusable, bad --web-config
 )
 
 // errCheckFailed is --check's verdict: a finding at warning or worse. It
@@ -83,6 +86,8 @@ type config struct {
 	// --all-netns (allnetns.go)
 	allNetns bool
 	labels   source.LabelRoots
+	listen, webConfig            string
+	listenSet                    bool
 }
 
 const usageText = `Usage: tcptop [flags]
@@ -128,11 +133,19 @@ Flags:
                     where --all-netns reads container and pod names
                     (default /var/lib/docker; containerd's and CRI-O's
                     bundle dirs under /run; /var/log/pods)
+  --listen ADDR     run headless as a Prometheus exporter: poll every
+                    --interval and serve /metrics on ADDR: HOST:PORT, or
+                    :PORT or PORT for loopback, or HOST for port %d
+                    (e.g. --listen :%d, --listen 0.0.0.0:%d); --top caps
+                    the per-destination and per-process series
+  --web-config FILE TLS and basic auth for --listen: an exporter-toolkit
+                    web config file, as node_exporter's --web.config.file
   --version         print the version
   --help            this help
 
 Exit status: 0 ok (findings are not errors), 1 the kernel could not be
-read or --check found a warning, 2 bad usage.
+read or --check found a warning, 2 bad usage (with --listen: the address
+cannot be listened on, or the web config is bad).
 
 Thresholds (--threshold NAME=VALUE; shares as 0.6 or 60%%):
 %s`
@@ -161,6 +174,11 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	fs.BoolVar(&c.check, "check", false, "")
 	fs.Func("threshold", "", c.thresholds.Set)
 	allNetnsFlags(fs, &c) // --all-netns, -A and the label roots (allnetns.go)
+	fs.Func("listen", "", func(s string) error {
+		c.listen, c.listenSet = s, true
+		return nil
+	})
+	fs.StringVar(&c.webConfig, "web-config", "", "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			io.WriteString(stdout, usage())
@@ -183,6 +201,23 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	if c.check && c.count != 0 {
 		return c, usageError{errors.New("--check decides how many snapshots it takes: drop --count")}
 	}
+	if c.listenSet {
+		addr, err := exporter.ListenAddress(c.listen)
+		if err != nil {
+			return c, usageError{err}
+		}
+		c.listen = addr
+		for _, x := range []struct {
+			on   bool
+			name string
+		}{{c.once, "--once"}, {c.json, "--json"}, {c.check, "--check"}, {c.count != 0, "--count"}} {
+			if x.on {
+				return c, usageError{fmt.Errorf("--listen runs until stopped and prints nothing: drop %s", x.name)}
+			}
+		}
+	} else if c.webConfig != "" {
+		return c, usageError{errors.New("--web-config goes with --listen")}
+	}
 	if c.theme != "auto" {
 		if _, err := themes.ParseMode(c.theme); err != nil {
 			return c, usageError{fmt.Errorf("--theme: %w", err)}
@@ -197,7 +232,8 @@ func usage() string {
 	for _, t := range model.ThresholdNames() {
 		b.WriteString("  " + t + "\n")
 	}
-	return fmt.Sprintf(usageText, b.String())
+	p := exporter.DefaultPort
+	return fmt.Sprintf(usageText, p, p, p, b.String())
 }
 
 // parseInterval takes a Go duration or a bare number of seconds.
@@ -244,8 +280,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return usageError{fmt.Errorf("--sort: %w", err)}
 	}
 	opt := model.Options{Filter: filter, Sort: sortKey}
+	if c.listenSet {
+		// Before touching the kernel: a bad file is a usage error.
+		if err := exporter.ValidateWebConfig(c.webConfig); err != nil {
+			return usageError{err}
+		}
+	}
 
 	// --all-netns: every namespace at once (allnetns.go).
+	if c.allNetns && c.listenSet {
+		return usageError{errors.New("--listen with --all-netns is not supported yet: run one exporter per namespace with --netns")}
+	}
 	if c.allNetns {
 		return runAllNetns(c, opt, stdout, stderr)
 	}
@@ -272,6 +317,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if c.check {
 		return check(poller, c, stdout)
+	}
+	if c.listenSet {
+		return serve(poller, c, stderr)
 	}
 	if !c.json && !c.once && count == 0 && isTerminal(stdout) {
 		if os.Getenv("TERM") != "dumb" {
@@ -348,6 +396,40 @@ func check(p *pipeline.Poller, c config, stdout io.Writer) error {
 		return errCheckFailed
 	}
 	return nil
+}
+
+// serve runs the exporter: it listens on c.listen (a failure there is a
+// usage error: the address is in use or cannot be bound), polls every
+// c.interval and serves /metrics until SIGINT, SIGTERM or SIGHUP. Logs go
+// to stderr; a poll error is logged and served as
+// tcptop_poll_errors_total, never ends the process.
+func serve(poller *pipeline.Poller, c config, stderr io.Writer) error {
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return usageError{fmt.Errorf("--listen: %w", err)}
+	}
+	defer ln.Close()
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	e := exporter.New(exporter.Config{Poller: poller, Top: c.top, Version: versionString(), Logger: logger})
+	h, err := e.Handler()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	polled := make(chan error, 1)
+	go func() { polled <- e.Run(ctx, c.interval) }()
+	scheme := "http"
+	if c.webConfig != "" {
+		scheme = "http(s)"
+	}
+	logger.Info("serving metrics", "url", scheme+"://"+ln.Addr().String()+"/metrics", "interval", c.interval)
+	err = exporter.Serve(ctx, ln, h, c.webConfig, logger)
+	cancel()
+	<-polled
+	return err
 }
 
 // runTUI runs the full-screen monitor until q, Ctrl-C or a signal.
