@@ -127,9 +127,6 @@ type EBPFProcRow struct {
 	NoPort      uint64  `json:"no_port"`
 	// MeanLifeMS is the mean lifetime of its closed connections.
 	MeanLifeMS float64 `json:"mean_life_ms"`
-	// Exited: the process is gone (not in this poll's /proc scan, or
-	// that pid is now another process).
-	Exited bool `json:"exited"`
 }
 
 // EBPFListenerRow is a listener's dropped handshakes.
@@ -322,9 +319,8 @@ func buildEBPFProcs(v *EBPFView, s *source.Sample, pe *source.EBPF, rate func(ui
 				r.OpensPerSec = rate(p.Opens)
 			}
 		}
-		if s.Attributed {
-			pr, ok := s.Procs[p.PID]
-			r.Exited = !ok || (pr.Start != 0 && p.Start != 0 && pr.Start != p.Start)
+		if pr, ok := s.Procs[p.PID]; ok && pr.Start == p.Start && pr.Name != "" {
+			r.Name = pr.Name // the scan's name, as every other list shows it
 		}
 		v.Processes = append(v.Processes, r)
 	}

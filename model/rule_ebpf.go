@@ -41,7 +41,6 @@ func (c *ruleCtx) ebpfConnectors(f *Finding, match func(*EBPFProcRow) bool) bool
 		a.opens += p.Opens
 		a.closes += p.Closes
 		a.life += p.MeanLifeMS * float64(p.Closes)
-		a.row.Exited = a.row.Exited && p.Exited
 	}
 	if len(order) == 0 {
 		return false
@@ -64,10 +63,7 @@ func (c *ruleCtx) ebpfConnectors(f *Finding, match func(*EBPFProcRow) bool) bool
 		a := byProc[k]
 		s := fmt.Sprintf("%s[%d] %s (%s connections since tcptop started watching", a.row.Name, a.row.PID, format.PerSec(float64(a.rate)), format.Count(int(a.opens)))
 		if a.closes > 0 {
-			s += fmt.Sprintf(", each living %s on average", format.Duration(a.life/float64(a.closes)/1000))
-		}
-		if a.row.Exited {
-			s += ", exited since"
+			s += fmt.Sprintf(", each living %.1f ms on average", a.life/float64(a.closes))
 		}
 		parts = append(parts, s+")")
 	}

@@ -258,7 +258,8 @@ static __always_inline void remember_task(struct sock_info *si)
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
 	si->tgid = bpf_get_current_pid_tgid() >> 32;
 	si->pstart = BPF_CORE_READ(t, group_leader, start_boottime);
-	bpf_get_current_comm(si->comm, sizeof(si->comm));
+	/* The process's name (/proc/PID/comm), not the calling thread's. */
+	BPF_CORE_READ_INTO(&si->comm, t, group_leader, comm);
 }
 
 static __always_inline __u32 life_bucket(__u64 us)

@@ -101,6 +101,7 @@ struct tcp_request_sock_ops;
 struct task_struct {
 	struct task_struct *group_leader;
 	__u64 start_boottime;
+	char comm[16];
 } __attribute__((preserve_access_index));
 
 #endif
