@@ -346,11 +346,12 @@ int BPF_PROG(set_state, struct sock *sk, int oldstate, int newstate)
 	struct peer_val *pv = peer_get(&si->key);
 	if (oldstate == TCP_SYN_SENT) {
 		int err = BPF_CORE_READ(sk, sk_err);
-		/* Inside connect(), inet_hash_connect found no local port
-		 * (EADDRNOTAVAIL): the socket never got one. */
-		__u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
+		/* No error and not shut down by close(): connect() itself
+		 * failed after SYN_SENT, where inet_hash_connect found no
+		 * local port (EADDRNOTAVAIL). */
+		int port = err != 0 || BPF_CORE_READ(sk, sk_shutdown) != 0;
 		if (pv) {
-			if (port == 0)
+			if (!port)
 				ADD(pv, noport, 1);
 			else if (err == ECONNREFUSED)
 				ADD(pv, refused, 1);
@@ -365,7 +366,7 @@ int BPF_PROG(set_state, struct sock *sk, int oldstate, int newstate)
 			struct proc_val *cv = proc_get(si);
 			if (cv) {
 				ADD(cv, failed, 1);
-				if (port == 0)
+				if (!port)
 					ADD(cv, noport, 1);
 			}
 		}

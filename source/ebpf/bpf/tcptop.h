@@ -88,6 +88,7 @@ struct sock {
 	struct sock_common __sk_common;
 	__u16 sk_protocol;
 	int sk_err;
+	__u8 sk_shutdown;
 	__u32 sk_ack_backlog;
 	__u32 sk_max_ack_backlog;
 } __attribute__((preserve_access_index));
