@@ -107,6 +107,8 @@ func Rebuild(snap *Snapshot, opt Options) *Snapshot {
 	n.Thresholds = snap.Thresholds
 	n.Rates, n.StateRates, n.Churn, n.Interval = snap.Rates, snap.StateRates, snap.Churn, snap.Interval
 	n.firstSeen, n.AgesTruncated = snap.firstSeen, snap.AgesTruncated
+	n.EBPF = snap.EBPF // its rates are the poll's
+	attachEBPF(n)
 	n.PollMS.Analyze = snap.PollMS.Analyze
 	n.PollMS.Total += n.PollMS.Analyze
 	n.Netns, n.Overview = snap.Netns, snap.Overview // --all-netns: its label and the overview

@@ -65,6 +65,7 @@ func Build(s *source.Sample, prev *Snapshot, opt Options) *Snapshot {
 	buildPeers(snap, s, lt, opt)
 	buildProcesses(snap, s, opt)
 	buildRates(snap, prev)
+	buildEBPF(snap, s, prev)
 
 	snap.PollMS = PollCost{
 		Dump:      ms(s.Took.Dump),

@@ -58,6 +58,8 @@ type Snapshot struct {
 	// Findings say what is wrong, most severe first: empty when nothing
 	// is (or when the snapshot was built without an Analyzer).
 	Findings []Finding `json:"findings"`
+	// EBPF is what the eBPF programs saw (absent without them).
+	EBPF *EBPFView `json:"ebpf,omitempty"`
 	// AgesTruncated: the first-seen map reached MaxTracked, so some
 	// sockets have no age.
 	AgesTruncated bool `json:"ages_truncated,omitempty"`
@@ -211,6 +213,8 @@ type Peer struct {
 	// Loopback marks a peer on this machine's loopback.
 	Loopback  bool          `json:"loopback"`
 	Processes []PeerProcess `json:"processes"`
+	// EBPF is the peer's eBPF counts (absent without eBPF).
+	EBPF *EBPFPeerRow `json:"ebpf,omitempty"`
 	// Key identifies the peer across snapshots (Remote, Direction and
 	// Local are its text).
 	Key PeerKey `json:"-"`

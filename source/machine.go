@@ -38,6 +38,8 @@ type Machine struct {
 
 	attrMu sync.Mutex  // guards attr
 	attr   *Attributor // nil without attribution
+
+	tracer Tracer // nil without eBPF aggregates
 }
 
 // scanRound is one /proc scan and the readers that share it.
@@ -63,6 +65,10 @@ func NewMachine(procRoot string, attribute bool) *Machine {
 	}
 	return m
 }
+
+// SetTracer makes every reader add t's aggregates of its namespace to its
+// Samples (nil: none). Call it before the first Read.
+func (m *Machine) SetTracer(t Tracer) { m.tracer = t }
 
 // ProcRoot is where procfs is read.
 func (m *Machine) ProcRoot() string { return m.procRoot }

@@ -33,6 +33,8 @@ type Options struct {
 	Attribute bool
 	// CloseWaitInfo is ReadOptions.CloseWaitInfo.
 	CloseWaitInfo int
+	// Tracer adds eBPF aggregates to each Sample (nil: none).
+	Tracer Tracer
 }
 
 // Kernel reads Samples of one network namespace from the running kernel.
@@ -56,6 +58,7 @@ type Kernel struct {
 // with it, so that they share one /proc scan.
 func Open(opts Options) (*Kernel, error) {
 	m := NewMachine(opts.ProcRoot, opts.Attribute)
+	m.SetTracer(opts.Tracer)
 	return m.Open(opts.Netns, ReadOptions{States: opts.States, Ext: opts.Ext, CloseWaitInfo: opts.CloseWaitInfo})
 }
 
@@ -162,6 +165,9 @@ func (k *Kernel) Read(ctx context.Context) (*Sample, error) {
 		s.Warnings = fillGlobalSysctls(fs, &s.Sysctl, s.Warnings)
 	}
 	s.Warnings = quietGlobalSysctls(s.Sysctl.Missing, s.Warnings)
+	if m.tracer != nil {
+		s.EBPF = m.tracer.Read(k.ns.ID.Inode)
+	}
 	t3 := time.Now()
 	s.Took.Proc = t3.Sub(t2)
 	s.Took.Total = t3.Sub(t0)

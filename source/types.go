@@ -241,6 +241,8 @@ type Sample struct {
 	Took Timings
 	// Warnings are non-fatal problems (a /proc file missing, say).
 	Warnings []Warning
+	// EBPF holds the in-kernel aggregates (nil when no Tracer was given).
+	EBPF *EBPF
 }
 
 // Timings records the cost of a poll by part.

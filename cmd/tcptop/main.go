@@ -77,6 +77,7 @@ type config struct {
 	count                        int
 	top                          int
 	filter, sort, netns          string
+	ebpf, btf                    string
 	procRoot                     string
 	theme                        string
 	ascii                        bool
@@ -113,6 +114,13 @@ Flags:
                     CLOSE_WAIT, ...) or total (default total)
   --top N           rows per list in text output (default 10)
   --no-procs        skip process attribution (cheaper)
+  --ebpf MODE       in-kernel counting of every connection (short-lived ones,
+                    the process that connected, retransmits, resets, drops):
+                    auto (default: where BTF and CAP_BPF+CAP_PERFMON or
+                    CAP_SYS_ADMIN allow; else says why), on (fail if it
+                    cannot load) or off
+  --btf PATH        the kernel's BTF for --ebpf (default
+                    /sys/kernel/btf/vmlinux)
   --netns NAME      read another network namespace (ip netns name or path)
   --proc-root DIR   where procfs is mounted (default /proc)
   --theme NAME      monitor colours: auto (from the terminal background),
@@ -168,6 +176,8 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	fs.StringVar(&c.filter, "filter", "", "")
 	fs.StringVar(&c.sort, "sort", "total", "")
 	fs.StringVar(&c.netns, "netns", "", "")
+	fs.StringVar(&c.ebpf, "ebpf", ebpfAuto, "")
+	fs.StringVar(&c.btf, "btf", "", "")
 	fs.StringVar(&c.procRoot, "proc-root", "/proc", "")
 	fs.StringVar(&c.theme, "theme", "auto", "")
 	fs.BoolVar(&c.ascii, "ascii", false, "")
@@ -295,7 +305,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runAllNetns(c, opt, stdout, stderr)
 	}
 
-	k, err := source.Open(source.Options{ProcRoot: c.procRoot, Netns: c.netns, Attribute: !c.noProcs, CloseWaitInfo: c.thresholds.CloseWait})
+	tracer, closeTracer, err := openTracer(c.ebpf, c.btf)
+	if err != nil {
+		return err
+	}
+	defer closeTracer()
+	k, err := source.Open(source.Options{ProcRoot: c.procRoot, Netns: c.netns, Attribute: !c.noProcs, CloseWaitInfo: c.thresholds.CloseWait, Tracer: tracer})
 	if err != nil {
 		if c.netns != "" && !errors.Is(err, source.ErrNoInetDiag) {
 			return usageError{err}
