@@ -80,6 +80,7 @@ var views = []registration{
 	{build: newTableView},
 	{open: func(k *KeyMap) key.Binding { return k.Findings }, build: newFindingsView},
 	{open: func(k *KeyMap) key.Binding { return k.Kernel }, build: newKernelView},
+	{open: func(k *KeyMap) key.Binding { return k.SortPick }, build: newSortPicker},
 }
 
 // sortFollower is a view whose rows follow the sort: the status line shows
