@@ -296,9 +296,16 @@ func renderListeners(st *themes.Styles, snap *model.Snapshot, lines, width int, 
 	// As wide as the widest address up to an IPv4 one with its port: a
 	// longer (IPv6) one is cut in its middle, so one long listener does
 	// not narrow every other row's processes.
-	localW := 9
+	localW, long := 9, false
 	for _, l := range snap.Listeners[:rows] {
-		localW = max(localW, min(format.Width(l.Local), 21))
+		if w := format.Width(l.Local); w <= 21 {
+			localW = max(localW, w)
+		} else {
+			long = true
+		}
+	}
+	if long {
+		localW = max(localW, 14) // "[2001:…f]:8443"
 	}
 	barW := max(6, min(24, width/7))
 	acceptFill := thresholds(snap).AcceptFill

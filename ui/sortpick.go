@@ -86,7 +86,7 @@ func (v *sortPicker) Update(msg tea.Msg) tea.Cmd {
 // back to the table.
 func (v *sortPicker) choose() tea.Cmd {
 	want := v.keys[v.sel]
-	return tea.Sequence(request(sortMsg(func(s model.SortKey) model.SortKey {
+	return tea.Batch(request(sortMsg(func(s model.SortKey) model.SortKey {
 		want.Reverse = s.Reverse
 		return want
 	})), request(closeMsg{}))
