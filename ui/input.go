@@ -50,7 +50,7 @@ func newSearchInput() textinput.Model {
 }
 
 // doubleClick is the longest gap between the two clicks of a double click.
-const doubleClick = 400 * time.Millisecond
+var doubleClick = 400 * time.Millisecond
 
 // commonKey handles the keys every view shares after the global ones:
 // search, kill (reserved) and a key nothing answers to. ok is false when

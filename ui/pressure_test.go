@@ -307,6 +307,11 @@ func TestFindingKeyHintsFollowTheKeyMap(t *testing.T) {
 
 // Item 6: the mouse.
 func TestMouse(t *testing.T) {
+	// A loaded machine (or -race) may take longer than a hand between two
+	// clicks.
+	saved := doubleClick
+	doubleClick = time.Minute
+	t.Cleanup(func() { doubleClick = saved })
 	m := newTUI(t, 100, 30, "mono")
 	if m.View().MouseMode == tea.MouseModeNone {
 		t.Fatal("mouse mode is off")
