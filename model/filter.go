@@ -61,6 +61,12 @@ type term struct {
 // filterKeys is the list shown in errors, in the order of the docs.
 const filterKeys = "port:, sport:, dport:, proc:, pid:, addr:, state:, netns:, pod:, container:"
 
+// FilterTerms returns the filter language's keys with their colon
+// ("port:", "sport:", ...), in the order of the docs: for completions and
+// for telling a half-typed key from a bare word. The slice is new on each
+// call.
+func FilterTerms() []string { return strings.Split(filterKeys, ", ") }
+
 // ParseFilter parses a filter expression. The error is one line naming the
 // offending term.
 func ParseFilter(expr string) (Filter, error) {

@@ -81,6 +81,7 @@ var views = []registration{
 	{open: func(k *KeyMap) key.Binding { return k.Findings }, build: newFindingsView},
 	{open: func(k *KeyMap) key.Binding { return k.Kernel }, build: newKernelView},
 	{open: func(k *KeyMap) key.Binding { return k.Namespaces }, build: newOverviewView},
+	{open: func(k *KeyMap) key.Binding { return k.SortPick }, build: newSortPicker},
 }
 
 // sortFollower is a view whose rows follow the sort: the status line shows

@@ -91,6 +91,12 @@ type Model struct {
 	filtering bool
 	input     textinput.Model
 	filterErr error
+	// filterWait says why a parsing expression is not applied yet (a
+	// half-typed key such as "state"); Enter applies it anyway.
+	filterWait string
+
+	// search is the search input (s, F3) and its last query (n, N).
+	search searchState
 
 	views    []View // one per registration, built anew when opened
 	focus    int    // index into views
@@ -129,8 +135,9 @@ func New(cfg Config) Model {
 	// screen twice a second for nothing.
 	m.input.SetVirtualCursor(false)
 	if cfg.AllNetns {
-		m.common.Keys.Namespaces = key.NewBinding(key.WithKeys("N"), key.WithHelp("N", "network namespaces overview"))
+		m.common.Keys.Namespaces = key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "network namespaces overview"))
 	}
+	m.search.input = newSearchInput()
 	var opens []key.Binding
 	for _, r := range views {
 		m.views = append(m.views, r.build(m.common))
@@ -164,8 +171,11 @@ func (m *Model) setStyles(dark bool) {
 	}
 	m.status.Styles = hs
 	if g := &m.common.Glyphs; g.ASCII {
-		m.status.ShortSeparator, m.status.Ellipsis = " "+g.HelpSep+" ", g.Ellipsis
+		m.status.ShortSeparator = " " + g.HelpSep + " "
 	}
+	// The key list stops at the last key that fits: an ellipsis would
+	// read as a cut word.
+	m.status.Ellipsis = ""
 }
 
 func (m Model) autoTheme() bool {
@@ -252,6 +262,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.WindowSizeMsg:
 		m.status.SetWidth(msg.Width)
 		m.input.SetWidth(max(10, msg.Width-4))
+		m.search.input.SetWidth(max(10, msg.Width-12))
 		m.setSize(msg.Width, msg.Height)
 		return m, nil
 	case tea.BackgroundColorMsg:
@@ -289,6 +300,10 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.pollCmd()
 	case tea.KeyPressMsg:
 		return m.handleKey(msg)
+	case tea.MouseMsg:
+		return m, m.mouse(msg)
+	case openFindingMsg:
+		return m, m.openFinding(msg)
 
 	// Requests from the views.
 	case noticeMsg:
@@ -298,7 +313,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.setSort(msg(m.opts.Sort))
 	case editFilterMsg:
 		m.filtering = true
-		m.filterErr = nil
+		m.filterErr, m.filterWait = nil, ""
 		m.input.SetValue(m.opts.Filter.String())
 		m.input.CursorEnd()
 		return m, m.input.Focus()
@@ -341,6 +356,9 @@ func (m Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	if m.filtering {
 		return m.filterKey(msg)
 	}
+	if m.search.active {
+		return m.searchKey(msg)
+	}
 	if m.showHelp {
 		return m, m.help.Update(msg)
 	}
@@ -366,6 +384,9 @@ func (m Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		if r.open != nil && key.Matches(msg, r.open(k)) {
 			return m, m.toggleView(i)
 		}
+	}
+	if cmd, ok := m.commonKey(msg); ok {
+		return m, cmd
 	}
 	return m, m.views[m.focus].Update(msg)
 }
@@ -412,13 +433,21 @@ func (m Model) filterKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	k := &m.common.Keys
 	switch {
 	case key.Matches(msg, k.FilterKeep):
+		if m.filterErr != nil {
+			return m, nil // nothing to keep: the error stays on screen
+		}
 		m.filtering = false
-		m.filterErr = nil
+		m.filterWait = ""
 		m.input.Blur()
+		if f, err := model.ParseFilter(m.input.Value()); err == nil && f.String() != m.opts.Filter.String() {
+			m.opts.Filter = f
+			return m, m.optsChanged()
+		}
 		return m, nil
 	case key.Matches(msg, k.FilterClear):
 		m.filtering = false
 		m.filterErr = nil
+		m.filterWait = ""
 		m.input.Blur()
 		m.input.SetValue("")
 		if m.opts.Filter.Empty() {
@@ -434,11 +463,13 @@ func (m Model) filterKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		return m, cmd
 	}
 	f, err := model.ParseFilter(m.input.Value())
+	m.filterErr, m.filterWait = err, ""
 	if err != nil {
-		m.filterErr = err
 		return m, cmd
 	}
-	m.filterErr = nil
+	if m.filterWait = halfTyped(m.input.Value()); m.filterWait != "" {
+		return m, cmd
+	}
 	if f.String() == m.opts.Filter.String() {
 		return m, cmd
 	}

@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
 	"time"
 
@@ -22,27 +20,6 @@ import (
 	"github.com/tcptop/tcptop/source"
 	"github.com/tcptop/tcptop/ui"
 )
-
-// allNetnsFlags registers --all-netns (-A) and where container and pod
-// names are read.
-func allNetnsFlags(fs *flag.FlagSet, c *config) {
-	fs.BoolVar(&c.allNetns, "all-netns", false, "")
-	fs.BoolVar(&c.allNetns, "A", false, "")
-	fs.StringVar(&c.labels.Docker, "docker-root", "", "")
-	fs.Func("runtime-root", "", func(s string) error {
-		for _, d := range strings.Split(s, ",") {
-			if d != "" {
-				c.labels.Runtime = append(c.labels.Runtime, d)
-			}
-		}
-		return nil
-	})
-	fs.Func("containerd-root", "", func(s string) error {
-		c.labels.Runtime = append(c.labels.Runtime, s)
-		return nil
-	})
-	fs.StringVar(&c.labels.PodsLog, "pods-log-root", "", "")
-}
 
 // runAllNetns is tcptop --all-netns: every namespace polled by one
 // AllPoller, shown by the overview monitor, the text or JSON stream, or

@@ -30,8 +30,13 @@ import (
 	"github.com/tcptop/tcptop/ui"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = ""
+// version and commit are set at build time:
+//
+//	go build -ldflags "-X main.version=$(git describe --tags --always --dirty) -X main.commit=$(git rev-parse --short HEAD)" ./cmd/tcptop
+//
+// Without them --version falls back to the module version and the VCS
+// stamp Go embeds (none with -buildvcs=false), then "dev (commit unknown)".
+var version, commit = "", ""
 
 // Exit statuses: a contract for scripts.
 const (
@@ -80,15 +85,16 @@ type config struct {
 	ebpf, btf                    string
 	procRoot                     string
 	theme                        string
+	generate                     string
 	ascii                        bool
 	check                        bool
 	thresholds                   model.Thresholds
 
 	// --all-netns (allnetns.go)
-	allNetns bool
-	labels   source.LabelRoots
-	listen, webConfig            string
-	listenSet                    bool
+	allNetns          bool
+	labels            source.LabelRoots
+	listen, webConfig string
+	listenSet         bool
 }
 
 const usageText = `Usage: tcptop [flags]
@@ -101,55 +107,7 @@ it for the keys); with stdout piped, or with TERM=dumb, it streams text
 snapshots every --interval.
 
 Flags:
-  --once            print one snapshot and exit
-  --json            print JSON: one document with --once, else one per
-                    interval (NDJSON) until --count or interrupted
-  --interval DUR    time between snapshots (default 1s; "500ms", "2s", or "2")
-  --count N         stop after N snapshots (0: until interrupted)
-  --filter EXPR     peers and processes matching EXPR, e.g.
-                    "port:443 proc:php state:CLOSE_WAIT 10.0.0.0/8"
-                    terms: port: sport: dport: proc: pid: addr: state:
-                    (AND; commas within a term mean OR)
-  --sort KEY        order peers and processes by a state (TIME_WAIT,
-                    CLOSE_WAIT, ...) or total (default total)
-  --top N           rows per list in text output (default 10)
-  --no-procs        skip process attribution (cheaper)
-  --ebpf MODE       in-kernel counting of every connection (short-lived ones,
-                    the process that connected, retransmits, resets, drops):
-                    auto (default: where BTF and CAP_BPF+CAP_PERFMON or
-                    CAP_SYS_ADMIN allow; else says why), on (fail if it
-                    cannot load) or off
-  --btf PATH        the kernel's BTF for --ebpf (default
-                    /sys/kernel/btf/vmlinux)
-  --netns NAME      read another network namespace (ip netns name or path)
-  --proc-root DIR   where procfs is mounted (default /proc)
-  --theme NAME      monitor colours: auto (from the terminal background),
-                    dark, light or mono (default auto; NO_COLOR means mono)
-  --ascii           draw bars and arrows with ASCII only (the default when
-                    the locale is not UTF-8)
-  --check           watch for a few seconds (every --interval, at least 3
-                    polls and close-wait-age), print the last snapshot's
-                    findings and exit 1 if any is a warning or worse (for
-                    scripts and cron); with --json, print it as JSON
-  --threshold N=V   tune a findings threshold, e.g. "close-wait=50" or
-                    "ports-warn=0.5,syn-sent=20" (repeatable; names below)
-  -A, --all-netns   every network namespace (containers, pods) at once: an
-                    overview with one row per namespace (Enter opens one);
-                    with --json one document per poll with a "namespaces"
-                    array; works with --once and --check
-  --docker-root DIR, --runtime-root DIR[,DIR], --pods-log-root DIR
-                    where --all-netns reads container and pod names
-                    (default /var/lib/docker; containerd's and CRI-O's
-                    bundle dirs under /run; /var/log/pods)
-  --listen ADDR     run headless as a Prometheus exporter: poll every
-                    --interval and serve /metrics on ADDR: HOST:PORT, or
-                    :PORT or PORT for loopback, or HOST for port %d
-                    (e.g. --listen :%d, --listen 0.0.0.0:%d); --top caps
-                    the per-destination and per-process series
-  --web-config FILE TLS and basic auth for --listen: an exporter-toolkit
-                    web config file, as node_exporter's --web.config.file
-  --version         print the version
-  --help            this help
+%s
 
 Exit status: 0 ok (findings are not errors), 1 the kernel could not be
 read or --check found a warning, 2 bad usage (with --listen: the address
@@ -160,35 +118,7 @@ Thresholds (--threshold NAME=VALUE; shares as 0.6 or 60%%):
 
 func parseFlags(args []string, stdout io.Writer) (config, error) {
 	c := config{interval: time.Second, top: 10, procRoot: "/proc", theme: "auto", thresholds: model.DefaultThresholds()}
-	fs := flag.NewFlagSet("tcptop", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.BoolVar(&c.once, "once", false, "")
-	fs.BoolVar(&c.json, "json", false, "")
-	fs.BoolVar(&c.noProcs, "no-procs", false, "")
-	fs.BoolVar(&c.version, "version", false, "")
-	fs.Func("interval", "", func(s string) error {
-		d, err := parseInterval(s)
-		c.interval = d
-		return err
-	})
-	fs.IntVar(&c.count, "count", 0, "")
-	fs.IntVar(&c.top, "top", 10, "")
-	fs.StringVar(&c.filter, "filter", "", "")
-	fs.StringVar(&c.sort, "sort", "total", "")
-	fs.StringVar(&c.netns, "netns", "", "")
-	fs.StringVar(&c.ebpf, "ebpf", ebpfAuto, "")
-	fs.StringVar(&c.btf, "btf", "", "")
-	fs.StringVar(&c.procRoot, "proc-root", "/proc", "")
-	fs.StringVar(&c.theme, "theme", "auto", "")
-	fs.BoolVar(&c.ascii, "ascii", false, "")
-	fs.BoolVar(&c.check, "check", false, "")
-	fs.Func("threshold", "", c.thresholds.Set)
-	allNetnsFlags(fs, &c) // --all-netns, -A and the label roots (allnetns.go)
-	fs.Func("listen", "", func(s string) error {
-		c.listen, c.listenSet = s, true
-		return nil
-	})
-	fs.StringVar(&c.webConfig, "web-config", "", "")
+	fs := newFlagSet(&c)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			io.WriteString(stdout, usage())
@@ -236,14 +166,26 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	return c, nil
 }
 
-// usage is usageText with the thresholds filled in.
+// newFlagSet registers every flag with a new FlagSet, storing into c.
+func newFlagSet(c *config) *flag.FlagSet {
+	fs := flag.NewFlagSet("tcptop", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	for _, f := range flagTable {
+		if f.bind != nil {
+			f.bind(fs, c)
+		}
+	}
+	return fs
+}
+
+// usage is usageText with the flags (flagTable) and the thresholds
+// filled in.
 func usage() string {
 	var b strings.Builder
 	for _, t := range model.ThresholdNames() {
 		b.WriteString("  " + t + "\n")
 	}
-	p := exporter.DefaultPort
-	return fmt.Sprintf(usageText, p, p, p, b.String())
+	return fmt.Sprintf(usageText, strings.TrimSuffix(flagHelp(), "\n"), b.String())
 }
 
 // parseInterval takes a Go duration or a bare number of seconds.
@@ -262,14 +204,28 @@ func parseInterval(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// versionString is "VERSION (commit COMMIT)": from -ldflags, else from
+// the build info Go embeds, else "dev (commit unknown)".
 func versionString() string {
-	if version != "" {
-		return version
+	v, c := version, commit
+	bi, ok := debug.ReadBuildInfo()
+	if v == "" && ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
+	if c == "" && ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				c = s.Value[:12]
+			}
+		}
 	}
-	return "dev"
+	if v == "" {
+		v = "dev"
+	}
+	if c == "" {
+		c = "unknown"
+	}
+	return v + " (commit " + c + ")"
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -280,6 +236,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if c.version {
 		fmt.Fprintf(stdout, "tcptop %s\n", versionString())
 		return nil
+	}
+	if c.generate != "" {
+		return generate(stdout, c.generate)
 	}
 	filter, err := model.ParseFilter(c.filter)
 	if err != nil {

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/tcptop/tcptop/exporter"
+	"github.com/tcptop/tcptop/model"
+)
+
+// flagSpec is one command-line flag: the ONE place that says its name, its
+// value, its help and the values it takes. --help, the man page and the
+// shell completions (--generate) are all made from flagTable, and a test
+// fails when a flag registered with the FlagSet is missing from it. Adding
+// a flag is adding its entry here (with bind, or registering it in
+// parseFlags and leaving bind nil).
+type flagSpec struct {
+	// Name is the long name without dashes ("interval").
+	Name string
+	// Short is a one-letter alias ("A" for -A), "" for none.
+	Short string
+	// Arg is the value's placeholder in the help ("DUR"); "" for a
+	// boolean flag.
+	Arg string
+	// Help is the help text: lines of at most 52 columns, joined by "\n"
+	// (--help indents the next lines under the first).
+	Help string
+	// Values are the values the flag takes, for completions (nil: any).
+	Values func() []string
+	// Complete names the completion of a free value: "file", "dir",
+	// "netns" (the names `ip netns list` prints at completion time), or
+	// "" for none.
+	Complete string
+	// bind registers the flag with fs, storing into c; nil when parseFlags
+	// registers it itself.
+	bind func(fs *flag.FlagSet, c *config)
+}
+
+// flagTable is every flag, in the order of --help.
+var flagTable = []flagSpec{
+	{Name: "once", Help: "print one snapshot and exit",
+		bind: func(fs *flag.FlagSet, c *config) { fs.BoolVar(&c.once, "once", false, "") }},
+	{Name: "json", Help: "print JSON: one document with --once, else one per\ninterval (NDJSON) until --count or interrupted",
+		bind: func(fs *flag.FlagSet, c *config) { fs.BoolVar(&c.json, "json", false, "") }},
+	{Name: "interval", Arg: "DUR", Help: `time between snapshots (default 1s; "500ms", "2s", or "2")`,
+		Values: func() []string { return []string{"500ms", "1s", "2s", "5s"} },
+		bind: func(fs *flag.FlagSet, c *config) {
+			fs.Func("interval", "", func(s string) error {
+				d, err := parseInterval(s)
+				c.interval = d
+				return err
+			})
+		}},
+	{Name: "count", Arg: "N", Help: "stop after N snapshots (0: until interrupted)",
+		bind: func(fs *flag.FlagSet, c *config) { fs.IntVar(&c.count, "count", 0, "") }},
+	{Name: "filter", Arg: "EXPR", Help: "peers and processes matching EXPR, e.g.\n\"port:443 proc:php state:CLOSE_WAIT 10.0.0.0/8\"\nterms: port: sport: dport: proc: pid: addr: state:\n(AND; commas within a term mean OR)",
+		Values: model.FilterTerms,
+		bind:   func(fs *flag.FlagSet, c *config) { fs.StringVar(&c.filter, "filter", "", "") }},
+	{Name: "sort", Arg: "KEY", Help: "order peers and processes by a state (TIME_WAIT,\nCLOSE_WAIT, ...) or total (default total)",
+		Values: sortKeyNames,
+		bind:   func(fs *flag.FlagSet, c *config) { fs.StringVar(&c.sort, "sort", "total", "") }},
+	{Name: "top", Arg: "N", Help: "rows per list in text output (default 10)",
+		bind: func(fs *flag.FlagSet, c *config) { fs.IntVar(&c.top, "top", 10, "") }},
+	{Name: "no-procs", Help: "skip process attribution (cheaper)",
+		bind: func(fs *flag.FlagSet, c *config) { fs.BoolVar(&c.noProcs, "no-procs", false, "") }},
+	{Name: "netns", Arg: "NAME", Help: "read another network namespace (ip netns name or path)", Complete: "netns",
+		bind: func(fs *flag.FlagSet, c *config) { fs.StringVar(&c.netns, "netns", "", "") }},
+	{Name: "proc-root", Arg: "DIR", Help: "where procfs is mounted (default /proc)", Complete: "dir",
+		bind: func(fs *flag.FlagSet, c *config) { fs.StringVar(&c.procRoot, "proc-root", "/proc", "") }},
+	{Name: "theme", Arg: "NAME", Help: "monitor colours: auto (from the terminal background),\ndark, light or mono (default auto; NO_COLOR means mono)",
+		Values: func() []string { return []string{"auto", "dark", "light", "mono"} },
+		bind:   func(fs *flag.FlagSet, c *config) { fs.StringVar(&c.theme, "theme", "auto", "") }},
+	{Name: "ascii", Help: "draw bars and arrows with ASCII only (the default when\nthe locale is not UTF-8)",
+		bind: func(fs *flag.FlagSet, c *config) { fs.BoolVar(&c.ascii, "ascii", false, "") }},
+	{Name: "check", Help: "watch for a few seconds (every --interval, at least 3\npolls and close-wait-age), print the last snapshot's\nfindings and exit 1 if any is a warning or worse (for\nscripts and cron); with --json, print it as JSON",
+		bind: func(fs *flag.FlagSet, c *config) { fs.BoolVar(&c.check, "check", false, "") }},
+	{Name: "threshold", Arg: "N=V", Help: "tune a findings threshold, e.g. \"close-wait=50\" or\n\"ports-warn=0.5,syn-sent=20\" (repeatable; names below)",
+		Values: thresholdAssignments,
+		bind:   func(fs *flag.FlagSet, c *config) { fs.Func("threshold", "", c.thresholds.Set) }},
+	{Name: "ebpf", Arg: "MODE", Help: "in-kernel counting of every connection (short-lived ones,\nthe process that connected, retransmits, resets, drops):\nauto (default: where BTF and CAP_BPF+CAP_PERFMON or\nCAP_SYS_ADMIN allow; else says why), on (fail if it\ncannot load) or off",
+		Values: func() []string { return []string{ebpfAuto, "on", "off"} },
+		bind:   func(fs *flag.FlagSet, c *config) { fs.StringVar(&c.ebpf, "ebpf", ebpfAuto, "") }},
+	{Name: "btf", Arg: "PATH", Help: "the kernel's BTF for --ebpf (default\n/sys/kernel/btf/vmlinux)", Complete: "file",
+		bind: func(fs *flag.FlagSet, c *config) { fs.StringVar(&c.btf, "btf", "", "") }},
+	{Name: "all-netns", Short: "A", Help: "every network namespace (containers, pods) at once: an\noverview with one row per namespace (Enter opens one);\nwith --json one document per poll with a \"namespaces\"\narray; works with --once and --check",
+		bind: func(fs *flag.FlagSet, c *config) {
+			fs.BoolVar(&c.allNetns, "all-netns", false, "")
+			fs.BoolVar(&c.allNetns, "A", false, "")
+		}},
+	{Name: "docker-root", Arg: "DIR", Help: "where --all-netns reads Docker container names\n(default /var/lib/docker)", Complete: "dir",
+		bind: func(fs *flag.FlagSet, c *config) { fs.StringVar(&c.labels.Docker, "docker-root", "", "") }},
+	{Name: "runtime-root", Arg: "DIR[,DIR]", Help: "where --all-netns reads containerd's and CRI-O's\nbundles (OCI config.json: pod names); default their\ndirectories under /run and /var/lib/containers", Complete: "dir",
+		bind: func(fs *flag.FlagSet, c *config) {
+			fs.Func("runtime-root", "", func(s string) error {
+				for _, d := range strings.Split(s, ",") {
+					if d != "" {
+						c.labels.Runtime = append(c.labels.Runtime, d)
+					}
+				}
+				return nil
+			})
+		}},
+	{Name: "containerd-root", Arg: "DIR", Help: "one more --runtime-root (repeatable)", Complete: "dir",
+		bind: func(fs *flag.FlagSet, c *config) {
+			fs.Func("containerd-root", "", func(s string) error {
+				c.labels.Runtime = append(c.labels.Runtime, s)
+				return nil
+			})
+		}},
+	{Name: "pods-log-root", Arg: "DIR", Help: "where --all-netns reads kubelet's pod directories\n(default /var/log/pods)", Complete: "dir",
+		bind: func(fs *flag.FlagSet, c *config) { fs.StringVar(&c.labels.PodsLog, "pods-log-root", "", "") }},
+	{Name: "listen", Arg: "ADDR", Help: fmt.Sprintf("run headless as a Prometheus exporter: poll every\n--interval and serve /metrics on ADDR: HOST:PORT, or\n:PORT or PORT for loopback, or HOST for port %d\n(e.g. --listen :%d); --top caps the per-destination\nand per-process series", exporter.DefaultPort, exporter.DefaultPort),
+		bind: func(fs *flag.FlagSet, c *config) {
+			fs.Func("listen", "", func(s string) error {
+				c.listen, c.listenSet = s, true
+				return nil
+			})
+		}},
+	{Name: "web-config", Arg: "FILE", Help: "TLS and basic auth for --listen: an exporter-toolkit\nweb config file, as node_exporter's --web.config.file", Complete: "file",
+		bind: func(fs *flag.FlagSet, c *config) { fs.StringVar(&c.webConfig, "web-config", "", "") }},
+	{Name: "generate", Arg: "WHAT", Help: "print a shell completion (bash, zsh, fish) or the\nman page (man) and exit",
+		Values: func() []string { return []string{"bash", "zsh", "fish", "man"} },
+		bind:   func(fs *flag.FlagSet, c *config) { fs.StringVar(&c.generate, "generate", "", "") }},
+	{Name: "version", Help: "print the version and the commit",
+		bind: func(fs *flag.FlagSet, c *config) { fs.BoolVar(&c.version, "version", false, "") }},
+	{Name: "help", Help: "this help"},
+}
+
+// sortKeyNames are the --sort values: total and the state columns.
+func sortKeyNames() []string {
+	out := []string{"total"}
+	for _, k := range model.SortColumns() {
+		if k.State != 0 {
+			out = append(out, k.String())
+		}
+	}
+	return out
+}
+
+// thresholdNames are the names --threshold takes.
+func thresholdNames() []string {
+	var out []string
+	for _, l := range model.ThresholdNames() {
+		name, _, _ := strings.Cut(l, "=")
+		out = append(out, name)
+	}
+	return out
+}
+
+// thresholdAssignments are the --threshold completions: "close-wait=".
+func thresholdAssignments() []string {
+	names := thresholdNames()
+	for i := range names {
+		names[i] += "="
+	}
+	return names
+}
+
+// flagHelp is the Flags: part of --help, from flagTable: the flag and its
+// placeholder in 18 columns, the help after them, its next lines under it.
+func flagHelp() string {
+	var b strings.Builder
+	for _, f := range flagTable {
+		head := "--" + f.Name
+		if f.Short != "" {
+			head = "-" + f.Short + ", " + head
+		}
+		if f.Arg != "" {
+			head += " " + f.Arg
+		}
+		lines := strings.Split(f.Help, "\n")
+		if len(head) > 16 {
+			fmt.Fprintf(&b, "  %s\n", head)
+		} else {
+			fmt.Fprintf(&b, "  %-16s  %s\n", head, lines[0])
+			lines = lines[1:]
+		}
+		for _, l := range lines {
+			fmt.Fprintf(&b, "%20s%s\n", "", l)
+		}
+	}
+	return b.String()
+}
+
+// lookupFlag is flagTable's entry for a flag name, nil when none.
+func lookupFlag(name string) *flagSpec {
+	for i := range flagTable {
+		if flagTable[i].Name == name || (flagTable[i].Short != "" && flagTable[i].Short == name) {
+			return &flagTable[i]
+		}
+	}
+	return nil
+}
