@@ -47,6 +47,7 @@ func summarize(in io.Reader, out io.Writer) int {
 	outputs := map[key][]string{}
 	skips := map[string][]string{} // reason -> tests
 	failed := false
+	var nPass, nFail, nSkip int
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for sc.Scan() {
@@ -92,6 +93,16 @@ func summarize(in io.Reader, out io.Writer) int {
 		}
 		if e.Action == "pass" || e.Action == "fail" || e.Action == "skip" {
 			delete(outputs, k)
+			if e.Test != "" {
+				switch e.Action {
+				case "pass":
+					nPass++
+				case "fail":
+					nFail++
+				default:
+					nSkip++
+				}
+			}
 		}
 	}
 	if note := os.Getenv("TESTSUMMARY_NOTE"); note != "" {
@@ -115,6 +126,8 @@ func summarize(in io.Reader, out io.Writer) int {
 	} else if !failed {
 		fmt.Fprintln(out, "no test was skipped for a missing tool")
 	}
+	// The plain closing line any reader of test logs understands.
+	fmt.Fprintf(out, "tests: %d passed, %d failed, %d skipped\n", nPass, nFail, nSkip)
 	if failed {
 		return 1
 	}
