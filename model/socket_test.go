@@ -157,3 +157,30 @@ func TestVerdict(t *testing.T) {
 		t.Errorf("series: %d samples, retrans %v", len(w.Samples), s.Retrans[:3])
 	}
 }
+
+func TestPlanKill(t *testing.T) {
+	snap := analyze(DefaultThresholds(), poll{build: func(b *sb) {
+		b.add(source.Listen, "10.0.0.1:22", "0.0.0.0:0", 1, []int32{30}, false)
+		b.add(source.Established, "10.0.0.1:22", "192.0.2.7:50022", 2, []int32{20}, false)
+		b.add(source.CloseWait, "10.0.0.1:80", "10.0.0.9:1000", 3, []int32{10}, false)
+		b.add(source.CloseWait, "10.0.0.1:80", "10.0.0.9:1001", 4, []int32{10}, false)
+	}})
+	all := snap.Sockets()
+	p := snap.PlanKill(all, false, "192.0.2.7 50022 10.0.0.1 22")
+	if len(p.Sockets) != 3 || p.KeptListeners != 1 || p.Listeners != 0 || p.CloseWait != 2 {
+		t.Errorf("plan without listeners: %+v", p)
+	}
+	if p.OwnSSH < 0 || p.Sockets[p.OwnSSH].Remote.Port() != 50022 {
+		t.Errorf("own SSH connection not found: %d", p.OwnSSH)
+	}
+	if got := p.StatesText(); got != "1 ESTABLISHED, 2 CLOSE_WAIT" {
+		t.Errorf("states %q", got)
+	}
+	if len(p.Owners) != 2 || p.Owners[0].Name != "nginx" {
+		t.Errorf("owners %v", p.Owners)
+	}
+	p = snap.PlanKill(all, true, "")
+	if p.Listeners != 1 || len(p.Sockets) != 4 || p.OwnSSH != -1 {
+		t.Errorf("plan with listeners: %+v", p)
+	}
+}

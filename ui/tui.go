@@ -47,6 +47,12 @@ type Config struct {
 	Location *time.Location
 	// Context ends polls in flight when the program stops.
 	Context context.Context
+	// Actions are the exact lookups and actions on the polled namespace
+	// (nil: none, as in a replay); AllowActions is the one switch that
+	// lets the monitor destroy sockets or signal processes (off under
+	// --read-only and in replays).
+	Actions      Actions
+	AllowActions bool
 }
 
 // Messages. Polls and rebuilds run as commands, off the UI goroutine; their
@@ -108,7 +114,7 @@ func New(cfg Config) Model {
 	}
 	m := Model{
 		cfg:      cfg,
-		common:   &Common{Keys: DefaultKeys(), Glyphs: format.GlyphsFor(cfg.ASCII)},
+		common:   &Common{Keys: DefaultKeys(), Glyphs: format.GlyphsFor(cfg.ASCII), Actions: cfg.Actions, AllowActions: cfg.AllowActions},
 		opts:     cfg.Options,
 		interval: cfg.Interval,
 		status:   help.New(),

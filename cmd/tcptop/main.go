@@ -79,6 +79,7 @@ type config struct {
 	ascii                        bool
 	check                        bool
 	thresholds                   model.Thresholds
+	act                          actionFlags // --sockets, --info, --kill, --read-only (actions.go)
 }
 
 const usageText = `Usage: tcptop [flags]
@@ -116,6 +117,18 @@ Flags:
                     scripts and cron); with --json, print it as JSON
   --threshold N=V   tune a findings threshold, e.g. "close-wait=50" or
                     "ports-warn=0.5,syn-sent=20" (repeatable; names below)
+  --sockets         add every socket passing --filter: a "sockets" array in
+                    JSON, a section in text
+  --info            with the socket list, each socket's tcp_info (rtt, cwnd,
+                    retransmits...; asks the kernel for it in the dump)
+  --kill EXPR       list the sockets matching the filter expression EXPR
+                    (listeners only when it names state:LISTEN); with --yes
+                    destroy them (SOCK_DESTROY, exact by cookie) and report
+                    each: destroyed, already gone, not supported, permission
+                    denied. Exit 0 when all are gone, 1 when some are not
+  --yes             with --kill: do destroy (without it nothing changes)
+  --dry-run         with --kill: only list (the default without --yes)
+  --read-only       the monitor takes no action (no kill, no signal)
   --version         print the version
   --help            this help
 
@@ -148,6 +161,7 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	fs.BoolVar(&c.ascii, "ascii", false, "")
 	fs.BoolVar(&c.check, "check", false, "")
 	fs.Func("threshold", "", c.thresholds.Set)
+	c.act.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			io.WriteString(stdout, usage())
@@ -175,7 +189,7 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 			return c, usageError{fmt.Errorf("--theme: %w", err)}
 		}
 	}
-	return c, nil
+	return c, c.act.check(&c)
 }
 
 // usage is usageText with the thresholds filled in.
@@ -231,8 +245,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return usageError{fmt.Errorf("--sort: %w", err)}
 	}
 	opt := model.Options{Filter: filter, Sort: sortKey}
+	if c.act.killSet {
+		return runKill(c, stdout, stderr)
+	}
 
-	k, err := source.Open(source.Options{ProcRoot: c.procRoot, Netns: c.netns, Attribute: !c.noProcs, CloseWaitInfo: c.thresholds.CloseWait})
+	k, err := source.Open(source.Options{ProcRoot: c.procRoot, Netns: c.netns, Attribute: !c.noProcs, CloseWaitInfo: c.thresholds.CloseWait, Ext: c.act.ext()})
 	if err != nil {
 		if c.netns != "" && !errors.Is(err, source.ErrNoInetDiag) {
 			return usageError{err}
@@ -258,7 +275,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if !c.json && !c.once && count == 0 && isTerminal(stdout) {
 		if os.Getenv("TERM") != "dumb" {
 			// Before any signal.Notify here: the monitor handles its own.
-			return runTUI(poller, c)
+			return runTUI(poller, c, k)
 		}
 		// A dumb terminal cannot draw the monitor: stream text instead.
 		fmt.Fprintln(stderr, "tcptop: TERM=dumb: printing text snapshots instead of the full-screen monitor")
@@ -278,12 +295,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 			textOpt.Width = w
 		}
 	}
-	write := func(s *model.Snapshot) error { return output.WriteText(stdout, s, textOpt) }
+	so := c.act.socketsOpt
+	write := func(s *model.Snapshot) error {
+		if err := output.WriteText(stdout, s, textOpt); err != nil || !so.Sockets {
+			return err
+		}
+		return output.WriteSocketsText(stdout, s, so)
+	}
 	switch {
 	case c.json && c.once:
-		write = func(s *model.Snapshot) error { return output.WriteJSON(stdout, s, true) }
+		write = func(s *model.Snapshot) error { return output.WriteJSONSockets(stdout, s, true, so) }
 	case c.json:
-		write = func(s *model.Snapshot) error { return output.WriteNDJSON(stdout, s) }
+		write = func(s *model.Snapshot) error { return output.WriteJSONSockets(stdout, s, false, so) }
 	}
 	return poller.Stream(ctx, c.interval, count, func(s *model.Snapshot) error {
 		return writeError(write(s))
@@ -340,7 +363,7 @@ func check(p *pipeline.Poller, c config, stdout io.Writer) error {
 // a signal: bubbletea v2.0.9's signal goroutine then blocks sending its
 // QuitMsg to an event loop that already ended, and shutdown waits for it
 // forever (seen in TestTUISignalsRestoreTerminal).
-func runTUI(poller *pipeline.Poller, c config) error {
+func runTUI(poller *pipeline.Poller, c config, k *source.Kernel) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	m := ui.New(ui.Config{
@@ -352,6 +375,9 @@ func runTUI(poller *pipeline.Poller, c config) error {
 		ASCII:    c.ascii || !utf8Locale(os.Getenv),
 		Location: time.Local,
 		Context:  ctx,
+		Actions:  c.act.uiActions(k, c.procRoot),
+		// Every action is off under --read-only.
+		AllowActions: !c.act.readOnly,
 	})
 	// A monitor must be cheap: it redraws at most 15 times a second.
 	p := tea.NewProgram(m, tea.WithFPS(15))
