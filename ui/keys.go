@@ -25,6 +25,10 @@ type KeyMap struct {
 	// Findings and Kernel open (and close) the findings and kernel views.
 	Findings, Kernel key.Binding
 
+	// Kill destroys the selected row's sockets (htop's F9); Signal
+	// signals the selected process (TERM, then KILL when asked again).
+	Kill, Signal key.Binding
+
 	Up, Down, PageUp, PageDown, Home, End key.Binding
 }
 
@@ -62,6 +66,9 @@ func DefaultKeys() KeyMap {
 
 		Findings: b("f", "findings: evidence, advice", "f"),
 		Kernel:   b("k", "kernel: tunables, counters", "k"),
+
+		Kill:   b("F9", "kill the row's sockets (asks first)", "f9"),
+		Signal: b("S", "signal the process: TERM, again: KILL", "S"),
 
 		Up:       b(g.KeyUp, "move up", "up"),
 		Down:     b(g.KeyDown+"/j", "move down", "down", "j"),
@@ -103,7 +110,7 @@ func (k *KeyMap) spell(g format.Glyphs) {
 // FullHelp is the help overlay, in groups.
 func (k KeyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
-		{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Enter, k.Back, k.Findings, k.Kernel},
+		{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Enter, k.Back, k.Findings, k.Kernel, k.Kill, k.Signal},
 		{k.SortTimeWait, k.SortCloseWait, k.SortEstablished, k.SortTotal, k.SortLeft, k.SortRight, k.Reverse},
 		{k.Filter, k.FilterKeep, k.FilterClear, k.NextView, k.PrevView, k.Pause, k.Slower, k.Faster, k.Help, k.Suspend, k.Quit},
 	}

@@ -27,6 +27,8 @@ type tableView struct {
 	// built with other options (a new sort or filter) sends the list on
 	// screen back to its first row.
 	shown optionsID
+	// acts: the dialogs and the socket detail (tablehooks.go).
+	acts tableActs
 }
 
 // optionsID tells options apart.
@@ -81,7 +83,7 @@ func (v *tableView) SetSnapshot(s *model.Snapshot) tea.Cmd {
 		t := &v.top().tbl
 		t.sel, t.offset, t.selKey = 0, 0, ""
 	}
-	return v.refresh()
+	return tea.Batch(v.refresh(), v.hookSnapshot())
 }
 
 func (v *tableView) top() *level { return v.levels[len(v.levels)-1] }
@@ -94,10 +96,13 @@ func (v *tableView) Update(msg tea.Msg) tea.Cmd {
 	case tea.KeyPressMsg:
 		return v.key(msg)
 	}
-	return nil
+	return v.hookMsg(msg)
 }
 
 func (v *tableView) key(msg tea.KeyPressMsg) tea.Cmd {
+	if cmd, handled := v.hookKey(msg); handled {
+		return cmd
+	}
 	k := &v.c.Keys
 	sortBy := func(s model.SortKey) tea.Cmd {
 		return request(sortMsg(func(model.SortKey) model.SortKey { return s }))
@@ -235,7 +240,7 @@ func (v *tableView) View() []string {
 	tbl := v.top().tbl
 	tbl.height = l.tableRows
 	tbl.clamp()
-	return append(lines, tbl.render(st, g, w, true)...)
+	return v.hookView(append(lines, tbl.render(st, g, w, true)...))
 }
 
 // title is the breadcrumb, the row count and the sort.
