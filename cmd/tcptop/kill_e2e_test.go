@@ -187,3 +187,39 @@ func countPrefix(lines []string, p string) int {
 	}
 	return n
 }
+
+// The same kill through the monitor in tmux at 80x24: F9 on the peer row
+// the filter leaves, the dialog lists what it will destroy, y destroys,
+// the result says what became of each; --read-only refuses.
+func TestKillInMonitor(t *testing.T) {
+	tcptop, _ := bins(t)
+	name, ns := nstest.New(t, "tcptop-tuikill")
+	port, _ := killPopulation(t, ns)
+	expr := "state:CLOSE_WAIT port:" + strconv.Itoa(port)
+	before := ssLines(t, name)
+
+	ro := newTmux(t, 80, 24, "env TERM=xterm-256color LANG=C.UTF-8 "+tcptop+" --netns "+name+" --read-only --filter '"+expr+"'; sleep 60")
+	ro.waitFor("the first snapshot", func(s string) bool { return strings.Contains(s, "PEERS") })
+	ro.keys("F9")
+	ro.waitFor("the read-only notice", func(s string) bool { return strings.Contains(s, "read-only") })
+
+	sess := newTmux(t, 80, 24, "env TERM=xterm-256color LANG=C.UTF-8 "+tcptop+" --netns "+name+" --interval 500ms --filter '"+expr+"'; sleep 60")
+	sess.waitFor("the first snapshot", func(s string) bool { return strings.Contains(s, "PEERS") && strings.Contains(s, "127.0.0.1") })
+	sess.keys("F9")
+	screen := sess.waitFor("the kill dialog", func(s string) bool { return strings.Contains(s, "Destroy 3 sockets") })
+	for _, want := range []string{"3 CLOSE_WAIT", "y: yes", "frees the port"} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("dialog lacks %q:\n%s", want, screen)
+		}
+	}
+	if after := ssLines(t, name); !slices.Equal(after, before) {
+		t.Fatal("the dialog alone changed the sockets")
+	}
+	sess.keys("y")
+	sess.waitFor("the result", func(s string) bool { return strings.Contains(s, "Result: 3 destroyed") })
+	if n := countPrefix(ssLines(t, name), "CLOSE-WAIT"); n != 2 {
+		t.Errorf("%d CLOSE_WAIT left, want the other listener's 2", n)
+	}
+	sess.keys("Escape")
+	sess.waitFor("the dialog closed", func(s string) bool { return !strings.Contains(s, "Result:") })
+}
