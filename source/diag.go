@@ -308,6 +308,7 @@ func parseDiagMsg(b []byte) (Socket, bool) {
 		SendQ:   ne.Uint32(b[60:]),
 		UID:     ne.Uint32(b[64:]),
 		Inode:   ne.Uint32(b[68:]),
+		Iface:   ne.Uint32(b[40:]),
 	}
 	if s.State == NewSynRecv {
 		s.State = SynRecv
@@ -337,26 +338,104 @@ func parseDiagMsg(b []byte) (Socket, bool) {
 	return s, true
 }
 
-// parseTCPInfo decodes the fields of struct tcp_info that tcptop shows.
+// parseTCPInfo decodes struct tcp_info, each field only when the
+// attribute reaches past it (TCPInfo.Has); nil when even the base struct
+// is cut short.
 func parseTCPInfo(b []byte) *TCPInfo {
 	if len(b) < minTCPInfoLen {
 		return nil
 	}
 	ne := binary.NativeEndian
-	return &TCPInfo{
+	u32 := func(off int) uint32 { return ne.Uint32(b[off:]) }
+	t := &TCPInfo{
+		Len:          len(b),
+		State:        b[0],
+		CAState:      b[1],
 		Retransmits:  b[2],
 		Probes:       b[3],
 		Backoff:      b[4],
-		RTO:          ne.Uint32(b[8:]),
-		Unacked:      ne.Uint32(b[24:]),
-		Lost:         ne.Uint32(b[32:]),
-		Retrans:      ne.Uint32(b[36:]),
-		LastDataSent: ne.Uint32(b[44:]),
-		LastDataRecv: ne.Uint32(b[52:]),
-		LastAckRecv:  ne.Uint32(b[56:]),
-		RTT:          ne.Uint32(b[68:]),
-		RTTVar:       ne.Uint32(b[72:]),
-		SndCwnd:      ne.Uint32(b[80:]),
-		TotalRetrans: ne.Uint32(b[100:]),
+		Options:      b[5],
+		SndWscale:    b[6] & 0xf,
+		RcvWscale:    b[6] >> 4,
+		RTO:          u32(8),
+		ATO:          u32(12),
+		SndMSS:       u32(16),
+		RcvMSS:       u32(20),
+		Unacked:      u32(24),
+		Sacked:       u32(28),
+		Lost:         u32(32),
+		Retrans:      u32(36),
+		LastDataSent: u32(44),
+		LastAckSent:  u32(48),
+		LastDataRecv: u32(52),
+		LastAckRecv:  u32(56),
+		PMTU:         u32(60),
+		RcvSsthresh:  u32(64),
+		RTT:          u32(68),
+		RTTVar:       u32(72),
+		SndSsthresh:  u32(76),
+		SndCwnd:      u32(80),
+		AdvMSS:       u32(84),
+		Reordering:   u32(88),
+		RcvRTT:       u32(92),
+		RcvSpace:     u32(96),
+		TotalRetrans: u32(100),
 	}
+	// Byte 7: delivery_rate_app_limited:1 (4.9; 0 before).
+	t.DeliveryRateAppLimited = b[7]&1 != 0
+	has := func(f InfoField) bool { return len(b) >= int(f) }
+	u64 := func(off int) uint64 { return ne.Uint64(b[off:]) }
+	if has(InfoPacingRate) {
+		t.PacingRate, t.MaxPacingRate = u64(104), u64(112)
+	}
+	if has(InfoBytesAcked) {
+		t.BytesAcked, t.BytesReceived = u64(120), u64(128)
+	}
+	if has(InfoSegs) {
+		t.SegsOut, t.SegsIn = u32(136), u32(140)
+	}
+	if has(InfoNotsent) {
+		t.NotsentBytes = u32(144)
+	}
+	if has(InfoMinRTT) {
+		t.MinRTT = u32(148)
+	}
+	if has(InfoDataSegs) {
+		t.DataSegsIn, t.DataSegsOut = u32(152), u32(156)
+	}
+	if has(InfoDeliveryRate) {
+		t.DeliveryRate = u64(160)
+	}
+	if has(InfoLimited) {
+		t.BusyTime, t.RwndLimited, t.SndbufLimited = u64(168), u64(176), u64(184)
+	}
+	if has(InfoDelivered) {
+		t.Delivered, t.DeliveredCE = u32(192), u32(196)
+	}
+	if has(InfoBytesSent) {
+		t.BytesSent, t.BytesRetrans = u64(200), u64(208)
+	}
+	if has(InfoDSACK) {
+		t.DSACKDups = u32(216)
+	}
+	if has(InfoReordSeen) {
+		t.ReordSeen = u32(220)
+	}
+	if has(InfoRcvOOO) {
+		t.RcvOOOPack = u32(224)
+	}
+	if has(InfoSndWnd) {
+		t.SndWnd = u32(228)
+	}
+	if has(InfoRcvWnd) {
+		t.RcvWnd = u32(232)
+	}
+	if has(InfoRehash) {
+		t.Rehash = u32(236)
+	}
+	if has(InfoTotalRTO) {
+		t.TotalRTO, t.TotalRTORecoveries = ne.Uint16(b[240:]), ne.Uint16(b[242:])
+		t.TotalRTOTime = u32(244)
+	}
+	return t
 }

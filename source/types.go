@@ -121,8 +121,12 @@ type Socket struct {
 	Timer  uint8 // 0 none, 1 retransmit, 2 keepalive, 3 TIME_WAIT, 4 zero window probe
 	// Retrans is the retransmit count of the running timer.
 	Retrans uint8
-	Local   netip.AddrPort
-	Remote  netip.AddrPort
+	// Iface is the interface the socket is bound to (idiag_if; 0 for
+	// most). An exact lookup sends it back. (It sits in padding: Socket
+	// is no bigger for it.)
+	Iface  uint32
+	Local  netip.AddrPort
+	Remote netip.AddrPort
 	// RecvQ and SendQ are bytes queued; for LISTEN sockets RecvQ is the
 	// accept-queue length and SendQ the backlog.
 	RecvQ uint32
@@ -144,25 +148,116 @@ type Socket struct {
 	OwnerInferred bool
 }
 
-// TCPInfo is the subset of struct tcp_info that tcptop shows.
+// TCPInfo is struct tcp_info (INET_DIAG_INFO) as far as this kernel sends
+// it. The struct grew with the kernel: a field exists only when the
+// attribute reached past its end (Has), and a missing field reads 0, which
+// front ends must show as "n/a on this kernel", never as a value. Units:
+// rtt, rttvar, min_rtt, rto, ato, rcv_rtt µs; Last* ms ago; *Limited and
+// BusyTime cumulative µs; rates bytes per second; windows and queues
+// bytes; cwnd, ssthresh and reordering segments. Only full sockets have
+// one (no TIME_WAIT, no request sockets).
 type TCPInfo struct {
-	Retransmits  uint8
-	Probes       uint8
-	Backoff      uint8
+	// Len is how many bytes of struct tcp_info the kernel sent.
+	Len int
+
+	State   uint8
+	CAState uint8 // congestion-avoidance state: 0 open, 1 disorder, 2 CWR, 3 recovery, 4 loss
+	// Retransmits is the current backoff: unrecovered RTO timeouts in a
+	// row (TotalRetrans is the lifetime count).
+	Retransmits uint8
+	Probes      uint8 // zero-window probes unanswered
+	Backoff     uint8
+	Options     uint8 // TCPI_OPT_* bits
+	SndWscale   uint8
+	RcvWscale   uint8
+	// DeliveryRateAppLimited: the last delivery rate sample was limited
+	// by the application, not the network.
+	DeliveryRateAppLimited bool
+
 	RTO          uint32 // µs
-	RTT          uint32 // µs
-	RTTVar       uint32 // µs
-	SndCwnd      uint32
-	Unacked      uint32
-	Lost         uint32
-	Retrans      uint32
-	TotalRetrans uint32
+	ATO          uint32 // µs
+	SndMSS       uint32
+	RcvMSS       uint32
+	Unacked      uint32 // segments in flight
+	Sacked       uint32
+	Lost         uint32 // segments thought lost now
+	Retrans      uint32 // segments being retransmitted now
 	LastDataSent uint32 // ms ago
+	LastAckSent  uint32 // ms ago (not kept by Linux: 0)
 	LastDataRecv uint32 // ms ago
 	// LastAckRecv is how long ago (ms) the peer's last segment was
 	// processed: on a CLOSE_WAIT socket, at most how long ago its FIN came.
-	LastAckRecv uint32
+	LastAckRecv  uint32
+	PMTU         uint32
+	RcvSsthresh  uint32
+	RTT          uint32 // µs, smoothed
+	RTTVar       uint32 // µs
+	SndSsthresh  uint32
+	SndCwnd      uint32 // segments
+	AdvMSS       uint32
+	Reordering   uint32
+	RcvRTT       uint32 // µs
+	RcvSpace     uint32
+	TotalRetrans uint32 // segments retransmitted over the socket's life
+
+	PacingRate         uint64 // bytes/s (InfoPacingRate)
+	MaxPacingRate      uint64
+	BytesAcked         uint64 // InfoBytesAcked
+	BytesReceived      uint64
+	SegsOut            uint32 // InfoSegs
+	SegsIn             uint32
+	NotsentBytes       uint32 // InfoNotsent
+	MinRTT             uint32 // µs (InfoMinRTT)
+	DataSegsIn         uint32 // InfoDataSegs
+	DataSegsOut        uint32
+	DeliveryRate       uint64 // bytes/s (InfoDeliveryRate, 4.9)
+	BusyTime           uint64 // µs sending (InfoLimited, 4.10)
+	RwndLimited        uint64 // µs limited by the peer's receive window
+	SndbufLimited      uint64 // µs limited by the send buffer
+	Delivered          uint32 // InfoDelivered
+	DeliveredCE        uint32
+	BytesSent          uint64 // InfoBytesSent (4.19)
+	BytesRetrans       uint64
+	DSACKDups          uint32 // InfoDSACK
+	ReordSeen          uint32 // InfoReordSeen (5.0)
+	RcvOOOPack         uint32 // InfoRcvOOO (5.4)
+	SndWnd             uint32 // InfoSndWnd (5.4)
+	RcvWnd             uint32 // InfoRcvWnd (6.2)
+	Rehash             uint32 // InfoRehash (6.2)
+	TotalRTO           uint16 // InfoTotalRTO (6.7)
+	TotalRTORecoveries uint16
+	TotalRTOTime       uint32 // ms
 }
+
+// InfoField names a group of tcp_info fields by the byte offset where the
+// group ends: a kernel that sent at least that many bytes has them.
+type InfoField int
+
+// The tcp_info fields that came after the base struct, by the kernel
+// that added them.
+const (
+	InfoBase         InfoField = 104 // up to total_retrans (2.6)
+	InfoPacingRate   InfoField = 120 // pacing_rate, max_pacing_rate (3.15)
+	InfoBytesAcked   InfoField = 136 // bytes_acked, bytes_received (4.1)
+	InfoSegs         InfoField = 144 // segs_out, segs_in (4.2)
+	InfoNotsent      InfoField = 148 // notsent_bytes (4.6)
+	InfoMinRTT       InfoField = 152 // min_rtt (4.6)
+	InfoDataSegs     InfoField = 160 // data_segs_in/out (4.6)
+	InfoDeliveryRate InfoField = 168 // delivery_rate (4.9)
+	InfoLimited      InfoField = 192 // busy_time, rwnd_limited, sndbuf_limited (4.10)
+	InfoDelivered    InfoField = 200 // delivered, delivered_ce (4.18)
+	InfoBytesSent    InfoField = 216 // bytes_sent, bytes_retrans (4.19)
+	InfoDSACK        InfoField = 220 // dsack_dups (4.19)
+	InfoReordSeen    InfoField = 224 // reord_seen (5.0)
+	InfoRcvOOO       InfoField = 228 // rcv_ooopack (5.4)
+	InfoSndWnd       InfoField = 232 // snd_wnd (5.4)
+	InfoRcvWnd       InfoField = 236 // rcv_wnd (6.2)
+	InfoRehash       InfoField = 240 // rehash (6.2)
+	InfoTotalRTO     InfoField = 248 // total_rto, total_rto_recoveries, total_rto_time (6.7)
+)
+
+// Has reports whether this kernel's tcp_info holds field f.
+func (t *TCPInfo) Has(f InfoField) bool { return t != nil && t.Len >= int(f) }
 
 // Process describes a process that owns sockets.
 type Process struct {

@@ -32,6 +32,9 @@ type Common struct {
 	// Glyphs are the characters every view draws with beyond letters and
 	// digits: UTF-8, or ASCII (Config.ASCII).
 	Glyphs format.Glyphs
+	// Actions and AllowActions are Config's (see Actions).
+	Actions      Actions
+	AllowActions bool
 }
 
 // View is one full-screen view of the monitor under the header and above

@@ -53,15 +53,12 @@ func newSearchInput() textinput.Model {
 var doubleClick = 400 * time.Millisecond
 
 // commonKey handles the keys every view shares after the global ones:
-// search, kill (reserved) and a key nothing answers to. ok is false when
+// search and a key nothing answers to. ok is false when
 // the focused view should have the key.
 func (m *Model) commonKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 	k := &m.common.Keys
 	s, canSearch := m.views[m.focus].(searcher)
 	switch {
-	case key.Matches(msg, k.Kill):
-		m.notice = "kill: not available yet: see issue 16"
-		return nil, true
 	case key.Matches(msg, k.Search):
 		if !canSearch {
 			m.notice = "nothing to search in this view"

@@ -24,9 +24,8 @@ type KeyMap struct {
 	// keeping every row; SearchNext and SearchPrev repeat the last one.
 	Search, SearchNext, SearchPrev key.Binding
 
-	// SortPick opens the list of sort columns; Kill is the socket action
-	// of issue 16 (reserved: it only says so until that lands).
-	SortPick, Kill key.Binding
+	// SortPick opens the list of sort columns.
+	SortPick key.Binding
 
 	NextView, PrevView, Pause, Faster, Slower key.Binding
 
@@ -35,6 +34,10 @@ type KeyMap struct {
 	// Namespaces opens the namespace overview; unbound (no keys, no help)
 	// unless the monitor runs with --all-netns.
 	Namespaces key.Binding
+
+	// Kill destroys the selected row's sockets (htop's F9); Signal
+	// signals the selected process (TERM, then KILL when asked again).
+	Kill, Signal key.Binding
 
 	Up, Down, PageUp, PageDown, Home, End key.Binding
 }
@@ -67,7 +70,6 @@ func DefaultKeys() KeyMap {
 		SearchNext: b("n", "next search match", "n"),
 		SearchPrev: b("N", "previous search match", "N"),
 		SortPick:   b("f6", "sort: pick a column", "f6"),
-		Kill:       b("f9", "kill a socket (issue 16)", "f9"),
 
 		Enter: b("enter", "drill down / go to subject", "enter"),
 		Back:  b("esc", "back up one level", "esc", "backspace"),
@@ -80,6 +82,9 @@ func DefaultKeys() KeyMap {
 
 		Findings: b("f", "findings: evidence, advice", "f"),
 		Kernel:   b("K", "kernel: tunables, counters", "K"),
+
+		Kill:   b("F9", "kill the row's sockets (asks first)", "f9"),
+		Signal: b("S", "signal the process: TERM, again: KILL", "S"),
 
 		Up:       b(g.KeyUp+"/k", "move up", "up", "k"),
 		Down:     b(g.KeyDown+"/j", "move down", "down", "j"),
@@ -121,7 +126,7 @@ func (k *KeyMap) spell(g format.Glyphs) {
 // FullHelp is the help overlay, in groups.
 func (k KeyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
-		{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Enter, k.Back, k.Findings, k.Kernel},
+		{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Enter, k.Back, k.Findings, k.Kernel, k.Kill, k.Signal},
 		{k.SortTimeWait, k.SortCloseWait, k.SortEstablished, k.SortTotal, k.SortLeft, k.SortRight, k.Reverse},
 		{k.Filter, k.FilterKeep, k.FilterClear, k.Search, k.SearchNext, k.SearchPrev, k.SortPick, k.Kill, k.NextView, k.PrevView, k.Pause, k.Slower, k.Faster, k.Help, k.Suspend, k.Quit},
 	}

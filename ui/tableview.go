@@ -39,6 +39,8 @@ type tableView struct {
 		at  time.Time
 		row int
 	}
+	// acts: the dialogs and the socket detail (tablehooks.go).
+	acts tableActs
 }
 
 // keepFor is how long a panel keeps a line it needed.
@@ -91,7 +93,7 @@ func (v *tableView) Keys() []key.Binding {
 	return []key.Binding{
 		k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Enter, k.Back,
 		k.SortTimeWait, k.SortCloseWait, k.SortEstablished, k.SortTotal, k.SortLeft, k.SortRight, k.Reverse,
-		k.Filter, k.NextView, k.PrevView,
+		k.Filter, k.NextView, k.PrevView, k.Kill, k.Signal,
 	}
 }
 
@@ -119,7 +121,7 @@ func (v *tableView) SetSnapshot(s *model.Snapshot) tea.Cmd {
 		t := &v.top().tbl
 		t.sel, t.offset, t.selKey = 0, 0, ""
 	}
-	return v.refresh()
+	return tea.Batch(v.refresh(), v.hookSnapshot())
 }
 
 func (v *tableView) top() *level { return v.levels[len(v.levels)-1] }
@@ -132,10 +134,13 @@ func (v *tableView) Update(msg tea.Msg) tea.Cmd {
 	case tea.KeyPressMsg:
 		return v.key(msg)
 	}
-	return nil
+	return v.hookMsg(msg)
 }
 
 func (v *tableView) key(msg tea.KeyPressMsg) tea.Cmd {
+	if cmd, handled := v.hookKey(msg); handled {
+		return cmd
+	}
 	k := &v.c.Keys
 	sortBy := func(s model.SortKey) tea.Cmd {
 		return request(sortMsg(func(model.SortKey) model.SortKey { return s }))
@@ -278,7 +283,7 @@ func (v *tableView) View() []string {
 	lines = append(lines, v.title())
 	v.drawn = drawnTable{strip: l.findings, header: len(lines), offset: tbl.offset, rows: min(tbl.height, tbl.data.n-tbl.offset),
 		cols: layout(tbl.data.cols, w), visible: true}
-	return append(lines, tbl.render(st, g, w, true)...)
+	return v.hookView(append(lines, tbl.render(st, g, w, true)...))
 }
 
 // layout is the screen's layout with the panel sizes of the recent

@@ -51,6 +51,12 @@ type Config struct {
 	// carry a model.Overview and it implements Focuser): Enter opens a
 	// namespace's full monitor, esc comes back (overview.go).
 	AllNetns bool
+	// Actions are the exact lookups and actions on the polled namespace
+	// (nil: none, as in a replay); AllowActions is the one switch that
+	// lets the monitor destroy sockets or signal processes (off under
+	// --read-only and in replays).
+	Actions      Actions
+	AllowActions bool
 }
 
 // Messages. Polls and rebuilds run as commands, off the UI goroutine; their
@@ -119,7 +125,7 @@ func New(cfg Config) Model {
 	}
 	m := Model{
 		cfg:      cfg,
-		common:   &Common{Keys: DefaultKeys(), Glyphs: format.GlyphsFor(cfg.ASCII)},
+		common:   &Common{Keys: DefaultKeys(), Glyphs: format.GlyphsFor(cfg.ASCII), Actions: cfg.Actions, AllowActions: cfg.AllowActions},
 		opts:     cfg.Options,
 		interval: cfg.Interval,
 		status:   help.New(),

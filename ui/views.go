@@ -160,6 +160,10 @@ type socketsLevel struct {
 	peer   model.PeerKey
 	byPeer bool
 	pid    int32
+	// idx are the rows of the last data call; sort is the list's own
+	// order (< > r step it: tablehooks.go).
+	idx  []int
+	sort model.SocketSort
 }
 
 func (*socketsLevel) name() string { return "Sockets" }
@@ -173,6 +177,8 @@ func (l *socketsLevel) data(snap *model.Snapshot, width int, _ format.Glyphs) ta
 	} else {
 		socks = snap.ProcessSockets(l.pid)
 	}
+	snap.SortSockets(socks, l.sort)
+	l.idx = socks
 	return socketsData(snap, socks, width)
 }
 
@@ -182,22 +188,23 @@ func (*socketsLevel) find(*model.Subject) int { return -1 }
 
 // note is the process's open files against its limit, "" when unknown.
 func (l *socketsLevel) note(st *themes.Styles, snap *model.Snapshot, g format.Glyphs) string {
+	sortNote := "  " + st.Dim.Render("sort "+l.sort.String()+" [<>r]")
 	if l.pid == 0 || snap.Sample == nil {
-		return ""
+		return sortNote
 	}
 	p := snap.Sample.Procs[l.pid]
 	if p == nil {
-		return ""
+		return sortNote
 	}
 	fds := fdText(p.FDs, p.FDLimit, g)
 	if fds == "" {
-		return ""
+		return sortNote
 	}
 	style := &st.Dim
 	if s := fdStyle(st, p.FDs, p.FDLimit); s != nil {
 		style = s
 	}
-	return "  " + style.Render("open files "+fds)
+	return "  " + style.Render("open files "+fds) + sortNote
 }
 
 // otherState marks the OTHER column: the states the screen has no room

@@ -95,6 +95,8 @@ type config struct {
 	labels            source.LabelRoots
 	listen, webConfig string
 	listenSet         bool
+	// --sockets, --info, --kill, --read-only (actions.go)
+	act actionFlags
 }
 
 const usageText = `Usage: tcptop [flags]
@@ -163,7 +165,7 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 			return c, usageError{fmt.Errorf("--theme: %w", err)}
 		}
 	}
-	return c, nil
+	return c, c.act.check(&c)
 }
 
 // newFlagSet registers every flag with a new FlagSet, storing into c.
@@ -249,6 +251,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return usageError{fmt.Errorf("--sort: %w", err)}
 	}
 	opt := model.Options{Filter: filter, Sort: sortKey}
+	if c.act.killSet {
+		return runKill(c, stdout, stderr)
+	}
 	if c.listenSet {
 		// Before touching the kernel: a bad file is a usage error.
 		if err := exporter.ValidateWebConfig(c.webConfig); err != nil {
@@ -269,7 +274,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer closeTracer()
-	k, err := source.Open(source.Options{ProcRoot: c.procRoot, Netns: c.netns, Attribute: !c.noProcs, CloseWaitInfo: c.thresholds.CloseWait, Tracer: tracer})
+	k, err := source.Open(source.Options{ProcRoot: c.procRoot, Netns: c.netns, Attribute: !c.noProcs, CloseWaitInfo: c.thresholds.CloseWait, Tracer: tracer, Ext: c.act.ext()})
 	if err != nil {
 		if c.netns != "" && !errors.Is(err, source.ErrNoInetDiag) {
 			return usageError{err}
@@ -298,7 +303,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if !c.json && !c.once && count == 0 && isTerminal(stdout) {
 		if os.Getenv("TERM") != "dumb" {
 			// Before any signal.Notify here: the monitor handles its own.
-			return runTUI(poller, c)
+			return runTUI(poller, c, k)
 		}
 		// A dumb terminal cannot draw the monitor: stream text instead.
 		fmt.Fprintln(stderr, "tcptop: TERM=dumb: printing text snapshots instead of the full-screen monitor")
@@ -318,12 +323,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 			textOpt.Width = w
 		}
 	}
-	write := func(s *model.Snapshot) error { return output.WriteText(stdout, s, textOpt) }
+	so := c.act.socketsOpt
+	write := func(s *model.Snapshot) error {
+		if err := output.WriteText(stdout, s, textOpt); err != nil || !so.Sockets {
+			return err
+		}
+		return output.WriteSocketsText(stdout, s, so)
+	}
 	switch {
 	case c.json && c.once:
-		write = func(s *model.Snapshot) error { return output.WriteJSON(stdout, s, true) }
+		write = func(s *model.Snapshot) error { return output.WriteJSONSockets(stdout, s, true, so) }
 	case c.json:
-		write = func(s *model.Snapshot) error { return output.WriteNDJSON(stdout, s) }
+		write = func(s *model.Snapshot) error { return output.WriteJSONSockets(stdout, s, false, so) }
 	}
 	return poller.Stream(ctx, c.interval, count, func(s *model.Snapshot) error {
 		return writeError(write(s))
@@ -414,7 +425,7 @@ func serve(poller *pipeline.Poller, c config, stderr io.Writer) error {
 // a signal: bubbletea v2.0.9's signal goroutine then blocks sending its
 // QuitMsg to an event loop that already ended, and shutdown waits for it
 // forever (seen in TestTUISignalsRestoreTerminal).
-func runTUI(poller *pipeline.Poller, c config) error {
+func runTUI(poller *pipeline.Poller, c config, k *source.Kernel) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	m := ui.New(ui.Config{
@@ -426,6 +437,9 @@ func runTUI(poller *pipeline.Poller, c config) error {
 		ASCII:    c.ascii || !utf8Locale(os.Getenv),
 		Location: time.Local,
 		Context:  ctx,
+		Actions:  c.act.uiActions(k, c.procRoot),
+		// Every action is off under --read-only.
+		AllowActions: !c.act.readOnly,
 	})
 	// A monitor must be cheap: it redraws at most 15 times a second.
 	p := tea.NewProgram(m, tea.WithFPS(15))
