@@ -1,22 +1,25 @@
 // Package exporter serves tcptop's snapshots to Prometheus: `tcptop
 // --listen ADDR` runs headless, polls at --interval through one
-// pipeline.Poller, and answers /metrics from the latest poll.
+// pipeline.Poller (or, with --all-netns, one pipeline.AllPoller), and
+// answers /metrics from the latest poll.
 //
-// Scrapes never trigger a dump. Collect reads Poller.Latest (an atomic
-// load) and turns each snapshot into constant metrics once; every later
-// scrape of the same snapshot re-sends those. Any number of scrapers
-// therefore cost a copy of the text, not a poll (promhttp's CoalesceGather
-// merges concurrent gathers on top).
+// Scrapes never trigger a dump. Collect reads Poller.Latest (or
+// AllPoller.Latest: every namespace's vital signs of the last poll and its
+// last full dump, which the AllPoller's scheduler refreshes in turn) and
+// turns each poll into constant metrics once; every later scrape of the
+// same poll re-sends those. Any number of scrapers therefore cost a copy
+// of the text, not a poll (promhttp's CoalesceGather merges concurrent
+// gathers on top).
 //
-// Label sets are bounded: listeners beyond MaxListeners, destinations and
-// processes beyond Top are summed into an "other" series and counted in
-// tcptop_series_dropped_total. Findings are bounded by the model (at most 5
-// per rule).
+// Label sets are bounded: listeners beyond MaxListeners, destinations,
+// processes and eBPF peers beyond Top are summed into an "other" series
+// and counted in tcptop_series_dropped_total; with --all-netns,
+// namespaces beyond MaxNamespaces likewise. Findings are bounded by the
+// model (at most 5 per rule).
 //
-// Every tcptop_ metric about the machine carries the target labels first.
-// There are none today (one network namespace: the one tcptop reads); the
-// namespaces work (--all-netns) adds netns, container and pod there by
-// giving each namespace's snapshot its label values (see target).
+// Every tcptop_ metric about the machine carries the target labels first:
+// none for one network namespace (the one tcptop reads); netns, pod and
+// container (TargetLabels) with --all-netns.
 package exporter
 
 import (
@@ -27,8 +30,11 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -39,24 +45,47 @@ import (
 
 // Defaults of the caps on label values.
 const (
-	// DefaultTop: destinations and processes exported by name; the rest
-	// are summed into "other".
+	// DefaultTop: destinations, processes and eBPF peers exported by
+	// name; the rest are summed into "other".
 	DefaultTop = 10
 	// DefaultMaxListeners: listeners exported by address. A host with
 	// more is rare (a listener per client port is a bug worth seeing in
 	// tcptop_series_dropped_total).
 	DefaultMaxListeners = 100
+	// DefaultNetnsMaxListeners is the listener cap per namespace with
+	// --all-netns: a pod or container serves a few ports, and the cap
+	// multiplies by the namespaces (3 series per listener).
+	DefaultNetnsMaxListeners = 20
+	// DefaultMaxNamespaces: namespaces exported with --all-netns; the
+	// rest are summed into netns="other". Kubernetes' default is 110 pods
+	// a node (one namespace each), plus the host and a few runtime or
+	// `ip netns` namespaces: 128 covers a default node whole. A typical
+	// namespace is about 60 series (11 states, 25 kernel counters, vital
+	// signs, a few listeners and ports), so 128 are about 8k series a
+	// host; the caps bound the worst case near 330 a namespace. Which
+	// namespaces are kept: the host, then the worst finding, then the
+	// most sockets.
+	DefaultMaxNamespaces = 128
 )
 
 // Config is what an Exporter is made of.
 type Config struct {
-	// Poller polls the kernel; the Exporter reads its Latest and Stats.
+	// Poller polls one namespace; the Exporter reads its Latest and
+	// Stats. Exactly one of Poller and All is set.
 	Poller *pipeline.Poller
-	// Top caps tcptop_ephemeral_ports_used_by_destination and
-	// tcptop_close_wait_sockets (0: DefaultTop).
+	// All polls every namespace (--all-netns); the Exporter reads its
+	// Latest overview and never calls Poll outside Run.
+	All *pipeline.AllPoller
+	// Top caps tcptop_ephemeral_ports_used_by_destination,
+	// tcptop_close_wait_sockets and the eBPF peers and processes, per
+	// namespace (0: DefaultTop).
 	Top int
-	// MaxListeners caps the tcptop_listen_* metrics (0: DefaultMaxListeners).
+	// MaxListeners caps the tcptop_listen_* metrics per namespace (0:
+	// DefaultMaxListeners, DefaultNetnsMaxListeners with All).
 	MaxListeners int
+	// MaxNamespaces caps the namespaces exported with All (0:
+	// DefaultMaxNamespaces).
+	MaxNamespaces int
 	// Version is tcptop's, for tcptop_build_info.
 	Version string
 	// Logger gets a line when polls start failing and when they recover
@@ -64,27 +93,43 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Exporter is a prometheus.Collector over a Poller's snapshots, and the
-// poll loop that feeds them (Run). Safe for concurrent use.
+// Exporter is a prometheus.Collector over a Poller's snapshots (or an
+// AllPoller's overviews), and the poll loop that feeds them (Run). Safe
+// for concurrent use.
 type Exporter struct {
 	cfg Config
 	d   *descs
 
-	// mu guards the conversion cache and the dropped counts: a snapshot
-	// is converted once, by whoever sees it first.
+	// mu guards the conversion cache and the dropped counts: a poll is
+	// converted once, by whoever sees it first.
 	mu      sync.Mutex
 	seen    *model.Snapshot
+	seenOv  *model.Overview
 	metrics []prometheus.Metric
 	dropped map[string]float64
+	// details are the metrics of each namespace's last full dump (All),
+	// by namespace key: a dump is converted once however many polls
+	// reuse it.
+	details map[string]*nsDetail
+
+	// The poll loop's counts with All (a Poller keeps its own Stats).
+	polls, errors atomic.Uint64
+	lastTook      atomic.Int64
 }
 
-// New returns an Exporter over cfg.Poller.
+// New returns an Exporter over cfg.Poller or cfg.All.
 func New(cfg Config) *Exporter {
 	if cfg.Top <= 0 {
 		cfg.Top = DefaultTop
 	}
 	if cfg.MaxListeners <= 0 {
 		cfg.MaxListeners = DefaultMaxListeners
+		if cfg.All != nil {
+			cfg.MaxListeners = DefaultNetnsMaxListeners
+		}
+	}
+	if cfg.MaxNamespaces <= 0 {
+		cfg.MaxNamespaces = DefaultMaxNamespaces
 	}
 	if cfg.Version == "" {
 		cfg.Version = "dev"
@@ -92,10 +137,14 @@ func New(cfg Config) *Exporter {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Exporter{
-		cfg: cfg, d: newDescs(nil),
-		dropped: map[string]float64{droppedListener: 0, droppedDestination: 0, droppedProcess: 0},
+	e := &Exporter{cfg: cfg, d: newDescs(nil),
+		dropped: map[string]float64{droppedListener: 0, droppedDestination: 0, droppedProcess: 0, droppedPeer: 0}}
+	if cfg.All != nil {
+		e.d = newDescs(TargetLabels)
+		e.dropped[droppedNetns] = 0
+		e.details = map[string]*nsDetail{}
 	}
+	return e
 }
 
 // Describe sends every metric's description.
@@ -105,24 +154,46 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect sends the latest snapshot's metrics (none before the first
-// good poll) and the exporter's own. It never polls.
+// Collect sends the latest poll's metrics (none before the first good
+// poll) and the exporter's own. It never polls.
 func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	d := e.d
 	ch <- prometheus.MustNewConstMetric(d.buildInfo, prometheus.GaugeValue, 1, e.cfg.Version, runtime.Version())
-	st := e.cfg.Poller.Stats()
+	st := e.stats()
 	ch <- prometheus.MustNewConstMetric(d.polls, prometheus.CounterValue, float64(st.Polls))
 	ch <- prometheus.MustNewConstMetric(d.pollErrors, prometheus.CounterValue, float64(st.Errors))
 	if st.Polls > 0 {
 		ch <- prometheus.MustNewConstMetric(d.pollDuration, prometheus.GaugeValue, st.LastTook.Seconds())
 	}
-	ms, dropped := e.convert(e.cfg.Poller.Latest())
+	var ms []prometheus.Metric
+	var dropped map[string]float64
+	if e.cfg.All != nil {
+		ms, dropped = e.convertAll(e.cfg.All.Latest())
+	} else {
+		ms, dropped = e.convert(e.cfg.Poller.Latest())
+	}
 	for _, m := range ms {
 		ch <- m
 	}
 	for _, label := range slices.Sorted(maps.Keys(dropped)) {
 		ch <- prometheus.MustNewConstMetric(d.drop, prometheus.CounterValue, dropped[label], label)
 	}
+}
+
+// stats are the poll loop's counts: the Poller's, or Run's own with All.
+func (e *Exporter) stats() pipeline.Stats {
+	if e.cfg.All == nil {
+		return e.cfg.Poller.Stats()
+	}
+	return pipeline.Stats{Polls: e.polls.Load(), Errors: e.errors.Load(), LastTook: time.Duration(e.lastTook.Load())}
+}
+
+// options are the poller's current filter and sort.
+func (e *Exporter) options() model.Options {
+	if e.cfg.All != nil {
+		return e.cfg.All.Options()
+	}
+	return e.cfg.Poller.Options()
 }
 
 // Observe converts snap now rather than at the next scrape, so that every
@@ -136,40 +207,58 @@ func (e *Exporter) convert(snap *model.Snapshot) ([]prometheus.Metric, map[strin
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if snap != nil && snap != e.seen {
-		t := target{}
-		var b builder
-		b.add(e, snap, t)
+		b := builder{e: e}
+		b.add(snap, nil)
+		b.counters(nil, snap.Counters)
+		b.ebpfMachine(snap.EBPF)
 		e.seen, e.metrics = snap, b.metrics
-		for k, v := range b.dropped {
-			e.dropped[k] += float64(v)
-		}
+		e.addDropped(b.dropped)
 	}
 	return e.metrics, maps.Clone(e.dropped)
 }
 
-// target is one network namespace's snapshot and its label values
-// (parallel to the target label names given to newDescs; none today).
-type target struct {
-	labels []string
+func (e *Exporter) addDropped(m map[string]int) {
+	for k, v := range m {
+		e.dropped[k] += float64(v)
+	}
 }
 
 // builder turns snapshots into constant metrics.
 type builder struct {
+	e       *Exporter
 	metrics []prometheus.Metric
 	dropped map[string]int
 }
 
-func (b *builder) add(e *Exporter, s *model.Snapshot, t target) {
-	d := e.d
+// emit adds one metric: the target label values first, then its own.
+// Label values from the system are made valid UTF-8 (a process name or a
+// container's may not be, and a Prometheus label value must).
+func (b *builder) emit(desc *prometheus.Desc, vt prometheus.ValueType, v float64, target []string, labels ...string) {
+	lv := make([]string, 0, len(target)+len(labels))
+	lv = append(append(lv, target...), labels...)
+	for i, l := range lv {
+		if !utf8.ValidString(l) {
+			lv[i] = strings.ToValidUTF8(l, "\uFFFD")
+		}
+	}
+	b.metrics = append(b.metrics, prometheus.MustNewConstMetric(desc, vt, v, lv...))
+}
+
+func (b *builder) drop(label string, n int) {
 	if b.dropped == nil {
 		b.dropped = map[string]int{}
 	}
-	emit := func(desc *prometheus.Desc, vt prometheus.ValueType, v float64, labels ...string) {
-		lv := append(append(make([]string, 0, len(t.labels)+len(labels)), t.labels...), labels...)
-		b.metrics = append(b.metrics, prometheus.MustNewConstMetric(desc, vt, v, lv...))
-	}
+	b.dropped[label] += n
+}
+
+// add converts one namespace's snapshot, t its target label values: its
+// states, listeners, ports, CLOSE_WAIT owners, findings and eBPF counts.
+// The kernel counters are the caller's (counters): with --all-netns they
+// come from the fresher vital signs.
+func (b *builder) add(s *model.Snapshot, t []string) {
+	e, d := b.e, b.e.d
 	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
-		emit(desc, prometheus.GaugeValue, v, labels...)
+		b.emit(desc, prometheus.GaugeValue, v, t, labels...)
 	}
 
 	gauge(d.snapTime, float64(s.Time.UnixNano())/1e9)
@@ -178,7 +267,7 @@ func (b *builder) add(e *Exporter, s *model.Snapshot, t target) {
 	}
 
 	ls, cut := listeners(s.Listeners, e.cfg.MaxListeners)
-	b.dropped[droppedListener] += cut
+	b.drop(droppedListener, cut)
 	for _, l := range ls {
 		gauge(d.queueLen, float64(l.queue), l.name)
 		gauge(d.queueCap, float64(l.backlog), l.name)
@@ -203,11 +292,11 @@ func (b *builder) add(e *Exporter, s *model.Snapshot, t target) {
 		if hasOther || eph.DestinationCount > len(eph.Destinations) {
 			gauge(d.portsByDest, float64(other), OtherLabel, OtherLabel)
 		}
-		b.dropped[droppedDestination] += max(0, eph.DestinationCount-len(dests))
+		b.drop(droppedDestination, max(0, eph.DestinationCount-len(dests)))
 	}
 
-	procs, cut := closeWaitByName(s, e.cfg.Poller.Options().Filter, e.cfg.Top)
-	b.dropped[droppedProcess] += cut
+	procs, cut := closeWaitByName(s, e.options().Filter, e.cfg.Top)
+	b.drop(droppedProcess, cut)
 	for _, p := range procs {
 		gauge(d.closeWait, float64(p.n), p.name)
 	}
@@ -223,9 +312,14 @@ func (b *builder) add(e *Exporter, s *model.Snapshot, t target) {
 		}
 	}
 
+	b.ebpf(s.EBPF, t)
+}
+
+// counters adds the kernel counters tcptop names, from a Tcp/TcpExt map.
+func (b *builder) counters(t []string, cs map[string]int64) {
 	for i, kc := range kernelCounters {
-		if v, ok := s.Counters[kc.key]; ok && v >= 0 {
-			emit(d.counters[i], prometheus.CounterValue, float64(v))
+		if v, ok := cs[kc.key]; ok && v >= 0 {
+			b.emit(b.e.d.counters[i], prometheus.CounterValue, float64(v), t)
 		}
 	}
 }
@@ -354,13 +448,16 @@ func closeWaitByName(s *model.Snapshot, f model.Filter, top int) ([]procCount, i
 	return out, cut
 }
 
-// Run polls every interval until ctx ends, handing each snapshot to
-// Observe. A failed poll does not stop it: the error is counted in the
-// Poller's Stats (tcptop_poll_errors_total), logged when polls start
-// failing and when they recover, and the next poll comes an interval
-// later; scrapes meanwhile get the last good values. Run returns nil when
-// ctx ends.
+// Run polls every interval until ctx ends, handing each poll to the
+// conversion (so that every poll's cut label values are counted even if no
+// scrape saw it). A failed poll does not stop it: the error is counted
+// (tcptop_poll_errors_total), logged when polls start failing and when
+// they recover, and the next poll comes an interval later; scrapes
+// meanwhile get the last good values. Run returns nil when ctx ends.
 func (e *Exporter) Run(ctx context.Context, interval time.Duration) error {
+	if e.cfg.All != nil {
+		return e.runAll(ctx, interval)
+	}
 	failing := false
 	for {
 		err := e.cfg.Poller.Stream(ctx, interval, 0, func(s *model.Snapshot) error {

@@ -59,20 +59,41 @@ var notExported = map[string]string{
 	"CurrEstab": "a gauge of ESTABLISHED+CLOSE_WAIT: tcptop_sockets has both",
 }
 
-// descs are the metric descriptions. Every one carries the target labels
-// first (none today; netns, container and pod once --all-netns exists),
-// then its own.
+// descs are the metric descriptions. Every one about the machine carries
+// the target labels first (none for one namespace; netns, pod and
+// container with --all-netns), then its own.
 type descs struct {
 	sockets, queueLen, queueCap, synRecv             *prometheus.Desc
 	portsUsable, portsUsed, portsByDest, destCount   *prometheus.Desc
 	closeWait, finding, snapTime                     *prometheus.Desc
 	counters                                         []*prometheus.Desc // parallel to kernelCounters
 	buildInfo, pollDuration, polls, pollErrors, drop *prometheus.Desc
+
+	// --all-netns: each namespace's identity, vital signs and detail age.
+	namespaces, nsInfo, nsInUse, nsTimeWait, nsCurrEstab, nsDetailAge *prometheus.Desc
+
+	// eBPF, when the programs are loaded (tcptop_ebpf_loaded says).
+	ebpfLoaded, ebpfLost, ebpfResetsNoSocket                    *prometheus.Desc
+	peerOpens, peerCloses, peerRetrans, peerRstSent, peerRstRcv *prometheus.Desc
+	peerConnFail, procConnects, procConnFail                    *prometheus.Desc
+	lisOverflows, lisSynAckRetrans                              *prometheus.Desc
 }
+
+// TargetLabels are the labels --all-netns puts first on every metric
+// about a namespace: netns (its `ip netns` name, "host" for the initial
+// namespace, else its id net:[INODE]), pod ("namespace/name" of a
+// Kubernetes pod, "" when none) and container (the runtime's name, else
+// its id shortened to 12, "" when none).
+var TargetLabels = []string{"netns", "pod", "container"}
 
 func newDescs(target []string) *descs {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(Namespace+"_"+name, help, append(append([]string{}, target...), labels...), nil)
+	}
+	// machine: a metric of the whole machine or of tcptop itself, without
+	// the target labels.
+	machine := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(Namespace+"_"+name, help, labels, nil)
 	}
 	ds := &descs{
 		sockets:     d("sockets", "TCP sockets by state (ss -tan counts).", "state"),
@@ -85,13 +106,34 @@ func newDescs(target []string) *descs {
 		destCount:   d("ephemeral_destinations", "Destinations (local IP, remote ip:port) holding ephemeral ports."),
 		closeWait:   d("close_wait_sockets", "CLOSE_WAIT sockets by owning process name (unknown: no owner found), top N by count; other sums the rest.", "process"),
 		finding:     d("finding", "1 while a tcptop finding holds: rule, severity (info, warning, critical) and what it is about.", "rule", "severity", "subject"),
-		snapTime:    d("snapshot_timestamp_seconds", "When the poll behind the other tcptop_ values was taken (Unix time): it stops moving while polls fail."),
-		buildInfo:   prometheus.NewDesc(Namespace+"_build_info", "tcptop's version and the Go version that built it; always 1.", []string{"version", "goversion"}, nil),
+		snapTime:    d("snapshot_timestamp_seconds", "When the poll behind the other tcptop_ values was taken (Unix time): it stops moving while polls fail. With --all-netns, when the namespace's last full dump ran."),
+		buildInfo:   machine("build_info", "tcptop's version and the Go version that built it; always 1.", "version", "goversion"),
 		// Self metrics describe the exporter itself: no target labels.
-		pollDuration: prometheus.NewDesc(Namespace+"_poll_duration_seconds", "How long the last poll took: socket dump, attribution, /proc reads and analysis.", nil, nil),
-		polls:        prometheus.NewDesc(Namespace+"_polls_total", "Polls completed (failed ones included).", nil, nil),
-		pollErrors:   prometheus.NewDesc(Namespace+"_poll_errors_total", "Polls whose read of the kernel failed; the last good values are served meanwhile.", nil, nil),
-		drop:         prometheus.NewDesc(Namespace+"_series_dropped_total", "Label values folded into the other bucket of the capped metrics (label: listener, destination or process), summed over the polls exported.", []string{"label"}, nil),
+		pollDuration: machine("poll_duration_seconds", "How long the last poll took: socket dump, attribution, /proc reads and analysis (with --all-netns: discovery, every namespace's vital signs and the scheduled dumps)."),
+		polls:        machine("polls_total", "Polls completed (failed ones included)."),
+		pollErrors:   machine("poll_errors_total", "Polls whose read of the kernel failed; the last good values are served meanwhile."),
+		drop:         machine("series_dropped_total", "Label values folded into the other bucket of the capped metrics (label: listener, destination, process, peer, or netns: namespaces beyond the cap), summed over the polls exported.", "label"),
+
+		namespaces:  machine("namespaces", "Network namespaces found (--all-netns), those the filter hides included."),
+		nsInfo:      d("netns_info", "1 for every namespace exported (--all-netns), with its id (net:[INODE]) and the container runtime that made it (docker, containerd, cri-o, podman, kubernetes; \"\" when none)", "id", "runtime"),
+		nsInUse:     d("netns_sockets_in_use", "The namespace's TCP sockets other than TIME_WAIT and request sockets (sockstat and sockstat6 inuse), read every poll without a dump (--all-netns)."),
+		nsTimeWait:  d("netns_time_wait_sockets", "The namespace's TIME_WAIT sockets (sockstat tw), read every poll without a dump (--all-netns)."),
+		nsCurrEstab: d("netns_curr_estab_sockets", "The namespace's ESTABLISHED and CLOSE_WAIT sockets (Tcp CurrEstab), read every poll without a dump (--all-netns)."),
+		nsDetailAge: d("netns_detail_age_seconds", "How old the namespace's full dump was at the last poll (--all-netns): tcptop_sockets, the listeners, ports, findings and eBPF metrics of the namespace are that old. The dumps are scheduled under a CPU budget; none gets older than 10 s, namespaces with a finding are dumped first."),
+
+		ebpfLoaded:         machine("ebpf_loaded", "1 when tcptop's eBPF programs are loaded and the tcptop_ebpf_ metrics are exported, 0 when not; reason says why not (\"\" when loaded).", "reason"),
+		ebpfLost:           machine("ebpf_lost_events_total", "Events the eBPF programs could not count, machine-wide (cause: peers_map_full, procs_map_full, socket_storage); 0 means every connection was counted.", "cause"),
+		ebpfResetsNoSocket: machine("ebpf_resets_without_socket_total", "RSTs the kernel sent for no socket (a SYN or segment to a closed port), machine-wide: they carry no namespace."),
+		peerOpens:          d("ebpf_peer_opens_total", "Connections opened with a peer, counted by eBPF as they happen (short ones too). direction: out (this host connected; peer is ip:port) or in (accepted; peer is the remote IP, listener the local listener). Top N peers; other sums the rest.", "direction", "peer", "listener"),
+		peerCloses:         d("ebpf_peer_closes_total", "Connections with a peer that closed, counted by eBPF (see tcptop_ebpf_peer_opens_total for the labels).", "direction", "peer", "listener"),
+		peerRetrans:        d("ebpf_peer_retransmits_total", "Segments retransmitted to a peer, tail-loss probes and SYN retransmits included, counted by eBPF.", "direction", "peer", "listener"),
+		peerRstSent:        d("ebpf_peer_resets_sent_total", "RSTs this host sent to a peer, counted by eBPF.", "direction", "peer", "listener"),
+		peerRstRcv:         d("ebpf_peer_resets_received_total", "RSTs a peer sent to this host, counted by eBPF.", "direction", "peer", "listener"),
+		peerConnFail:       d("ebpf_peer_connect_failures_total", "connect()s to a peer that failed, counted by eBPF (direction out). reason: refused (a RST answered the SYN), timed_out (no answer, or the application gave up while connecting), unreachable (ICMP, no route), no_port (no free local port: EADDRNOTAVAIL).", "direction", "peer", "listener", "reason"),
+		procConnects:       d("ebpf_process_connects_total", "connect()s by process name (the process that called connect(), even one that has exited), counted by eBPF; top N; other sums the rest.", "process"),
+		procConnFail:       d("ebpf_process_connect_failures_total", "connect()s by process name that failed, counted by eBPF.", "process"),
+		lisOverflows:       d("ebpf_listen_overflows_total", "SYNs and handshake ACKs a listener dropped because its accept queue was full, counted by eBPF.", "listener"),
+		lisSynAckRetrans:   d("ebpf_listen_synack_retransmits_total", "SYN-ACKs a listener retransmitted (the client's handshake ACK did not come), counted by eBPF.", "listener"),
 	}
 	for _, kc := range kernelCounters {
 		help := model.CounterMeaning(kc.key)
@@ -108,7 +150,11 @@ func newDescs(target []string) *descs {
 func (d *descs) all() []*prometheus.Desc {
 	out := []*prometheus.Desc{d.sockets, d.queueLen, d.queueCap, d.synRecv, d.portsUsable, d.portsUsed,
 		d.portsByDest, d.destCount, d.closeWait, d.finding, d.snapTime,
-		d.buildInfo, d.pollDuration, d.polls, d.pollErrors, d.drop}
+		d.buildInfo, d.pollDuration, d.polls, d.pollErrors, d.drop,
+		d.namespaces, d.nsInfo, d.nsInUse, d.nsTimeWait, d.nsCurrEstab, d.nsDetailAge,
+		d.ebpfLoaded, d.ebpfLost, d.ebpfResetsNoSocket,
+		d.peerOpens, d.peerCloses, d.peerRetrans, d.peerRstSent, d.peerRstRcv, d.peerConnFail,
+		d.procConnects, d.procConnFail, d.lisOverflows, d.lisSynAckRetrans}
 	return append(out, d.counters...)
 }
 
@@ -117,4 +163,6 @@ const (
 	droppedListener    = "listener"
 	droppedDestination = "destination"
 	droppedProcess     = "process"
+	droppedPeer        = "peer"
+	droppedNetns       = "netns"
 )

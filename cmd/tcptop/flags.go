@@ -83,7 +83,7 @@ var flagTable = []flagSpec{
 		bind:   func(fs *flag.FlagSet, c *config) { fs.StringVar(&c.ebpf, "ebpf", ebpfAuto, "") }},
 	{Name: "btf", Arg: "PATH", Help: "the kernel's BTF for --ebpf (default\n/sys/kernel/btf/vmlinux)", Complete: "file",
 		bind: func(fs *flag.FlagSet, c *config) { fs.StringVar(&c.btf, "btf", "", "") }},
-	{Name: "all-netns", Short: "A", Help: "every network namespace (containers, pods) at once: an\noverview with one row per namespace (Enter opens one);\nwith --json one document per poll with a \"namespaces\"\narray; works with --once and --check",
+	{Name: "all-netns", Short: "A", Help: "every network namespace (containers, pods) at once: an\noverview with one row per namespace (Enter opens one);\nwith --json one document per poll with a \"namespaces\"\narray; works with --once, --check and --listen (metrics\nlabelled netns, pod and container)",
 		bind: func(fs *flag.FlagSet, c *config) {
 			fs.BoolVar(&c.allNetns, "all-netns", false, "")
 			fs.BoolVar(&c.allNetns, "A", false, "")

@@ -262,9 +262,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 
 	// --all-netns: every namespace at once (allnetns.go).
-	if c.allNetns && c.listenSet {
-		return usageError{errors.New("--listen with --all-netns is not supported yet: run one exporter per namespace with --netns")}
-	}
 	if c.allNetns {
 		return runAllNetns(c, opt, stdout, stderr)
 	}
@@ -298,7 +295,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return check(poller, c, stdout)
 	}
 	if c.listenSet {
-		return serve(poller, c, stderr)
+		return serve(exporter.Config{Poller: poller}, c, stderr)
 	}
 	if !c.json && !c.once && count == 0 && isTerminal(stdout) {
 		if os.Getenv("TERM") != "dumb" {
@@ -383,19 +380,20 @@ func check(p *pipeline.Poller, c config, stdout io.Writer) error {
 	return nil
 }
 
-// serve runs the exporter: it listens on c.listen (a failure there is a
-// usage error: the address is in use or cannot be bound), polls every
-// c.interval and serves /metrics until SIGINT, SIGTERM or SIGHUP. Logs go
-// to stderr; a poll error is logged and served as
-// tcptop_poll_errors_total, never ends the process.
-func serve(poller *pipeline.Poller, c config, stderr io.Writer) error {
+// serve runs the exporter over cfg's Poller or AllPoller: it listens on
+// c.listen (a failure there is a usage error: the address is in use or
+// cannot be bound), polls every c.interval and serves /metrics until
+// SIGINT, SIGTERM or SIGHUP. Logs go to stderr; a poll error is logged and
+// served as tcptop_poll_errors_total, never ends the process.
+func serve(cfg exporter.Config, c config, stderr io.Writer) error {
 	ln, err := net.Listen("tcp", c.listen)
 	if err != nil {
 		return usageError{fmt.Errorf("--listen: %w", err)}
 	}
 	defer ln.Close()
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	e := exporter.New(exporter.Config{Poller: poller, Top: c.top, Version: versionString(), Logger: logger})
+	cfg.Top, cfg.Version, cfg.Logger = c.top, versionString(), logger
+	e := exporter.New(cfg)
 	h, err := e.Handler()
 	if err != nil {
 		return err
