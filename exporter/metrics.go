@@ -115,9 +115,9 @@ func newDescs(target []string) *descs {
 		drop:         machine("series_dropped_total", "Label values folded into the other bucket of the capped metrics (label: listener, destination, process, peer, or netns: namespaces beyond the cap), summed over the polls exported.", "label"),
 
 		namespaces:  machine("namespaces", "Network namespaces found (--all-netns), those the filter hides included."),
-		nsInfo:      d("netns_info", "1 for every namespace exported (--all-netns), with its id (net:[INODE]) and the container runtime that made it (docker, containerd, cri-o, podman, kubernetes; \"\" when none)", "id", "runtime"),
+		nsInfo:      d("netns_info", "1 for every namespace exported (--all-netns), with its id (net:[INODE]) and the container runtime that made it (docker, podman, containerd, cri-o, kubernetes; \"\" when none was recognised).", "id", "runtime"),
 		nsInUse:     d("netns_sockets_in_use", "The namespace's TCP sockets other than TIME_WAIT and request sockets (sockstat and sockstat6 inuse), read every poll without a dump (--all-netns)."),
-		nsTimeWait:  d("netns_time_wait_sockets", "The namespace's TIME_WAIT sockets (sockstat tw), read every poll without a dump (--all-netns)."),
+		nsTimeWait:  d("netns_time_wait_sockets", "The namespace's TIME_WAIT sockets and orphaned FIN_WAIT2 ones (sockstat tw: both are timewait minisockets), read every poll without a dump (--all-netns)."),
 		nsCurrEstab: d("netns_curr_estab_sockets", "The namespace's ESTABLISHED and CLOSE_WAIT sockets (Tcp CurrEstab), read every poll without a dump (--all-netns)."),
 		nsDetailAge: d("netns_detail_age_seconds", "How old the namespace's full dump was at the last poll (--all-netns): tcptop_sockets, the listeners, ports, findings and eBPF metrics of the namespace are that old. The dumps are scheduled under a CPU budget; none gets older than 10 s, namespaces with a finding are dumped first."),
 
