@@ -72,7 +72,9 @@ func loadAlerts(t *testing.T) []alertRule {
 }
 
 // TestAlertPerRule: every finding rule has exactly one alert on its
-// tcptop_finding series, with a summary and advice; and tcptop down.
+// tcptop_finding series, with a summary naming the namespace, pod and
+// container when there are any, a description and advice; and tcptop
+// down.
 func TestAlertPerRule(t *testing.T) {
 	alerts := loadAlerts(t)
 	ruleRe := regexp.MustCompile(`tcptop_finding\{rule="([a-z_]+)"`)
@@ -84,6 +86,12 @@ func TestAlertPerRule(t *testing.T) {
 			t.Errorf("%s: wants summary, description and advice annotations", a.Alert)
 		}
 		if m := ruleRe.FindStringSubmatch(a.Expr); m != nil {
+			// With --all-netns the alert is per namespace: say which.
+			for _, l := range TargetLabels {
+				if !strings.Contains(a.Annotations["summary"], "with $labels."+l+" }}") {
+					t.Errorf("%s: the summary does not name the %s (--all-netns)", a.Alert, l)
+				}
+			}
 			if prev, dup := covered[m[1]]; dup {
 				t.Errorf("rule %s has two alerts: %s and %s", m[1], prev, a.Alert)
 			}
