@@ -128,6 +128,13 @@ func waitHTTP(t *testing.T, url string, want int, d *daemon) {
 // "" when neither), or nil while the vector is empty.
 func promQuery(t *testing.T, base, q string) map[string]float64 {
 	t.Helper()
+	return promQueryBy(t, base, q, "subject", "listener")
+}
+
+// promQueryBy is promQuery with the samples keyed by the labels given
+// (their values joined).
+func promQueryBy(t *testing.T, base, q string, by ...string) map[string]float64 {
+	t.Helper()
 	resp, err := http.Get(base + "/api/v1/query?query=" + url.QueryEscape(q))
 	if err != nil {
 		t.Fatal(err)
@@ -151,14 +158,19 @@ func promQuery(t *testing.T, base, q string) map[string]float64 {
 	out := map[string]float64{}
 	for _, s := range r.Data.Result {
 		v, _ := strconv.ParseFloat(s.Value[1].(string), 64)
-		out[s.Metric["subject"]+s.Metric["listener"]] = v
+		k := ""
+		for _, l := range by {
+			k += s.Metric[l]
+		}
+		out[k] = v
 	}
 	return out
 }
 
 type promAlert struct {
-	Labels map[string]string `json:"labels"`
-	State  string            `json:"state"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	State       string            `json:"state"`
 }
 
 func promAlerts(t *testing.T, base string) []promAlert {
@@ -185,6 +197,12 @@ func promAlerts(t *testing.T, base string) []promAlert {
 // never-accepting listener; the query API gives ss's CLOSE_WAIT count and
 // the listener's queue, and the shipped CLOSE_WAIT-leak alert fires (its
 // for: 1m after the sockets are 5 s old: about 70 s).
+//
+// The same Prometheus scrapes a second tcptop serving every namespace
+// (--all-netns) while a second private namespace holds ESTABLISHED pairs:
+// tcptop_sockets{netns=...} equals ss in each of the two, and the leak
+// alert fires a second time, for the leaking namespace only, named in its
+// labels and its summary.
 func TestPrometheusScrapesExporter(t *testing.T) {
 	prom, err := exec.LookPath("prometheus")
 	if err != nil {
@@ -193,11 +211,15 @@ func TestPrometheusScrapesExporter(t *testing.T) {
 	tcptop, _ := bins(t)
 	ns, _ := nstest.New(t, "tcptop-prom")
 	pop := startPop(t, ns, "-closewait", "12", "-full-backlog", "4", "-full-clients", "8")
+	quiet, _ := nstest.New(t, "tcptop-prom-quiet")
+	startPop(t, quiet, "-estab", "20")
 
-	port := freePort(t)
-	exp := startDaemon(t, tcptop, "--netns", ns, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--interval", "1s")
-	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
-	waitHTTP(t, metricsURL, 200, exp)
+	port, allPort := freePort(t), freePort(t)
+	one, all := fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", allPort)
+	exp := startDaemon(t, tcptop, "--netns", ns, "--listen", one, "--interval", "1s")
+	waitHTTP(t, "http://"+one+"/metrics", 200, exp)
+	allExp := startDaemon(t, tcptop, "--all-netns", "--listen", all, "--interval", "1s")
+	waitHTTP(t, "http://"+all+"/metrics", 200, allExp)
 
 	dir := t.TempDir()
 	rules, err := filepath.Abs("../../deploy/prometheus/tcptop-alerts.yml")
@@ -211,8 +233,8 @@ rule_files: [%q]
 scrape_configs:
   - job_name: tcptop
     static_configs:
-      - targets: ["127.0.0.1:%d"]
-`, rules, port)
+      - targets: [%q, %q]
+`, rules, one, all)
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -224,11 +246,13 @@ scrape_configs:
 
 	start := time.Now()
 	deadline := start.Add(150 * time.Second)
-	var cw, queue map[string]float64
+	var cw, queue, nsStates map[string]float64
+	nsQuery := fmt.Sprintf(`tcptop_sockets{instance=%q,netns=~%q,state=~"CLOSE_WAIT|ESTABLISHED"}`, all, ns+"|"+quiet)
 	for time.Now().Before(deadline) {
-		cw = promQuery(t, base, `tcptop_sockets{job="tcptop",state="CLOSE_WAIT"}`)
-		queue = promQuery(t, base, fmt.Sprintf(`tcptop_listen_queue_length{listener="%s:%d"}`, pop.Addr, pop.FullPort))
-		if cw != nil && queue != nil {
+		cw = promQuery(t, base, fmt.Sprintf(`tcptop_sockets{instance=%q,state="CLOSE_WAIT"}`, one))
+		queue = promQuery(t, base, fmt.Sprintf(`tcptop_listen_queue_length{instance=%q,listener="%s:%d"}`, one, pop.Addr, pop.FullPort))
+		nsStates = promQueryBy(t, base, nsQuery, "netns", "state")
+		if cw != nil && queue != nil && len(nsStates) == 4 {
 			break
 		}
 		time.Sleep(500 * time.Millisecond)
@@ -240,36 +264,73 @@ scrape_configs:
 	if q := queue[fmt.Sprintf("%s:%d", pop.Addr, pop.FullPort)]; q != 5 {
 		t.Errorf("the never-accepting listener's queue in Prometheus: %v, want backlog+1 = 5", queue)
 	}
-	if m := promQuery(t, base, `tcptop_close_wait_sockets{process="sockpop"}`); m[""] != 12 {
+	if m := promQuery(t, base, fmt.Sprintf(`tcptop_close_wait_sockets{instance=%q,process="sockpop"}`, one)); m[""] != 12 {
 		t.Errorf("tcptop_close_wait_sockets{process=sockpop} = %v", m)
 	}
-
-	var firing *promAlert
-	for firing == nil && time.Now().Before(deadline) {
-		for _, a := range promAlerts(t, base) {
-			if a.Labels["alertname"] == "TcptopCloseWaitLeak" && a.State == "firing" {
-				firing = &a
+	ssQuiet := nstest.SSCounts(t, quiet)
+	for _, c := range []struct {
+		netns string
+		ss    map[string]int
+	}{{ns, ss}, {quiet, ssQuiet}} {
+		for _, st := range []string{"CLOSE_WAIT", "ESTABLISHED"} {
+			if got, ok := nsStates[c.netns+st]; !ok || got != float64(c.ss[st]) {
+				t.Errorf("--all-netns: Prometheus has tcptop_sockets{netns=%q,state=%q} %v (present %v), ss says %d", c.netns, st, got, ok, c.ss[st])
 			}
 		}
-		if firing == nil {
+	}
+	if ssQuiet["ESTABLISHED"] != 40 {
+		t.Errorf("ss in %s: %v, want 40 ESTABLISHED", quiet, ssQuiet)
+	}
+	if age := promQueryBy(t, base, fmt.Sprintf(`tcptop_netns_detail_age_seconds{instance=%q,netns=~%q}`, all, ns+"|"+quiet), "netns"); len(age) != 2 || age[ns] > 10 || age[quiet] > 10 {
+		t.Errorf("detail ages: %v", age)
+	}
+
+	// firing finds the leak alert of the one-namespace exporter and the
+	// --all-netns exporter's for the leaking namespace.
+	var firing, firingNS *promAlert
+	for (firing == nil || firingNS == nil) && time.Now().Before(deadline) {
+		for _, a := range promAlerts(t, base) {
+			if a.Labels["alertname"] != "TcptopCloseWaitLeak" || a.State != "firing" {
+				continue
+			}
+			switch {
+			case a.Labels["instance"] == one:
+				firing = &a
+			case a.Labels["instance"] == all && a.Labels["netns"] == ns:
+				firingNS = &a
+			case a.Labels["instance"] == all && a.Labels["netns"] == quiet:
+				t.Errorf("the leak alert fires for the quiet namespace: %v", a.Labels)
+			}
+		}
+		if firing == nil || firingNS == nil {
 			time.Sleep(time.Second)
 		}
 	}
-	if firing == nil {
-		t.Fatalf("TcptopCloseWaitLeak not firing after %v; alerts: %+v", time.Since(start).Round(time.Second), promAlerts(t, base))
+	if firing == nil || firingNS == nil {
+		t.Fatalf("TcptopCloseWaitLeak not firing after %v (one namespace: %v, --all-netns: %v); alerts: %+v", time.Since(start).Round(time.Second), firing != nil, firingNS != nil, promAlerts(t, base))
 	}
-	t.Logf("TcptopCloseWaitLeak firing after %v: %v", time.Since(start).Round(time.Second), firing.Labels)
-	if firing.Labels["rule"] != "close_wait_leak" || firing.Labels["severity"] != "warning" || !strings.HasPrefix(firing.Labels["subject"], "sockpop[") {
-		t.Errorf("alert labels %v", firing.Labels)
+	t.Logf("TcptopCloseWaitLeak firing after %v: %v; with --all-netns: %v", time.Since(start).Round(time.Second), firing.Labels, firingNS.Labels)
+	for _, a := range []*promAlert{firing, firingNS} {
+		if a.Labels["rule"] != "close_wait_leak" || a.Labels["severity"] != "warning" || !strings.HasPrefix(a.Labels["subject"], "sockpop[") {
+			t.Errorf("alert labels %v", a.Labels)
+		}
 	}
-	if up := promQuery(t, base, `up{job="tcptop"}`); up[""] != 1 {
+	if _, ok := firing.Labels["netns"]; ok {
+		t.Errorf("the one-namespace exporter's alert has a netns label: %v", firing.Labels)
+	}
+	if s := firingNS.Annotations["summary"]; !strings.Contains(s, " in netns "+ns) || !strings.Contains(s, "sockpop[") {
+		t.Errorf("the --all-netns alert's summary does not name its namespace: %q", s)
+	}
+	if up := promQueryBy(t, base, `up{job="tcptop"}`, "instance"); up[one] != 1 || up[all] != 1 {
 		t.Errorf("up = %v", up)
 	}
-	if errs := promQuery(t, base, `tcptop_poll_errors_total`); errs[""] != 0 {
+	if errs := promQueryBy(t, base, `tcptop_poll_errors_total`, "instance"); len(errs) != 2 || errs[one] != 0 || errs[all] != 0 {
 		t.Errorf("poll errors: %v", errs)
 	}
-	if code := exp.stop(t); code != 0 {
-		t.Errorf("tcptop --listen exited %d on SIGTERM: %s", code, exp.stderr)
+	for _, d := range []*daemon{exp, allExp} {
+		if code := d.stop(t); code != 0 {
+			t.Errorf("%v exited %d on SIGTERM: %s", d.cmd.Args, code, d.stderr)
+		}
 	}
 }
 
