@@ -50,7 +50,7 @@ func nsKey(name, netns string, kv ...string) string {
 // populate builds, inside ns, estab ESTABLISHED pairs on one listener and
 // closewait server-side CLOSE_WAIT sockets (their clients closed, the
 // server never does) on another. The sockets live until the test ends.
-func populate(t *testing.T, ns *source.Namespace, estab, closewait int) {
+func populate(t testing.TB, ns *source.Namespace, estab, closewait int) {
 	t.Helper()
 	var keep []net.Conn
 	var lns []net.Listener

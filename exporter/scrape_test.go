@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tcptop/tcptop/internal/nstest"
+	"github.com/tcptop/tcptop/model"
 	"github.com/tcptop/tcptop/pipeline"
 	"github.com/tcptop/tcptop/source"
 )
@@ -181,4 +183,80 @@ func BenchmarkScrape(b *testing.B) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
+}
+
+// BenchmarkScrapeAllNetns is one /metrics request of `--listen
+// --all-netns` over TCPTOP_BENCH_NETNS (default 5) private namespaces,
+// each holding TCPTOP_BENCH_PAIRS/5 (default 400) ESTABLISHED pairs and
+// 50 CLOSE_WAIT sockets, and the host; the poll loop runs every second
+// meanwhile, as in production. It reports the scrape's latency quantiles,
+// its size, and what one poll and one conversion of a new poll cost
+// (docs/PERFORMANCE.md).
+func BenchmarkScrapeAllNetns(b *testing.B) {
+	nns, pairs := 5, 400
+	if n, err := strconv.Atoi(os.Getenv("TCPTOP_BENCH_NETNS")); err == nil && n > 0 {
+		nns = n
+	}
+	if n, err := strconv.Atoi(os.Getenv("TCPTOP_BENCH_PAIRS")); err == nil && n > 0 {
+		pairs = n / 5
+	}
+	var names []string
+	for range nns {
+		name, ns := nstest.New(b, "tcptop-bna")
+		populate(b, ns, pairs, 50)
+		names = append(names, name)
+	}
+	f, err := model.ParseFilter("netns:tcptop-bna,host")
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := pipeline.NewAll(pipeline.AllConfig{Machine: source.NewMachine("/proc", true), Options: model.Options{Filter: f}})
+	b.Cleanup(a.Close)
+	e := New(Config{All: a})
+
+	// One poll and the conversion of a new poll, measured alone first.
+	var pollTook, convTook time.Duration
+	const rounds = 5
+	for range rounds {
+		t0 := time.Now()
+		ov, err := a.Poll(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		e.convertAll(ov)
+		pollTook += t1.Sub(t0)
+		b.Logf("poll %v convert %v", t1.Sub(t0), time.Since(t1))
+		convTook += time.Since(t1)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.Run(ctx, time.Second) }()
+	b.Cleanup(func() { cancel(); <-done })
+	srv := newServer(b, e)
+
+	var lat []time.Duration
+	var size int64
+	b.ReportAllocs()
+	for b.Loop() {
+		t0 := time.Now()
+		resp, err := http.Get(srv.URL + "/metrics")
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		lat = append(lat, time.Since(t0))
+		size = n
+	}
+	slices.Sort(lat)
+	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(q(0.5), "p50-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
+	b.ReportMetric(float64(size), "bytes/scrape")
+	b.ReportMetric(float64(pollTook.Microseconds())/1000/rounds, "poll-ms")
+	b.ReportMetric(float64(convTook.Microseconds())/1000/rounds, "convert-ms")
+	m := scrape(b, srv.URL)
+	b.ReportMetric(float64(len(keys(m, "tcptop_"))), "tcptop-series")
+	b.Logf("%d namespaces (%v and the host)", nns, names)
 }
