@@ -62,14 +62,19 @@ func populate(t testing.TB, ns *source.Namespace, estab, closewait int) {
 			l.Close()
 		}
 	})
+	// No keepalive: a probe from a CLOSE_WAIT socket whose orphaned
+	// client timed out (tcp_fin_timeout) meets a reset, and the leak would
+	// drain on its own in a slow run.
+	lc := net.ListenConfig{KeepAlive: -1}
+	d := net.Dialer{KeepAlive: -1}
 	pairs := func(n int, closeClient bool) error {
-		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+		ln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
 		if err != nil {
 			return err
 		}
 		lns = append(lns, ln)
 		for range n {
-			c, err := net.Dial("tcp4", ln.Addr().String())
+			c, err := d.Dial("tcp4", ln.Addr().String())
 			if err != nil {
 				return err
 			}
@@ -147,6 +152,9 @@ func TestAllNetnsMetrics(t *testing.T) {
 
 	for _, c := range []struct{ ns, netns string }{{leak, leak}, {busy, busy}} {
 		ss := nstest.SSCounts(t, c.ns)
+		if c.ns == leak && ss["CLOSE_WAIT"] != cw {
+			t.Errorf("ss in %s: %v, want %d CLOSE_WAIT", leak, ss, cw)
+		}
 		for _, st := range []string{"CLOSE_WAIT", "ESTABLISHED", "LISTEN", "FIN_WAIT2", "TIME_WAIT"} {
 			k := nsKey("tcptop_sockets", c.netns, "state", st)
 			if got, ok := m[k]; !ok || got != float64(ss[st]) {
@@ -180,7 +188,8 @@ func TestAllNetnsMetrics(t *testing.T) {
 		t.Errorf("busy namespace: active opens %v, want at least %d", got, estab)
 	}
 	if got := m[nsKey("tcptop_close_wait_sockets", leak, "process", "exporter.test")]; got != cw {
-		t.Errorf("close_wait_sockets of this test process in %s: %v (%v)", leak, got, keys(m, "tcptop_close_wait_sockets"))
+		t.Errorf("close_wait_sockets of this test process in %s: %v (%v); CLOSE_WAIT %v, ss %v", leak, got, keys(m, "tcptop_close_wait_sockets"),
+			m[nsKey("tcptop_sockets", leak, "state", "CLOSE_WAIT")], nstest.SSCounts(t, leak))
 	}
 	if m["tcptop_namespaces"] < 2 || m[key("tcptop_series_dropped_total", "label", "netns")] != 0 {
 		t.Errorf("namespaces %v, netns dropped %v", m["tcptop_namespaces"], m[key("tcptop_series_dropped_total", "label", "netns")])
