@@ -107,14 +107,16 @@ func populate(t testing.TB, ns *source.Namespace, estab, closewait int) {
 }
 
 // allPoller polls every namespace of the machine with a filter showing
-// only the names given, every namespace dumped at every poll.
-func allPoller(t *testing.T, names ...string) *pipeline.AllPoller {
+// only the names given, every namespace dumped at every poll; attribute
+// joins sockets to processes (a scan of every process's fds: slow on a
+// machine where others hold many sockets).
+func allPoller(t *testing.T, attribute bool, names ...string) *pipeline.AllPoller {
 	t.Helper()
 	f, err := model.ParseFilter("netns:" + strings.Join(names, ","))
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := pipeline.NewAll(pipeline.AllConfig{Machine: source.NewMachine("/proc", true),
+	a := pipeline.NewAll(pipeline.AllConfig{Machine: source.NewMachine("/proc", attribute),
 		Options: model.Options{Filter: f}, EveryPoll: true})
 	t.Cleanup(a.Close)
 	return a
@@ -140,7 +142,7 @@ func TestAllNetnsMetrics(t *testing.T) {
 	populate(t, leakNS, 0, cw)
 	populate(t, busyNS, estab, 0)
 
-	a := allPoller(t, leak, busy)
+	a := allPoller(t, true, leak, busy)
 	e := New(Config{All: a})
 	srv := newServer(t, e)
 	if m := scrape(t, srv.URL); m["tcptop_polls_total"] != 0 || len(keys(m, "tcptop_sockets")) != 0 {
@@ -235,7 +237,7 @@ func TestAllNetnsCapped(t *testing.T) {
 	big, bigNS := nstest.New(t, "tcptop-exd")
 	populate(t, smallNS, 0, 3)
 	populate(t, bigNS, 30, 0)
-	a := allPoller(t, small, big)
+	a := allPoller(t, false, small, big)
 	e := New(Config{All: a, MaxNamespaces: 1})
 	srv := newServer(t, e)
 	pollAll(t, a)

@@ -245,7 +245,7 @@ func TestEBPFPeerOpensCounted(t *testing.T) {
 }
 
 func machineWithTracer(tr source.Tracer) *source.Machine {
-	m := source.NewMachine("/proc", true)
+	m := source.NewMachine("/proc", false) // eBPF names the connecting process itself
 	m.SetTracer(tr)
 	return m
 }
