@@ -79,6 +79,8 @@ type config struct {
 	ascii                        bool
 	check                        bool
 	thresholds                   model.Thresholds
+	thresholdsSet                bool
+	rec                          recordFlags
 }
 
 const usageText = `Usage: tcptop [flags]
@@ -115,6 +117,30 @@ Flags:
                     cron); with --json, print the second snapshot as JSON
   --threshold N=V   tune a findings threshold, e.g. "close-wait=50" or
                     "ports-warn=0.5,syn-sent=20" (repeatable; names below)
+
+Recording (docs/RECORDING.md):
+  --record FILE     also write every poll to FILE (mode 0600: it holds
+                    addresses and command lines), with any mode but --check
+  --record-max-size SIZE
+                    rotate FILE to FILE.1 past SIZE ("100M", "2G"); so at
+                    most about twice SIZE is kept (default: no cap)
+  --record-max-age DUR
+                    rotate FILE to FILE.1 when its first poll is DUR old
+  --redact          write addresses, command lines and the host name as
+                    stable keyed hashes (for sharing a recording)
+  --replay FILE     replay a recording instead of reading the kernel: the
+                    monitor with a timeline, or with --once, --json,
+                    --check and text as those modes do, as fast as it reads
+                    (--check exits 1 if any poll has a warning)
+  --at TIME         with --replay --once: the poll at TIME ("15:04:05",
+                    RFC 3339, or "+5m" from the start; default the last)
+  --flight-window DUR
+                    the flight recorder: the last DUR of polls kept in
+                    memory (default 15m, at most 256 MiB; 0 turns it off);
+                    the monitor's w key, or SIGUSR1 when streaming, writes
+                    it to tcptop-flight-DATE-TIME.tcptop in --flight-dir
+  --flight-dir DIR  where the flight recorder writes (default: the working
+                    directory, else the temporary directory)
   --version         print the version
   --help            this help
 
@@ -146,7 +172,11 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	fs.StringVar(&c.theme, "theme", "auto", "")
 	fs.BoolVar(&c.ascii, "ascii", false, "")
 	fs.BoolVar(&c.check, "check", false, "")
-	fs.Func("threshold", "", c.thresholds.Set)
+	fs.Func("threshold", "", func(s string) error {
+		c.thresholdsSet = true
+		return c.thresholds.Set(s)
+	})
+	c.rec.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			io.WriteString(stdout, usage())
@@ -168,6 +198,9 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	}
 	if c.check && c.count != 0 {
 		return c, usageError{errors.New("--check takes exactly two snapshots: drop --count")}
+	}
+	if err := c.rec.check(c); err != nil {
+		return c, usageError{err}
 	}
 	if c.theme != "auto" {
 		if _, err := themes.ParseMode(c.theme); err != nil {
@@ -230,6 +263,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return usageError{fmt.Errorf("--sort: %w", err)}
 	}
 	opt := model.Options{Filter: filter, Sort: sortKey}
+	if c.rec.replay != "" {
+		return replay(c, opt, stdout, stderr)
+	}
 
 	k, err := source.Open(source.Options{ProcRoot: c.procRoot, Netns: c.netns, Attribute: !c.noProcs})
 	if err != nil {
@@ -244,7 +280,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if c.once {
 		count = 1
 	}
-	poller := pipeline.New(pipeline.Config{Reader: k, Thresholds: c.thresholds, Options: opt})
+	tee, err := c.rec.tee(k, c, count)
+	if err != nil {
+		return err
+	}
+	defer tee.close(stderr)
+	poller := pipeline.New(pipeline.Config{Reader: tee, Thresholds: c.thresholds, Options: opt})
 	if count != 1 {
 		// A monitor lives for hours: trade a little GC work for memory.
 		// At 100k sockets the default 100 peaked near 157 MiB, 50 at
@@ -257,7 +298,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if !c.json && !c.once && count == 0 && isTerminal(stdout) {
 		if os.Getenv("TERM") != "dumb" {
 			// Before any signal.Notify here: the monitor handles its own.
-			return runTUI(poller, c)
+			return runTUI(poller, opt, c, tee.flightFunc(c))
 		}
 		// A dumb terminal cannot draw the monitor: stream text instead.
 		fmt.Fprintln(stderr, "tcptop: TERM=dumb: printing text snapshots instead of the full-screen monitor")
@@ -271,6 +312,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	defer tee.onSIGUSR1(c, stderr)()
 	textOpt := output.TextOptions{Top: c.top}
 	if f, ok := stdout.(*os.File); ok && isTerminal(stdout) {
 		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
@@ -338,18 +380,21 @@ func check(p *pipeline.Poller, c config, stdout io.Writer) error {
 // a signal: bubbletea v2.0.9's signal goroutine then blocks sending its
 // QuitMsg to an event loop that already ended, and shutdown waits for it
 // forever (seen in TestTUISignalsRestoreTerminal).
-func runTUI(poller *pipeline.Poller, c config) error {
+func runTUI(poller ui.Poller, opt model.Options, c config, flight func() (string, error)) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	m := ui.New(ui.Config{
 		Poller:   poller,
-		Options:  poller.Options(),
+		Options:  opt,
 		Interval: c.interval,
 		Theme:    c.theme,
 		NoColor:  os.Getenv("NO_COLOR") != "",
 		ASCII:    c.ascii || !utf8Locale(os.Getenv),
 		Location: time.Local,
 		Context:  ctx,
+		Flight:   flight,
+		// What the flight recorder keeps, for the help overlay.
+		FlightWindow: "last " + strings.TrimSuffix(c.rec.flightWindow.String(), "0s") + ", at most 256 MiB",
 	})
 	// A monitor must be cheap: it redraws at most 15 times a second.
 	p := tea.NewProgram(m, tea.WithFPS(15))
