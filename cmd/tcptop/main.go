@@ -126,6 +126,9 @@ Recording (docs/RECORDING.md):
                     most about twice SIZE is kept (default: no cap)
   --record-max-age DUR
                     rotate FILE to FILE.1 when its first poll is DUR old
+  --record-chunk DUR
+                    write a compressed chunk every DUR (default 10s): what
+                    a kill -9 or a full disk can lose at most
   --redact          write addresses, command lines and the host name as
                     stable keyed hashes (for sharing a recording)
   --replay FILE     replay a recording instead of reading the kernel: the

@@ -27,6 +27,7 @@ type recordFlags struct {
 	record, replay, at string
 	maxSize            int64
 	maxAge             time.Duration
+	chunk              time.Duration
 	redact             bool
 	flightWindow       time.Duration
 	flightDir          string
@@ -38,6 +39,7 @@ func (r *recordFlags) flags(fs *flag.FlagSet) {
 	fs.StringVar(&r.at, "at", "", "")
 	fs.BoolVar(&r.redact, "redact", false, "")
 	fs.DurationVar(&r.maxAge, "record-max-age", 0, "")
+	fs.DurationVar(&r.chunk, "record-chunk", record.DefaultChunkEvery, "")
 	fs.DurationVar(&r.flightWindow, "flight-window", record.DefaultFlightWindow, "")
 	fs.StringVar(&r.flightDir, "flight-dir", "", "")
 	fs.Func("record-max-size", "", func(s string) error {
@@ -60,6 +62,8 @@ func (r *recordFlags) check(c config) error {
 		return errors.New("--at picks a poll of a recording: use it with --replay")
 	case (r.redact || r.maxSize > 0 || r.maxAge > 0) && r.record == "":
 		return errors.New("--redact, --record-max-size and --record-max-age go with --record")
+	case r.chunk < 100*time.Millisecond || r.chunk > record.DefaultKeyEvery:
+		return fmt.Errorf("--record-chunk must be between 100ms and %v", record.DefaultKeyEvery)
 	case r.flightWindow < 0:
 		return errors.New("--flight-window must be 0 (off) or more")
 	}
@@ -115,7 +119,7 @@ func (r *recordFlags) tee(k *source.Kernel, c config, count int) (*recorder, err
 	h := header(c, k.Namespace())
 	if r.record != "" {
 		w, err := record.Create(r.record, h, record.WriterOptions{MaxSize: r.maxSize, MaxAge: r.maxAge,
-			EncoderOptions: record.EncoderOptions{Redact: redactor(r.redact)}})
+			EncoderOptions: record.EncoderOptions{Redact: redactor(r.redact), ChunkEvery: r.chunk}})
 		if err != nil {
 			return nil, usageError{fmt.Errorf("--record: %w", err)}
 		}
