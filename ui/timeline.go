@@ -60,12 +60,21 @@ func newReplayKeys(window string) replayKeys {
 		NextChange: b("}", "replay: next change in findings", "}"),
 		Faster:     b("+", "replay: play faster (up to 64x)", "+", "="),
 		Slower:     b("-", "replay: play slower (down to 1x)", "-", "_"),
-		Flight:     b("w", "write the flight recorder ("+window+") to a file", "w"),
+		Flight:     b("w", "save the flight recorder ("+window+")", "w"),
 	}
 }
 
 func (k replayKeys) timeline() []key.Binding {
-	return []key.Binding{k.StepBack, k.StepFwd, k.MinBack, k.MinFwd, k.Start, k.End, k.PrevChange, k.NextChange, k.Faster, k.Slower}
+	return []key.Binding{k.StepBack, k.StepFwd, k.MinBack, k.MinFwd, k.Start, k.End, k.PrevChange, k.NextChange}
+}
+
+// relabel gives + and - their replay meaning in the help.
+func (r *replayState) relabel(k *KeyMap) {
+	if r.tl != nil {
+		k.Slower.SetHelp(r.keys.Faster.Help().Key, r.keys.Faster.Help().Desc)
+		k.Faster.SetHelp(r.keys.Slower.Help().Key, r.keys.Slower.Help().Desc)
+		k.Pause.SetHelp("p", "replay: pause/play (space too)")
+	}
 }
 
 // replayState is the monitor's replay (tl set) or flight recorder
@@ -172,7 +181,7 @@ func (m *Model) replayKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 		return c, true
 	}
 	switch {
-	case key.Matches(msg, k.Faster):
+	case key.Matches(msg, k.Faster) && !key.Matches(msg, k.Slower):
 		m.rp.speed = min(maxSpeed, m.rp.speed*2)
 		return nil, true
 	case key.Matches(msg, k.Slower):

@@ -47,7 +47,8 @@ type Config struct {
 	// Context ends polls in flight when the program stops.
 	Context context.Context
 	// Flight, when set, writes the flight recorder to a file and returns
-	// its path (the w key); FlightWindow says how much it keeps ("15m").
+	// its path (the w key); FlightWindow says how much it keeps ("last
+	// 15m"), in the help.
 	// A Poller that is a Timeline makes the monitor a replay instead.
 	Flight       func() (string, error)
 	FlightWindow string
@@ -121,6 +122,7 @@ func New(cfg Config) Model {
 		rp:       newReplayState(cfg),
 	}
 	cfg.Poller.SetOptions(cfg.Options)
+	m.rp.relabel(&m.common.Keys)
 	m.setStyles(true)
 	m.input = textinput.New()
 	m.input.Prompt = "/ "

@@ -397,7 +397,7 @@ func runTUI(poller ui.Poller, opt model.Options, c config, flight func() (string
 		Context:  ctx,
 		Flight:   flight,
 		// What the flight recorder keeps, for the help overlay.
-		FlightWindow: "last " + strings.TrimSuffix(c.rec.flightWindow.String(), "0s") + ", at most 256 MiB",
+		FlightWindow: "last " + windowString(c.rec.flightWindow),
 	})
 	// A monitor must be cheap: it redraws at most 15 times a second.
 	p := tea.NewProgram(m, tea.WithFPS(15))

@@ -337,3 +337,14 @@ func parseAt(s string, start time.Time) (time.Time, error) {
 	}
 	return time.Time{}, fmt.Errorf("%q is not a time (15:04:05, RFC 3339 or +5m)", s)
 }
+
+// windowString says a flight window briefly: "15m", "1h", "90s".
+func windowString(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
+}
