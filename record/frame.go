@@ -109,7 +109,11 @@ func (r warning) warning() source.Warning {
 
 // stream is what encoder and decoder remember of a namespace's last frame.
 type stream struct {
-	socks      []source.Socket
+	socks []source.Socket
+	// idx maps socks' cookies to their index (encoder); spare is the
+	// map the next frame's index is built in (reused, not reallocated).
+	idx, spare map[uint64]int32
+	used       []bool
 	host       string
 	netns      string
 	procs      map[int32]*source.Process
@@ -207,24 +211,27 @@ func (c *codec) appendFrame(b []byte, s *source.Sample) ([]byte, error) {
 	}
 	slices.Sort(m.ProcsGone)
 
-	// Sockets: match by cookie.
-	prevIdx := make(map[uint64]int, len(p.socks))
-	for i := range p.socks {
-		if ck := p.socks[i].Cookie; ck != 0 {
-			prevIdx[ck] = i
-		}
+	// Sockets: match by cookie (a cookie seen twice in one dump is
+	// matched once; cookie 0 never).
+	if p.spare == nil {
+		p.spare = make(map[uint64]int32, len(s.Sockets))
 	}
-	refs := make([]int, len(s.Sockets))
-	used := make(map[uint64]bool, len(s.Sockets))
+	next := p.spare
+	clear(next)
+	p.used = append(p.used[:0], make([]bool, len(p.socks))...)
+	refs := make([]int32, len(s.Sockets))
 	shifts := map[uint32]int{}
 	for i := range s.Sockets {
 		sk := &s.Sockets[i]
-		j, ok := prevIdx[sk.Cookie]
-		if !ok || used[sk.Cookie] {
+		if sk.Cookie != 0 {
+			next[sk.Cookie] = int32(i)
+		}
+		j, ok := p.idx[sk.Cookie]
+		if !ok || sk.Cookie == 0 || p.used[j] {
 			refs[i] = -1
 			continue
 		}
-		used[sk.Cookie] = true
+		p.used[j] = true
 		refs[i] = j
 		if o := &p.socks[j]; o.Timer != 0 && sk.Timer != 0 && o.Expires >= sk.Expires && len(shifts) < 64 {
 			shifts[o.Expires-sk.Expires]++
@@ -255,8 +262,8 @@ func (c *codec) appendFrame(b []byte, s *source.Sample) ([]byte, error) {
 			val = c.appendSocket(val, sk, &lastCookie, &lastInode)
 			continue
 		}
-		col = binary.AppendUvarint(col, 1+zigzag(int64(j-(last+1))))
-		last = j
+		col = binary.AppendUvarint(col, 1+zigzag(int64(int(j)-(last+1))))
+		last = int(j)
 		o := &p.socks[j]
 		var mask byte
 		if sk.Family != o.Family || sk.State != o.State || sk.Timer != o.Timer || sk.Retrans != o.Retrans {
@@ -290,6 +297,7 @@ func (c *codec) appendFrame(b []byte, s *source.Sample) ([]byte, error) {
 	b = append(b, val...)
 
 	p.socks = s.Sockets
+	p.idx, p.spare = next, p.idx
 	p.host, p.netns, p.started = s.Host, s.Netns, true
 	p.counters = s.Counters
 	p.sockstat = s.Sockstat

@@ -16,20 +16,31 @@ import (
 // ErrEnd is what Player.Next returns after the last poll.
 var ErrEnd = errors.New("end of the recording")
 
-// DefaultWarmup is how many polls before a jump a Player analyses first,
-// so that sparklines, rates and growth are those of the recorded moment.
-const DefaultWarmup = model.SparkPoints
+// Warmup returns how many polls before a jump a Player analyses first:
+// enough for the rules that look back (growth over GrowthWindowSec, the
+// CLOSE_WAIT age threshold) at the recording's interval, plus two. A
+// jump costs that many analyses (at 10k sockets ~35-60 ms each), so it
+// is kept short: sparklines after a jump start from the warmup and fill
+// as the replay plays; playing on is exact.
+func Warmup(th model.Thresholds, interval time.Duration) int {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	look := time.Duration(max(th.GrowthWindowSec, th.CloseWaitAgeSec) * float64(time.Second))
+	return min(model.SparkPoints, int((look+interval-1)/interval)+2)
+}
 
 // Player drives the monitor over a recording: Next plays forward through
 // one pipeline.Poller (exactly as the live monitor polled, so the same
 // findings), and Seek jumps anywhere by analysing the Warmup polls before
-// the target first. Ages of sockets older than the warmup are counted
-// from its start. A background pass over a second reader of the file
+// the target first. After a jump, ages of sockets older than the warmup
+// are counted from its start, and the sparklines start there. A background pass over a second reader of the file
 // finds where the findings change, for FindingChange. Next, Seek,
 // SeekTime and FindingChange are called from one goroutine at a time
 // (the monitor's poll command); SetOptions and Position from any.
 type Player struct {
-	// Warmup: see DefaultWarmup.
+	// Warmup is how many polls before a jump are analysed first (see
+	// the Warmup function, its default).
 	Warmup int
 
 	r  *Reader
@@ -68,7 +79,7 @@ func NewPlayer(path string, th model.Thresholds, opt model.Options) (*Player, er
 	if th == (model.Thresholds{}) {
 		th = r.Header().Thresholds
 	}
-	p := &Player{Warmup: DefaultWarmup, r: r, th: th, opt: opt, pos: -1, next: -1, cache: map[int]cached{}}
+	p := &Player{Warmup: Warmup(th, r.Header().Interval), r: r, th: th, opt: opt, pos: -1, next: -1, cache: map[int]cached{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.stopIdx, p.idxEnded = cancel, make(chan struct{})
 	r2, err := Open(path)
