@@ -168,3 +168,37 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// BenchmarkEncodeRecording re-encodes a real recording named by
+// $TCPTOP_BENCH_RECORDING (skipped without): the cost --record adds to
+// each poll of that population, to set against its poll_ms.total.
+func BenchmarkEncodeRecording(b *testing.B) {
+	path := os.Getenv("TCPTOP_BENCH_RECORDING")
+	if path == "" {
+		b.Skip("set TCPTOP_BENCH_RECORDING to a recording")
+	}
+	r, err := Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var samples []*source.Sample
+	for {
+		s, err := r.Read(context.Background())
+		if err != nil {
+			break
+		}
+		samples = append(samples, s)
+	}
+	r.Close()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		e := NewEncoder(EncoderOptions{})
+		for _, s := range samples {
+			e.Add(s)
+		}
+		e.Flush()
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/float64(len(samples))/1000, "ms/poll")
+	b.ReportMetric(float64(len(samples[0].Sockets)), "sockets")
+}
