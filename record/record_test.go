@@ -158,3 +158,33 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
+
+// TestRotate: past MaxSize the file moves to FILE.1 and a new one starts
+// with a key frame; both replay, and together they hold every poll.
+func TestRotate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.tcptop")
+	want := writeSynth(t, path, 300, 10, 120, WriterOptions{MaxSize: 20 << 10,
+		EncoderOptions: EncoderOptions{ChunkEvery: 5 * time.Second}})
+	old, err := Open(path + ".1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	cur, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cur.Close()
+	got := readAll(t, cur)
+	if len(got) == 0 || old.Len() == 0 {
+		t.Fatalf("%d and %d polls", old.Len(), len(got))
+	}
+	// The current file ends with the last poll, self-contained.
+	off := len(want) - len(got)
+	for i, s := range got {
+		sameSample(t, off+i, want[off+i], s)
+	}
+	if st, _ := os.Stat(path); st.Size() > 40<<10 {
+		t.Errorf("current file %d bytes, cap 20 KiB", st.Size())
+	}
+}
