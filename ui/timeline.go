@@ -274,3 +274,8 @@ func (m Model) timelineLine(w int) []string {
 	}
 	return []string{fitStyled(left+bar+right, w)}
 }
+
+// Notice is a message that shows text on the status line until the next
+// key (for what happens outside the monitor, such as a flight recorder
+// dump on SIGUSR1).
+func Notice(text string) tea.Msg { return noticeMsg(text) }

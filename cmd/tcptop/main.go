@@ -140,8 +140,8 @@ Recording (docs/RECORDING.md):
   --flight-window DUR
                     the flight recorder: the last DUR of polls kept in
                     memory (default 15m, at most 256 MiB; 0 turns it off);
-                    the monitor's w key, or SIGUSR1 when streaming, writes
-                    it to tcptop-flight-DATE-TIME.tcptop in --flight-dir
+                    the monitor's w key, or SIGUSR1 (monitor or stream),
+                    writes it to tcptop-flight-DATE-TIME.tcptop in --flight-dir
   --flight-dir DIR  where the flight recorder writes (default: the working
                     directory, else the temporary directory)
   --version         print the version
@@ -411,6 +411,27 @@ func runTUI(poller ui.Poller, opt model.Options, c config, flight func() (string
 		case <-ctx.Done():
 		}
 	}()
+	if flight != nil {
+		// SIGUSR1 writes the flight recorder, as the w key does.
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		defer signal.Stop(usr1)
+		go func() {
+			for {
+				select {
+				case <-usr1:
+					path, err := flight()
+					if err != nil {
+						p.Send(ui.Notice(oneLine(err)))
+					} else {
+						p.Send(ui.Notice("flight recorder written to " + path))
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
 	final, err := p.Run()
 	if err != nil && !errors.Is(err, tea.ErrProgramKilled) && !errors.Is(err, tea.ErrInterrupted) {
 		return fmt.Errorf("terminal: %w", err)

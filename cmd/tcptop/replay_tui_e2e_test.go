@@ -6,6 +6,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tcptop/tcptop/internal/nstest"
 )
 
 // TestReplayTUIInTmux opens the monitor over the golden recording (a
@@ -90,4 +93,29 @@ func TestReplayTUIInTmux(t *testing.T) {
 	if !strings.Contains(screen, "TCPTOP-EXIT=0") {
 		t.Errorf("tcptop exited badly:\n%s", screen)
 	}
+}
+
+// TestFlightKeyInTmux: w in the live monitor writes the flight recorder
+// and the status line says where; the file replays.
+func TestFlightKeyInTmux(t *testing.T) {
+	tcptop, _ := bins(t)
+	ns, _ := nstest.New(t, "tcptop-flightkey")
+	startPop(t, ns, "-estab", "4")
+	dir := t.TempDir()
+	sess := newTmux(t, 150, 30, fmt.Sprintf("env TERM=xterm-256color LANG=C.UTF-8 %s --netns %s --interval 200ms --flight-dir %s; sleep 60", tcptop, ns, dir))
+	sess.waitFor("a few polls", func(s string) bool { return strings.Contains(s, "PEERS") })
+	time.Sleep(2 * time.Second)
+	sess.keys("w")
+	screen := sess.waitFor("the flight recorder's notice", func(s string) bool {
+		return strings.Contains(s, "flight recorder written to "+dir+"/tcptop-flight-")
+	})
+	files, _ := filepath.Glob(filepath.Join(dir, "tcptop-flight-*.tcptop"))
+	if len(files) != 1 {
+		t.Fatalf("files %v\n%s", files, screen)
+	}
+	out, errs, code := runTcptop(t, nil, "--replay", files[0], "--json")
+	if n := len(strings.Split(strings.TrimSpace(out), "\n")); code != 0 || n < 5 {
+		t.Errorf("replay of the flight recorder: exit %d, %d polls: %s", code, n, errs)
+	}
+	sess.keys("q")
 }
