@@ -193,6 +193,11 @@ func TestReplayBadFiles(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "close_wait_leak") || !strings.Contains(errs, "first warning at") {
 		t.Errorf("--check: exit %d\n%s%s", code, out, errs)
 	}
+	// --at picks a poll: the one at the leak, 39 s after the start.
+	out, errs, code = runTcptop(t, nil, "--replay", "../../testdata/recordings/v1.tcptop", "--once", "--json", "--at", "+39s")
+	if code != 0 || !strings.Contains(out, `"time": "2026-05-28T20:27:20Z"`) || !strings.Contains(out, "close_wait_leak") {
+		t.Errorf("--at +39s: exit %d %s\n%.300s", code, errs, out)
+	}
 	_, errs, code = runTcptop(t, nil, "--replay", dir, "--record", filepath.Join(dir, "x"))
 	if code != 2 {
 		t.Errorf("--replay with --record: exit %d %s", code, errs)
