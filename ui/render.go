@@ -36,6 +36,13 @@ func renderHeader(st *themes.Styles, snap *model.Snapshot, hi headerInfo, width 
 	if hi.paused {
 		parts = append(parts, part{st.Crit.Render("PAUSED"), 0})
 	}
+	joinParts := func() string {
+		texts := make([]string, 0, len(parts))
+		for _, p := range parts {
+			texts = append(texts, p.text)
+		}
+		return strings.Join(texts, "  ")
+	}
 	if snap == nil {
 		parts = append(parts, part{st.Dim.Render("reading sockets..."), 0})
 	} else {
@@ -53,17 +60,14 @@ func renderHeader(st *themes.Styles, snap *model.Snapshot, hi headerInfo, width 
 				part{format.Rate(float64(snap.Rates["PassiveOpens"])) + " accepts/s", 2})
 		}
 		parts = append(parts, part{fmt.Sprintf("poll %.1fms", snap.PollMS.Total), 6})
+		for _, e := range ebpfHeader(st, snap, width-ansi.StringWidth(joinParts())-2) {
+			parts = append(parts, part{e.text, e.prio})
+		}
 		if !snap.Attributed {
 			parts = append(parts, part{st.Dim.Render("no procs"), 8})
 		}
 	}
-	join := func() string {
-		texts := make([]string, 0, len(parts))
-		for _, p := range parts {
-			texts = append(texts, p.text)
-		}
-		return strings.Join(texts, "  ")
-	}
+	join := joinParts
 	// Drop the least important parts until the line fits.
 	for prio := 8; prio > 0 && ansi.StringWidth(join()) > width; prio-- {
 		kept := parts[:0:0]
