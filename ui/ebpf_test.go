@@ -42,6 +42,8 @@ func ebpfSamples(lost source.EBPFLost) []*source.Sample {
 		if n == 1 {
 			s.EBPF.Lost = lost
 		}
+		// The listener's own drops: 2 a second, as the counters.
+		s.Sockets[0].Drops, s.Sockets[0].DropsKnown = uint32(40+2*k), true
 	}
 	return ss
 }
@@ -75,7 +77,7 @@ func TestEBPFScreenGolden(t *testing.T) {
 	}
 	m := newTUIOf(t, 200, 60, ebpfSamples(source.EBPFLost{}))
 	txt := screen(m)
-	for _, want := range []string{"open/s", "close/s", "retr/s", "rst", "refused", "timeout", "life50", "lower case: eBPF", "  eBPF  "} {
+	for _, want := range []string{"0.0.0.0:80", "FULL drops 2/s", "open/s", "close/s", "retr/s", "rst", "refused", "timeout", "life50", "lower case: eBPF", "  eBPF  "} {
 		if !strings.Contains(txt, want) {
 			t.Errorf("200x60 screen lacks %q", want)
 		}

@@ -335,6 +335,11 @@ func renderListeners(st *themes.Styles, snap *model.Snapshot, lines, width int, 
 		if l.Full {
 			line += " " + style.Render("FULL")
 		}
+		if r := l.DropsPerSec; r != nil && *r > 0 {
+			// Its own drops (sk_drops): which listener the overflow
+			// counters above rose for.
+			line += " " + st.Crit.Render("drops "+format.Rate(float64(*r))+"/s")
+		}
 		// The flags before the processes: they are short and fixed, the
 		// process list is what gets cut.
 		if len(marks) > 0 {
