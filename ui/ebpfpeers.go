@@ -93,12 +93,12 @@ func peersEBPFColumns(snap *model.Snapshot, peers []model.Peer, base int) ebpfCo
 		return ec
 	}
 	for k, c := range ebpfPeerCols {
-		w, any := len(c.title), false
+		w, counts := len(c.title), false
 		for i := range peers {
 			if r := peers[i].EBPF; r != nil {
 				v, zero := c.value(r)
 				w = max(w, format.Width(v))
-				any = any || !zero
+				counts = counts || !zero
 			}
 		}
 		style := func(st *themes.Styles, i int) *lipgloss.Style {
@@ -111,7 +111,7 @@ func peersEBPFColumns(snap *model.Snapshot, peers []model.Peer, base int) ebpfCo
 		}
 		ec.cols = append(ec.cols, column{title: c.title, width: w, right: true, style: style})
 		switch idx := base + k; {
-		case !any:
+		case !counts:
 			ec.soft = append(ec.soft, idx)
 		case c.keep >= ebpfHighKeep:
 			ec.high = append(ec.high, idx)
