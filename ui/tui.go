@@ -260,6 +260,7 @@ func (m *Model) setSnapshot(s *model.Snapshot) tea.Cmd {
 	for _, v := range m.views {
 		cmds = append(cmds, v.SetSnapshot(s))
 	}
+	cmds = append(cmds, m.help.SetSnapshot(s)) // its line on eBPF
 	return tea.Batch(cmds...)
 }
 
