@@ -91,7 +91,7 @@ func TestReplayTimeline(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	m = pressSlow(t, m, "}")
-	if pos, _ := p.Position(); pos != 39 || len(m.snap.Findings) == 0 || m.snap.Findings[0].Rule != "close_wait_leak" {
+	if pos, _ := p.Position(); pos != 34 || len(m.snap.Findings) == 0 || m.snap.Findings[0].Rule != "close_wait_leak" {
 		t.Fatalf("}: at %d, findings %v", pos, m.snap.Findings)
 	}
 	m = pressSlow(t, m, "}")
