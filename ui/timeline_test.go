@@ -99,7 +99,7 @@ func TestReplayTimeline(t *testing.T) {
 		t.Errorf("} past the last change: notice %q", m.notice)
 	}
 	m = pressSlow(t, m, "{")
-	if pos, _ := p.Position(); pos != 39 {
+	if pos, _ := p.Position(); pos != 34 {
 		t.Errorf("{ from the last change: at %d", pos)
 	}
 	m = pressSlow(t, m, "+", "+", "+", "+", "+", "+", "+")
