@@ -108,6 +108,7 @@ func Rebuild(snap *Snapshot, opt Options) *Snapshot {
 	n.Rates, n.StateRates, n.Churn, n.Interval = snap.Rates, snap.StateRates, snap.Churn, snap.Interval
 	n.firstSeen, n.AgesTruncated = snap.firstSeen, snap.AgesTruncated
 	n.EBPF = snap.EBPF // its rates are the poll's
+	keepListenerDrops(n, snap)
 	attachEBPF(n)
 	n.PollMS.Analyze = snap.PollMS.Analyze
 	n.PollMS.Total += n.PollMS.Analyze

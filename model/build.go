@@ -65,6 +65,7 @@ func Build(s *source.Sample, prev *Snapshot, opt Options) *Snapshot {
 	buildPeers(snap, s, lt, opt)
 	buildProcesses(snap, s, opt)
 	buildRates(snap, prev)
+	buildListenerDrops(snap, prev)
 	buildEBPF(snap, s, prev)
 
 	snap.PollMS = PollCost{
@@ -134,6 +135,11 @@ func buildListeners(snap *Snapshot, s *source.Sample) listenTable {
 			CappedBySomaxconn: somax > 0 && int(sk.SendQ) == somax,
 			InEphemeralRange:  inEphemeral(&s.Sysctl, int(sk.Local.Port())),
 			Processes:         procRefs(sk.Owners, s.Procs),
+			cookie:            sk.Cookie,
+		}
+		if sk.DropsKnown {
+			d := uint64(sk.Drops)
+			l.Drops = &d
 		}
 		if sk.SendQ > 0 {
 			l.Fill = float64(sk.RecvQ) / float64(sk.SendQ)

@@ -152,6 +152,17 @@ type Listener struct {
 	// reserved, so connect() may hand it out and a restart can fail.
 	InEphemeralRange bool      `json:"in_ephemeral_range"`
 	Processes        []ProcRef `json:"processes"`
+	// Drops counts the SYNs and handshake ACKs the kernel dropped for
+	// this listener since its listen() (its own sk_drops): a full accept
+	// queue above all, also a full SYN queue without syncookies. It is the
+	// listener's share of TcpExt ListenDrops. Absent (nil) when the dump
+	// did not read it.
+	Drops *uint64 `json:"drops,omitempty"`
+	// DropsPerSec is Drops' rate since the previous snapshot; absent in
+	// the first snapshot and when Drops is unknown.
+	DropsPerSec *Rate `json:"drops_per_sec,omitempty"`
+
+	cookie uint64 // the LISTEN socket's, to match it across snapshots
 }
 
 // PortRow is one local port and the sockets on it, from LocalPorts.

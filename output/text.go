@@ -79,6 +79,7 @@ func WriteText(w io.Writer, snap *model.Snapshot, opt TextOptions) error {
 	writeListeners(&b, snap, g)
 	writePeers(&b, snap, top, g)
 	writeProcesses(&b, snap, top, g)
+	writeEBPF(&b, snap, top, loc, g)
 	writeKernel(&b, snap)
 	for _, w := range snap.Warnings {
 		fmt.Fprintf(&b, "warning: %s\n", format.Sanitize(w))
@@ -229,6 +230,9 @@ func writeListeners(b *strings.Builder, snap *model.Snapshot, g format.Glyphs) {
 		}
 		if l.InEphemeralRange {
 			notes = append(notes, "in ephemeral range")
+		}
+		if r := l.DropsPerSec; r != nil && *r > 0 {
+			notes = append(notes, "dropping "+format.Rate(float64(*r))+"/s")
 		}
 		fmt.Fprintf(b, "  %-22s %13s %5s %8d  %-18s %s\n", l.Local,
 			fmt.Sprintf("%d/%d", l.Queue, l.Backlog), format.PercentFine(l.Fill), l.SynRecv,

@@ -24,6 +24,8 @@ const (
 	sockDiagByFamily  = 20 // SOCK_DIAG_BY_FAMILY
 	tcpDiagGetSock    = 18 // TCPDIAG_GETSOCK, the compat request type
 	inetDiagInfo      = 2  // INET_DIAG_INFO attribute type
+	inetDiagSKMemInfo = 7  // INET_DIAG_SKMEMINFO: u32 mem[SK_MEMINFO_VARS]
+	skMemInfoDrops    = 8  // SK_MEMINFO_DROPS, the index of sk_drops
 	minTCPInfoLen     = 104
 	recvBufSize       = 64 << 10
 	socketRcvBufBytes = 1 << 20
@@ -330,8 +332,13 @@ func parseDiagMsg(b []byte) (Socket, bool) {
 		if al < 4 || al > len(attrs) {
 			break
 		}
-		if at == inetDiagInfo {
+		switch at {
+		case inetDiagInfo:
 			s.Info = parseTCPInfo(attrs[4:al])
+		case inetDiagSKMemInfo:
+			if v := attrs[4:al]; len(v) >= 4*(skMemInfoDrops+1) {
+				s.Drops, s.DropsKnown = ne.Uint32(v[4*skMemInfoDrops:]), true
+			}
 		}
 		attrs = attrs[min(nlmAlign(al), len(attrs)):]
 	}

@@ -106,6 +106,9 @@ func (k *Kernel) Read(ctx context.Context) (*Sample, error) {
 		if aerr := k.ageCloseWait(socks); aerr != nil {
 			s.Warnings = append(s.Warnings, Warning{Kind: WarnCloseWaitAge, Err: aerr})
 		}
+		if derr := k.listenDrops(socks); derr != nil {
+			s.Warnings = append(s.Warnings, Warning{Kind: WarnListenDrops, Err: derr})
+		}
 	}
 	t1 := time.Now()
 	if round != nil {

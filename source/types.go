@@ -112,6 +112,9 @@ type Extensions uint8
 const (
 	ExtMemInfo Extensions = 1 << (1 - 1) // INET_DIAG_MEMINFO
 	ExtInfo    Extensions = 1 << (2 - 1) // INET_DIAG_INFO (struct tcp_info)
+	// ExtSKMemInfo asks INET_DIAG_SKMEMINFO (the socket's memory and its
+	// drop counter, Socket.Drops).
+	ExtSKMemInfo Extensions = 1 << (7 - 1)
 )
 
 // Socket is one TCP socket as sock_diag reports it.
@@ -136,7 +139,14 @@ type Socket struct {
 	Expires uint32
 	UID     uint32
 	// Inode is the socket's inode; 0 for TIME_WAIT and request sockets.
-	Inode  uint32
+	Inode uint32
+	// Drops is the socket's drop counter (sk_drops, from
+	// INET_DIAG_SKMEMINFO), valid when DropsKnown. On a listener it counts
+	// every SYN and handshake ACK the kernel dropped for it: a full
+	// accept queue (TcpExt ListenOverflows), a full SYN queue without
+	// syncookies, a failed allocation (the rest of ListenDrops). (It sits
+	// in padding: Socket is no bigger for it.)
+	Drops  uint32 `json:",omitempty"`
 	Cookie uint64
 	// Info is set only when ExtInfo was requested.
 	Info *TCPInfo
@@ -146,6 +156,8 @@ type Socket struct {
 	// OwnerInferred is true when Owners were inferred rather than read
 	// (TIME_WAIT and request sockets own no file).
 	OwnerInferred bool
+	// DropsKnown: Drops was read (listeners, see Kernel.Read).
+	DropsKnown bool `json:",omitempty"`
 }
 
 // TCPInfo is struct tcp_info (INET_DIAG_INFO) as far as this kernel sends

@@ -36,6 +36,13 @@ func renderHeader(st *themes.Styles, snap *model.Snapshot, hi headerInfo, width 
 	if hi.paused {
 		parts = append(parts, part{st.Crit.Render("PAUSED"), 0})
 	}
+	joinParts := func() string {
+		texts := make([]string, 0, len(parts))
+		for _, p := range parts {
+			texts = append(texts, p.text)
+		}
+		return strings.Join(texts, "  ")
+	}
 	if snap == nil {
 		parts = append(parts, part{st.Dim.Render("reading sockets..."), 0})
 	} else {
@@ -53,17 +60,14 @@ func renderHeader(st *themes.Styles, snap *model.Snapshot, hi headerInfo, width 
 				part{format.Rate(float64(snap.Rates["PassiveOpens"])) + " accepts/s", 2})
 		}
 		parts = append(parts, part{fmt.Sprintf("poll %.1fms", snap.PollMS.Total), 6})
+		for _, e := range ebpfHeader(st, snap, width-ansi.StringWidth(joinParts())-2) {
+			parts = append(parts, part{e.text, e.prio})
+		}
 		if !snap.Attributed {
 			parts = append(parts, part{st.Dim.Render("no procs"), 8})
 		}
 	}
-	join := func() string {
-		texts := make([]string, 0, len(parts))
-		for _, p := range parts {
-			texts = append(texts, p.text)
-		}
-		return strings.Join(texts, "  ")
-	}
+	join := joinParts
 	// Drop the least important parts until the line fits.
 	for prio := 8; prio > 0 && ansi.StringWidth(join()) > width; prio-- {
 		kept := parts[:0:0]
@@ -330,6 +334,11 @@ func renderListeners(st *themes.Styles, snap *model.Snapshot, lines, width int, 
 			style.Render(q) + st.Dim.Render(syn)
 		if l.Full {
 			line += " " + style.Render("FULL")
+		}
+		if r := l.DropsPerSec; r != nil && *r > 0 {
+			// Its own drops (sk_drops): which listener the overflow
+			// counters above rose for.
+			line += " " + st.Crit.Render("drops "+format.Rate(float64(*r))+"/s")
 		}
 		// The flags before the processes: they are short and fixed, the
 		// process list is what gets cut.

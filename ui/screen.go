@@ -138,6 +138,7 @@ func (m Model) render() string {
 	st := &m.common.Styles
 	lines := make([]string, 0, h)
 	lines = append(lines, renderHeader(st, m.snap, headerInfo{paused: m.paused, interval: m.interval, loc: m.cfg.Location}, w))
+	lines = append(lines, m.timelineLine(w)...)
 	if m.showHelp {
 		lines = append(lines, m.help.View()...)
 	} else if m.snap != nil {

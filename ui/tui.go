@@ -57,6 +57,12 @@ type Config struct {
 	// --read-only and in replays).
 	Actions      Actions
 	AllowActions bool
+	// Flight, when set, writes the flight recorder to a file and returns
+	// its path (the w key); FlightWindow says how much it keeps ("last
+	// 15m"), in the help.
+	// A Poller that is a Timeline makes the monitor a replay instead.
+	Flight       func() (string, error)
+	FlightWindow string
 }
 
 // Messages. Polls and rebuilds run as commands, off the UI goroutine; their
@@ -113,6 +119,8 @@ type Model struct {
 	notice string
 	// status renders the footer's key list.
 	status help.Model
+	// rp is the replay timeline or the flight recorder (timeline.go).
+	rp replayState
 }
 
 // New builds the monitor.
@@ -129,9 +137,11 @@ func New(cfg Config) Model {
 		opts:     cfg.Options,
 		interval: cfg.Interval,
 		status:   help.New(),
+		rp:       newReplayState(cfg),
 	}
 	m.common.Keys.spell(m.common.Glyphs)
 	cfg.Poller.SetOptions(cfg.Options)
+	m.rp.relabel(&m.common.Keys)
 	m.setStyles(true)
 	m.input = textinput.New()
 	m.input.Prompt = "/ "
@@ -151,7 +161,7 @@ func New(cfg Config) Model {
 			opens = append(opens, r.open(&m.common.Keys))
 		}
 	}
-	m.help = newHelpView(m.common, m.views, opens)
+	m.help = newHelpView(m.common, m.views, append(opens, m.rp.helpKeys()...))
 	if cfg.AllNetns {
 		m.home = overviewIndex()
 		m.focus = m.home
@@ -236,7 +246,7 @@ func (m *Model) optsChanged() tea.Cmd {
 func (m *Model) tickCmd() tea.Cmd {
 	m.tickSeq++
 	seq := m.tickSeq
-	d := m.interval - time.Since(m.pollStart)
+	d := m.rp.tickEvery(m.interval) - time.Since(m.pollStart)
 	if d < 10*time.Millisecond {
 		d = 10 * time.Millisecond
 	}
@@ -250,6 +260,7 @@ func (m *Model) setSnapshot(s *model.Snapshot) tea.Cmd {
 	for _, v := range m.views {
 		cmds = append(cmds, v.SetSnapshot(s))
 	}
+	cmds = append(cmds, m.help.SetSnapshot(s)) // its line on eBPF
 	return tea.Batch(cmds...)
 }
 
@@ -257,9 +268,9 @@ func (m *Model) setSnapshot(s *model.Snapshot) tea.Cmd {
 func (m *Model) setSize(w, h int) {
 	m.common.Width, m.common.Height = w, h
 	for _, v := range m.views {
-		v.SetSize(w, max(0, h-2))
+		v.SetSize(w, max(0, h-2-m.rp.lines()))
 	}
-	m.help.SetSize(w, max(0, h-2))
+	m.help.SetSize(w, max(0, h-2-m.rp.lines()))
 }
 
 // Update handles one message.
@@ -279,7 +290,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case snapshotMsg:
 		m.polling = false
 		m.pollStart = msg.started
-		if m.paused {
+		if m.paused || m.replayEnd(msg) {
 			return m, nil // frozen: drop what arrived after the pause
 		}
 		if msg.err != nil {
@@ -310,6 +321,8 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.mouse(msg)
 	case openFindingMsg:
 		return m, m.openFinding(msg)
+	case seekMsg:
+		return m.onSeek(msg)
 
 	// Requests from the views.
 	case noticeMsg:
@@ -369,6 +382,9 @@ func (m Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		return m, m.help.Update(msg)
 	}
 	m.notice = ""
+	if cmd, ok := m.replayKey(msg); ok {
+		return m, cmd
+	}
 	switch {
 	case key.Matches(msg, k.Quit):
 		return m, tea.Quit
@@ -405,7 +421,7 @@ func (m *Model) toggleView(i int) tea.Cmd {
 		return nil
 	}
 	v := views[i].build(m.common)
-	v.SetSize(m.common.Width, max(0, m.common.Height-2))
+	v.SetSize(m.common.Width, max(0, m.common.Height-2-m.rp.lines()))
 	var cmd tea.Cmd
 	if m.snap != nil {
 		cmd = v.SetSnapshot(m.snap)

@@ -74,13 +74,19 @@ type level struct {
 }
 
 // peersLevel is the Peers view: one row per remote end.
-type peersLevel struct{ peers []model.Peer }
+type peersLevel struct {
+	peers []model.Peer
+	// ebpf: the last data call kept an eBPF column (the title says so).
+	ebpf bool
+}
 
 func (*peersLevel) name() string { return "Peers" }
 
 func (l *peersLevel) data(snap *model.Snapshot, width int, g format.Glyphs) tableData {
 	l.peers = snap.Peers
-	return peersData(snap, width, g)
+	d := peersData(snap, width, g)
+	l.ebpf = hasEBPFColumn(d.cols)
+	return d
 }
 
 func (l *peersLevel) drill(_ *model.Snapshot, i int, g format.Glyphs) *level {
@@ -97,7 +103,9 @@ func (l *peersLevel) drill(_ *model.Snapshot, i int, g format.Glyphs) *level {
 
 func (l *peersLevel) find(s *model.Subject) int { return peerIndex(l.peers, s) }
 
-func (*peersLevel) note(*themes.Styles, *model.Snapshot, format.Glyphs) string { return "" }
+func (l *peersLevel) note(st *themes.Styles, _ *model.Snapshot, _ format.Glyphs) string {
+	return peersEBPFNote(st, l.ebpf)
+}
 
 // processesLevel lists processes: the Processes view, or with byPeer the
 // processes behind one peer.
@@ -383,9 +391,13 @@ func peersData(snap *model.Snapshot, width int, g format.Glyphs) tableData {
 	cs := countColumns(len(peers), func(i int) (*model.StateCounts, int) {
 		return &peers[i].States, peers[i].Total
 	}, snap.Options().Sort, g, len(head))
-	cols := append(append(head, cs.cols...), column{title: "PROCESSES", width: 16, want: 24, flex: true})
-	// LOCAL is the first to go on a narrow screen.
-	cols, ids := fitCounts(cols, width, cs, []int{2}, nil)
+	ebase := len(head) + len(cs.cols)
+	ec := peersEBPFColumns(snap, peers, ebase)
+	procIdx := ebase + len(ec.cols)
+	cols := append(append(append(head, cs.cols...), ec.cols...), column{title: "PROCESSES", width: 16, want: 24, flex: true})
+	// LOCAL is the first to go on a narrow screen (after the eBPF
+	// columns but their busiest).
+	cols, ids := fitCounts(cols, width, ec.withEBPF(cs), append(append(ec.low, 2), ec.high...), nil)
 	shown := shownStates(cs, ids, len(head))
 	return tableData{
 		cols: cols, n: len(peers),
@@ -402,8 +414,10 @@ func peersData(snap *model.Snapshot, width int, g format.Glyphs) tableData {
 				return p.Remote
 			case j == 2:
 				return p.Local
-			case j == len(head)+len(cs.cols):
+			case j == procIdx:
 				return present.PeerProcesses(p, snap.Attributed)
+			case j >= ebase:
+				return ec.cell(i, j-ebase)
 			default:
 				return countCell(&p.States, p.Total, cs.states[j-len(head)], shown)
 			}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tcptop/tcptop/exporter"
 	"github.com/tcptop/tcptop/model"
+	"github.com/tcptop/tcptop/record"
 )
 
 // flagSpec is one command-line flag: the ONE place that says its name, its
@@ -77,7 +78,12 @@ var flagTable = []flagSpec{
 		bind: func(fs *flag.FlagSet, c *config) { fs.BoolVar(&c.check, "check", false, "") }},
 	{Name: "threshold", Arg: "N=V", Help: "tune a findings threshold, e.g. \"close-wait=50\" or\n\"ports-warn=0.5,syn-sent=20\" (repeatable; names below)",
 		Values: thresholdAssignments,
-		bind:   func(fs *flag.FlagSet, c *config) { fs.Func("threshold", "", c.thresholds.Set) }},
+		bind: func(fs *flag.FlagSet, c *config) {
+			fs.Func("threshold", "", func(s string) error {
+				c.thresholdsSet = true
+				return c.thresholds.Set(s)
+			})
+		}},
 	{Name: "ebpf", Arg: "MODE", Help: "in-kernel counting of every connection (short-lived ones,\nthe process that connected, retransmits, resets, drops):\nauto (default: where BTF and CAP_BPF+CAP_PERFMON or\nCAP_SYS_ADMIN allow; else says why), on (fail if it\ncannot load) or off",
 		Values: func() []string { return []string{ebpfAuto, "on", "off"} },
 		bind:   func(fs *flag.FlagSet, c *config) { fs.StringVar(&c.ebpf, "ebpf", ebpfAuto, "") }},
@@ -134,6 +140,34 @@ var flagTable = []flagSpec{
 		bind: func(fs *flag.FlagSet, c *config) { fs.BoolVar(&c.act.dryRun, "dry-run", false, "") }},
 	{Name: "read-only", Help: "the monitor takes no action (no kill, no signal)",
 		bind: func(fs *flag.FlagSet, c *config) { fs.BoolVar(&c.act.readOnly, "read-only", false, "") }},
+	{Name: "record", Arg: "FILE", Help: "also write every poll to FILE (mode 0600: it holds\naddresses and command lines), with any mode but --check\n(docs/RECORDING.md)", Complete: "file",
+		bind: func(fs *flag.FlagSet, c *config) { fs.StringVar(&c.rec.record, "record", "", "") }},
+	{Name: "record-max-size", Arg: "SIZE", Help: "rotate the --record FILE to FILE.1 past SIZE (\"100M\",\n\"2G\"); so at most about twice SIZE is kept",
+		bind: func(fs *flag.FlagSet, c *config) {
+			fs.Func("record-max-size", "", func(s string) error {
+				n, err := parseSize(s)
+				c.rec.maxSize = n
+				return err
+			})
+		}},
+	{Name: "record-max-age", Arg: "DUR", Help: "rotate the --record FILE to FILE.1 when its first poll\nis DUR old",
+		bind: func(fs *flag.FlagSet, c *config) { fs.DurationVar(&c.rec.maxAge, "record-max-age", 0, "") }},
+	{Name: "record-chunk", Arg: "DUR", Help: "write a compressed chunk every DUR (default 10s): what\na kill -9 or a full disk can lose at most",
+		bind: func(fs *flag.FlagSet, c *config) {
+			fs.DurationVar(&c.rec.chunk, "record-chunk", record.DefaultChunkEvery, "")
+		}},
+	{Name: "redact", Help: "with --record: addresses, command lines and the host\nname as stable keyed hashes (for sharing a recording)",
+		bind: func(fs *flag.FlagSet, c *config) { fs.BoolVar(&c.rec.redact, "redact", false, "") }},
+	{Name: "replay", Arg: "FILE", Help: "replay a recording instead of reading the kernel: the\nmonitor with a timeline, or with --once, --json, --check\nand text as those modes do, as fast as it reads\n(--check exits 1 if any poll has a warning)", Complete: "file",
+		bind: func(fs *flag.FlagSet, c *config) { fs.StringVar(&c.rec.replay, "replay", "", "") }},
+	{Name: "at", Arg: "TIME", Help: "with --replay --once: the poll at TIME (\"15:04:05\",\nRFC 3339, or \"+5m\" from the start; default the last)",
+		bind: func(fs *flag.FlagSet, c *config) { fs.StringVar(&c.rec.at, "at", "", "") }},
+	{Name: "flight-window", Arg: "DUR", Help: "the flight recorder: the last DUR of polls kept in\nmemory (default 15m, at most 256 MiB; 0 turns it off);\nthe monitor's w key, or SIGUSR1, writes it to a file",
+		bind: func(fs *flag.FlagSet, c *config) {
+			fs.DurationVar(&c.rec.flightWindow, "flight-window", record.DefaultFlightWindow, "")
+		}},
+	{Name: "flight-dir", Arg: "DIR", Help: "where the flight recorder writes (default: the working\ndirectory, else the temporary directory)", Complete: "dir",
+		bind: func(fs *flag.FlagSet, c *config) { fs.StringVar(&c.rec.flightDir, "flight-dir", "", "") }},
 	{Name: "generate", Arg: "WHAT", Help: "print a shell completion (bash, zsh, fish) or the\nman page (man) and exit",
 		Values: func() []string { return []string{"bash", "zsh", "fish", "man"} },
 		bind:   func(fs *flag.FlagSet, c *config) { fs.StringVar(&c.generate, "generate", "", "") }},

@@ -97,6 +97,10 @@ type config struct {
 	listenSet         bool
 	// --sockets, --info, --kill, --read-only (actions.go)
 	act actionFlags
+	// --threshold was given (a replay then overrides the recording's)
+	thresholdsSet bool
+	// --record, --replay and the flight recorder (record.go)
+	rec recordFlags
 }
 
 const usageText = `Usage: tcptop [flags]
@@ -159,6 +163,9 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 		}
 	} else if c.webConfig != "" {
 		return c, usageError{errors.New("--web-config goes with --listen")}
+	}
+	if err := c.rec.check(c); err != nil {
+		return c, usageError{err}
 	}
 	if c.theme != "auto" {
 		if _, err := themes.ParseMode(c.theme); err != nil {
@@ -251,6 +258,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return usageError{fmt.Errorf("--sort: %w", err)}
 	}
 	opt := model.Options{Filter: filter, Sort: sortKey}
+	if c.rec.replay != "" {
+		return replay(c, opt, stdout, stderr)
+	}
 	if c.act.killSet {
 		return runKill(c, stdout, stderr)
 	}
@@ -284,7 +294,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if c.once {
 		count = 1
 	}
-	poller := pipeline.New(pipeline.Config{Reader: k, Thresholds: c.thresholds, Options: opt})
+	tee, err := c.rec.tee(k, c, count)
+	if err != nil {
+		return err
+	}
+	defer tee.close(stderr)
+	poller := pipeline.New(pipeline.Config{Reader: tee, Thresholds: c.thresholds, Options: opt})
 	if count != 1 {
 		// A monitor lives for hours: trade a little GC work for memory.
 		// At 100k sockets the default 100 peaked near 157 MiB, 50 at
@@ -300,7 +315,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if !c.json && !c.once && count == 0 && isTerminal(stdout) {
 		if os.Getenv("TERM") != "dumb" {
 			// Before any signal.Notify here: the monitor handles its own.
-			return runTUI(poller, c, k)
+			return runTUI(poller, opt, c, k, tee.flightFunc(c))
 		}
 		// A dumb terminal cannot draw the monitor: stream text instead.
 		fmt.Fprintln(stderr, "tcptop: TERM=dumb: printing text snapshots instead of the full-screen monitor")
@@ -314,6 +329,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	defer tee.onSIGUSR1(c, stderr)()
 	textOpt := output.TextOptions{Top: c.top}
 	if f, ok := stdout.(*os.File); ok && isTerminal(stdout) {
 		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
@@ -423,12 +439,12 @@ func serve(cfg exporter.Config, c config, stderr io.Writer) error {
 // a signal: bubbletea v2.0.9's signal goroutine then blocks sending its
 // QuitMsg to an event loop that already ended, and shutdown waits for it
 // forever (seen in TestTUISignalsRestoreTerminal).
-func runTUI(poller *pipeline.Poller, c config, k *source.Kernel) error {
+func runTUI(poller ui.Poller, opt model.Options, c config, k *source.Kernel, flight func() (string, error)) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	m := ui.New(ui.Config{
 		Poller:   poller,
-		Options:  poller.Options(),
+		Options:  opt,
 		Interval: c.interval,
 		Theme:    c.theme,
 		NoColor:  os.Getenv("NO_COLOR") != "",
@@ -438,6 +454,9 @@ func runTUI(poller *pipeline.Poller, c config, k *source.Kernel) error {
 		Actions:  c.act.uiActions(k, c.procRoot),
 		// Every action is off under --read-only.
 		AllowActions: !c.act.readOnly,
+		Flight:       flight,
+		// What the flight recorder keeps, for the help overlay.
+		FlightWindow: "last " + windowString(c.rec.flightWindow),
 	})
 	// A monitor must be cheap: it redraws at most 15 times a second.
 	p := tea.NewProgram(m, tea.WithFPS(15))
@@ -451,6 +470,27 @@ func runTUI(poller *pipeline.Poller, c config, k *source.Kernel) error {
 		case <-ctx.Done():
 		}
 	}()
+	if flight != nil {
+		// SIGUSR1 writes the flight recorder, as the w key does.
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		defer signal.Stop(usr1)
+		go func() {
+			for {
+				select {
+				case <-usr1:
+					path, err := flight()
+					if err != nil {
+						p.Send(ui.Notice(oneLine(err)))
+					} else {
+						p.Send(ui.Notice("flight recorder written to " + path))
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
 	final, err := p.Run()
 	if err != nil && !errors.Is(err, tea.ErrProgramKilled) && !errors.Is(err, tea.ErrInterrupted) {
 		return fmt.Errorf("terminal: %w", err)
