@@ -272,6 +272,9 @@ func (b *builder) add(s *model.Snapshot, t []string) {
 		gauge(d.queueLen, float64(l.queue), l.name)
 		gauge(d.queueCap, float64(l.backlog), l.name)
 		gauge(d.synRecv, float64(l.synRecv), l.name)
+		if l.dropsKnown {
+			b.emit(d.lisDrops, prometheus.CounterValue, float64(l.drops), t, l.name)
+		}
 	}
 
 	if eph := s.Ephemeral; eph.Usable > 0 || eph.High > 0 {
@@ -328,6 +331,10 @@ func (b *builder) counters(t []string, cs map[string]int64) {
 type listenerSeries struct {
 	name                    string
 	queue, backlog, synRecv int
+	// drops sums the listeners' own drop counters (dropsKnown: at least
+	// one of them was read).
+	drops      uint64
+	dropsKnown bool
 }
 
 // listeners sums listeners by address (SO_REUSEPORT groups share one),
@@ -348,6 +355,10 @@ func listeners(ls []model.Listener, maxN int) ([]listenerSeries, int) {
 		x.queue += int(l.Queue)
 		x.backlog += int(l.Backlog)
 		x.synRecv += l.SynRecv
+		if l.Drops != nil {
+			x.drops += *l.Drops
+			x.dropsKnown = true
+		}
 	}
 	out := make([]listenerSeries, 0, len(order))
 	for _, a := range order {
@@ -370,6 +381,8 @@ func listeners(ls []model.Listener, maxN int) ([]listenerSeries, int) {
 		other.queue += x.queue
 		other.backlog += x.backlog
 		other.synRecv += x.synRecv
+		other.drops += x.drops
+		other.dropsKnown = other.dropsKnown || x.dropsKnown
 	}
 	cut := len(out) - maxN
 	return append(out[:maxN], other), cut

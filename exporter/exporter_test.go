@@ -339,3 +339,27 @@ func TestListenAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestListenerDrops: a listener's own drop counter is a counter per
+// address (SO_REUSEPORT groups summed), absent where it was not read.
+func TestListenerDrops(t *testing.T) {
+	base := host(0, 1)
+	p := pipeline.New(pipeline.Config{Reader: &replay{at: func(i int) *source.Sample {
+		s := base(i)
+		for j := range s.Sockets {
+			if sk := &s.Sockets[j]; sk.State == source.Listen && sk.Local.Port() == 80 {
+				sk.Drops, sk.DropsKnown = uint32(3+j), true
+			}
+		}
+		return s
+	}}})
+	srv := newServer(t, New(Config{Poller: p}))
+	poll(t, p)
+	m := scrape(t, srv.URL)
+	if got := m[`tcptop_listen_drops_total{listener="0.0.0.0:80"}`]; got != 3+4 {
+		t.Errorf("drops of :80 = %v, want 7: %v", got, keys(m, "tcptop_listen_drops"))
+	}
+	if _, ok := m[`tcptop_listen_drops_total{listener="127.0.0.1:8080"}`]; ok {
+		t.Error("drops exported for a listener whose counter was not read")
+	}
+}

@@ -63,7 +63,7 @@ var notExported = map[string]string{
 // the target labels first (none for one namespace; netns, pod and
 // container with --all-netns), then its own.
 type descs struct {
-	sockets, queueLen, queueCap, synRecv             *prometheus.Desc
+	sockets, queueLen, queueCap, synRecv, lisDrops   *prometheus.Desc
 	portsUsable, portsUsed, portsByDest, destCount   *prometheus.Desc
 	closeWait, finding, snapTime                     *prometheus.Desc
 	counters                                         []*prometheus.Desc // parallel to kernelCounters
@@ -100,6 +100,7 @@ func newDescs(target []string) *descs {
 		queueLen:    d("listen_queue_length", "Connections waiting for accept() on a listener; it is full when the length exceeds the capacity. Listeners sharing an address (SO_REUSEPORT) are summed.", "listener"),
 		queueCap:    d("listen_queue_capacity", "A listener's accept-queue capacity: the listen() backlog, capped by net.core.somaxconn.", "listener"),
 		synRecv:     d("listen_syn_recv", "Half-open connections (SYN_RECV) to a listener.", "listener"),
+		lisDrops:    d("listen_drops_total", "SYNs and handshake ACKs the kernel dropped for a listener since its listen() (its own sk_drops: a full accept queue above all), its share of TcpExt ListenDrops; absent where the dump could not read it.", "listener"),
 		portsUsable: d("ephemeral_ports_usable", "Local ports connect() can hand out: ip_local_port_range minus ip_local_reserved_ports."),
 		portsUsed:   d("ephemeral_ports_used", "Distinct local ports in the usable ephemeral range held by any socket."),
 		portsByDest: d("ephemeral_ports_used_by_destination", "Ephemeral ports held by outgoing sockets to one destination (remote ip:port) from one local IP, top N by ports; other sums the rest of the destinations tcptop ranks.", "local_ip", "destination"),
@@ -148,7 +149,7 @@ func newDescs(target []string) *descs {
 
 // all lists every description, for Describe.
 func (d *descs) all() []*prometheus.Desc {
-	out := []*prometheus.Desc{d.sockets, d.queueLen, d.queueCap, d.synRecv, d.portsUsable, d.portsUsed,
+	out := []*prometheus.Desc{d.sockets, d.queueLen, d.queueCap, d.synRecv, d.lisDrops, d.portsUsable, d.portsUsed,
 		d.portsByDest, d.destCount, d.closeWait, d.finding, d.snapTime,
 		d.buildInfo, d.pollDuration, d.polls, d.pollErrors, d.drop,
 		d.namespaces, d.nsInfo, d.nsInUse, d.nsTimeWait, d.nsCurrEstab, d.nsDetailAge,

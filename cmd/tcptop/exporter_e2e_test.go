@@ -264,6 +264,11 @@ scrape_configs:
 	if q := queue[fmt.Sprintf("%s:%d", pop.Addr, pop.FullPort)]; q != 5 {
 		t.Errorf("the never-accepting listener's queue in Prometheus: %v, want backlog+1 = 5", queue)
 	}
+	// 8 clients on a backlog of 4: the kernel drops the SYNs of those
+	// that do not fit, on the listener's own counter.
+	if m := promQuery(t, base, fmt.Sprintf(`tcptop_listen_drops_total{instance=%q,listener="%s:%d"}`, one, pop.Addr, pop.FullPort)); m[fmt.Sprintf("%s:%d", pop.Addr, pop.FullPort)] <= 0 {
+		t.Errorf("the never-accepting listener's drops in Prometheus: %v, want some", m)
+	}
 	if m := promQuery(t, base, fmt.Sprintf(`tcptop_close_wait_sockets{instance=%q,process="sockpop"}`, one)); m[""] != 12 {
 		t.Errorf("tcptop_close_wait_sockets{process=sockpop} = %v", m)
 	}
