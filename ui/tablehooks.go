@@ -93,6 +93,8 @@ func (v *tableView) hookMsg(msg tea.Msg) tea.Cmd {
 		if v.acts.dialog != nil {
 			v.acts.dialog.done(m)
 		}
+		// Poll now: the table shows at once what the kill removed.
+		return request(repollMsg{})
 	case signalDoneMsg:
 		if m.err == nil && !v.acts.sigKill {
 			if v.acts.termSent == nil {
