@@ -62,7 +62,7 @@ func (v *tableView) hookKey(msg tea.KeyPressMsg) (cmd tea.Cmd, handled bool) {
 		d := newSocketDetail(v.c, sk)
 		v.levels = append(v.levels, &level{kind: d, label: sk.Remote.String()})
 		v.refresh()
-		return d.lookup(), true
+		return tea.Batch(d.lookup(), d.fdLookup()), true
 	case key.Matches(msg, k.SortLeft), key.Matches(msg, k.SortRight):
 		d := 1
 		if key.Matches(msg, k.SortLeft) {
@@ -87,6 +87,12 @@ func (v *tableView) hookMsg(msg tea.Msg) tea.Cmd {
 		for _, lv := range v.levels {
 			if d, ok := lv.kind.(*socketDetail); ok {
 				d.answer(m)
+			}
+		}
+	case fdsMsg:
+		for _, lv := range v.levels {
+			if d, ok := lv.kind.(*socketDetail); ok && d.sock.Cookie == m.cookie {
+				d.fds = m.fds
 			}
 		}
 	case killDoneMsg:

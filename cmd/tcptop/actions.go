@@ -271,5 +271,10 @@ func (l *liveActions) Signal(pid int32, start uint64, sig syscall.Signal) error 
 	return source.SignalProcess(l.procRoot, pid, start, sig)
 }
 
+// SocketFDs implements ui.Actions.
+func (l *liveActions) SocketFDs(pids []int32, inode uint32) map[int32][]int {
+	return source.SocketFDs(l.procRoot, pids, inode)
+}
+
 // Log implements ui.Actions.
 func (l *liveActions) Log(line string) string { return l.log.Log(line) }
