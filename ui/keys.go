@@ -38,6 +38,9 @@ type KeyMap struct {
 	// Kill destroys the selected row's sockets (htop's F9); Signal
 	// signals the selected process (TERM, then KILL when asked again).
 	Kill, Signal key.Binding
+	// Listeners lists the listeners (Enter: one listener's queue over
+	// time, who connects, its owners).
+	Listeners key.Binding
 
 	Up, Down, PageUp, PageDown, Home, End key.Binding
 }
@@ -86,6 +89,8 @@ func DefaultKeys() KeyMap {
 		Kill:   b("F9", "kill the row's sockets (asks first)", "f9"),
 		Signal: b("S", "signal the process: TERM, again: KILL", "S"),
 
+		Listeners: b("l", "listeners: queues over time, who connects", "l"),
+
 		Up:       b(g.KeyUp+"/k", "move up", "up", "k"),
 		Down:     b(g.KeyDown+"/j", "move down", "down", "j"),
 		PageUp:   b("pgup", "page up", "pgup", "ctrl+b"),
@@ -126,7 +131,7 @@ func (k *KeyMap) spell(g format.Glyphs) {
 // FullHelp is the help overlay, in groups.
 func (k KeyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
-		{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Enter, k.Back, k.Findings, k.Kernel, k.Kill, k.Signal},
+		{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Enter, k.Back, k.Findings, k.Kernel, k.Listeners, k.Kill, k.Signal},
 		{k.SortTimeWait, k.SortCloseWait, k.SortEstablished, k.SortTotal, k.SortLeft, k.SortRight, k.Reverse},
 		{k.Filter, k.FilterKeep, k.FilterClear, k.Search, k.SearchNext, k.SearchPrev, k.SortPick, k.Kill, k.NextView, k.PrevView, k.Pause, k.Slower, k.Faster, k.Help, k.Suspend, k.Quit},
 	}

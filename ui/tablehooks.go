@@ -45,9 +45,13 @@ func (v *tableView) hookKey(msg tea.KeyPressMsg) (cmd tea.Cmd, handled bool) {
 	case key.Matches(msg, k.Signal):
 		return v.openSignal(), true
 	}
-	if _, ok := top.kind.(*socketDetail); ok {
+	if _, ok := top.kind.(drawnLevel); ok {
 		// Only back (and the global keys) leave the detail.
 		return nil, !key.Matches(msg, k.Back)
+	}
+	if key.Matches(msg, k.Listeners) {
+		v.levels = append(v.levels, &level{kind: &listenersLevel{}, label: "listeners"})
+		return v.refresh(), true
 	}
 	sl, ok := top.kind.(*socketsLevel)
 	if !ok {
@@ -126,7 +130,10 @@ func (v *tableView) hookSnapshot() tea.Cmd {
 // hookView draws the detail instead of the panels and table, and the
 // dialog over them.
 func (v *tableView) hookView(lines []string) []string {
-	if d, ok := v.top().kind.(*socketDetail); ok {
+	if ld, ok := v.top().kind.(*listenerDetail); ok {
+		ld.c = v.c
+	}
+	if d, ok := v.top().kind.(drawnLevel); ok {
 		lines = d.render(v.width, v.height)
 	}
 	if dl := v.acts.dialog; dl != nil {

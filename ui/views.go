@@ -148,7 +148,12 @@ func (l *portsLevel) data(snap *model.Snapshot, width int, g format.Glyphs) tabl
 	return portsData(snap, l.ports, width, g)
 }
 
-func (*portsLevel) drill(*model.Snapshot, int, format.Glyphs) *level { return nil }
+func (l *portsLevel) drill(snap *model.Snapshot, i int, _ format.Glyphs) *level {
+	if i >= len(l.ports) || !l.ports[i].Listening {
+		return nil
+	}
+	return portListeners(snap, l.ports[i].Port)
+}
 
 func (l *portsLevel) find(s *model.Subject) int { return portIndex(l.ports, s) }
 
