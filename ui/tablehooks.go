@@ -213,17 +213,35 @@ func (v *tableView) selectedSockets() ([]int, string) {
 		}
 	case *portsLevel:
 		if sel < len(l.ports) {
-			port := l.ports[sel].Port
-			var idx []int
-			for _, i := range snap.Sockets() {
-				if snap.Sample.Sockets[i].Local.Port() == port {
-					idx = append(idx, i)
-				}
-			}
-			return idx, "local port " + strconv.Itoa(int(port))
+			return portSockets(snap, &l.ports[sel])
+		}
+	case *ephemeralPortsLevel:
+		if sel < len(l.ports) {
+			return portSockets(snap, &l.ports[sel])
 		}
 	}
 	return nil, ""
+}
+
+// portSockets are a port row's sockets (the ephemeral row: those of every
+// port it folds), and what they are in words.
+func portSockets(snap *model.Snapshot, r *model.PortRow) ([]int, string) {
+	ports := map[uint16]bool{r.Port: true}
+	what := "local port " + strconv.Itoa(int(r.Port))
+	if r.Ephemeral {
+		clear(ports)
+		for _, e := range snap.EphemeralPorts() {
+			ports[e.Port] = true
+		}
+		what = strconv.Itoa(r.Ports) + " ephemeral ports"
+	}
+	var idx []int
+	for _, i := range snap.Sockets() {
+		if ports[snap.Sample.Sockets[i].Local.Port()] {
+			idx = append(idx, i)
+		}
+	}
+	return idx, what
 }
 
 // openSignal opens the signal dialog for the selected process: SIGTERM,

@@ -144,15 +144,15 @@ type portsLevel struct{ ports []model.PortRow }
 func (*portsLevel) name() string { return "Local ports" }
 
 func (l *portsLevel) data(snap *model.Snapshot, width int, g format.Glyphs) tableData {
-	l.ports = snap.LocalPorts()
+	l.ports = snap.LocalPortGroups()
 	return portsData(snap, l.ports, width, g)
 }
 
 func (l *portsLevel) drill(snap *model.Snapshot, i int, _ format.Glyphs) *level {
-	if i >= len(l.ports) || !l.ports[i].Listening {
+	if i >= len(l.ports) {
 		return nil
 	}
-	return portListeners(snap, l.ports[i].Port)
+	return portDrill(snap, &l.ports[i])
 }
 
 func (l *portsLevel) find(s *model.Subject) int { return portIndex(l.ports, s) }
@@ -475,7 +475,7 @@ func processData(snap *model.Snapshot, rows []model.ProcessRow, width int, g for
 // portsData lists local ports.
 func portsData(snap *model.Snapshot, rows []model.PortRow, width int, g format.Glyphs) tableData {
 	head := []column{
-		{title: "PORT", width: 5, right: true},
+		{title: "PORT", width: portWidth(rows), right: true},
 		{title: "LISTEN", width: 6},
 	}
 	cs := countColumns(len(rows), func(i int) (*model.StateCounts, int) {
@@ -486,12 +486,12 @@ func portsData(snap *model.Snapshot, rows []model.PortRow, width int, g format.G
 	shown := shownStates(cs, ids, len(head))
 	return tableData{
 		cols: cols, n: len(rows),
-		key: func(i int) string { return strconv.Itoa(int(rows[i].Port)) },
+		key: func(i int) string { return portCell(&rows[i]) },
 		cell: func(i, c int) string {
 			r := &rows[i]
 			switch j := ids[c]; {
 			case j == 0:
-				return strconv.Itoa(int(r.Port))
+				return portCell(r)
 			case j == 1:
 				if r.Listening {
 					return "yes"
