@@ -73,6 +73,10 @@ func (a *actionFlags) check(c *config) error {
 	return nil
 }
 
+// beforeDestroy, when set (by a test), runs between listing the matches
+// and destroying them: where a socket can vanish in a real run.
+var beforeDestroy func(socks []source.Socket)
+
 // errKillIncomplete: some matches could not be destroyed (exit 1).
 var errKillIncomplete = errors.New("not every matching socket could be destroyed")
 
@@ -128,6 +132,9 @@ func runKill(c config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer ex.Close()
+	if beforeDestroy != nil {
+		beforeDestroy(socks)
+	}
 	res := ex.DestroyAll(socks)
 	log := source.NewActionLog()
 	defer log.Close()
