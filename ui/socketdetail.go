@@ -168,7 +168,9 @@ func (d *socketDetail) render(width, height int) []string {
 		netns = format.Sanitize(d.snap.Netns)
 	}
 	add(kv("cookie", "0x"+strconv.FormatUint(sk.Cookie, 16)) + "  " + kv("inode", strconv.Itoa(int(sk.Inode))) +
-		"  " + kv("uid", strconv.Itoa(int(sk.UID))) + "  " + kv("netns", netns) + "  " + kv("owners", owners+inferred))
+		"  " + kv("uid", strconv.Itoa(int(sk.UID))) + "  " + kv("netns", netns))
+	// The owners on their own line: with their fd numbers they are long.
+	add(kv("owners", owners+inferred))
 	age := "-"
 	if d.snap != nil {
 		if a := socketAge(d.snap, &d.sock); a != "" {
