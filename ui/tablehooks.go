@@ -84,6 +84,9 @@ func (v *tableView) hookKey(msg tea.KeyPressMsg) (cmd tea.Cmd, handled bool) {
 	return nil, false
 }
 
+// modal implements modal: a dialog is open.
+func (v *tableView) modal() bool { return v.acts.dialog != nil }
+
 // hookMsg handles the answers of lookups and actions.
 func (v *tableView) hookMsg(msg tea.Msg) tea.Cmd {
 	switch m := msg.(type) {
