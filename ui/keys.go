@@ -41,6 +41,9 @@ type KeyMap struct {
 	// Listeners lists the listeners (Enter: one listener's queue over
 	// time, who connects, its owners).
 	Listeners key.Binding
+	// SortQuality steps the Peers view's order by rtt, worst rtt,
+	// retransmits per second (the columns at 140 columns and wider).
+	SortQuality key.Binding
 
 	Up, Down, PageUp, PageDown, Home, End key.Binding
 }
@@ -89,7 +92,8 @@ func DefaultKeys() KeyMap {
 		Kill:   b("F9", "kill the row's sockets (asks first)", "f9"),
 		Signal: b("S", "signal the process: TERM, again: KILL", "S"),
 
-		Listeners: b("l", "listeners: queues over time, who connects", "l"),
+		Listeners:   b("l", "listeners: queues over time, who connects", "l"),
+		SortQuality: b("Q", "peers: sort by rtt, worst rtt, retrans/s (140+ columns)", "Q"),
 
 		Up:       b(g.KeyUp+"/k", "move up", "up", "k"),
 		Down:     b(g.KeyDown+"/j", "move down", "down", "j"),
@@ -132,7 +136,7 @@ func (k *KeyMap) spell(g format.Glyphs) {
 func (k KeyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Enter, k.Back, k.Findings, k.Kernel, k.Listeners, k.Kill, k.Signal},
-		{k.SortTimeWait, k.SortCloseWait, k.SortEstablished, k.SortTotal, k.SortLeft, k.SortRight, k.Reverse},
+		{k.SortTimeWait, k.SortCloseWait, k.SortEstablished, k.SortTotal, k.SortLeft, k.SortRight, k.Reverse, k.SortQuality},
 		{k.Filter, k.FilterKeep, k.FilterClear, k.Search, k.SearchNext, k.SearchPrev, k.SortPick, k.Kill, k.NextView, k.PrevView, k.Pause, k.Slower, k.Faster, k.Help, k.Suspend, k.Quit},
 	}
 }

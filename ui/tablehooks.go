@@ -24,6 +24,8 @@ type tableActs struct {
 	sigProc  model.ProcKey
 	sigKill  bool
 	termSent map[model.ProcKey]bool
+	// quality: the per-peer rtt and retransmits (peerquality.go).
+	quality peerQuality
 }
 
 // hookKey handles the keys of the dialogs, the detail and the socket
@@ -48,6 +50,14 @@ func (v *tableView) hookKey(msg tea.KeyPressMsg) (cmd tea.Cmd, handled bool) {
 	if _, ok := top.kind.(drawnLevel); ok {
 		// Only back (and the global keys) leave the detail.
 		return nil, !key.Matches(msg, k.Back)
+	}
+	if _, ok := top.kind.(*peersLevel); ok && key.Matches(msg, k.SortQuality) {
+		if !v.qualityOn() {
+			return request(noticeMsg("rtt columns: a live kernel and 140 columns or more")), true
+		}
+		v.acts.quality.stepQualitySort()
+		top.tbl.sel, top.tbl.offset, top.tbl.selKey = 0, 0, ""
+		return v.refresh(), true
 	}
 	if key.Matches(msg, k.Listeners) {
 		v.levels = append(v.levels, &level{kind: &listenersLevel{}, label: "listeners"})
@@ -96,6 +106,9 @@ func (v *tableView) hookMsg(msg tea.Msg) tea.Cmd {
 				d.answer(m)
 			}
 		}
+	case qualityMsg:
+		v.acts.quality.answer(m)
+		return v.refresh()
 	case fdsMsg:
 		for _, lv := range v.levels {
 			if d, ok := lv.kind.(*socketDetail); ok && d.sock.Cookie == m.cookie {
@@ -127,7 +140,18 @@ func (v *tableView) hookSnapshot() tea.Cmd {
 	if d, ok := v.top().kind.(*socketDetail); ok {
 		return d.lookup()
 	}
-	return nil
+	return v.sampleQuality()
+}
+
+// hookLevel prepares the top level before its rows are computed: the
+// Peers view gets the quality columns when they are on.
+func (v *tableView) hookLevel() {
+	if pl, ok := v.top().kind.(*peersLevel); ok {
+		pl.q = nil
+		if v.qualityOn() {
+			pl.q = &v.acts.quality
+		}
+	}
 }
 
 // hookView draws the detail instead of the panels and table, and the

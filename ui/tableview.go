@@ -96,7 +96,7 @@ func (v *tableView) Keys() []key.Binding {
 	return []key.Binding{
 		k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Enter, k.Back,
 		k.SortTimeWait, k.SortCloseWait, k.SortEstablished, k.SortTotal, k.SortLeft, k.SortRight, k.Reverse,
-		k.Filter, k.NextView, k.PrevView, k.Listeners, k.Kill, k.Signal,
+		k.Filter, k.NextView, k.PrevView, k.Listeners, k.SortQuality, k.Kill, k.Signal,
 	}
 }
 
@@ -250,6 +250,7 @@ func (v *tableView) refresh() tea.Cmd {
 	if v.snap == nil {
 		return nil
 	}
+	v.hookLevel()
 	lv.tbl.setData(lv.kind.data(v.snap, max(v.width, MinWidth), v.c.Glyphs))
 	if lv.jump == nil {
 		return nil

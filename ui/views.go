@@ -74,11 +74,20 @@ type level struct {
 }
 
 // peersLevel is the Peers view: one row per remote end.
-type peersLevel struct{ peers []model.Peer }
+type peersLevel struct {
+	peers []model.Peer
+	// q, when set, adds the per-peer quality columns (peerquality.go).
+	q *peerQuality
+}
 
 func (*peersLevel) name() string { return "Peers" }
 
 func (l *peersLevel) data(snap *model.Snapshot, width int, g format.Glyphs) tableData {
+	if l.q != nil {
+		var td tableData
+		l.peers, td = l.q.qualityData(snap, width, g)
+		return td
+	}
 	l.peers = snap.Peers
 	return peersData(snap, width, g)
 }
@@ -97,7 +106,12 @@ func (l *peersLevel) drill(_ *model.Snapshot, i int, g format.Glyphs) *level {
 
 func (l *peersLevel) find(s *model.Subject) int { return peerIndex(l.peers, s) }
 
-func (*peersLevel) note(*themes.Styles, *model.Snapshot, format.Glyphs) string { return "" }
+func (l *peersLevel) note(st *themes.Styles, _ *model.Snapshot, _ format.Glyphs) string {
+	if l.q != nil {
+		return st.Dim.Render(l.q.note())
+	}
+	return ""
+}
 
 // processesLevel lists processes: the Processes view, or with byPeer the
 // processes behind one peer.
