@@ -36,6 +36,33 @@ func (snap *Snapshot) PeerSockets(p *Peer) []int {
 	return out
 }
 
+// PeersSockets is PeerSockets for several peers in one pass over the
+// sample: the sockets of each, by position in peers.
+func (snap *Snapshot) PeersSockets(peers []Peer) [][]int {
+	out := make([][]int, len(peers))
+	s := snap.Sample
+	if s == nil || len(peers) == 0 {
+		return out
+	}
+	at := make(map[peerKey]int, len(peers))
+	for i := range peers {
+		at[peers[i].key] = i
+	}
+	for i := range s.Sockets {
+		sk := &s.Sockets[i]
+		if !isPeerSocket(sk) {
+			continue
+		}
+		if j, ok := at[classify(sk, snap.lt)]; ok && snap.opt.Filter.Match(sk, s.Procs) {
+			out[j] = append(out[j], i)
+		}
+	}
+	for _, idx := range out {
+		sortSocketIndexes(s.Sockets, idx)
+	}
+	return out
+}
+
 // ProcessSockets returns the indexes into Sample.Sockets of the sockets a
 // process holds (pid 0: those without a known owner, or all of them when
 // the sample is not attributed) that pass the filter, in the order of

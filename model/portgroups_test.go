@@ -46,3 +46,23 @@ func TestLocalPortGroups(t *testing.T) {
 		t.Errorf("reversed: the ephemeral row is not last: %+v", rows)
 	}
 }
+
+// TestPeersSockets: one pass gives each peer what PeerSockets gives it.
+func TestPeersSockets(t *testing.T) {
+	snap := Build(poll{build: server(0, 8, 3)}.sample(), nil, Options{})
+	got := snap.PeersSockets(snap.Peers)
+	for i := range snap.Peers {
+		want := snap.PeerSockets(&snap.Peers[i])
+		if len(got[i]) != len(want) {
+			t.Fatalf("peer %d: %v, want %v", i, got[i], want)
+		}
+		for j := range want {
+			if got[i][j] != want[j] {
+				t.Fatalf("peer %d: %v, want %v", i, got[i], want)
+			}
+		}
+	}
+	if len(snap.Peers) == 0 {
+		t.Fatal("no peers in the fixture")
+	}
+}

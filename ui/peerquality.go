@@ -71,8 +71,12 @@ type qualityRes struct {
 	at     time.Time
 }
 
-// qualityMsg carries a refresh's lookups.
-type qualityMsg []qualityRes
+// qualityMsg carries a refresh's lookups and where each peer's
+// round-robin goes on from.
+type qualityMsg struct {
+	res     []qualityRes
+	cursors map[model.PeerKey]int
+}
 
 // hasInfo: the states whose sockets carry tcp_info.
 func hasInfo(st source.State) bool {
@@ -92,9 +96,6 @@ func (v *tableView) sampleQuality() tea.Cmd {
 		return nil
 	}
 	q := &v.acts.quality
-	if q.peers == nil {
-		q.peers = map[model.PeerKey]*peerQ{}
-	}
 	tbl := &v.top().tbl
 	pl := v.top().kind.(*peersLevel)
 	lo, hi := min(tbl.offset, len(pl.peers)), min(tbl.offset+max(1, tbl.height), len(pl.peers))
@@ -102,64 +103,75 @@ func (v *tableView) sampleQuality() tea.Cmd {
 	if len(onScreen) == 0 {
 		return nil
 	}
-	type job struct {
-		peer model.PeerKey
-		id   source.SocketID
+	// The cursors travel with the command and come back with the
+	// answers: the selection (a pass over the sample) and the lookups run
+	// off the UI goroutine.
+	peers := slices.Clone(onScreen)
+	cursors := make([]int, len(peers))
+	for i := range peers {
+		if pq := q.peers[peers[i].Key]; pq != nil {
+			cursors[i] = pq.cursor
+		}
 	}
-	var jobs []job
-	share := max(1, qualityBudget/len(onScreen))
-	socks := v.snap.Sample.Sockets
-	for i := range onScreen {
-		p := &onScreen[i]
-		var idx []int
-		for _, j := range v.snap.PeerSockets(p) {
-			if hasInfo(socks[j].State) {
-				idx = append(idx, j)
+	snap, a := v.snap, v.c.Actions
+	return func() tea.Msg {
+		type job struct {
+			peer model.PeerKey
+			id   source.SocketID
+		}
+		var jobs []job
+		msg := qualityMsg{cursors: map[model.PeerKey]int{}}
+		share := max(1, qualityBudget/len(peers))
+		socks := snap.Sample.Sockets
+		for i, all := range snap.PeersSockets(peers) {
+			var idx []int
+			for _, j := range all {
+				if hasInfo(socks[j].State) {
+					idx = append(idx, j)
+				}
+			}
+			if len(idx) == 0 {
+				continue
+			}
+			n := min(share, len(idx), qualityBudget-len(jobs))
+			for k := range n {
+				jobs = append(jobs, job{peers[i].Key, socks[idx[(cursors[i]+k)%len(idx)]].ID()})
+			}
+			msg.cursors[peers[i].Key] = (cursors[i] + n) % len(idx)
+			if len(jobs) == qualityBudget {
+				break
 			}
 		}
-		if len(idx) == 0 {
-			continue
-		}
-		pq := q.peers[p.Key]
-		if pq == nil {
-			pq = &peerQ{socks: map[uint64]*sockQ{}}
-			q.peers[p.Key] = pq
-		}
-		n := min(share, len(idx), qualityBudget-len(jobs))
-		for k := range n {
-			sk := &socks[idx[(pq.cursor+k)%len(idx)]]
-			jobs = append(jobs, job{p.Key, sk.ID()})
-		}
-		pq.cursor = (pq.cursor + n) % len(idx)
-		if len(jobs) == qualityBudget {
-			break
-		}
-	}
-	if len(jobs) == 0 {
-		return nil
-	}
-	a := v.c.Actions
-	return func() tea.Msg {
-		out := make(qualityMsg, 0, len(jobs))
 		for _, j := range jobs {
 			det, err := a.Lookup(j.id)
 			r := qualityRes{peer: j.peer, cookie: j.id.Cookie, at: time.Now(), gone: isGone(err)}
 			if err == nil && det != nil {
 				r.info = det.Socket.Info
 			}
-			out = append(out, r)
+			msg.res = append(msg.res, r)
 		}
-		return out
+		return msg
 	}
 }
 
 // answer records a refresh's lookups.
 func (q *peerQuality) answer(m qualityMsg) {
-	for _, r := range m {
-		pq := q.peers[r.peer]
+	if q.peers == nil {
+		q.peers = map[model.PeerKey]*peerQ{}
+	}
+	peer := func(k model.PeerKey) *peerQ {
+		pq := q.peers[k]
 		if pq == nil {
-			continue
+			pq = &peerQ{socks: map[uint64]*sockQ{}}
+			q.peers[k] = pq
 		}
+		return pq
+	}
+	for k, c := range m.cursors {
+		peer(k).cursor = c
+	}
+	for _, r := range m.res {
+		pq := peer(r.peer)
 		if r.gone {
 			delete(pq.socks, r.cookie)
 			continue
