@@ -33,6 +33,9 @@ type Point struct {
 	synSent   map[netip.AddrPort]int  // SYN_SENT per remote endpoint
 	full      map[netip.AddrPort]bool // listeners whose queue was full
 	near      map[netip.AddrPort]bool // listeners at or near their cap
+	// listen: each listener's accept queue and SYN_RECV count, only
+	// those not both zero (an idle listener costs nothing here).
+	listen map[netip.AddrPort]listenPoint
 	// destOwners: who held sockets to the hottest destinations (see
 	// hotDestinationOwners); nil when none was hot.
 	destOwners map[DestKey]map[int32]int

@@ -176,6 +176,11 @@ type PortRow struct {
 	// Processes are the distinct owners, by pid, at most MaxPortProcesses;
 	// pid 0 named "unknown" stands for sockets without a known owner.
 	Processes []ProcRef `json:"processes"`
+	// Ephemeral marks the one row of LocalPortGroups that stands for
+	// every port of the ephemeral range nothing listens on (Port is 0);
+	// Ports counts them.
+	Ephemeral bool `json:"ephemeral,omitempty"`
+	Ports     int  `json:"ports,omitempty"`
 }
 
 // ProcKey identifies a process across snapshots: a pid and its start time
