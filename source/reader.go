@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -120,6 +119,7 @@ func (k *Kernel) Read(ctx context.Context) (*Sample, error) {
 			m.attrMu.Lock()
 			s.Procs = m.attr.joinLatest(&k.js, socks)
 			s.Unreadable, s.Attributed = k.js.lastUnreadable, true
+			s.Groups = k.js.lastGroups
 			noFDs, fdErr := k.js.lastOutOfFDs, m.attr.last.FDErr
 			m.attrMu.Unlock()
 			if noFDs > 0 {
@@ -189,7 +189,7 @@ func countFromSockstat(root string) int {
 	if st, w := (ProcFS{Root: root}).ReadSockstat(); len(w) == 0 {
 		n += int(st.InUse + st.TW)
 	}
-	if b, err := os.ReadFile(root + "/thread-self/net/sockstat6"); err == nil {
+	if b, err := readProcFile(root + "/thread-self/net/sockstat6"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			f := strings.Fields(line)
 			if len(f) >= 3 && f[0] == "TCP6:" && f[1] == "inuse" {
