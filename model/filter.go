@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tcptop/tcptop/source"
 )
@@ -60,7 +61,7 @@ func ParseFilter(expr string) (Filter, error) {
 	for _, tok := range strings.Fields(expr) {
 		t, err := parseTerm(tok)
 		if err != nil {
-			return Filter{}, fmt.Errorf("bad filter term %q: %w", tok, err)
+			return Filter{}, fmt.Errorf("bad filter term %s: %w", quoteCut(tok), err)
 		}
 		f.terms = append(f.terms, t)
 	}
@@ -86,7 +87,7 @@ func parseTerm(tok string) (term, error) {
 	alts := strings.Split(val, ",")
 	for _, a := range alts {
 		if a == "" {
-			return term{}, fmt.Errorf("empty value after %q", key+":")
+			return term{}, fmt.Errorf("empty value after %s", quoteCut(key+":"))
 		}
 	}
 	var t term
@@ -96,7 +97,7 @@ func parseTerm(tok string) (term, error) {
 		for _, a := range alts {
 			n, err := strconv.ParseUint(a, 10, 16)
 			if err != nil {
-				return term{}, fmt.Errorf("%q is not a port number (0-65535)", a)
+				return term{}, fmt.Errorf("%s is not a port number (0-65535)", quoteCut(a))
 			}
 			t.ports = append(t.ports, uint16(n))
 		}
@@ -105,7 +106,7 @@ func parseTerm(tok string) (term, error) {
 		for _, a := range alts {
 			n, err := strconv.ParseInt(a, 10, 32)
 			if err != nil || n <= 0 {
-				return term{}, fmt.Errorf("%q is not a pid", a)
+				return term{}, fmt.Errorf("%s is not a pid", quoteCut(a))
 			}
 			t.pids = append(t.pids, int32(n))
 		}
@@ -119,7 +120,7 @@ func parseTerm(tok string) (term, error) {
 		for _, a := range alts {
 			p, ok := parseAddrOrPrefix(a)
 			if !ok {
-				return term{}, fmt.Errorf("%q is not an IP address or CIDR prefix", a)
+				return term{}, fmt.Errorf("%s is not an IP address or CIDR prefix", quoteCut(a))
 			}
 			t.addrs = append(t.addrs, p)
 		}
@@ -128,12 +129,12 @@ func parseTerm(tok string) (term, error) {
 		for _, a := range alts {
 			s, ok := source.ParseState(a)
 			if !ok {
-				return term{}, fmt.Errorf("%q is not a TCP state (ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, FIN_WAIT2, TIME_WAIT, CLOSE, CLOSE_WAIT, LAST_ACK, LISTEN, CLOSING)", a)
+				return term{}, fmt.Errorf("%s is not a TCP state (ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, FIN_WAIT2, TIME_WAIT, CLOSE, CLOSE_WAIT, LAST_ACK, LISTEN, CLOSING)", quoteCut(a))
 			}
 			t.states |= 1 << s
 		}
 	default:
-		return term{}, fmt.Errorf("unknown key %q (want %s or a bare word)", key+":", filterKeys)
+		return term{}, fmt.Errorf("unknown key %s (want %s or a bare word)", quoteCut(key+":"), filterKeys)
 	}
 	return t, nil
 }
@@ -285,7 +286,7 @@ func ParseSortKey(s string) (SortKey, error) {
 }
 
 func sortKeyError(s string) error {
-	return fmt.Errorf("unknown sort key %q (want total or a TCP state such as TIME_WAIT, CLOSE_WAIT, ESTABLISHED; a leading - puts the smallest first)", s)
+	return fmt.Errorf("unknown sort key %s (want total or a TCP state such as TIME_WAIT, CLOSE_WAIT, ESTABLISHED; a leading - puts the smallest first)", quoteCut(s))
 }
 
 // String returns "total" or the state name, after "-" when Reverse;
@@ -316,4 +317,18 @@ func (k SortKey) compare(xc *StateCounts, xt int, yc *StateCounts, yt int) int {
 		return -c
 	}
 	return c
+}
+
+// quoteCut quotes user input for an error message: at most 48 bytes of
+// it, so a huge filter's error stays one short line.
+func quoteCut(s string) string {
+	const max = 48
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + fmt.Sprintf("…(%d bytes)", len(s))
 }

@@ -1,0 +1,198 @@
+package source_test
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tcptop/tcptop/internal/nstest"
+	"github.com/tcptop/tcptop/source"
+)
+
+// TestFIFOInProcRoot: a FIFO where a sysctl or counter file should be (a
+// --proc-root tree, an odd mount) is refused at once, as a warning naming
+// it, instead of blocking the read forever (issue 20 item 4).
+func TestFIFOInProcRoot(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "proc")
+	if err := os.CopyFS(root, os.DirFS("../testdata/proc")); err != nil {
+		t.Fatal(err)
+	}
+	fifos := []string{"sys/net/ipv4/tcp_fin_timeout", "thread-self/net/netstat", "thread-self/net/sockstat"}
+	for _, rel := range fifos {
+		p := filepath.Join(root, rel)
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mkfifo(p, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan []source.Warning, 1)
+	go func() {
+		fs := source.ProcFS{Root: root}
+		_, w1 := fs.ReadSysctls()
+		_, w2 := fs.ReadCounters()
+		_, w3 := fs.ReadSockstat()
+		done <- append(append(w1, w2...), w3...)
+	}()
+	var warns []source.Warning
+	select {
+	case warns = <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("reading a procfs tree with FIFOs still blocked after 5 s")
+	}
+	for _, rel := range fifos {
+		found := false
+		for _, w := range warns {
+			if errors.Is(w.Err, source.ErrNotRegular) && (strings.Contains(w.Error(), rel) || strings.HasSuffix(rel, strings.ReplaceAll(w.Name, ".", "/"))) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no not-a-regular-file warning for %s: %v", rel, warns)
+		}
+	}
+}
+
+// TestRenamedProcessIsRenamed: a process that renames itself (prctl
+// PR_SET_NAME, as postgres and sshd do) or execs another program is shown
+// by its new name and command line at the next poll, not the one cached
+// when it was first seen (issue 20 item 8).
+func TestRenamedProcessIsRenamed(t *testing.T) {
+	const py = "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		t.Skip("needs " + py)
+	}
+	name, ns := nstest.New(t, "tcptop-rename")
+	var ln net.Listener
+	if err := ns.Do(func() (err error) { ln, err = net.Listen("tcp", "127.0.0.1:0"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, _ := ln.(*net.TCPListener).File()
+	defer f.Close()
+	script := `import ctypes, os, sys
+libc = ctypes.CDLL(None)
+print("ready", flush=True)
+for line in sys.stdin:
+    cmd = line.split()
+    if cmd[0] == "rename":
+        libc.prctl(15, cmd[1].encode(), 0, 0, 0)
+        print("ok", flush=True)
+    elif cmd[0] == "exec":
+        os.execv("/usr/bin/sleep", ["tcptop-exec-argv0", "600"])
+`
+	c := exec.Command(py, "-c", script)
+	c.ExtraFiles = []*os.File{f}
+	in, _ := c.StdinPipe()
+	outp, _ := c.StdoutPipe()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+	out := bufio.NewScanner(outp)
+	if !out.Scan() || out.Text() != "ready" {
+		t.Fatalf("child: %q", out.Text())
+	}
+	pid := int32(c.Process.Pid)
+
+	k, err := source.Open(source.Options{Netns: name, Attribute: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	proc := func() *source.Process {
+		s, err := k.Read(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Procs[pid]
+	}
+	until := func(what string, ok func(p *source.Process) bool) {
+		t.Helper()
+		var p *source.Process
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if p = proc(); p != nil && ok(p) {
+				return
+			}
+		}
+		t.Fatalf("%s: process %+v", what, p)
+	}
+	until("first seen", func(p *source.Process) bool {
+		return p.Name == "python3" && strings.HasPrefix(p.Cmdline, py+" -c import ctypes")
+	})
+
+	in.Write([]byte("rename tcptop-renamed\n"))
+	if !out.Scan() || out.Text() != "ok" {
+		t.Fatalf("child: %q", out.Text())
+	}
+	p := proc()
+	if p == nil || p.Name != "tcptop-renamed" {
+		t.Fatalf("after prctl(PR_SET_NAME): %+v", p)
+	}
+
+	in.Write([]byte("exec\n"))
+	until("after exec", func(p *source.Process) bool {
+		return p.Name == "sleep" && p.Cmdline == "tcptop-exec-argv0 600"
+	})
+}
+
+// TestHugeCommandLineIsCut: a process whose command line is megabytes
+// long is kept as at most MaxCmdline bytes, marked as cut (issue 20 item
+// 6: 20 such processes drove --once to 1 GB).
+func TestHugeCommandLineIsCut(t *testing.T) {
+	name, ns := nstest.New(t, "tcptop-hugecmd")
+	var ln net.Listener
+	if err := ns.Do(func() (err error) { ln, err = net.Listen("tcp", "127.0.0.1:0"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, _ := ln.(*net.TCPListener).File()
+	defer f.Close()
+	// 12 arguments of 100 KB (one argument may not exceed 128 KiB): 1.2 MB.
+	arg := strings.Repeat("é", 50_000)
+	args := []string{"600"}
+	for range 12 {
+		args = append(args, arg)
+	}
+	// The shell keeps its arguments while it waits for sleep.
+	c2 := exec.Command("/bin/sh", append([]string{"-c", "sleep 600; :", "sh"}, args...)...)
+	c2.ExtraFiles = []*os.File{f}
+	if err := c2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c2.Process.Kill(); c2.Wait() })
+
+	k, err := source.Open(source.Options{Netns: name, Attribute: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	pid := int32(c2.Process.Pid)
+	var p *source.Process
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && (p == nil || p.Name != "sh"); time.Sleep(50 * time.Millisecond) {
+		s, err := k.Read(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p = s.Procs[pid]
+	}
+	if p == nil {
+		t.Fatal("the shell was not seen")
+	}
+	if len(p.Cmdline) > source.MaxCmdline+len(source.CmdlineCut) || !strings.HasSuffix(p.Cmdline, source.CmdlineCut) ||
+		!strings.HasPrefix(p.Cmdline, "/bin/sh -c sleep 600; : sh 600 éé") {
+		t.Errorf("command line of %d bytes: %.80q…%q", len(p.Cmdline), p.Cmdline, p.Cmdline[max(0, len(p.Cmdline)-40):])
+	}
+	if !strings.HasSuffix(strings.TrimSuffix(p.Cmdline, source.CmdlineCut), "é") {
+		t.Errorf("cut inside a character: %q", p.Cmdline[len(p.Cmdline)-20:])
+	}
+}
