@@ -48,6 +48,7 @@ type term struct {
 	pids   []int32
 	words  []string // lower case
 	addrs  []netip.Prefix
+	zones  []string // addrs[i]'s IPv6 scope ("eth0" of fe80::1%eth0), "" for any
 	states source.StateMask
 }
 
@@ -79,8 +80,8 @@ func parseTerm(tok string) (term, error) {
 		}
 	}
 	if !hasKey {
-		if p, ok := parseAddrOrPrefix(tok); ok {
-			return term{kind: termAddr, addrs: []netip.Prefix{p}}, nil
+		if p, zone, ok := parseAddrOrPrefix(tok); ok {
+			return term{kind: termAddr, addrs: []netip.Prefix{p}, zones: []string{zone}}, nil
 		}
 		return term{kind: termWord, words: []string{strings.ToLower(tok)}}, nil
 	}
@@ -118,11 +119,11 @@ func parseTerm(tok string) (term, error) {
 	case "addr":
 		t.kind = termAddr
 		for _, a := range alts {
-			p, ok := parseAddrOrPrefix(a)
+			p, zone, ok := parseAddrOrPrefix(a)
 			if !ok {
 				return term{}, fmt.Errorf("%s is not an IP address or CIDR prefix", quoteCut(a))
 			}
-			t.addrs = append(t.addrs, p)
+			t.addrs, t.zones = append(t.addrs, p), append(t.zones, zone)
 		}
 	case "state":
 		t.kind = termState
@@ -140,20 +141,23 @@ func parseTerm(tok string) (term, error) {
 }
 
 // parseAddrOrPrefix accepts an address (as a full-length prefix) or a CIDR
-// prefix, unmapping IPv4-mapped IPv6 forms.
-func parseAddrOrPrefix(s string) (netip.Prefix, bool) {
+// prefix, unmapping IPv4-mapped IPv6 forms. An address's IPv6 scope
+// (fe80::1%eth0) is returned apart: a link-local address means a different
+// host on each link.
+func parseAddrOrPrefix(s string) (netip.Prefix, string, bool) {
 	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
 	if a, err := netip.ParseAddr(s); err == nil {
-		a = a.Unmap()
-		return netip.PrefixFrom(a, a.BitLen()), true
+		zone := a.Zone()
+		a = a.Unmap().WithZone("")
+		return netip.PrefixFrom(a, a.BitLen()), zone, true
 	}
 	if p, err := netip.ParsePrefix(s); err == nil {
 		if p.Addr().Is4In6() && p.Bits() >= 96 {
 			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
-		return p.Masked(), true
+		return p.Masked(), "", true
 	}
-	return netip.Prefix{}, false
+	return netip.Prefix{}, "", false
 }
 
 // String returns the normalised expression.
@@ -192,9 +196,13 @@ func (t *term) match(s *source.Socket, procs map[int32]*source.Process) bool {
 	case termProc:
 		return ownerNameContains(s, procs, t.words)
 	case termAddr:
+		// Prefix.Contains never matches an address with a zone: match
+		// without it, then the term's zone if it names one.
 		l, r := s.Local.Addr().Unmap(), s.Remote.Addr().Unmap()
-		for _, p := range t.addrs {
-			if p.Contains(l) || p.Contains(r) {
+		lz, rz := l.WithZone(""), r.WithZone("")
+		for i, p := range t.addrs {
+			z := t.zones[i]
+			if (p.Contains(lz) && (z == "" || z == l.Zone())) || (p.Contains(rz) && (z == "" || z == r.Zone())) {
 				return true
 			}
 		}

@@ -3,6 +3,7 @@ package source_test
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tcptop/tcptop/internal/nstest"
+	"github.com/tcptop/tcptop/model"
 	"github.com/tcptop/tcptop/source"
 )
 
@@ -194,5 +196,90 @@ func TestHugeCommandLineIsCut(t *testing.T) {
 	}
 	if !strings.HasSuffix(strings.TrimSuffix(p.Cmdline, source.CmdlineCut), "é") {
 		t.Errorf("cut inside a character: %q", p.Cmdline[len(p.Cmdline)-20:])
+	}
+}
+
+// TestLinkLocalScopesStayApart: fe80::1 reached on two links is two
+// peers, each with its interface as the zone (fe80::1%d0, fe80::1%d1),
+// not one merged peer (issue 20 item 11).
+func TestLinkLocalScopesStayApart(t *testing.T) {
+	name, ns := nstest.New(t, "tcptop-scope")
+	for _, dev := range []string{"d0", "d1"} {
+		for _, args := range [][]string{
+			{"link", "add", dev, "type", "veth", "peer", "name", "p" + dev},
+			{"link", "set", dev, "up"},
+			{"link", "set", "p" + dev, "up"},
+			{"addr", "add", "fe80::1/64", "dev", dev, "nodad"},
+		} {
+			if out, err := exec.Command("ip", append([]string{"-n", name}, args...)...).CombinedOutput(); err != nil {
+				t.Skipf("ip %v: %v %s", args, err, out)
+			}
+		}
+	}
+	var ln net.Listener
+	var conns []net.Conn
+	err := ns.Do(func() (err error) {
+		if ln, err = net.Listen("tcp6", "[::]:0"); err != nil {
+			return err
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		for _, dev := range []string{"d0", "d1"} {
+			c, err := net.Dial("tcp6", fmt.Sprintf("[fe80::1%%%s]:%d", dev, port))
+			if err != nil {
+				return err
+			}
+			conns = append(conns, c)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+		ln.Close()
+	}()
+	k, err := source.Open(source.Options{Netns: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	s, err := k.Read(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	zones := map[string]int{}
+	for _, so := range s.Sockets {
+		if so.State == source.Established && so.Remote.Port() == uint16(ln.Addr().(*net.TCPAddr).Port) {
+			zones[so.Remote.Addr().String()]++
+		}
+	}
+	if zones["fe80::1%d0"] != 1 || zones["fe80::1%d1"] != 1 {
+		t.Fatalf("client sockets' remotes %v, want fe80::1%%d0 and fe80::1%%d1", zones)
+	}
+	snap := model.Build(s, nil, model.Options{})
+	out := 0
+	for _, p := range snap.Peers {
+		if p.Direction == "out" && strings.HasPrefix(p.Remote, "[fe80::1%d") {
+			out++
+		}
+	}
+	if out != 2 {
+		t.Errorf("%d outgoing fe80::1 peers, want 2: %+v", out, snap.Peers)
+	}
+	f, err := model.ParseFilter("addr:fe80::1%d1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i := range s.Sockets {
+		if f.Match(&s.Sockets[i], s.Procs) {
+			n++
+		}
+	}
+	if n != 2 { // the client on d1 and its server end
+		t.Errorf("addr:fe80::1%%d1 matches %d sockets, want 2", n)
 	}
 }

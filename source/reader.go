@@ -139,6 +139,7 @@ func (k *Kernel) Read(ctx context.Context) (*Sample, error) {
 
 	fs := ProcFS{Root: m.procRoot}
 	err = k.ns.Do(func() error {
+		nameScopes(s.Sockets)
 		var w []Warning
 		s.Sysctl, w = fs.ReadSysctls()
 		s.Warnings = append(s.Warnings, w...)
