@@ -87,8 +87,9 @@ type joinState struct {
 	orphans map[uint32]orphan
 	poll    uint64
 	// lastUnreadable and lastOutOfFDs are the counts of the last join.
-	lastUnreadable int
-	lastOutOfFDs   int
+	lastUnreadable     int
+	lastOutOfFDs       int
+	lastUnreadablePIDs []int32
 	// lastGroups are the last join's inferred owner groups (see
 	// Sample.Groups); prevGroups the ones before.
 	lastGroups map[int32][]int32
@@ -147,8 +148,9 @@ type ScanResult struct {
 	// fds counts each readable process's open files.
 	fds []pidCount
 	// Unreadable counts processes whose fds could not be read
-	// (permission).
-	Unreadable int
+	// (permission); UnreadablePIDs names the first few of them.
+	Unreadable     int
+	UnreadablePIDs []int32
 	// OutOfFDs counts processes whose fds were not read because tcptop
 	// had no file descriptor left (EMFILE, ENFILE); what an earlier read
 	// found for them is kept. FDErr is that error.
@@ -239,10 +241,10 @@ func (a *Attributor) join(js *joinState, socks []Socket, scan ScanResult) map[in
 			}
 			a.Reads += reads
 			a.links, a.fds = r.links, r.fds
-			scan.links, scan.fds, scan.Unreadable = r.links, r.fds, r.Unreadable
+			scan.links, scan.fds, scan.Unreadable, scan.UnreadablePIDs = r.links, r.fds, r.Unreadable, r.UnreadablePIDs
 			scan.OutOfFDs, scan.FDErr = r.OutOfFDs, r.FDErr
 			// The second look is now the latest scan, for every namespace.
-			a.last.links, a.last.fds, a.last.Unreadable = r.links, r.fds, r.Unreadable
+			a.last.links, a.last.fds, a.last.Unreadable, a.last.UnreadablePIDs = r.links, r.fds, r.Unreadable, r.UnreadablePIDs
 			a.last.OutOfFDs, a.last.FDErr = r.OutOfFDs, r.FDErr
 			a.buildTable(scan.links)
 			a.tableGen = a.gen
@@ -256,6 +258,7 @@ func (a *Attributor) join(js *joinState, socks []Socket, scan ScanResult) map[in
 		}
 	}
 	js.lastUnreadable, js.lastOutOfFDs = scan.Unreadable, scan.OutOfFDs
+	js.lastUnreadablePIDs = append(js.lastUnreadablePIDs[:0:0], scan.UnreadablePIDs...)
 	for ino, o := range js.orphans {
 		if o.poll != js.poll {
 			delete(js.orphans, ino)

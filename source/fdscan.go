@@ -42,6 +42,10 @@ import (
 // read while its fd directory looks unchanged.
 const defaultRefresh = 60 * time.Second
 
+// MaxUnreadablePIDs is how many of the processes whose fds could not be
+// read a Sample names.
+const MaxUnreadablePIDs = 8
+
 // chunkFDs is how many fds of one process one worker reads at a time.
 const chunkFDs = 1024
 
@@ -207,7 +211,7 @@ func (a *Attributor) scanAll(r *ScanResult, policy readPolicy, sinceGen uint64) 
 	}
 	wg.Wait()
 
-	r.links, r.fds, r.Unreadable = r.links[:0], r.fds[:0], 0
+	r.links, r.fds, r.Unreadable, r.UnreadablePIDs = r.links[:0], r.fds[:0], 0, nil
 	r.OutOfFDs, r.FDErr = 0, nil
 	for _, e := range entries {
 		if e.noFDs != nil {
@@ -218,6 +222,9 @@ func (a *Attributor) scanAll(r *ScanResult, policy readPolicy, sinceGen uint64) 
 		}
 		if e.unreadable {
 			r.Unreadable++
+			if len(r.UnreadablePIDs) < MaxUnreadablePIDs {
+				r.UnreadablePIDs = append(r.UnreadablePIDs, e.pid)
+			}
 			continue
 		}
 		if e.ino == 0 { // gone before it could be checked

@@ -283,3 +283,34 @@ func TestLinkLocalScopesStayApart(t *testing.T) {
 		t.Errorf("addr:fe80::1%%d1 matches %d sockets, want 2", n)
 	}
 }
+
+// TestUnreadableProcessesNamed: a Sample names the processes whose fds it
+// could not read, and says whether it ran as root, so that nothing claims
+// "unreadable without root" to root (issue 20 item 11: pid 1 of a
+// container is unreadable even to root).
+func TestUnreadableProcessesNamed(t *testing.T) {
+	name, _ := nstest.New(t, "tcptop-unread")
+	k, err := source.Open(source.Options{Netns: name, Attribute: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	s, err := k.Read(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Privileged != (os.Geteuid() == 0) {
+		t.Errorf("Privileged %v as uid %d", s.Privileged, os.Geteuid())
+	}
+	if want := min(s.Unreadable, source.MaxUnreadablePIDs); len(s.UnreadablePIDs) != want {
+		t.Fatalf("%d unreadable, %d named (%v), want %d", s.Unreadable, len(s.UnreadablePIDs), s.UnreadablePIDs, want)
+	}
+	for _, pid := range s.UnreadablePIDs {
+		if _, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
+			if _, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/0", pid)); err == nil {
+				t.Errorf("pid %d named unreadable, yet its fds read", pid)
+			}
+		}
+	}
+	t.Logf("%d unreadable: %v", s.Unreadable, s.UnreadablePIDs)
+}

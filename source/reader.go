@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,7 +86,7 @@ func (k *Kernel) Read(ctx context.Context) (*Sample, error) {
 	}
 	m := k.m
 	t0 := time.Now()
-	s := &Sample{Time: t0, Host: m.host, Netns: k.ns.Label()}
+	s := &Sample{Time: t0, Host: m.host, Netns: k.ns.Label(), Privileged: os.Geteuid() == 0}
 	// The /proc scan needs no sockets: run it on the other core while the
 	// kernel dumps (or share the round's, see Machine), and match the two
 	// afterwards.
@@ -120,6 +121,7 @@ func (k *Kernel) Read(ctx context.Context) (*Sample, error) {
 			s.Procs = m.attr.joinLatest(&k.js, socks)
 			s.Unreadable, s.Attributed = k.js.lastUnreadable, true
 			s.Groups = k.js.lastGroups
+			s.UnreadablePIDs = k.js.lastUnreadablePIDs
 			noFDs, fdErr := k.js.lastOutOfFDs, m.attr.last.FDErr
 			m.attrMu.Unlock()
 			if noFDs > 0 {

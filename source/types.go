@@ -241,8 +241,17 @@ type Sample struct {
 	Groups map[int32][]int32
 	// Attributed is false when attribution was not asked for (--no-procs).
 	Attributed bool
-	// Unreadable counts processes whose fds could not be read (permission).
+	// Unreadable counts processes whose fds could not be read (permission:
+	// other users' processes without root; as root, processes of another
+	// user namespace or not dumpable, such as a container's init).
 	Unreadable int
+	// UnreadablePIDs names the first of them (at most MaxUnreadablePIDs),
+	// so a front end can say what is unreadable instead of assuming a lack
+	// of root.
+	UnreadablePIDs []int32
+	// Privileged: tcptop ran as root (effective uid 0), so an unreadable
+	// process is not a matter of running without root.
+	Privileged bool
 	Sysctl     Sysctls
 	// Counters merges TcpExt (/proc/net/netstat) and Tcp (/proc/net/snmp).
 	Counters map[string]int64
