@@ -60,6 +60,13 @@ type Attributor struct {
 	// own is the per-namespace state of Join's callers.
 	own joinState
 
+	// onlyNS, when set, limits Scan to the processes of that network
+	// namespace plus nsHolders, the processes that held a socket of it at
+	// the last join (see Machine.scanOnly). Sockets nobody in the
+	// namespace holds are looked for in every process, as before.
+	onlyNS    *NamespaceID
+	nsHolders map[int32]bool
+
 	// stats memoises /proc/PID/stat reads within one join.
 	stats map[int32]statMemo
 	// users names uids (see userNames).
@@ -184,11 +191,13 @@ func (a *Attributor) Scan() (ScanResult, error) {
 	t0 := time.Now()
 	r := ScanResult{links: a.links[:0], fds: a.fds[:0]}
 	var err error
-	r.Read, err = a.scanAll(&r, readChanged, 0)
+	r.Read, err = a.scanAll(&r, readChanged, 0, true)
 	a.Reads += r.Read
 	a.Scans++
 	a.links, a.fds = r.links, r.fds
-	r.cached = r.Read < len(a.entries)
+	// Processes left out (another namespace) count as cached: a socket
+	// nobody scanned holds is worth a look at every process.
+	r.cached = r.Read < len(a.entries) || a.onlyNS != nil
 	r.Took = time.Since(t0)
 	if err == nil {
 		a.last = r
@@ -235,7 +244,7 @@ func (a *Attributor) join(js *joinState, socks []Socket, scan ScanResult) map[in
 		gen := a.gen + 1
 		for _, policy := range []readPolicy{readChanged, readAllSince} {
 			r := ScanResult{links: a.links[:0], fds: a.fds[:0]}
-			reads, err := a.scanAll(&r, policy, gen)
+			reads, err := a.scanAll(&r, policy, gen, false)
 			if err != nil {
 				break
 			}
@@ -267,6 +276,17 @@ func (a *Attributor) join(js *joinState, socks []Socket, scan ScanResult) map[in
 	for slot, used := range a.slotUsed {
 		if used {
 			owned[a.slotPID[slot]] = struct{}{}
+		}
+	}
+	if a.onlyNS != nil {
+		// Holders from outside the namespace (a socket made there, then
+		// setns back; one passed over a unix socket) stay scanned.
+		clear(a.nsHolders)
+		if a.nsHolders == nil {
+			a.nsHolders = make(map[int32]bool, len(owned))
+		}
+		for p := range owned {
+			a.nsHolders[p] = true
 		}
 	}
 

@@ -52,9 +52,17 @@ type Kernel struct {
 // own: NewMachine(opts.ProcRoot, opts.Attribute).Open(opts.Netns, ...).
 // To read several namespaces, make one Machine and open a reader of each
 // with it, so that they share one /proc scan.
+//
+// A reader of another namespace than the caller's (opts.Netns set) scans
+// only the processes of that namespace, plus those found holding its
+// sockets from outside (see Machine.scanOnly).
 func Open(opts Options) (*Kernel, error) {
 	m := NewMachine(opts.ProcRoot, opts.Attribute)
-	return m.Open(opts.Netns, ReadOptions{States: opts.States, Ext: opts.Ext})
+	k, err := m.Open(opts.Netns, ReadOptions{States: opts.States, Ext: opts.Ext})
+	if err == nil && opts.Netns != "" && !k.ns.Own {
+		m.scanOnly(k.ns.ID)
+	}
+	return k, err
 }
 
 // Close releases the netlink socket and namespace handles.
