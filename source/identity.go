@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 )
 
 // What a process is called: its name, command line and user, read from
@@ -104,8 +106,16 @@ func formatCmdline(b []byte, cut bool) (string, string, error) {
 	return s, string(argv0), nil
 }
 
-// readUID reads the real uid from /proc/PID/status ("Uid:\treal\t...").
+// readUID returns the process's user: the owner of /proc/PID, its
+// effective uid as ps shows it (one stat, ~2 µs). A non-dumpable process's
+// directory belongs to root whatever its user, so for root the real uid
+// is read from /proc/PID/status ("Uid:\treal\t..."), which the kernel
+// makes at a cost of up to 200 µs on a busy machine.
 func (a *Attributor) readUID(pid int32) (int32, bool) {
+	var st unix.Stat_t
+	if err := unix.Stat(a.ProcRoot+"/"+strconv.Itoa(int(pid)), &st); err == nil && st.Uid != 0 && st.Uid < 1<<31 {
+		return int32(st.Uid), true
+	}
 	b, _, err := readRegular(a.ProcRoot+"/"+strconv.Itoa(int(pid))+"/status", 64<<10)
 	if err != nil {
 		return -1, false
