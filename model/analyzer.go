@@ -107,6 +107,7 @@ const SparkPoints = 120
 func Rebuild(snap *Snapshot, opt Options) *Snapshot {
 	n := Build(snap.Sample, nil, opt)
 	n.Findings, n.History, n.Watching = snap.Findings, snap.History, snap.Watching
+	n.FindingsOmitted = snap.FindingsOmitted
 	n.Thresholds = snap.Thresholds
 	n.Rates, n.StateRates, n.Churn, n.Interval = snap.Rates, snap.StateRates, snap.Churn, snap.Interval
 	n.firstSeen, n.AgesTruncated = snap.firstSeen, snap.AgesTruncated
