@@ -39,6 +39,8 @@ func Build(s *source.Sample, prev *Snapshot, opt Options) *Snapshot {
 		Sockstat:            s.Sockstat,
 		Attributed:          s.Attributed,
 		UnreadableProcesses: s.Unreadable,
+		UnreadablePIDs:      s.UnreadablePIDs,
+		Privileged:          s.Privileged,
 		Filter:              opt.Filter.String(),
 		Sort:                opt.Sort.String(),
 		Warnings:            source.WarningStrings(s.Warnings),

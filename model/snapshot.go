@@ -43,6 +43,12 @@ type Snapshot struct {
 	// UnreadableProcesses counts processes whose fds could not be read
 	// (other users' processes when not root); their sockets show as unknown.
 	UnreadableProcesses int `json:"unreadable_processes"`
+	// UnreadablePIDs names the first of them (source.MaxUnreadablePIDs).
+	UnreadablePIDs []int32 `json:"unreadable_pids,omitempty"`
+	// Privileged: tcptop ran as root, so an unreadable process is not a
+	// matter of permission (hidepid, a process gone mid-read, a kernel
+	// thread's fd directory).
+	Privileged bool `json:"-"`
 	// Filter and Sort are the expressions the peer and process lists obey.
 	Filter string `json:"filter,omitempty"`
 	Sort   string `json:"sort"`
