@@ -408,6 +408,11 @@ func (m Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		return m, m.help.Update(msg)
 	}
 	m.notice = ""
+	// A dialog (kill, signal) takes every key: q or p must not quit or
+	// pause behind a question being asked.
+	if md, ok := m.views[m.focus].(modal); ok && md.modal() {
+		return m, m.views[m.focus].Update(msg)
+	}
 	if cmd, ok := m.replayKey(msg); ok {
 		return m, cmd
 	}
