@@ -52,6 +52,11 @@ func PeerProcesses(p *model.Peer, attributed bool) string {
 	parts := make([]string, 0, len(p.Processes))
 	for _, pp := range p.Processes {
 		s := ProcRef(pp.Name, pp.PID)
+		if pp.Group > 1 {
+			// A pre-fork pool: its inferred sockets are counted once,
+			// under its oldest process.
+			s += "+" + strconv.Itoa(pp.Group-1)
+		}
 		if pp.Inferred {
 			s += "~"
 		}

@@ -39,3 +39,10 @@ func TestUnreadable(t *testing.T) {
 		}
 	}
 }
+
+func TestPeerProcessesPool(t *testing.T) {
+	p := &model.Peer{Processes: []model.PeerProcess{{PID: 100, Name: "php-fpm", Sockets: 11000, Inferred: true, Group: 1000}}}
+	if got := PeerProcesses(p, true); got != "php-fpm[100]+999~" {
+		t.Errorf("PeerProcesses = %q", got)
+	}
+}
