@@ -33,6 +33,9 @@ type Point struct {
 	synSent   map[netip.AddrPort]int  // SYN_SENT per remote endpoint
 	full      map[netip.AddrPort]bool // listeners whose queue was full
 	near      map[netip.AddrPort]bool // listeners at or near their cap
+	// listen: each listener's accept queue and SYN_RECV count, only
+	// those not both zero (an idle listener costs nothing here).
+	listen map[netip.AddrPort]listenPoint
 	// destOwners: who held sockets to the hottest destinations (see
 	// hotDestinationOwners); nil when none was hot.
 	destOwners map[DestKey]map[int32]int
@@ -104,6 +107,7 @@ const SparkPoints = 120
 func Rebuild(snap *Snapshot, opt Options) *Snapshot {
 	n := Build(snap.Sample, nil, opt)
 	n.Findings, n.History, n.Watching = snap.Findings, snap.History, snap.Watching
+	n.FindingsOmitted = snap.FindingsOmitted
 	n.Thresholds = snap.Thresholds
 	n.Rates, n.StateRates, n.Churn, n.Interval = snap.Rates, snap.StateRates, snap.Churn, snap.Interval
 	n.firstSeen, n.AgesTruncated = snap.firstSeen, snap.AgesTruncated

@@ -43,6 +43,12 @@ type Snapshot struct {
 	// UnreadableProcesses counts processes whose fds could not be read
 	// (other users' processes when not root); their sockets show as unknown.
 	UnreadableProcesses int `json:"unreadable_processes"`
+	// UnreadablePIDs names the first of them (source.MaxUnreadablePIDs).
+	UnreadablePIDs []int32 `json:"unreadable_pids,omitempty"`
+	// Privileged: tcptop ran as root, so an unreadable process is not a
+	// matter of permission (hidepid, a process gone mid-read, a kernel
+	// thread's fd directory).
+	Privileged bool `json:"-"`
 	// Filter and Sort are the expressions the peer and process lists obey.
 	Filter string `json:"filter,omitempty"`
 	Sort   string `json:"sort"`
@@ -60,6 +66,10 @@ type Snapshot struct {
 	Findings []Finding `json:"findings"`
 	// EBPF is what the eBPF programs saw (absent without them).
 	EBPF *EBPFView `json:"ebpf,omitempty"`
+	// FindingsOmitted counts, by rule name, the findings left out of
+	// Findings because a rule had more than it may show (five): a front
+	// end says "+N more". Absent when nothing was left out.
+	FindingsOmitted map[string]int `json:"findings_omitted,omitempty"`
 	// AgesTruncated: the first-seen map reached MaxTracked, so some
 	// sockets have no age.
 	AgesTruncated bool `json:"ages_truncated,omitempty"`
@@ -140,8 +150,10 @@ type Listener struct {
 	Local   string         `json:"local"`
 	Queue   uint32         `json:"queue"`
 	Backlog uint32         `json:"backlog"`
-	// Fill is Queue/Backlog; the kernel counts a queue as full when
-	// Queue > Backlog, so a full queue reads above 1.
+	// Fill is Queue/Backlog (Queue/1 for a backlog of 0: listen(0) is
+	// full with one connection waiting); the kernel counts a queue as
+	// full when Queue > Backlog, so a full queue reads above 1, or 1 for
+	// a backlog of 0.
 	Fill    float64 `json:"fill"`
 	Full    bool    `json:"full"`
 	SynRecv int     `json:"syn_recv"`
@@ -176,6 +188,11 @@ type PortRow struct {
 	// Processes are the distinct owners, by pid, at most MaxPortProcesses;
 	// pid 0 named "unknown" stands for sockets without a known owner.
 	Processes []ProcRef `json:"processes"`
+	// Ephemeral marks the one row of LocalPortGroups that stands for
+	// every port of the ephemeral range nothing listens on (Port is 0);
+	// Ports counts them.
+	Ephemeral bool `json:"ephemeral,omitempty"`
+	Ports     int  `json:"ports,omitempty"`
 }
 
 // ProcKey identifies a process across snapshots: a pid and its start time
@@ -241,6 +258,11 @@ type PeerProcess struct {
 	// Inferred: every one of these sockets was attributed by inference
 	// (TIME_WAIT and request sockets own no file).
 	Inferred bool `json:"inferred"`
+	// Group, when above 1, says this process stands for the Group
+	// processes sharing a listener (a pre-fork server): the inferred
+	// sockets of that listener are counted once, here, under its oldest
+	// holder, not once per worker (source.Sample.Groups).
+	Group int `json:"group,omitempty"`
 }
 
 // ProcessRow is a process and its sockets by state. PID 0 named "unknown"
@@ -258,6 +280,10 @@ type ProcessRow struct {
 	// RLIMIT_NOFILE (0 unknown, -1 unlimited); both 0 for "unknown".
 	FDs     int   `json:"fds"`
 	FDLimit int64 `json:"fd_limit"`
+	// Group, when above 1, says the row also counts, once, the inferred
+	// sockets of a listener it shares with Group-1 other processes (a
+	// pre-fork server's master and its workers; see PeerProcess.Group).
+	Group int `json:"group,omitempty"`
 }
 
 // Rate is a per-second rate.
@@ -346,4 +372,12 @@ func unmarshalPerState[T any](b []byte, set func(source.State, T)) error {
 		set(s, v)
 	}
 	return nil
+}
+
+// omitFindings records that rule had n findings more than Findings shows.
+func (s *Snapshot) omitFindings(rule string, n int) {
+	if s.FindingsOmitted == nil {
+		s.FindingsOmitted = map[string]int{}
+	}
+	s.FindingsOmitted[rule] += n
 }

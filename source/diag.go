@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -323,6 +325,13 @@ func parseDiagMsg(b []byte) (Socket, bool) {
 	} else {
 		s.Local = netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[8:24])), sport)
 		s.Remote = netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[24:40])), dport)
+		// idiag_if: the interface a socket is bound to. A link-local
+		// address means a different host on each link: keep its scope
+		// (the index here; Kernel.Read names it), or fe80::1 on eth0 and
+		// on eth1 would merge into one peer.
+		if ifi := ne.Uint32(b[40:]); ifi != 0 {
+			s.Local, s.Remote = withScope(s.Local, ifi), withScope(s.Remote, ifi)
+		}
 	}
 	// Attributes (struct rtattr: u16 len, u16 type), 4-byte aligned.
 	attrs := b[sizeofDiagMsg:]
@@ -445,4 +454,48 @@ func parseTCPInfo(b []byte) *TCPInfo {
 		t.TotalRTOTime = u32(244)
 	}
 	return t
+}
+
+// withScope gives a link-local IPv6 address the zone of interface index
+// ifi (as a number); other addresses are returned as they are.
+func withScope(ap netip.AddrPort, ifi uint32) netip.AddrPort {
+	a := ap.Addr()
+	if !a.IsLinkLocalUnicast() && !a.IsLinkLocalMulticast() && !a.IsInterfaceLocalMulticast() {
+		return ap
+	}
+	return netip.AddrPortFrom(a.WithZone(strconv.FormatUint(uint64(ifi), 10)), ap.Port())
+}
+
+// nameScopes replaces the numeric zones withScope set by interface names,
+// as `ip` and `ss` print them (fe80::1%eth0). It must run in the sockets'
+// namespace; an index it cannot name stays a number.
+func nameScopes(socks []Socket) {
+	var names map[string]string
+	name := func(ap netip.AddrPort) netip.AddrPort {
+		z := ap.Addr().Zone()
+		if z == "" {
+			return ap
+		}
+		if names == nil {
+			names = map[string]string{}
+		}
+		n, ok := names[z]
+		if !ok {
+			n = z
+			if idx, err := strconv.Atoi(z); err == nil {
+				if ifc, err := net.InterfaceByIndex(idx); err == nil && ifc.Name != "" {
+					n = ifc.Name
+				}
+			}
+			names[z] = n
+		}
+		return netip.AddrPortFrom(ap.Addr().WithZone(n), ap.Port())
+	}
+	for i := range socks {
+		s := &socks[i]
+		if s.Family != unix.AF_INET6 {
+			continue
+		}
+		s.Local, s.Remote = name(s.Local), name(s.Remote)
+	}
 }

@@ -277,11 +277,17 @@ type Process struct {
 	// Start is the process's start time in clock ticks after boot
 	// (/proc/PID/stat field 22): with PID it names the process, so a
 	// reused pid is a different process. 0 when unknown.
-	Start   uint64
-	Name    string
+	Start uint64
+	// Name is the process's comm (lengthened from argv[0] when the kernel
+	// cut it), re-read when it changes.
+	Name string
+	// Cmdline is the command line, its arguments joined by spaces: at
+	// most MaxCmdline bytes, ending with CmdlineCut when it was longer.
 	Cmdline string
-	User    string
-	UID     int32
+	// User is the user name of UID, or UID as a number while the name is
+	// being looked up (never waited for).
+	User string
+	UID  int32
 	// FDs is how many files the process had open at the scan (-1 when its
 	// fd directory could not be read).
 	FDs int
@@ -336,10 +342,26 @@ type Sample struct {
 	Sockets []Socket
 	// Procs describes every pid that appears in a socket's Owners.
 	Procs map[int32]*Process
+	// Groups are the inferred owner groups: a listener held by several
+	// processes (a pre-fork server's workers) gives its TIME_WAIT and
+	// request sockets ONE inferred owner, the oldest holder (its master),
+	// instead of every worker; Groups maps that pid to every holder of the
+	// listener, itself included. nil when no socket was inferred to a
+	// shared listener.
+	Groups map[int32][]int32
 	// Attributed is false when attribution was not asked for (--no-procs).
 	Attributed bool
-	// Unreadable counts processes whose fds could not be read (permission).
+	// Unreadable counts processes whose fds could not be read (permission:
+	// other users' processes without root; as root, processes of another
+	// user namespace or not dumpable, such as a container's init).
 	Unreadable int
+	// UnreadablePIDs names the first of them (at most MaxUnreadablePIDs),
+	// so a front end can say what is unreadable instead of assuming a lack
+	// of root.
+	UnreadablePIDs []int32
+	// Privileged: tcptop ran as root (effective uid 0), so an unreadable
+	// process is not a matter of running without root.
+	Privileged bool
 	Sysctl     Sysctls
 	// Counters merges TcpExt (/proc/net/netstat) and Tcp (/proc/net/snmp).
 	Counters map[string]int64

@@ -24,6 +24,9 @@ type Actions interface {
 	// Signal sends sig to the process pid started at start (clock ticks
 	// after boot), through a pidfd (source.SignalProcess).
 	Signal(pid int32, start uint64, sig syscall.Signal) error
+	// SocketFDs returns the fd numbers by which each of pids holds the
+	// socket inode (source.SocketFDs), read on demand for the detail.
+	SocketFDs(pids []int32, inode uint32) map[int32][]int
 	// Log writes one line to the system log; it returns a warning to
 	// show once when lines cannot be logged.
 	Log(line string) string

@@ -108,6 +108,9 @@ type (
 	// revealMsg asks for the filter to be cleared: it hides the subject
 	// of a jump.
 	revealMsg struct{ subject model.Subject }
+	// repollMsg asks for a poll now (after a kill, so the table shows
+	// at once what is gone).
+	repollMsg struct{}
 )
 
 // request wraps a message as a command.

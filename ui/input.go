@@ -56,6 +56,9 @@ var doubleClick = 400 * time.Millisecond
 // search and a key nothing answers to. ok is false when
 // the focused view should have the key.
 func (m *Model) commonKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
+	if md, ok := m.views[m.focus].(modal); ok && md.modal() {
+		return nil, false // a dialog takes every key (y, n, any key to close)
+	}
 	k := &m.common.Keys
 	s, canSearch := m.views[m.focus].(searcher)
 	switch {
@@ -119,6 +122,9 @@ func (m Model) searchKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	}
 	return m, cmd
 }
+
+// modal is a view showing a dialog that answers to keys of its own.
+type modal interface{ modal() bool }
 
 // known reports whether any key of the key map or of a view answers to
 // msg; a bare modifier press (kitty keyboard) counts as known.

@@ -38,6 +38,12 @@ type KeyMap struct {
 	// Kill destroys the selected row's sockets (htop's F9); Signal
 	// signals the selected process (TERM, then KILL when asked again).
 	Kill, Signal key.Binding
+	// Listeners lists the listeners (Enter: one listener's queue over
+	// time, who connects, its owners).
+	Listeners key.Binding
+	// SortQuality steps the Peers view's order by rtt, worst rtt,
+	// retransmits per second (the columns at 140 columns and wider).
+	SortQuality key.Binding
 
 	Up, Down, PageUp, PageDown, Home, End key.Binding
 }
@@ -86,6 +92,9 @@ func DefaultKeys() KeyMap {
 		Kill:   b("F9", "kill the row's sockets (asks first)", "f9"),
 		Signal: b("S", "signal the process: TERM, again: KILL", "S"),
 
+		Listeners:   b("l", "listeners: queues over time, who connects", "l"),
+		SortQuality: b("Q", "peers: sort by rtt, worst rtt, retrans/s (140+ columns)", "Q"),
+
 		Up:       b(g.KeyUp+"/k", "move up", "up", "k"),
 		Down:     b(g.KeyDown+"/j", "move down", "down", "j"),
 		PageUp:   b("pgup", "page up", "pgup", "ctrl+b"),
@@ -126,8 +135,8 @@ func (k *KeyMap) spell(g format.Glyphs) {
 // FullHelp is the help overlay, in groups.
 func (k KeyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
-		{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Enter, k.Back, k.Findings, k.Kernel, k.Kill, k.Signal},
-		{k.SortTimeWait, k.SortCloseWait, k.SortEstablished, k.SortTotal, k.SortLeft, k.SortRight, k.Reverse},
+		{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Enter, k.Back, k.Findings, k.Kernel, k.Listeners, k.Kill, k.Signal},
+		{k.SortTimeWait, k.SortCloseWait, k.SortEstablished, k.SortTotal, k.SortLeft, k.SortRight, k.Reverse, k.SortQuality},
 		{k.Filter, k.FilterKeep, k.FilterClear, k.Search, k.SearchNext, k.SearchPrev, k.SortPick, k.Kill, k.NextView, k.PrevView, k.Pause, k.Slower, k.Faster, k.Help, k.Suspend, k.Quit},
 	}
 }

@@ -28,6 +28,15 @@ type socketDetail struct {
 	watch model.SocketWatch
 	err   error // the last lookup's error
 	snap  *model.Snapshot
+	// fds are the owners' fd numbers for the socket, read once when the
+	// detail opens (nil until the answer comes, or without Actions).
+	fds map[int32][]int
+}
+
+// fdsMsg is the answer of the owners' fd-number scan.
+type fdsMsg struct {
+	cookie uint64
+	fds    map[int32][]int
 }
 
 // detailMsg is a lookup's answer.
@@ -68,6 +77,38 @@ func (d *socketDetail) lookup() tea.Cmd {
 		det, err := a.Lookup(id)
 		return detailMsg{id: id, det: det, err: err}
 	}
+}
+
+// fdLookup asks for the owners' fd numbers off the UI goroutine (an
+// on-demand scan of their fd directories for this one inode); nil without
+// Actions or an inode.
+func (d *socketDetail) fdLookup() tea.Cmd {
+	a := d.c.Actions
+	if a == nil || d.sock.Inode == 0 || len(d.sock.Owners) == 0 || d.sock.OwnerInferred {
+		return nil
+	}
+	pids, inode, cookie := append([]int32(nil), d.sock.Owners...), d.sock.Inode, d.sock.Cookie
+	return func() tea.Msg { return fdsMsg{cookie: cookie, fds: a.SocketFDs(pids, inode)} }
+}
+
+// ownerText names the owners, each with its fd numbers when known:
+// "nginx[10] fd 7,9".
+func (d *socketDetail) ownerText(refs []model.ProcRef) string {
+	if len(refs) == 0 {
+		return model.UnknownName
+	}
+	parts := make([]string, len(refs))
+	for i, r := range refs {
+		parts[i] = present.ProcRef(r.Name, r.PID)
+		if fds := d.fds[r.PID]; len(fds) > 0 {
+			nums := make([]string, len(fds))
+			for j, fd := range fds {
+				nums[j] = strconv.Itoa(fd)
+			}
+			parts[i] += " fd " + strings.Join(nums, ",")
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // answer records a lookup's answer.
@@ -117,7 +158,7 @@ func (d *socketDetail) render(width, height int) []string {
 			}
 			refs = append(refs, model.ProcRef{PID: pid, Name: name})
 		}
-		owners = present.ProcRefs(refs, true)
+		owners = d.ownerText(refs)
 		if d.sock.OwnerInferred {
 			inferred = " (inferred)"
 		}
@@ -127,7 +168,9 @@ func (d *socketDetail) render(width, height int) []string {
 		netns = format.Sanitize(d.snap.Netns)
 	}
 	add(kv("cookie", "0x"+strconv.FormatUint(sk.Cookie, 16)) + "  " + kv("inode", strconv.Itoa(int(sk.Inode))) +
-		"  " + kv("uid", strconv.Itoa(int(sk.UID))) + "  " + kv("netns", netns) + "  " + kv("owners", owners+inferred))
+		"  " + kv("uid", strconv.Itoa(int(sk.UID))) + "  " + kv("netns", netns))
+	// The owners on their own line: with their fd numbers they are long.
+	add(kv("owners", owners+inferred))
 	age := "-"
 	if d.snap != nil {
 		if a := socketAge(d.snap, &d.sock); a != "" {

@@ -24,6 +24,8 @@ type tableActs struct {
 	sigProc  model.ProcKey
 	sigKill  bool
 	termSent map[model.ProcKey]bool
+	// quality: the per-peer rtt and retransmits (peerquality.go).
+	quality peerQuality
 }
 
 // hookKey handles the keys of the dialogs, the detail and the socket
@@ -45,9 +47,21 @@ func (v *tableView) hookKey(msg tea.KeyPressMsg) (cmd tea.Cmd, handled bool) {
 	case key.Matches(msg, k.Signal):
 		return v.openSignal(), true
 	}
-	if _, ok := top.kind.(*socketDetail); ok {
+	if _, ok := top.kind.(drawnLevel); ok {
 		// Only back (and the global keys) leave the detail.
 		return nil, !key.Matches(msg, k.Back)
+	}
+	if _, ok := top.kind.(*peersLevel); ok && key.Matches(msg, k.SortQuality) {
+		if !v.qualityOn() {
+			return request(noticeMsg("rtt columns: a live kernel and 140 columns or more")), true
+		}
+		v.acts.quality.stepQualitySort()
+		top.tbl.sel, top.tbl.offset, top.tbl.selKey = 0, 0, ""
+		return v.refresh(), true
+	}
+	if key.Matches(msg, k.Listeners) {
+		v.levels = append(v.levels, &level{kind: &listenersLevel{}, label: "listeners"})
+		return v.refresh(), true
 	}
 	sl, ok := top.kind.(*socketsLevel)
 	if !ok {
@@ -62,7 +76,7 @@ func (v *tableView) hookKey(msg tea.KeyPressMsg) (cmd tea.Cmd, handled bool) {
 		d := newSocketDetail(v.c, sk)
 		v.levels = append(v.levels, &level{kind: d, label: sk.Remote.String()})
 		v.refresh()
-		return d.lookup(), true
+		return tea.Batch(d.lookup(), d.fdLookup()), true
 	case key.Matches(msg, k.SortLeft), key.Matches(msg, k.SortRight):
 		d := 1
 		if key.Matches(msg, k.SortLeft) {
@@ -80,6 +94,9 @@ func (v *tableView) hookKey(msg tea.KeyPressMsg) (cmd tea.Cmd, handled bool) {
 	return nil, false
 }
 
+// modal implements modal: a dialog is open.
+func (v *tableView) modal() bool { return v.acts.dialog != nil }
+
 // hookMsg handles the answers of lookups and actions.
 func (v *tableView) hookMsg(msg tea.Msg) tea.Cmd {
 	switch m := msg.(type) {
@@ -89,10 +106,21 @@ func (v *tableView) hookMsg(msg tea.Msg) tea.Cmd {
 				d.answer(m)
 			}
 		}
+	case qualityMsg:
+		v.acts.quality.answer(m)
+		return v.refresh()
+	case fdsMsg:
+		for _, lv := range v.levels {
+			if d, ok := lv.kind.(*socketDetail); ok && d.sock.Cookie == m.cookie {
+				d.fds = m.fds
+			}
+		}
 	case killDoneMsg:
 		if v.acts.dialog != nil {
 			v.acts.dialog.done(m)
 		}
+		// Poll now: the table shows at once what the kill removed.
+		return request(repollMsg{})
 	case signalDoneMsg:
 		if m.err == nil && !v.acts.sigKill {
 			if v.acts.termSent == nil {
@@ -112,13 +140,27 @@ func (v *tableView) hookSnapshot() tea.Cmd {
 	if d, ok := v.top().kind.(*socketDetail); ok {
 		return d.lookup()
 	}
-	return nil
+	return v.sampleQuality()
+}
+
+// hookLevel prepares the top level before its rows are computed: the
+// Peers view gets the quality columns when they are on.
+func (v *tableView) hookLevel() {
+	if pl, ok := v.top().kind.(*peersLevel); ok {
+		pl.q = nil
+		if v.qualityOn() {
+			pl.q = &v.acts.quality
+		}
+	}
 }
 
 // hookView draws the detail instead of the panels and table, and the
 // dialog over them.
 func (v *tableView) hookView(lines []string) []string {
-	if d, ok := v.top().kind.(*socketDetail); ok {
+	if ld, ok := v.top().kind.(*listenerDetail); ok {
+		ld.c = v.c
+	}
+	if d, ok := v.top().kind.(drawnLevel); ok {
 		lines = d.render(v.width, v.height)
 	}
 	if dl := v.acts.dialog; dl != nil {
@@ -198,17 +240,35 @@ func (v *tableView) selectedSockets() ([]int, string) {
 		}
 	case *portsLevel:
 		if sel < len(l.ports) {
-			port := l.ports[sel].Port
-			var idx []int
-			for _, i := range snap.Sockets() {
-				if snap.Sample.Sockets[i].Local.Port() == port {
-					idx = append(idx, i)
-				}
-			}
-			return idx, "local port " + strconv.Itoa(int(port))
+			return portSockets(snap, &l.ports[sel])
+		}
+	case *ephemeralPortsLevel:
+		if sel < len(l.ports) {
+			return portSockets(snap, &l.ports[sel])
 		}
 	}
 	return nil, ""
+}
+
+// portSockets are a port row's sockets (the ephemeral row: those of every
+// port it folds), and what they are in words.
+func portSockets(snap *model.Snapshot, r *model.PortRow) ([]int, string) {
+	ports := map[uint16]bool{r.Port: true}
+	what := "local port " + strconv.Itoa(int(r.Port))
+	if r.Ephemeral {
+		clear(ports)
+		for _, e := range snap.EphemeralPorts() {
+			ports[e.Port] = true
+		}
+		what = strconv.Itoa(r.Ports) + " ephemeral ports"
+	}
+	var idx []int
+	for _, i := range snap.Sockets() {
+		if ports[snap.Sample.Sockets[i].Local.Port()] {
+			idx = append(idx, i)
+		}
+	}
+	return idx, what
 }
 
 // openSignal opens the signal dialog for the selected process: SIGTERM,

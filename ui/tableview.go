@@ -60,6 +60,9 @@ type drawnTable struct {
 	rows    int // rows on screen
 	cols    []column
 	visible bool
+	// listeners is the listeners strip's title line; its rows follow
+	// (listenerRows of them, the snapshot's first listeners).
+	listeners, listenerRows int
 }
 
 // optionsID tells options apart.
@@ -93,7 +96,7 @@ func (v *tableView) Keys() []key.Binding {
 	return []key.Binding{
 		k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Enter, k.Back,
 		k.SortTimeWait, k.SortCloseWait, k.SortEstablished, k.SortTotal, k.SortLeft, k.SortRight, k.Reverse,
-		k.Filter, k.NextView, k.PrevView, k.Kill, k.Signal,
+		k.Filter, k.NextView, k.PrevView, k.Listeners, k.SortQuality, k.Kill, k.Signal,
 	}
 }
 
@@ -247,6 +250,7 @@ func (v *tableView) refresh() tea.Cmd {
 	if v.snap == nil {
 		return nil
 	}
+	v.hookLevel()
 	lv.tbl.setData(lv.kind.data(v.snap, max(v.width, MinWidth), v.c.Glyphs))
 	if lv.jump == nil {
 		return nil
@@ -276,13 +280,14 @@ func (v *tableView) View() []string {
 	}
 	lines = append(lines, renderStates(st, v.snap, l.states, l.stateCols, w, g)[:l.stateRows]...)
 	lines = append(lines, renderPorts(st, v.snap, l.ports, w, g)...)
+	lst := len(lines)
 	lines = append(lines, renderListeners(st, v.snap, l.listeners, w, g)...)
 	tbl := &v.top().tbl
 	tbl.height = l.tableRows
 	tbl.clamp()
 	lines = append(lines, v.title())
 	v.drawn = drawnTable{strip: l.findings, header: len(lines), offset: tbl.offset, rows: min(tbl.height, tbl.data.n-tbl.offset),
-		cols: layout(tbl.data.cols, w), visible: true}
+		cols: layout(tbl.data.cols, w), visible: true, listeners: lst, listenerRows: min(len(v.snap.Listeners), len(lines)-lst-2)}
 	return v.hookView(append(lines, tbl.render(st, g, w, true)...))
 }
 
@@ -343,6 +348,9 @@ func (v *tableView) mouse(msg tea.MouseMsg, x, y int) tea.Cmd {
 	switch {
 	case y < d.strip:
 		return request(openFindingMsg{i: y})
+	case y > d.listeners && y <= d.listeners+d.listenerRows && v.snap != nil:
+		v.levels = append(v.levels, newListenerLevel(v.snap.Listeners[y-d.listeners-1].Addr))
+		return v.refresh()
 	case y == d.header:
 		i := columnAt(d.cols, x)
 		if i < 0 || !d.cols[i].sortable {

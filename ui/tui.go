@@ -99,6 +99,8 @@ type Model struct {
 	polling   bool
 	pollStart time.Time // when the last poll began
 	tickSeq   int
+	// repollDue: a poll was asked for (repollMsg) while one ran.
+	repollDue bool
 
 	filtering bool
 	input     textinput.Model
@@ -241,6 +243,20 @@ func (m *Model) optsChanged() tea.Cmd {
 	return m.rebuildCmd()
 }
 
+// repoll polls now, or right after the poll under way; never while
+// paused (a frozen screen stays frozen).
+func (m *Model) repoll() tea.Cmd {
+	switch {
+	case m.paused:
+		return nil
+	case m.polling:
+		m.repollDue = true
+		return nil
+	}
+	m.tickSeq++ // the pending tick is void: this poll schedules the next
+	return m.pollCmd()
+}
+
 // tickCmd schedules the next poll one interval after the last one began,
 // so the cadence holds however long the poll took, and polls never overlap.
 func (m *Model) tickCmd() tea.Cmd {
@@ -298,7 +314,15 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, m.tickCmd()
 		}
 		m.err = nil
-		cmds := []tea.Cmd{m.setSnapshot(msg.snap), m.tickCmd()}
+		next := m.tickCmd()
+		if m.repollDue {
+			// A poll was asked for while this one ran (it may predate
+			// what was asked): poll again now.
+			m.repollDue = false
+			m.tickSeq++ // the pending tick is void
+			next = m.pollCmd()
+		}
+		cmds := []tea.Cmd{m.setSnapshot(msg.snap), next}
 		if msg.gen != m.gen {
 			cmds = append(cmds, m.rebuildCmd())
 		}
@@ -315,6 +339,8 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 		return m, m.pollCmd()
+	case repollMsg:
+		return m, m.repoll()
 	case tea.KeyPressMsg:
 		return m.handleKey(msg)
 	case tea.MouseMsg:
@@ -382,6 +408,11 @@ func (m Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		return m, m.help.Update(msg)
 	}
 	m.notice = ""
+	// A dialog (kill, signal) takes every key: q or p must not quit or
+	// pause behind a question being asked.
+	if md, ok := m.views[m.focus].(modal); ok && md.modal() {
+		return m, m.views[m.focus].Update(msg)
+	}
 	if cmd, ok := m.replayKey(msg); ok {
 		return m, cmd
 	}

@@ -78,11 +78,18 @@ type peersLevel struct {
 	peers []model.Peer
 	// ebpf: the last data call kept an eBPF column (the title says so).
 	ebpf bool
+	// q, when set, adds the per-peer quality columns (peerquality.go).
+	q *peerQuality
 }
 
 func (*peersLevel) name() string { return "Peers" }
 
 func (l *peersLevel) data(snap *model.Snapshot, width int, g format.Glyphs) tableData {
+	if l.q != nil {
+		var td tableData
+		l.peers, td = l.q.qualityData(snap, width, g)
+		return td
+	}
 	l.peers = snap.Peers
 	d := peersData(snap, width, g)
 	l.ebpf = hasEBPFColumn(d.cols)
@@ -104,7 +111,14 @@ func (l *peersLevel) drill(_ *model.Snapshot, i int, g format.Glyphs) *level {
 func (l *peersLevel) find(s *model.Subject) int { return peerIndex(l.peers, s) }
 
 func (l *peersLevel) note(st *themes.Styles, _ *model.Snapshot, _ format.Glyphs) string {
-	return peersEBPFNote(st, l.ebpf)
+	note := peersEBPFNote(st, l.ebpf)
+	if l.q != nil {
+		if note != "" {
+			note += "  "
+		}
+		note += st.Dim.Render(l.q.note())
+	}
+	return note
 }
 
 // processesLevel lists processes: the Processes view, or with byPeer the
@@ -152,11 +166,16 @@ type portsLevel struct{ ports []model.PortRow }
 func (*portsLevel) name() string { return "Local ports" }
 
 func (l *portsLevel) data(snap *model.Snapshot, width int, g format.Glyphs) tableData {
-	l.ports = snap.LocalPorts()
+	l.ports = snap.LocalPortGroups()
 	return portsData(snap, l.ports, width, g)
 }
 
-func (*portsLevel) drill(*model.Snapshot, int, format.Glyphs) *level { return nil }
+func (l *portsLevel) drill(snap *model.Snapshot, i int, _ format.Glyphs) *level {
+	if i >= len(l.ports) {
+		return nil
+	}
+	return portDrill(snap, &l.ports[i])
+}
 
 func (l *portsLevel) find(s *model.Subject) int { return portIndex(l.ports, s) }
 
@@ -484,7 +503,7 @@ func processData(snap *model.Snapshot, rows []model.ProcessRow, width int, g for
 // portsData lists local ports.
 func portsData(snap *model.Snapshot, rows []model.PortRow, width int, g format.Glyphs) tableData {
 	head := []column{
-		{title: "PORT", width: 5, right: true},
+		{title: "PORT", width: portWidth(rows), right: true},
 		{title: "LISTEN", width: 6},
 	}
 	cs := countColumns(len(rows), func(i int) (*model.StateCounts, int) {
@@ -495,12 +514,12 @@ func portsData(snap *model.Snapshot, rows []model.PortRow, width int, g format.G
 	shown := shownStates(cs, ids, len(head))
 	return tableData{
 		cols: cols, n: len(rows),
-		key: func(i int) string { return strconv.Itoa(int(rows[i].Port)) },
+		key: func(i int) string { return portCell(&rows[i]) },
 		cell: func(i, c int) string {
 			r := &rows[i]
 			switch j := ids[c]; {
 			case j == 0:
-				return strconv.Itoa(int(r.Port))
+				return portCell(r)
 			case j == 1:
 				if r.Listening {
 					return "yes"

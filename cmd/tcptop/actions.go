@@ -73,6 +73,10 @@ func (a *actionFlags) check(c *config) error {
 	return nil
 }
 
+// beforeDestroy, when set (by a test), runs between listing the matches
+// and destroying them: where a socket can vanish in a real run.
+var beforeDestroy func(socks []source.Socket)
+
 // errKillIncomplete: some matches could not be destroyed (exit 1).
 var errKillIncomplete = errors.New("not every matching socket could be destroyed")
 
@@ -128,6 +132,9 @@ func runKill(c config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer ex.Close()
+	if beforeDestroy != nil {
+		beforeDestroy(socks)
+	}
 	res := ex.DestroyAll(socks)
 	log := source.NewActionLog()
 	defer log.Close()
@@ -269,6 +276,11 @@ func (l *liveActions) Destroy(socks []source.Socket) []source.DestroyResult {
 // Signal implements ui.Actions.
 func (l *liveActions) Signal(pid int32, start uint64, sig syscall.Signal) error {
 	return source.SignalProcess(l.procRoot, pid, start, sig)
+}
+
+// SocketFDs implements ui.Actions.
+func (l *liveActions) SocketFDs(pids []int32, inode uint32) map[int32][]int {
+	return source.SocketFDs(l.procRoot, pids, inode)
 }
 
 // Log implements ui.Actions.

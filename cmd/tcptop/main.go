@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"math"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -17,11 +18,13 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	tea "charm.land/bubbletea/v2"
 	"golang.org/x/term"
 
 	"github.com/tcptop/tcptop/exporter"
+	"github.com/tcptop/tcptop/format"
 	"github.com/tcptop/tcptop/model"
 	"github.com/tcptop/tcptop/output"
 	"github.com/tcptop/tcptop/pipeline"
@@ -38,12 +41,27 @@ import (
 // stamp Go embeds (none with -buildvcs=false), then "dev (commit unknown)".
 var version, commit = "", ""
 
-// Exit statuses: a contract for scripts.
+// Exit statuses: a contract for scripts (README, "Exit status").
 const (
 	exitOK      = 0
 	exitFailure = 1 // the kernel could not be read; or --check found a warning
 	exitUsage   = 2 // bad flags, filter, sort key or namespace; --listen address unusable, bad --web-config
+	// exitEnv: tcptop could not work here: out of file descriptors, no
+	// terminal for the monitor, output that cannot be written.
+	exitEnv = 3
+	// A crash (a Go runtime abort) ends with SIGABRT (status 134 in a
+	// shell), never 2; a signal that a stuck read kept from ending the
+	// run within stopGrace exits 128+signal.
 )
+
+// stopGrace is how long a run has to end on its own after SIGINT, SIGTERM
+// or SIGHUP before tcptop exits anyway (a read stuck in the kernel cannot
+// be interrupted).
+const stopGrace = 900 * time.Millisecond
+
+// maxErrLine bounds the one error line (a 130 KB filter once made a 262 KB
+// line).
+const maxErrLine = 400
 
 // errCheckFailed is --check's verdict: a finding at warning or worse. It
 // exits with status 1 and no error line (the findings are the output).
@@ -55,25 +73,88 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
+// envError marks errors of the environment, not of the kernel or the
+// command line: they exit with status 3.
+type envError struct{ err error }
+
+func (e envError) Error() string { return e.err.Error() }
+func (e envError) Unwrap() error { return e.err }
+
 func main() {
+	// A crash raises SIGABRT instead of exiting 2, the "bad usage" status.
+	debug.SetTraceback("crash")
+	// A closed pipe is an EPIPE write error the stream ends on quietly
+	// (`tcptop | head -1` exits 0), not a SIGPIPE death (141).
+	signal.Ignore(syscall.SIGPIPE)
+	stop := hardStop(stopGrace)
 	err := run(os.Args[1:], os.Stdout, os.Stderr)
-	if err == nil || errors.Is(err, flag.ErrHelp) {
-		os.Exit(exitOK)
-	}
-	if errors.Is(err, errCheckFailed) {
-		os.Exit(exitFailure)
-	}
-	fmt.Fprintf(os.Stderr, "tcptop: %s\n", oneLine(err))
-	var ue usageError
-	if errors.As(err, &ue) {
-		os.Exit(exitUsage)
-	}
-	os.Exit(exitFailure)
+	stop()
+	os.Exit(exitStatus(err, os.Stderr))
 }
 
-// oneLine keeps error output to a single line.
+// exitStatus prints err (one line) and returns the status it exits with.
+func exitStatus(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if errors.Is(err, errCheckFailed) {
+		return exitFailure
+	}
+	fmt.Fprintf(stderr, "tcptop: %s\n", oneLine(err))
+	var ue usageError
+	var ee envError
+	switch {
+	case errors.As(err, &ee), outOfFDs(err):
+		return exitEnv
+	case errors.As(err, &ue):
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// outOfFDs reports a lack of file descriptors, whatever it failed: never
+// "bad usage", never "the kernel could not be read".
+func outOfFDs(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
+// hardStop makes sure tcptop ends within grace of SIGINT, SIGTERM or
+// SIGHUP: every mode ends on its own when it can, but a read stuck in the
+// kernel (a FIFO, a hung mount, a slow /proc) cannot be cancelled, so
+// after grace tcptop exits 128+signal. The returned func disarms it.
+func hardStop(grace time.Duration) func() {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-c:
+			select {
+			case <-time.After(grace):
+				os.Exit(128 + int(sig.(syscall.Signal)))
+			case <-done:
+			}
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(c)
+		close(done)
+	}
+}
+
+// oneLine keeps error output to a single bounded line, harmless to a
+// terminal (an error may echo user input or names from the system).
 func oneLine(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
+	s := strings.Join(strings.Fields(err.Error()), " ")
+	if len(s) > maxErrLine {
+		cut := maxErrLine
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + fmt.Sprintf("… (%d bytes cut)", len(s)-cut)
+	}
+	return format.Sanitize(s)
 }
 
 type config struct {
@@ -117,7 +198,8 @@ Flags:
 
 Exit status: 0 ok (findings are not errors), 1 the kernel could not be
 read or --check found a warning, 2 bad usage (with --listen: the address
-cannot be listened on, or the web config is bad).
+cannot be listened on, or the web config is bad), 3 tcptop could not work
+here (out of file descriptors, no terminal, output not writable).
 
 Thresholds (--threshold NAME=VALUE; shares as 0.6 or 60%%):
 %s`
@@ -127,13 +209,15 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	fs := newFlagSet(&c)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			io.WriteString(stdout, usage())
+			if _, werr := io.WriteString(stdout, usage()); werr != nil {
+				return c, writeError(werr)
+			}
 			return c, flag.ErrHelp
 		}
 		return c, usageError{fmt.Errorf("%v (see tcptop --help)", err)}
 	}
 	if fs.NArg() > 0 {
-		return c, usageError{fmt.Errorf("unexpected argument %q (see tcptop --help)", fs.Arg(0))}
+		return c, usageError{fmt.Errorf("unexpected argument %s (see tcptop --help)", quoteCut(fs.Arg(0)))}
 	}
 	if c.count < 0 {
 		return c, usageError{fmt.Errorf("--count must be 0 or more, not %d", c.count)}
@@ -197,20 +281,43 @@ func usage() string {
 	return fmt.Sprintf(usageText, strings.TrimSuffix(flagHelp(), "\n"), b.String())
 }
 
+// maxInterval bounds --interval: beyond a day a "monitor" is a cron job.
+const maxInterval = 24 * time.Hour
+
 // parseInterval takes a Go duration or a bare number of seconds.
 func parseInterval(s string) (time.Duration, error) {
+	q := quoteCut(s)
 	d, err := time.ParseDuration(s)
 	if err != nil {
 		f, ferr := strconv.ParseFloat(s, 64)
-		if ferr != nil {
-			return 0, fmt.Errorf("%q is not a duration (e.g. 500ms, 2s)", s)
+		if ferr != nil && !errors.Is(ferr, strconv.ErrRange) || math.IsNaN(f) {
+			return 0, fmt.Errorf("%s is not a duration (e.g. 500ms, 2s)", q)
+		}
+		if f > maxInterval.Seconds() {
+			return 0, fmt.Errorf("%s is too long (maximum 24h)", q)
 		}
 		d = time.Duration(f * float64(time.Second))
 	}
 	if d < 100*time.Millisecond {
-		return 0, fmt.Errorf("%q is too short (minimum 100ms)", s)
+		return 0, fmt.Errorf("%s is too short (minimum 100ms)", q)
+	}
+	if d > maxInterval {
+		return 0, fmt.Errorf("%s is too long (maximum 24h)", q)
 	}
 	return d, nil
+}
+
+// quoteCut quotes user input for an error message, at most 64 bytes of it.
+func quoteCut(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "…"
 }
 
 // versionString is "VERSION (commit COMMIT)": from -ldflags, else from
@@ -243,7 +350,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if c.version {
-		fmt.Fprintf(stdout, "tcptop %s\n", versionString())
+		if _, err := fmt.Fprintf(stdout, "tcptop %s\n", versionString()); err != nil {
+			return writeError(err)
+		}
 		return nil
 	}
 	if c.generate != "" {
@@ -354,13 +463,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	})
 }
 
-// writeError marks a failed write to stdout as such (nil stays nil). A
-// broken pipe stays recognisable: the stream ends quietly on it.
+// writeError marks a failed write to stdout as such (nil stays nil): the
+// environment's failure (status 3). A broken pipe stays recognisable: the
+// stream ends quietly on it.
 func writeError(err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("write output: %w", err)
+	return envError{fmt.Errorf("write output: %w", err)}
 }
 
 // check polls every interval for as long as the rules need to judge
@@ -493,7 +603,9 @@ func runTUI(poller ui.Poller, opt model.Options, c config, k *source.Kernel, fli
 	}
 	final, err := p.Run()
 	if err != nil && !errors.Is(err, tea.ErrProgramKilled) && !errors.Is(err, tea.ErrInterrupted) {
-		return fmt.Errorf("terminal: %w", err)
+		// No controlling terminal (setsid, a cron job with a tty on
+		// stdout): the environment's failure, not the kernel's.
+		return envError{fmt.Errorf("terminal: %w", err)}
 	}
 	if fm, ok := final.(ui.Model); ok && fm.Snapshot() == nil {
 		if err := fm.Err(); err != nil {
