@@ -37,6 +37,7 @@ const (
 	chOwner              // uid, inode
 	chOwners             // owning pids, inferred
 	chInfo               // tcp_info
+	chDrops              // a listener's own drop counter (SK_MEMINFO_DROPS), the interface index
 )
 
 // maxAddrs bounds the address dictionary of a chunk group.
@@ -67,6 +68,11 @@ type meta struct {
 	// EBPF is the in-kernel aggregates of the poll (--ebpf), whole in
 	// every frame that has them: they are analyzer input too.
 	EBPF *source.EBPF `cbor:"16,keyasint,omitempty"`
+	// UnreadablePIDs, Privileged and Groups are the sample's, whole in
+	// every frame (small, and analyzer input).
+	UnreadablePIDs []int32           `cbor:"17,keyasint,omitempty"`
+	Privileged     bool              `cbor:"18,keyasint,omitempty"`
+	Groups         map[int32][]int32 `cbor:"19,keyasint,omitempty"`
 }
 
 // warning is a source.Warning with its error as text (and, for a path
@@ -173,6 +179,7 @@ func (c *codec) appendFrame(b []byte, s *source.Sample) ([]byte, error) {
 		p.sysctlRaw = sys
 	}
 	m.EBPF = s.EBPF
+	m.UnreadablePIDs, m.Privileged, m.Groups = s.UnreadablePIDs, s.Privileged, s.Groups
 	if s.Procs == nil {
 		m.Nil |= 1
 	}
@@ -291,6 +298,9 @@ func (c *codec) appendFrame(b []byte, s *source.Sample) ([]byte, error) {
 		if !infoEqual(sk.Info, o.Info) {
 			mask |= chInfo
 		}
+		if sk.Drops != o.Drops || sk.DropsKnown != o.DropsKnown || sk.Iface != o.Iface {
+			mask |= chDrops
+		}
 		col = append(col, mask)
 		val = c.appendFields(val, sk, mask)
 	}
@@ -340,6 +350,14 @@ func (c *codec) appendAddr(b []byte, ap netip.AddrPort) []byte {
 			v := a.As4()
 			b = append(b, 4)
 			b = append(b, v[:]...)
+		case a.Zone() != "":
+			// A link-local address keeps its scope: fe80::1 on two
+			// links are two addresses.
+			v, z := a.As16(), a.Zone()
+			b = append(b, 17)
+			b = append(b, v[:]...)
+			b = binary.AppendUvarint(b, uint64(len(z)))
+			b = append(b, z...)
 		default:
 			v := a.As16()
 			b = append(b, 16)
@@ -367,7 +385,19 @@ func (c *codec) appendSocket(b []byte, sk *source.Socket, lastCookie, lastInode 
 		*lastInode = uint64(sk.Inode)
 	}
 	b = appendOwners(b, sk)
-	return appendInfo(b, sk.Info)
+	b = appendInfo(b, sk.Info)
+	return appendDrops(b, sk)
+}
+
+// appendDrops writes a listener's drop counter (0 when unknown, else the
+// count + 1) and the socket's interface index.
+func appendDrops(b []byte, sk *source.Socket) []byte {
+	if !sk.DropsKnown {
+		b = append(b, 0)
+	} else {
+		b = binary.AppendUvarint(b, uint64(sk.Drops)+1)
+	}
+	return binary.AppendUvarint(b, uint64(sk.Iface))
 }
 
 func (c *codec) appendFields(b []byte, sk *source.Socket, mask byte) []byte {
@@ -394,6 +424,9 @@ func (c *codec) appendFields(b []byte, sk *source.Socket, mask byte) []byte {
 	}
 	if mask&chInfo != 0 {
 		b = appendInfo(b, sk.Info)
+	}
+	if mask&chDrops != 0 {
+		b = appendDrops(b, sk)
 	}
 	return b
 }
@@ -512,6 +545,18 @@ func (r *cursor) u32() uint32 {
 	return uint32(v)
 }
 
+// arr4 and arr16 make an address from bytes a short read returned (nil:
+// the cursor already holds the error; never a panic on a crafted file).
+func arr4(b []byte) (a [4]byte) {
+	copy(a[:], b)
+	return a
+}
+
+func arr16(b []byte) (a [16]byte) {
+	copy(a[:], b)
+	return a
+}
+
 func (r *cursor) bytes(n uint64) []byte {
 	if r.err != nil {
 		return nil
@@ -576,6 +621,7 @@ func (c *codec) readFrame(r *cursor) (*source.Sample, error) {
 	}
 	s.Sockstat = p.sockstat
 	s.EBPF = m.EBPF
+	s.UnreadablePIDs, s.Privileged, s.Groups = m.UnreadablePIDs, m.Privileged, m.Groups
 	if len(m.Counters) > 0 || len(m.CountersGone) > 0 {
 		n := maps.Clone(p.counters)
 		if n == nil {
@@ -663,9 +709,14 @@ func (c *codec) readAddr(r *cursor) netip.AddrPort {
 		switch l := r.byte1(); l {
 		case 0:
 		case 4:
-			a = netip.AddrFrom4([4]byte(r.bytes(4)))
+			a = netip.AddrFrom4(arr4(r.bytes(4)))
 		case 16:
-			a = netip.AddrFrom16([16]byte(r.bytes(16)))
+			a = netip.AddrFrom16(arr16(r.bytes(16)))
+		case 17:
+			a = netip.AddrFrom16(arr16(r.bytes(16)))
+			if z := r.bytes(min(r.uvarint(), 64)); z != nil {
+				a = a.WithZone(string(z))
+			}
 		default:
 			r.err = errCorrupt
 		}
@@ -693,7 +744,7 @@ func (c *codec) readSocket(r *cursor, sk *source.Socket, lastCookie, lastInode *
 	if sk.Inode != 0 {
 		*lastInode = uint64(sk.Inode)
 	}
-	c.readFields(r, sk, chOwners|chInfo)
+	c.readFields(r, sk, chOwners|chInfo|chDrops)
 }
 
 func (c *codec) readFields(r *cursor, sk *source.Socket, mask byte) {
@@ -756,5 +807,10 @@ func (c *codec) readFields(r *cursor, sk *source.Socket, mask byte) {
 			}
 			sk.Info = in
 		}
+	}
+	if mask&chDrops != 0 {
+		v := r.uvarint()
+		sk.DropsKnown, sk.Drops = v > 0, uint32(max(v, 1)-1)
+		sk.Iface = uint32(r.uvarint())
 	}
 }

@@ -32,7 +32,7 @@ func TestBadInput(t *testing.T) {
 		err  string
 	}{
 		{nil, 2, "tcptop-demo: no scenario (try: tcptop-demo list)\n"},
-		{[]string{"nosuch"}, 2, `tcptop-demo: unknown scenario "nosuch" (one of: ephemeral, prober, accept-queue, accept-queue-128, tw-buckets, close-wait, syn-sent, healthy, idle)` + "\n"},
+		{[]string{"nosuch"}, 2, `tcptop-demo: unknown scenario "nosuch" (one of: ` + strings.Join(incidents.Names(), ", ") + ")\n"},
 		{[]string{"ephemeral", "prober"}, 2, "tcptop-demo: one scenario at a time (got ephemeral, prober)\n"},
 		{[]string{"-duration", "0s", "idle"}, 2, "tcptop-demo: -duration 0s: want more than 0 and at most 1h\n"},
 		{[]string{"idle", "-duration", "2h"}, 2, "tcptop-demo: -duration 2h0m0s: want more than 0 and at most 1h\n"},
