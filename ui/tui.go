@@ -203,7 +203,13 @@ func (m *Model) rebuildCmd() tea.Cmd {
 		return nil
 	}
 	snap, opts, gen := m.snap, m.opts, m.gen
-	return func() tea.Msg { return rebuiltMsg{snap: model.Rebuild(snap, opts), gen: gen} }
+	return func() tea.Msg {
+		n := model.Rebuild(snap, opts)
+		if n.Overview != nil { // --all-netns: the overview re-sorts at once too
+			n.Overview = n.Overview.Resorted(opts)
+		}
+		return rebuiltMsg{snap: n, gen: gen}
+	}
 }
 
 // optsChanged hands the new options to the Poller and rebuilds. A poll
