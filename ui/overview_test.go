@@ -15,7 +15,7 @@ import (
 func TestOverviewFindingKeepsRoom(t *testing.T) {
 	r := model.NamespaceRow{Key: "net:[4026532000]", Name: "shop/checkout-7f9c", VitalsOK: true, HasDetail: true,
 		Total: 12345, TimeWait: 300, DetailAge: 3 * time.Second, Worst: model.Critical, WorstRule: "close_wait_leak",
-		Labels: source.Labels{Runtime: "containerd"},
+		Labels:  source.Labels{Runtime: "containerd"},
 		Fullest: &model.Listener{Local: "10.0.0.1:8080", Fill: 0.5}}
 	want := "CRITICAL close_wait_leak"
 	for _, w := range []int{80, 100, 120, 140} {
