@@ -48,6 +48,10 @@ type Kernel struct {
 	last   int       // sockets in the last dump, for the next size hint
 	js     joinState // this namespace's attribution history
 	round  uint64    // the last scan round this reader took part in
+	// The CLOSE_WAIT sockets' tcp_info of the last masked dump, by
+	// cookie, and when it ran (closewait.go).
+	cwInfo map[uint64]TCPInfo
+	cwAt   time.Time
 }
 
 // Open prepares a Kernel reader of one namespace, with a Machine of its
