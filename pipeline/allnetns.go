@@ -100,6 +100,13 @@ func (s *nsState) quiet() bool {
 	return true
 }
 
+// empty reports that the namespace held no socket at its last dump and
+// its vital signs still count none, with nothing opened since (quiet).
+func (s *nsState) empty() bool {
+	return s.detail != nil && s.detail.Total == 0 && s.detail.Sample != nil && len(s.detail.Sample.Sockets) == 0 &&
+		s.vitals.Total() == 0 && s.quiet()
+}
+
 // quietCounters are the counters that must not move for a namespace to
 // be quiet: opens, failed opens, resets and the listeners' troubles.
 var quietCounters = []string{"ActiveOpens", "PassiveOpens", "AttemptFails", "EstabResets",
@@ -251,6 +258,12 @@ func (a *AllPoller) Poll(ctx context.Context) (*model.Overview, error) {
 			s.vitals = v
 		}
 		if s.noEntry {
+			continue
+		}
+		if s.empty() && f.ID.String() != focus {
+			// The kernel counts no socket in it, as at its last dump:
+			// that dump (of nothing) is what a new one would return.
+			s.detailTime = s.vitals.Time
 			continue
 		}
 		j := Job{Key: f.ID.String(), Last: s.detailTime, Since: s.seen, Quiet: s.quiet()}
