@@ -53,6 +53,8 @@ type allResult struct {
 	after      int
 	expected   int
 	tui, json  liveRow
+	tuiSteady  float64 // CPU share after allWarmup (the first cycle dumps every namespace once)
+	jsonSteady float64
 	ssRound    []float64 // CPU of each round of ss -tan in every namespace, as a share of one interval
 	ssWall     []time.Duration
 	docs       int           // stream documents after the warm-up
@@ -62,6 +64,7 @@ type allResult struct {
 	neverSeen  int           // entered namespaces without detail in the last document
 	screen     string
 	markdown   string
+	walk       time.Duration // CPU of one full dump of one namespace (median, in-process probe)
 }
 
 // runAllNetns is the -all-netns mode.
@@ -73,7 +76,14 @@ func runAllNetns(ctx context.Context, opts *options, tmp, tcptopDesc string, arg
 	started := time.Now()
 	defer func() {
 		if opts.keep {
-			fmt.Fprintf(stderr, "tcptop-bench: kept %d namespaces tcptop-bench-%d-a* and their holders\n", len(res.namespaces), os.Getpid())
+			pids := make([]string, 0, len(res.holders))
+			for _, h := range res.holders {
+				if h.cmd.Process != nil {
+					pids = append(pids, strconv.Itoa(h.cmd.Process.Pid))
+				}
+			}
+			fmt.Fprintf(stderr, "tcptop-bench: kept %d namespaces tcptop-bench-%d-a1.. and their holders; to remove: kill %s; for ns in %s; do ip netns del $ns; done\n",
+				len(res.namespaces), os.Getpid(), strings.Join(pids, " "), strings.Join(res.namespaces, " "))
 			return
 		}
 		errs := []error{stopHolders(res.holders)}
@@ -130,6 +140,19 @@ func runAllNetns(ctx context.Context, opts *options, tmp, tcptopDesc string, arg
 	log("holders ready in %v; ss -tan counts %d sockets in the %d namespaces (holders expect %d)",
 		time.Since(started).Round(time.Millisecond), res.before, n, res.expected)
 
+	// The kernel's part: one dump of one namespace walks the machine's
+	// whole socket table, whatever the namespace holds.
+	if p, err := newDumpProbe(res.namespaces[0]); err == nil {
+		var cpu []time.Duration
+		for range 7 {
+			if s, err := p.run(); err == nil {
+				cpu = append(cpu, s.sys)
+			}
+		}
+		p.close()
+		res.walk = median(cpu)
+	}
+	log("one namespace's dump: %v of CPU", res.walk)
 	if err := runAllLive(ctx, opts, tmp, res, log); err != nil {
 		return res, err
 	}
@@ -337,6 +360,21 @@ func runAllLive(ctx context.Context, opts *options, tmp string, res *allResult, 
 	if code := jcmd.ProcessState.ExitCode(); code != 0 {
 		return fmt.Errorf("tcptop -A --json exited %v: %s", jcmd.ProcessState, jstderr.String())
 	}
+	steady := func(ss []procSample) float64 {
+		var from *procSample
+		for i := range ss {
+			if ss[i].at.Sub(t0) >= allWarmup {
+				from = &ss[i]
+				break
+			}
+		}
+		last := ss[len(ss)-1]
+		if from == nil || !last.at.After(from.at) {
+			return 0
+		}
+		return float64(last.user+last.sys-from.user-from.sys) / float64(last.at.Sub(from.at))
+	}
+	res.tuiSteady, res.jsonSteady = steady(tui.samples), steady(stream.samples)
 	res.tui = summarizeTracked(labelTUI, fmt.Sprintf("tcptop -A --interval %s", interval), tui.launched, tui.samples)
 	res.json = summarizeTracked(labelJSON, fmt.Sprintf("tcptop -A --json --interval %s", interval), stream.launched, stream.samples)
 	res.nsSeen = len(last.Namespaces)
@@ -364,15 +402,21 @@ func reportAll(opts *options, tcptopDesc string, args []string, res *allResult, 
 		walls[i] = w.Seconds()
 	}
 	wallMed, _ := medianMax(walls)
-	fmt.Fprintf(&b, "\n| %d s window, %s refresh | CPU %% of one core | peak RSS MiB | / `ss -tan` in every namespace |\n| --- | ---: | ---: | ---: |\n",
-		int(opts.tui.Seconds()), opts.tuiIntv)
-	for _, r := range []liveRow{res.tui, res.json} {
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %.2fx |\n", r.command, pct(r.cpuShare()), mib(max(r.peakRSS, r.hwm)), r.cpuShare()/ssMed)
+	fmt.Fprintf(&b, "\n| %d s window, %s refresh | CPU %% of one core from launch | after the first %v | peak RSS MiB | / `ss -tan` in every namespace (from launch) |\n| --- | ---: | ---: | ---: | ---: |\n",
+		int(opts.tui.Seconds()), opts.tuiIntv, allWarmup)
+	for i, r := range []liveRow{res.tui, res.json} {
+		st := []float64{res.tuiSteady, res.jsonSteady}[i]
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %.2fx |\n", r.command, pct(r.cpuShare()), pct(st), mib(max(r.peakRSS, r.hwm)), r.cpuShare()/ssMed)
 	}
-	fmt.Fprintf(&b, "| `ss -N NS -tan` in each of the %d namespaces, one round per interval (%d rounds; median round %.0f ms wall) | %s (max %s) | | 1 |\n",
+	fmt.Fprintf(&b, "| `ss -N NS -tan` in each of the %d namespaces, one round per interval (%d rounds; median round %.0f ms wall) | %s (max %s) | | | 1 |\n",
 		len(res.namespaces), len(res.ssRound), wallMed*1000, pct(ssMed), pct(ssMax))
 	fmt.Fprintf(&b, "\nDetail ages in the stream's %d documents after the first %v: oldest of any namespace %v, oldest of the focused one (the host's) %v; %d namespaces in the last document, %d of them entered but never dumped.\n",
 		res.docs, allWarmup, res.maxAge.Round(time.Millisecond), res.focusAge.Round(time.Millisecond), res.nsSeen, res.neverSeen)
+	if res.walk > 0 {
+		per := float64(len(res.namespaces))/10 + 1 // each namespace every 10 s, the focus every second
+		fmt.Fprintf(&b, "\nThe kernel's floor: one namespace's dump (the request tcptop sends, received and not parsed, in-process, thread CPU clock, median of 7) costs %.1f ms of CPU: every dump walks the machine's whole socket table. Each namespace once in 10 s and the focus every second is %.0f dumps a second: %.1f%% of a core in the kernel alone.\n",
+			float64(res.walk.Microseconds())/1000, per, 100*per*res.walk.Seconds())
+	}
 	check := func(ok bool) string {
 		if ok {
 			return "met"
@@ -380,7 +424,7 @@ func reportAll(opts *options, tcptopDesc string, args []string, res *allResult, 
 		return "**missed**"
 	}
 	fmt.Fprintf(&b, "\n| target (issue 13) | measured | |\n| --- | ---: | --- |\n")
-	fmt.Fprintf(&b, "| overview <= 15%% of one core | %s%% | %s |\n", pct(res.tui.cpuShare()), check(res.tui.cpuShare() <= 0.15))
+	fmt.Fprintf(&b, "| overview <= 15%% of one core (from launch; after the first %v) | %s%%; %s%% | %s |\n", allWarmup, pct(res.tui.cpuShare()), pct(res.tuiSteady), check(res.tui.cpuShare() <= 0.15))
 	fmt.Fprintf(&b, "| overview <= 0.25x `ss -tan` once a second in each namespace | %.2fx | %s |\n", res.tui.cpuShare()/ssMed, check(res.tui.cpuShare()/ssMed <= 0.25))
 	fmt.Fprintf(&b, "| every namespace's detail <= 10 s old | %v | %s |\n", res.maxAge.Round(time.Millisecond), check(res.maxAge <= 10*time.Second && res.neverSeen == 0))
 	fmt.Fprintf(&b, "| the focused namespace fresh every refresh | %v | %s |\n", res.focusAge.Round(time.Millisecond), check(res.focusAge <= opts.tuiIntv+opts.tuiIntv/2))
