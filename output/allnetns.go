@@ -196,7 +196,7 @@ func OverviewLine(r *model.NamespaceRow) string {
 		est = format.Count(r.States.Get(source.Established))
 		cw = format.Count(r.States.Get(source.CloseWait))
 		ports = format.Count(r.PortsInUse)
-		age = format.Short(r.DetailAge)
+		age = format.Millis(uint32(min(r.DetailAge.Milliseconds(), 1<<31)))
 		if l := r.Fullest; l != nil {
 			fullest = format.Clip(format.Sanitize(l.Local), 12, format.GlyphsFor(true)) + " " + format.Percent(l.Fill)
 		}
