@@ -21,8 +21,8 @@ import (
 //     round (the staleness bound is a promise: it runs even over budget);
 //  3. jobs never run, then Urgent jobs, then the rest, oldest detail
 //     first, while the sum of their estimated costs fits the budget left;
-//     a Quiet job (nothing changed since its last run, as far as cheaper
-//     signs tell) is not run to fill the budget, only when due.
+//     a Quiet routine job (nothing changed since its last run, as far as
+//     cheaper signs tell) is not run to fill the budget, only when due.
 //
 // A job never run is due once it has waited MaxAge since it was first
 // offered (Job.Since): no detail stays missing longer than old detail may
@@ -77,7 +77,8 @@ type Job struct {
 	// zero) is due MaxAge after it (zero: never forced).
 	Since time.Time
 	// Quiet says nothing changed since its last run as far as cheaper
-	// signs tell (a namespace's vital signs): it runs only when due.
+	// signs tell (a namespace's vital signs): a Routine one runs only
+	// when due.
 	Quiet bool
 }
 
@@ -130,7 +131,7 @@ func (s *Scheduler) Plan(now time.Time, interval time.Duration, jobs []Job) []st
 	forced := false
 	nonFocus := len(run) - countFocus(jobs)
 	for _, j := range rest {
-		if j.Quiet && !j.Last.IsZero() {
+		if j.Quiet && j.Class == Routine && !j.Last.IsZero() {
 			continue
 		}
 		c := s.cost(j.Key)

@@ -60,11 +60,12 @@ func TestSchedulerPlan(t *testing.T) {
 			want: []string{"mid", "small"},
 		},
 		{
-			name: "quiet jobs are not filler, but run when due",
-			s:    fixed(map[string]time.Duration{"q": time.Millisecond, "qdue": time.Millisecond, "busy": time.Millisecond}),
+			name: "quiet routine jobs are not filler, but run when due; quiet urgent ones are",
+			s: fixed(map[string]time.Duration{"q": time.Millisecond, "qdue": time.Millisecond, "busy": time.Millisecond,
+				"qurgent": time.Millisecond}),
 			jobs: []Job{{Key: "q", Last: ago(5 * sec), Quiet: true}, {Key: "qdue", Last: ago(9500 * time.Millisecond), Quiet: true},
-				{Key: "busy", Last: ago(sec)}},
-			want: []string{"qdue", "busy"},
+				{Key: "busy", Last: ago(sec)}, {Key: "qurgent", Class: Urgent, Last: ago(sec), Quiet: true}},
+			want: []string{"qdue", "qurgent", "busy"},
 		},
 		{
 			name: "a job never run is due MaxAge after it appeared",
