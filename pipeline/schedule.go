@@ -45,6 +45,11 @@ type Scheduler struct {
 	MaxAge time.Duration
 	// Guess is the cost assumed for a job never run (5 ms when 0).
 	Guess time.Duration
+	// Lazy runs only Focus jobs and jobs that are due (or never run):
+	// no budget filling and no forced advance. The dump schedule is
+	// lazy: its cheap dump runs every round outside the scheduler, the
+	// full one only when due or asked for.
+	Lazy bool
 
 	est map[string]time.Duration
 }
@@ -113,6 +118,9 @@ func (s *Scheduler) Plan(now time.Time, interval time.Duration, jobs []Job) []st
 		default:
 			rest = append(rest, j)
 		}
+	}
+	if s.Lazy {
+		return run
 	}
 	slices.SortStableFunc(rest, func(a, b Job) int {
 		// Never run first (no detail at all beats old detail), then by

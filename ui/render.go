@@ -49,6 +49,11 @@ func renderHeader(st *themes.Styles, snap *model.Snapshot, hi headerInfo, width 
 			parts = append(parts, part{format.Rate(float64(snap.Churn)) + " opens/s", 2})
 		}
 		parts = append(parts, part{fmt.Sprintf("poll %.1fms", snap.PollMS.Total), 2})
+		if c := snap.Carried; c != nil {
+			// The dump schedule: the lists' ESTABLISHED sockets are
+			// older than this poll (their count is exact).
+			parts = append(parts, part{st.Warn.Render("ESTABLISHED detail " + format.Millis(uint32(min(c.AgeMS, 1<<31))) + " old"), 1})
+		}
 		if !snap.Attributed {
 			parts = append(parts, part{st.Dim.Render("no procs"), 8})
 		}

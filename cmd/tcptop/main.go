@@ -83,6 +83,9 @@ type config struct {
 	// --all-netns (allnetns.go)
 	allNetns bool
 	labels   source.LabelRoots
+
+	// --full-every: the dump schedule of the monitor and streams (schedule.go)
+	fullEvery time.Duration
 }
 
 const usageText = `Usage: tcptop [flags]
@@ -128,6 +131,11 @@ Flags:
                     where --all-netns reads container and pod names
                     (default /var/lib/docker; containerd's and CRI-O's
                     bundle dirs under /run; /var/log/pods)
+  --full-every DUR  the monitor and streams dump every state but
+                    ESTABLISHED each poll (ESTABLISHED counted by the
+                    kernel, exact) and all sockets every DUR (default
+                    10s; 0: every poll); a filter or a drill-down dumps
+                    all every poll; what is older is marked with its age
   --version         print the version
   --help            this help
 
@@ -161,6 +169,7 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	fs.BoolVar(&c.check, "check", false, "")
 	fs.Func("threshold", "", c.thresholds.Set)
 	allNetnsFlags(fs, &c) // --all-netns, -A and the label roots (allnetns.go)
+	scheduleFlags(fs, &c) // --full-every (schedule.go)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			io.WriteString(stdout, usage())
@@ -263,7 +272,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if c.once {
 		count = 1
 	}
-	poller := pipeline.New(pipeline.Config{Reader: k, Thresholds: c.thresholds, Options: opt})
+	poller := pipeline.New(pipeline.Config{Reader: k, Thresholds: c.thresholds, Options: opt, FullEvery: c.scheduleFor(count)})
 	if count != 1 {
 		// A monitor lives for hours: trade a little GC work for memory.
 		// At 100k sockets the default 100 peaked near 157 MiB, 50 at
