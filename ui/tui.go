@@ -213,7 +213,7 @@ func (m *Model) rebuildCmd() tea.Cmd {
 	snap, opts, gen := m.snap, m.opts, m.gen
 	return func() tea.Msg {
 		n := model.Rebuild(snap, opts)
-		n.KeepCarried(snap) // the dump schedule's exact ESTABLISHED count
+		n.KeepCarried(snap)    // the dump schedule's exact ESTABLISHED count
 		if n.Overview != nil { // --all-netns: the overview re-sorts at once too
 			n.Overview = n.Overview.Resorted(opts)
 		}
