@@ -60,7 +60,8 @@ const NoEstablished = AllStatesMask &^ (1 << Established)
 // carry is what a Kernel keeps of its last full read for partial ones.
 type carry struct {
 	time     time.Time
-	estab    []Socket // the ESTABLISHED sockets of that dump (shared, read-only)
+	socks    []Socket // that dump's sockets (the sample's own slice, read-only)
+	estab    int      // how many of them are ESTABLISHED
 	procs    map[int32]*Process
 	counting EstabCounting
 }
@@ -83,13 +84,9 @@ func (k *Kernel) keepFull(s *Sample) {
 			cw++
 		}
 	}
-	estab := make([]Socket, 0, est)
-	for i := range s.Sockets {
-		if s.Sockets[i].State == Established {
-			estab = append(estab, s.Sockets[i])
-		}
-	}
-	k.carry.time, k.carry.estab, k.carry.procs = s.Time, estab, s.Procs
+	// Kept by reference: a one-shot read never pays for a copy; a
+	// partial read copies the ESTABLISHED ones out.
+	k.carry.time, k.carry.socks, k.carry.estab, k.carry.procs = s.Time, s.Sockets, est, s.Procs
 	if ce, ok := s.Counters["CurrEstab"]; ok && cw > 0 {
 		// The counter was read just after the dump: under churn it is a
 		// few sockets off, so take the nearer reading. With no
@@ -133,7 +130,7 @@ func (k *Kernel) ReadPartial(ctx context.Context) (*Sample, error) {
 			cw++
 		}
 	}
-	p := &Partial{FullTime: k.carry.time, Carried: len(k.carry.estab), Counting: k.carry.counting}
+	p := &Partial{FullTime: k.carry.time, Carried: k.carry.estab, Counting: k.carry.counting}
 	if p.Counting == EstabUnknown {
 		p.Counting = countingByVersion(k.m.procRoot)
 	}
@@ -148,15 +145,20 @@ func (k *Kernel) ReadPartial(ctx context.Context) (*Sample, error) {
 		p.Established = int(ce)
 	}
 	if states&(1<<Established) != 0 {
-		merged := make([]Socket, 0, len(s.Sockets)+len(k.carry.estab))
-		merged = append(merged, k.carry.estab...)
+		merged := make([]Socket, 0, len(s.Sockets)+k.carry.estab)
+		for i := range k.carry.socks {
+			if k.carry.socks[i].State == Established {
+				merged = append(merged, k.carry.socks[i])
+			}
+		}
+		carried := merged
 		s.Sockets = append(merged, s.Sockets...)
 		if len(k.carry.procs) > 0 {
 			if s.Procs == nil {
 				s.Procs = map[int32]*Process{}
 			}
-			for i := range k.carry.estab {
-				for _, pid := range k.carry.estab[i].Owners {
+			for i := range carried {
+				for _, pid := range carried[i].Owners {
 					if _, ok := s.Procs[pid]; !ok {
 						if pr := k.carry.procs[pid]; pr != nil {
 							s.Procs[pid] = pr
