@@ -33,6 +33,9 @@ type Point struct {
 	synSent   map[netip.AddrPort]int  // SYN_SENT per remote endpoint
 	full      map[netip.AddrPort]bool // listeners whose queue was full
 	near      map[netip.AddrPort]bool // listeners at or near their cap
+	// listen: each listener's accept queue and SYN_RECV count, only
+	// those not both zero (an idle listener costs nothing here).
+	listen map[netip.AddrPort]listenPoint
 	// destOwners: who held sockets to the hottest destinations (see
 	// hotDestinationOwners); nil when none was hot.
 	destOwners map[DestKey]map[int32]int
@@ -104,9 +107,13 @@ const SparkPoints = 120
 func Rebuild(snap *Snapshot, opt Options) *Snapshot {
 	n := Build(snap.Sample, nil, opt)
 	n.Findings, n.History, n.Watching = snap.Findings, snap.History, snap.Watching
+	n.FindingsOmitted = snap.FindingsOmitted
 	n.Thresholds = snap.Thresholds
 	n.Rates, n.StateRates, n.Churn, n.Interval = snap.Rates, snap.StateRates, snap.Churn, snap.Interval
 	n.firstSeen, n.AgesTruncated = snap.firstSeen, snap.AgesTruncated
+	n.EBPF = snap.EBPF // its rates are the poll's
+	keepListenerDrops(n, snap)
+	attachEBPF(n)
 	n.PollMS.Analyze = snap.PollMS.Analyze
 	n.PollMS.Total += n.PollMS.Analyze
 	n.Netns, n.Overview = snap.Netns, snap.Overview // --all-netns: its label and the overview
@@ -114,11 +121,11 @@ func Rebuild(snap *Snapshot, opt Options) *Snapshot {
 }
 
 // tracked reports whether a state's sockets get a first-seen time. Not
-// ESTABLISHED (the bulk of any population, and its age says little about
-// trouble), not TIME_WAIT (its timer gives its age), not LISTEN.
+// TIME_WAIT (its timer gives its age), not LISTEN. ESTABLISHED is (the
+// socket lists sort by age): 100k of them cost ~4 MB in the map.
 func tracked(st source.State) bool {
 	switch st {
-	case source.SynSent, source.SynRecv, source.FinWait1, source.FinWait2,
+	case source.Established, source.SynSent, source.SynRecv, source.FinWait1, source.FinWait2,
 		source.Close, source.CloseWait, source.LastAck, source.Closing:
 		return true
 	}
@@ -130,7 +137,7 @@ func tracked(st source.State) bool {
 func (a *Analyzer) observeAges(s *source.Sample) (map[uint64]int64, bool) {
 	a.gen++
 	now := s.Time.UnixMilli()
-	view := map[uint64]int64{}
+	view := make(map[uint64]int64, len(a.seen)) // sized: growing it cost more than filling it
 	truncated := false
 	for i := range s.Sockets {
 		sk := &s.Sockets[i]

@@ -110,8 +110,8 @@ func TestSocketAge(t *testing.T) {
 	if age, ok := snap.SocketAge(&socks[0]); !ok || age != 15*time.Second {
 		t.Errorf("TIME_WAIT with 45 s left: age %v %v, want 15s", age, ok)
 	}
-	if _, ok := snap.SocketAge(&socks[1]); ok {
-		t.Errorf("ESTABLISHED is not tracked, yet has an age")
+	if age, ok := snap.SocketAge(&socks[1]); !ok || age != 2500*time.Millisecond {
+		t.Errorf("ESTABLISHED age %v %v, want 2.5s (since first seen)", age, ok)
 	}
 	if age, ok := snap.SocketAge(&socks[2]); !ok || age != 2500*time.Millisecond {
 		t.Errorf("CLOSE_WAIT age %v %v, want 2.5s", age, ok)

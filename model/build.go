@@ -39,6 +39,8 @@ func Build(s *source.Sample, prev *Snapshot, opt Options) *Snapshot {
 		Sockstat:            s.Sockstat,
 		Attributed:          s.Attributed,
 		UnreadableProcesses: s.Unreadable,
+		UnreadablePIDs:      s.UnreadablePIDs,
+		Privileged:          s.Privileged,
 		Filter:              opt.Filter.String(),
 		Sort:                opt.Sort.String(),
 		Warnings:            source.WarningStrings(s.Warnings),
@@ -65,6 +67,8 @@ func Build(s *source.Sample, prev *Snapshot, opt Options) *Snapshot {
 	buildPeers(snap, s, lt, opt)
 	buildProcesses(snap, s, opt)
 	buildRates(snap, prev)
+	buildListenerDrops(snap, prev)
+	buildEBPF(snap, s, prev)
 
 	snap.PollMS = PollCost{
 		Dump:      ms(s.Took.Dump),
@@ -133,10 +137,16 @@ func buildListeners(snap *Snapshot, s *source.Sample) listenTable {
 			CappedBySomaxconn: somax > 0 && int(sk.SendQ) == somax,
 			InEphemeralRange:  inEphemeral(&s.Sysctl, int(sk.Local.Port())),
 			Processes:         procRefs(sk.Owners, s.Procs),
+			cookie:            sk.Cookie,
 		}
-		if sk.SendQ > 0 {
-			l.Fill = float64(sk.RecvQ) / float64(sk.SendQ)
+		if sk.DropsKnown {
+			d := uint64(sk.Drops)
+			l.Drops = &d
 		}
+		// The kernel calls a queue full when it holds more than the
+		// backlog (sk_acceptq_is_full): with listen(0) one waiting
+		// connection fills it, so it is 100%, not 0%, and sorts first.
+		l.Fill = float64(sk.RecvQ) / float64(max(sk.SendQ, 1))
 		lt[sk.Local.Port()] = append(lt[sk.Local.Port()], listenEntry{sk.Local.Addr().Unmap(), len(ls)})
 		ls = append(ls, lis{l, sk.Local})
 	}
@@ -303,8 +313,17 @@ type peerAcc struct {
 	mixed bool
 }
 
+// peerProcKey finds a process in a peer's list: a peer of a pre-fork
+// server has one entry per worker, and a search of the list per socket was
+// quadratic.
+type peerProcKey struct {
+	peer int32
+	pid  int32
+}
+
 func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options) {
 	index := map[peerKey]int32{}
+	procIdx := map[peerProcKey]int{}
 	var accs []peerAcc
 	for i := range s.Sockets {
 		sk := &s.Sockets[i]
@@ -328,16 +347,19 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options) {
 			continue
 		}
 		for _, pid := range ownersOf(sk, true) {
-			// A peer has few processes: a slice beats a map here.
-			j := slices.IndexFunc(a.peer.Processes, func(pp PeerProcess) bool { return pp.PID == pid })
-			if j < 0 {
+			j, ok := procIdx[peerProcKey{ai, pid}]
+			if !ok {
 				j = len(a.peer.Processes)
+				procIdx[peerProcKey{ai, pid}] = j
 				a.peer.Processes = append(a.peer.Processes, PeerProcess{PID: pid, Name: UnknownName, Inferred: pid != 0})
 				if pid != 0 {
 					a.peer.Processes[j].Name = procName(pid, s.Procs)
 				}
 			}
 			pp := &a.peer.Processes[j]
+			if sk.OwnerInferred && pp.Group == 0 {
+				pp.Group = groupSize(s, pid)
+			}
 			pp.Sockets++
 			if !sk.OwnerInferred {
 				pp.Inferred = false
@@ -414,9 +436,21 @@ func buildProcesses(snap *Snapshot, s *source.Sample, opt Options) {
 			}
 			r.States[sk.State]++
 			r.Total++
+			if sk.OwnerInferred && r.Group == 0 {
+				r.Group = groupSize(s, pid)
+			}
 		}
 	}
 	snap.Processes = sortedProcessRows(rows, opt.Sort)
+}
+
+// groupSize is the size of the inferred owner group pid stands for (0 when
+// it stands for itself alone).
+func groupSize(s *source.Sample, pid int32) int {
+	if n := len(s.Groups[pid]); n > 1 {
+		return n
+	}
+	return 0
 }
 
 // ownersOf returns the pids a socket is counted under: its owners, or pid 0

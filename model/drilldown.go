@@ -36,6 +36,33 @@ func (snap *Snapshot) PeerSockets(p *Peer) []int {
 	return out
 }
 
+// PeersSockets is PeerSockets for several peers in one pass over the
+// sample: the sockets of each, by position in peers.
+func (snap *Snapshot) PeersSockets(peers []Peer) [][]int {
+	out := make([][]int, len(peers))
+	s := snap.Sample
+	if s == nil || len(peers) == 0 {
+		return out
+	}
+	at := make(map[peerKey]int, len(peers))
+	for i := range peers {
+		at[peers[i].key] = i
+	}
+	for i := range s.Sockets {
+		sk := &s.Sockets[i]
+		if !isPeerSocket(sk) {
+			continue
+		}
+		if j, ok := at[classify(sk, snap.lt)]; ok && snap.opt.Filter.Match(sk, s.Procs) {
+			out[j] = append(out[j], i)
+		}
+	}
+	for _, idx := range out {
+		sortSocketIndexes(s.Sockets, idx)
+	}
+	return out
+}
+
 // ProcessSockets returns the indexes into Sample.Sockets of the sockets a
 // process holds (pid 0: those without a known owner, or all of them when
 // the sample is not attributed) that pass the filter, in the order of
@@ -241,4 +268,77 @@ func sortSocketIndexes(socks []source.Socket, idx []int) {
 		}
 		return cmp.Compare(i, j)
 	})
+}
+
+// isEphemeralRow reports whether a port row is one connect() handed out:
+// inside the usable ephemeral range, nothing listening on it.
+func (snap *Snapshot) isEphemeralRow(r *PortRow) bool {
+	return r.Port != 0 && !r.Listening && snap.Sample != nil && inEphemeral(&snap.Sample.Sysctl, int(r.Port))
+}
+
+// LocalPortGroups is LocalPorts with the ports of the ephemeral range that
+// nothing listens on folded into one row (Ephemeral, Port 0, Ports
+// counting them, the owners of the lowest pids), placed by the sort key
+// like any row: a client with thousands of connections is one row, not
+// thousands. EphemeralPorts lists what it folds.
+func (snap *Snapshot) LocalPortGroups() []PortRow {
+	rows := snap.LocalPorts()
+	out := rows[:0:0]
+	var eph PortRow
+	var pids [MaxPortProcesses]int32
+	var npids uint8
+	for i := range rows {
+		r := &rows[i]
+		if !snap.isEphemeralRow(r) {
+			out = append(out, *r)
+			continue
+		}
+		eph.Ports++
+		eph.Total += r.Total
+		for st, n := range r.States {
+			eph.States[st] += n
+		}
+		for _, p := range r.Processes {
+			npids = addPID(&pids, npids, p.PID)
+		}
+	}
+	if eph.Ports == 0 {
+		return out
+	}
+	eph.Ephemeral = true
+	eph.Processes = make([]ProcRef, 0, npids)
+	for _, pid := range pids[:npids] {
+		name := UnknownName
+		if pid != 0 {
+			name = procName(pid, snap.Sample.Procs)
+		}
+		eph.Processes = append(eph.Processes, ProcRef{PID: pid, Name: name})
+	}
+	// Insert it where the sort puts it: after the rows that come first.
+	key := snap.opt.Sort
+	at := len(out)
+	for i := range out {
+		c := key.compare(&eph.States, eph.Total, &out[i].States, out[i].Total)
+		if c == 0 {
+			c = cmp.Compare(out[i].Total, eph.Total)
+		}
+		if c < 0 {
+			at = i
+			break
+		}
+	}
+	return slices.Insert(out, at, eph)
+}
+
+// EphemeralPorts is the rows LocalPortGroups folds into its ephemeral
+// row, in the order of LocalPorts.
+func (snap *Snapshot) EphemeralPorts() []PortRow {
+	rows := snap.LocalPorts()
+	out := rows[:0]
+	for i := range rows {
+		if snap.isEphemeralRow(&rows[i]) {
+			out = append(out, rows[i])
+		}
+	}
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tcptop/tcptop/source"
 )
@@ -55,11 +56,18 @@ type term struct {
 	pids   []int32
 	words  []string // lower case
 	addrs  []netip.Prefix
+	zones  []string // addrs[i]'s IPv6 scope ("eth0" of fe80::1%eth0), "" for any
 	states source.StateMask
 }
 
 // filterKeys is the list shown in errors, in the order of the docs.
 const filterKeys = "port:, sport:, dport:, proc:, pid:, addr:, state:, netns:, pod:, container:"
+
+// FilterTerms returns the filter language's keys with their colon
+// ("port:", "sport:", ...), in the order of the docs: for completions and
+// for telling a half-typed key from a bare word. The slice is new on each
+// call.
+func FilterTerms() []string { return strings.Split(filterKeys, ", ") }
 
 // ParseFilter parses a filter expression. The error is one line naming the
 // offending term.
@@ -68,7 +76,7 @@ func ParseFilter(expr string) (Filter, error) {
 	for _, tok := range strings.Fields(expr) {
 		t, err := parseTerm(tok)
 		if err != nil {
-			return Filter{}, fmt.Errorf("bad filter term %q: %w", tok, err)
+			return Filter{}, fmt.Errorf("bad filter term %s: %w", quoteCut(tok), err)
 		}
 		f.terms = append(f.terms, t)
 	}
@@ -86,15 +94,15 @@ func parseTerm(tok string) (term, error) {
 		}
 	}
 	if !hasKey {
-		if p, ok := parseAddrOrPrefix(tok); ok {
-			return term{kind: termAddr, addrs: []netip.Prefix{p}}, nil
+		if p, zone, ok := parseAddrOrPrefix(tok); ok {
+			return term{kind: termAddr, addrs: []netip.Prefix{p}, zones: []string{zone}}, nil
 		}
 		return term{kind: termWord, words: []string{strings.ToLower(tok)}}, nil
 	}
 	alts := strings.Split(val, ",")
 	for _, a := range alts {
 		if a == "" {
-			return term{}, fmt.Errorf("empty value after %q", key+":")
+			return term{}, fmt.Errorf("empty value after %s", quoteCut(key+":"))
 		}
 	}
 	var t term
@@ -104,7 +112,7 @@ func parseTerm(tok string) (term, error) {
 		for _, a := range alts {
 			n, err := strconv.ParseUint(a, 10, 16)
 			if err != nil {
-				return term{}, fmt.Errorf("%q is not a port number (0-65535)", a)
+				return term{}, fmt.Errorf("%s is not a port number (0-65535)", quoteCut(a))
 			}
 			t.ports = append(t.ports, uint16(n))
 		}
@@ -113,7 +121,7 @@ func parseTerm(tok string) (term, error) {
 		for _, a := range alts {
 			n, err := strconv.ParseInt(a, 10, 32)
 			if err != nil || n <= 0 {
-				return term{}, fmt.Errorf("%q is not a pid", a)
+				return term{}, fmt.Errorf("%s is not a pid", quoteCut(a))
 			}
 			t.pids = append(t.pids, int32(n))
 		}
@@ -125,18 +133,18 @@ func parseTerm(tok string) (term, error) {
 	case "addr":
 		t.kind = termAddr
 		for _, a := range alts {
-			p, ok := parseAddrOrPrefix(a)
+			p, zone, ok := parseAddrOrPrefix(a)
 			if !ok {
-				return term{}, fmt.Errorf("%q is not an IP address or CIDR prefix", a)
+				return term{}, fmt.Errorf("%s is not an IP address or CIDR prefix", quoteCut(a))
 			}
-			t.addrs = append(t.addrs, p)
+			t.addrs, t.zones = append(t.addrs, p), append(t.zones, zone)
 		}
 	case "state":
 		t.kind = termState
 		for _, a := range alts {
 			s, ok := source.ParseState(a)
 			if !ok {
-				return term{}, fmt.Errorf("%q is not a TCP state (ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, FIN_WAIT2, TIME_WAIT, CLOSE, CLOSE_WAIT, LAST_ACK, LISTEN, CLOSING)", a)
+				return term{}, fmt.Errorf("%s is not a TCP state (ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, FIN_WAIT2, TIME_WAIT, CLOSE, CLOSE_WAIT, LAST_ACK, LISTEN, CLOSING)", quoteCut(a))
 			}
 			t.states |= 1 << s
 		}
@@ -146,26 +154,29 @@ func parseTerm(tok string) (term, error) {
 			t.words = append(t.words, strings.ToLower(a))
 		}
 	default:
-		return term{}, fmt.Errorf("unknown key %q (want %s or a bare word)", key+":", filterKeys)
+		return term{}, fmt.Errorf("unknown key %s (want %s or a bare word)", quoteCut(key+":"), filterKeys)
 	}
 	return t, nil
 }
 
 // parseAddrOrPrefix accepts an address (as a full-length prefix) or a CIDR
-// prefix, unmapping IPv4-mapped IPv6 forms.
-func parseAddrOrPrefix(s string) (netip.Prefix, bool) {
+// prefix, unmapping IPv4-mapped IPv6 forms. An address's IPv6 scope
+// (fe80::1%eth0) is returned apart: a link-local address means a different
+// host on each link.
+func parseAddrOrPrefix(s string) (netip.Prefix, string, bool) {
 	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
 	if a, err := netip.ParseAddr(s); err == nil {
-		a = a.Unmap()
-		return netip.PrefixFrom(a, a.BitLen()), true
+		zone := a.Zone()
+		a = a.Unmap().WithZone("")
+		return netip.PrefixFrom(a, a.BitLen()), zone, true
 	}
 	if p, err := netip.ParsePrefix(s); err == nil {
 		if p.Addr().Is4In6() && p.Bits() >= 96 {
 			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
-		return p.Masked(), true
+		return p.Masked(), "", true
 	}
-	return netip.Prefix{}, false
+	return netip.Prefix{}, "", false
 }
 
 // String returns the normalised expression.
@@ -204,9 +215,13 @@ func (t *term) match(s *source.Socket, procs map[int32]*source.Process) bool {
 	case termProc:
 		return ownerNameContains(s, procs, t.words)
 	case termAddr:
+		// Prefix.Contains never matches an address with a zone: match
+		// without it, then the term's zone if it names one.
 		l, r := s.Local.Addr().Unmap(), s.Remote.Addr().Unmap()
-		for _, p := range t.addrs {
-			if p.Contains(l) || p.Contains(r) {
+		lz, rz := l.WithZone(""), r.WithZone("")
+		for i, p := range t.addrs {
+			z := t.zones[i]
+			if (p.Contains(lz) && (z == "" || z == l.Zone())) || (p.Contains(rz) && (z == "" || z == r.Zone())) {
 				return true
 			}
 		}
@@ -300,7 +315,7 @@ func ParseSortKey(s string) (SortKey, error) {
 }
 
 func sortKeyError(s string) error {
-	return fmt.Errorf("unknown sort key %q (want total or a TCP state such as TIME_WAIT, CLOSE_WAIT, ESTABLISHED; a leading - puts the smallest first)", s)
+	return fmt.Errorf("unknown sort key %s (want total or a TCP state such as TIME_WAIT, CLOSE_WAIT, ESTABLISHED; a leading - puts the smallest first)", quoteCut(s))
 }
 
 // String returns "total" or the state name, after "-" when Reverse;
@@ -331,4 +346,18 @@ func (k SortKey) compare(xc *StateCounts, xt int, yc *StateCounts, yt int) int {
 		return -c
 	}
 	return c
+}
+
+// quoteCut quotes user input for an error message: at most 48 bytes of
+// it, so a huge filter's error stays one short line.
+func quoteCut(s string) string {
+	const max = 48
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + fmt.Sprintf("…(%d bytes)", len(s))
 }

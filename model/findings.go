@@ -214,6 +214,7 @@ func diagnose(c *ruleCtx) []Finding {
 	for _, r := range rules {
 		fs := r.fn(c)
 		if len(fs) > maxPerRule {
+			c.snap.omitFindings(r.name, len(fs)-maxPerRule)
 			fs = fs[:maxPerRule]
 		}
 		for i := range fs {

@@ -211,6 +211,11 @@ func SortNamespaces(rows []NamespaceRow, k SortKey) {
 	})
 }
 
+// Vitals returns the vital signs the row's live numbers come from (every
+// Tcp and TcpExt counter of the namespace, read this refresh without a
+// table walk) and whether they were read (VitalsOK).
+func (r *NamespaceRow) Vitals() (source.Vitals, bool) { return r.vitals, r.VitalsOK }
+
 // Row returns the row with the key (nil when not shown).
 func (ov *Overview) Row(key string) *NamespaceRow {
 	for i := range ov.all {

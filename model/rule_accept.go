@@ -23,15 +23,24 @@ func ruleAcceptQueue(c *ruleCtx) []Finding {
 	over, overKnown := c.counterRate("ListenOverflows")
 	drops, _ := c.counterRate("ListenDrops")
 	recent := c.overflowedRecently()
+	// Where the kernel gives each listener's own drop counter (sk_drops,
+	// from the LISTEN dump), the listener that dropped is known, not
+	// inferred from which one looked full.
+	dropsKnown := c.snap.ListenerDropsKnown()
 	var out []Finding
 	for i := range c.snap.Listeners {
 		l := &c.snap.Listeners[i]
-		if !c.nearCap(l) {
+		own := l.DropsPerSec != nil && *l.DropsPerSec > 0
+		if !c.nearCap(l) && !own {
 			continue
 		}
 		sev := Severity(0)
 		switch {
-		case recent:
+		case own:
+			sev = Critical
+		case recent && !dropsKnown:
+			// No per-listener counter: the overflows are put on the
+			// listeners at or near their cap.
 			sev = Critical
 		case !overKnown && l.Full:
 			sev = Warning
@@ -43,10 +52,15 @@ func ruleAcceptQueue(c *ruleCtx) []Finding {
 		if sev == 0 {
 			continue
 		}
-		out = append(out, c.acceptFinding(l, c.queuedClosed[i], sev, recent, over, drops))
+		out = append(out, c.acceptFinding(l, c.queuedClosed[i], sev, recent && (own || !dropsKnown), over, drops))
 	}
 	rising := overKnown && (over > 0 || drops > 0)
 	if len(out) > 0 || !rising {
+		return out
+	}
+	if dropsKnown {
+		// Every listener's own counter is known and none dropped: the
+		// drops were not at a listener tcptop sees now (one that closed).
 		return out
 	}
 	// The counters rose but no listener is near its cap now: the queue
@@ -167,6 +181,14 @@ func (c *ruleCtx) acceptFinding(l *Listener, closed int, sev Severity, recent bo
 	}
 	if closed > 0 {
 		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("%d of the waiting connections were already closed by their clients before accept() (CLOSE_WAIT, never accepted)", closed)))
+	}
+	own := l.DropsPerSec != nil && *l.DropsPerSec > 0
+	if own {
+		f.Facts["listener_drops_per_sec"] = float64(*l.DropsPerSec)
+		f.Evidence = append(f.Evidence, Plain(fmt.Sprintf("it dropped %s itself (the listener's own drop counter): SYNs or handshakes it had no room for", format.PerSec(float64(*l.DropsPerSec)))))
+		if overKnownRate, ok := c.counterRate("ListenOverflows"); ok && overKnownRate == 0 {
+			f.Evidence = append(f.Evidence, Plain("ListenOverflows is not rising: the drops are not a full accept queue but the SYN queue (net.ipv4.tcp_max_syn_backlog) or a failed allocation"))
+		}
 	}
 	switch {
 	case recent:

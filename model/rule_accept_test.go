@@ -1,6 +1,7 @@
 package model
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/tcptop/tcptop/source"
@@ -107,4 +108,29 @@ func TestQueuedCloseWaitIsNotALeak(t *testing.T) {
 	checkRule(t, s, RuleCloseWaitLeak, want{})
 	checkRule(t, s, RuleAcceptQueue, want{n: 1, severity: Warning, subject: Subject{Kind: SubjectListener, Local: "127.0.0.1:8080"},
 		evidence: []string{"129 of the waiting connections were already closed by their clients before accept() (CLOSE_WAIT, never accepted)"}})
+}
+
+// With each listener's own drop counter, the listener that dropped is the
+// critical one, and a full-looking listener that dropped nothing is not
+// blamed for another's overflows.
+func TestAcceptQueueOwnDrops(t *testing.T) {
+	two := func(q1 uint32, d1, d2 uint32) func(b *sb) {
+		return func(b *sb) {
+			a := b.add(source.Listen, "127.0.0.1:8080", "0.0.0.0:0", 500, []int32{10}, false)
+			a.RecvQ, a.SendQ, a.Drops, a.DropsKnown = q1, 128, d1, true
+			c := b.add(source.Listen, "127.0.0.1:9090", "0.0.0.0:0", 501, []int32{10}, false)
+			c.RecvQ, c.SendQ, c.Drops, c.DropsKnown = 0, 8, d2, true
+		}
+	}
+	ctr := func(n int64) map[string]int64 { return map[string]int64{"ListenOverflows": n, "ListenDrops": n} }
+	s := analyze(DefaultThresholds(),
+		poll{sec: 0, build: two(120, 0, 0), counters: ctr(0)},
+		poll{sec: 1, build: two(125, 0, 40), counters: ctr(40)})
+	got := byRule(s, RuleAcceptQueue)
+	if len(got) != 1 || got[0].Subject.Local != "127.0.0.1:9090" || got[0].Severity != Critical {
+		t.Fatalf("want one critical finding on 127.0.0.1:9090, the listener that dropped:\n%s", dumpFindings(got))
+	}
+	if ev := joinTexts(got[0].Evidence); !strings.Contains(ev, "it dropped +40/s itself") {
+		t.Errorf("evidence:\n%s", ev)
+	}
 }

@@ -132,8 +132,9 @@ func (c *ruleCtx) destinationExhaustion(d *Destination) Finding {
 		f.Evidence = append(f.Evidence, lines(fmt.Sprintf("TIME_WAIT drains: the next port frees in %s, all %s in %s if no new ones come",
 			format.Duration(float64(d.NextFreeMS)/1000), format.Count(d.TimeWait), format.Duration(float64(d.DrainMS)/1000)))...)
 	}
+	ebpf := c.ebpfConnectors(&f, func(p *EBPFProcRow) bool { return p.Peer.Remote == id.Remote && p.LocalAddr == id.Local })
 	switch {
-	case !c.s.Attributed:
+	case ebpf, !c.s.Attributed:
 	case len(c.point.destOwners[id]) > 0:
 		f.Evidence = append(f.Evidence, lines("connections from "+c.topOwners(c.point.destOwners[id], 3))...)
 	default:
@@ -150,7 +151,11 @@ func (c *ruleCtx) destinationExhaustion(d *Destination) Finding {
 		}
 	}
 	f.Advice, f.Knobs = c.portAdvice(e)
-	f.Facts = map[string]float64{"in_use": float64(d.InUse), "usable": float64(e.Usable), "fraction": d.Fraction, "time_wait": float64(d.TimeWait)}
+	facts := map[string]float64{"in_use": float64(d.InUse), "usable": float64(e.Usable), "fraction": d.Fraction, "time_wait": float64(d.TimeWait)}
+	for k, v := range f.Facts { // eBPF's
+		facts[k] = v
+	}
+	f.Facts = facts
 	return f
 }
 

@@ -110,7 +110,10 @@ func ruleLocalProber(c *ruleCtx) []Finding {
 	if !warn {
 		f.Evidence = append(f.Evidence, Plain("the service closes first, so its TIME_WAIT holds the listening port, not an ephemeral port: no port runs out; each costs a few hundred bytes until it expires (60 s)"))
 	}
-	if len(probers) > 0 {
+	if !c.ebpfConnectors(&f, func(p *EBPFProcRow) bool {
+		_, ok := ports[p.Peer.Remote.Port()]
+		return ok && c.isLocal(p.Peer.Remote.Addr())
+	}) && len(probers) > 0 {
 		f.Evidence = append(f.Evidence, Plain("connecting process: "+c.topOwners(probers, 3)))
 	}
 	if r, span, ok := c.growth(func(p *Point) (float64, bool) { return float64(p.States[source.TimeWait]), true }); ok && r > 0 {

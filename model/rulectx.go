@@ -92,6 +92,12 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds) *ruleCtx {
 		if l.Full || (l.Backlog > 0 && l.Fill >= th.AcceptFill) {
 			p.near[l.Addr] = true
 		}
+		if l.Queue > 0 || l.SynRecv > 0 {
+			if p.listen == nil {
+				p.listen = map[netip.AddrPort]listenPoint{}
+			}
+			p.listen[l.Addr] = listenPoint{queue: l.Queue, synRecv: uint32(l.SynRecv)}
+		}
 	}
 	staleAge := time.Duration(th.CloseWaitAgeSec * float64(time.Second))
 	var last netip.Addr

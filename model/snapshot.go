@@ -43,6 +43,12 @@ type Snapshot struct {
 	// UnreadableProcesses counts processes whose fds could not be read
 	// (other users' processes when not root); their sockets show as unknown.
 	UnreadableProcesses int `json:"unreadable_processes"`
+	// UnreadablePIDs names the first of them (source.MaxUnreadablePIDs).
+	UnreadablePIDs []int32 `json:"unreadable_pids,omitempty"`
+	// Privileged: tcptop ran as root, so an unreadable process is not a
+	// matter of permission (hidepid, a process gone mid-read, a kernel
+	// thread's fd directory).
+	Privileged bool `json:"-"`
 	// Filter and Sort are the expressions the peer and process lists obey.
 	Filter string `json:"filter,omitempty"`
 	Sort   string `json:"sort"`
@@ -58,6 +64,12 @@ type Snapshot struct {
 	// Findings say what is wrong, most severe first: empty when nothing
 	// is (or when the snapshot was built without an Analyzer).
 	Findings []Finding `json:"findings"`
+	// EBPF is what the eBPF programs saw (absent without them).
+	EBPF *EBPFView `json:"ebpf,omitempty"`
+	// FindingsOmitted counts, by rule name, the findings left out of
+	// Findings because a rule had more than it may show (five): a front
+	// end says "+N more". Absent when nothing was left out.
+	FindingsOmitted map[string]int `json:"findings_omitted,omitempty"`
 	// AgesTruncated: the first-seen map reached MaxTracked, so some
 	// sockets have no age.
 	AgesTruncated bool `json:"ages_truncated,omitempty"`
@@ -143,8 +155,10 @@ type Listener struct {
 	Local   string         `json:"local"`
 	Queue   uint32         `json:"queue"`
 	Backlog uint32         `json:"backlog"`
-	// Fill is Queue/Backlog; the kernel counts a queue as full when
-	// Queue > Backlog, so a full queue reads above 1.
+	// Fill is Queue/Backlog (Queue/1 for a backlog of 0: listen(0) is
+	// full with one connection waiting); the kernel counts a queue as
+	// full when Queue > Backlog, so a full queue reads above 1, or 1 for
+	// a backlog of 0.
 	Fill    float64 `json:"fill"`
 	Full    bool    `json:"full"`
 	SynRecv int     `json:"syn_recv"`
@@ -155,6 +169,17 @@ type Listener struct {
 	// reserved, so connect() may hand it out and a restart can fail.
 	InEphemeralRange bool      `json:"in_ephemeral_range"`
 	Processes        []ProcRef `json:"processes"`
+	// Drops counts the SYNs and handshake ACKs the kernel dropped for
+	// this listener since its listen() (its own sk_drops): a full accept
+	// queue above all, also a full SYN queue without syncookies. It is the
+	// listener's share of TcpExt ListenDrops. Absent (nil) when the dump
+	// did not read it.
+	Drops *uint64 `json:"drops,omitempty"`
+	// DropsPerSec is Drops' rate since the previous snapshot; absent in
+	// the first snapshot and when Drops is unknown.
+	DropsPerSec *Rate `json:"drops_per_sec,omitempty"`
+
+	cookie uint64 // the LISTEN socket's, to match it across snapshots
 }
 
 // PortRow is one local port and the sockets on it, from LocalPorts.
@@ -168,6 +193,11 @@ type PortRow struct {
 	// Processes are the distinct owners, by pid, at most MaxPortProcesses;
 	// pid 0 named "unknown" stands for sockets without a known owner.
 	Processes []ProcRef `json:"processes"`
+	// Ephemeral marks the one row of LocalPortGroups that stands for
+	// every port of the ephemeral range nothing listens on (Port is 0);
+	// Ports counts them.
+	Ephemeral bool `json:"ephemeral,omitempty"`
+	Ports     int  `json:"ports,omitempty"`
 }
 
 // ProcKey identifies a process across snapshots: a pid and its start time
@@ -216,6 +246,8 @@ type Peer struct {
 	// Loopback marks a peer on this machine's loopback.
 	Loopback  bool          `json:"loopback"`
 	Processes []PeerProcess `json:"processes"`
+	// EBPF is the peer's eBPF counts (absent without eBPF).
+	EBPF *EBPFPeerRow `json:"ebpf,omitempty"`
 	// Key identifies the peer across snapshots (Remote, Direction and
 	// Local are its text).
 	Key PeerKey `json:"-"`
@@ -231,6 +263,11 @@ type PeerProcess struct {
 	// Inferred: every one of these sockets was attributed by inference
 	// (TIME_WAIT and request sockets own no file).
 	Inferred bool `json:"inferred"`
+	// Group, when above 1, says this process stands for the Group
+	// processes sharing a listener (a pre-fork server): the inferred
+	// sockets of that listener are counted once, here, under its oldest
+	// holder, not once per worker (source.Sample.Groups).
+	Group int `json:"group,omitempty"`
 }
 
 // ProcessRow is a process and its sockets by state. PID 0 named "unknown"
@@ -248,6 +285,10 @@ type ProcessRow struct {
 	// RLIMIT_NOFILE (0 unknown, -1 unlimited); both 0 for "unknown".
 	FDs     int   `json:"fds"`
 	FDLimit int64 `json:"fd_limit"`
+	// Group, when above 1, says the row also counts, once, the inferred
+	// sockets of a listener it shares with Group-1 other processes (a
+	// pre-fork server's master and its workers; see PeerProcess.Group).
+	Group int `json:"group,omitempty"`
 }
 
 // Rate is a per-second rate.
@@ -336,4 +377,12 @@ func unmarshalPerState[T any](b []byte, set func(source.State, T)) error {
 		set(s, v)
 	}
 	return nil
+}
+
+// omitFindings records that rule had n findings more than Findings shows.
+func (s *Snapshot) omitFindings(rule string, n int) {
+	if s.FindingsOmitted == nil {
+		s.FindingsOmitted = map[string]int{}
+	}
+	s.FindingsOmitted[rule] += n
 }

@@ -7,6 +7,7 @@ package output
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
@@ -76,9 +77,10 @@ func WriteText(w io.Writer, snap *model.Snapshot, opt TextOptions) error {
 	writeFindings(&b, snap, g)
 	writeStates(&b, snap)
 	writeEphemeral(&b, snap, top)
-	writeListeners(&b, snap, g)
+	writeListeners(&b, snap, top, g)
 	writePeers(&b, snap, top, g)
 	writeProcesses(&b, snap, top, g)
+	writeEBPF(&b, snap, top, loc, g)
 	writeKernel(&b, snap)
 	for _, w := range snap.Warnings {
 		fmt.Fprintf(&b, "warning: %s\n", format.Sanitize(w))
@@ -160,6 +162,15 @@ func writeFindings(b *strings.Builder, snap *model.Snapshot, g format.Glyphs) {
 		section("why:", f.Evidence)
 		section("do:", f.Advice)
 	}
+	// A rule shows at most a few findings: say what it left out.
+	rules := make([]string, 0, len(snap.FindingsOmitted))
+	for r := range snap.FindingsOmitted {
+		rules = append(rules, r)
+	}
+	sort.Strings(rules)
+	for _, r := range rules {
+		fmt.Fprintf(b, "  +%d more %s findings (each rule shows its worst few)\n", snap.FindingsOmitted[r], r)
+	}
 }
 
 func writeStates(b *strings.Builder, snap *model.Snapshot) {
@@ -205,7 +216,7 @@ func writeEphemeral(b *strings.Builder, snap *model.Snapshot, top int) {
 	}
 }
 
-func writeListeners(b *strings.Builder, snap *model.Snapshot, g format.Glyphs) {
+func writeListeners(b *strings.Builder, snap *model.Snapshot, top int, g format.Glyphs) {
 	fmt.Fprintf(b, "\nLISTENERS %d", len(snap.Listeners))
 	if _, ok := snap.Counters["ListenOverflows"]; !ok {
 		b.WriteString("  ListenOverflows/ListenDrops unavailable (/proc/net/netstat unreadable)")
@@ -219,7 +230,11 @@ func writeListeners(b *strings.Builder, snap *model.Snapshot, g format.Glyphs) {
 		return
 	}
 	fmt.Fprintf(b, "  %-22s %13s %5s %8s  %-18s %s\n", "LOCAL", "QUEUE/BACKLOG", "FILL", "SYN_RECV", "PROCESS", "NOTES")
-	for _, l := range snap.Listeners {
+	for i, l := range snap.Listeners {
+		if top > 0 && i == top {
+			fmt.Fprintf(b, "  … %d more (--top)\n", len(snap.Listeners)-top)
+			break
+		}
 		var notes []string
 		if l.Full {
 			notes = append(notes, "FULL")
@@ -229,6 +244,9 @@ func writeListeners(b *strings.Builder, snap *model.Snapshot, g format.Glyphs) {
 		}
 		if l.InEphemeralRange {
 			notes = append(notes, "in ephemeral range")
+		}
+		if r := l.DropsPerSec; r != nil && *r > 0 {
+			notes = append(notes, "dropping "+format.Rate(float64(*r))+"/s")
 		}
 		fmt.Fprintf(b, "  %-22s %13s %5s %8d  %-18s %s\n", l.Local,
 			fmt.Sprintf("%d/%d", l.Queue, l.Backlog), format.PercentFine(l.Fill), l.SynRecv,
@@ -274,7 +292,7 @@ func writeProcesses(b *strings.Builder, snap *model.Snapshot, top int, g format.
 	}
 	fmt.Fprintf(b, "\nPROCESSES %d", len(snap.Processes))
 	if snap.UnreadableProcesses > 0 {
-		fmt.Fprintf(b, "  (%d processes unreadable without root: their sockets count as unknown)", snap.UnreadableProcesses)
+		fmt.Fprintf(b, "  (%s: their sockets count as unknown)", present.Unreadable(snap.UnreadableProcesses, snap.UnreadablePIDs, snap.Privileged))
 	}
 	b.WriteByte('\n')
 	if len(snap.Processes) == 0 {

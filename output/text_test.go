@@ -84,3 +84,31 @@ func BenchmarkWriteText(b *testing.B) {
 		WriteText(&bytes.Buffer{}, snap, TextOptions{})
 	}
 }
+
+// --top bounds the listeners too, saying what it left out; findings a
+// rule could not show are counted; as root, unreadable processes are
+// named, not blamed on permission (issue 20 items 9, 11).
+func TestTextCapsSaySo(t *testing.T) {
+	s := sample()
+	for i := range 12 {
+		s.Sockets = append(s.Sockets, source.Socket{State: source.Listen, Local: netip.AddrPortFrom(netip.MustParseAddr("0.0.0.0"), uint16(9000+i)),
+			Remote: netip.MustParseAddrPort("0.0.0.0:0"), SendQ: 128, Inode: uint32(100 + i), Owners: []int32{10}})
+	}
+	s.Unreadable, s.UnreadablePIDs, s.Privileged = 1, []int32{1}, true
+	snap := model.Build(s, nil, model.Options{})
+	snap.FindingsOmitted = map[string]int{model.RuleCloseWaitLeak: 3}
+	snap.Findings = []model.Finding{{Rule: model.RuleCloseWaitLeak, Severity: model.Warning, Title: model.Plain("x"), Subject: model.Subject{Kind: model.SubjectHost}}}
+	var b bytes.Buffer
+	if err := WriteText(&b, snap, TextOptions{Top: 5}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"… 8 more (--top)", "+3 more close_wait_leak findings", "1 process unreadable (pid 1): their sockets count as unknown"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("text lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "without root") {
+		t.Errorf("says 'without root' as root:\n%s", out)
+	}
+}

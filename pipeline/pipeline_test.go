@@ -393,3 +393,34 @@ func TestNextIsSerialised(t *testing.T) {
 		t.Errorf("%+v", st)
 	}
 }
+
+// TestRebuildsCoalesce: a burst of concurrent rebuilds of one snapshot
+// with the same options (one per keystroke in the monitor) does the work
+// once and hands every caller the same result; new options rebuild again
+// (issue 20 item 2).
+func TestRebuildsCoalesce(t *testing.T) {
+	p := New(Config{Reader: &replay{}})
+	s := next(t, p)
+	p.SetOptions(sortBy(t, "CLOSE_WAIT"))
+	const n = 50
+	out := make(chan *model.Snapshot, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() { out <- p.Rebuild(s) })
+	}
+	wg.Wait()
+	close(out)
+	first := <-out
+	for r := range out {
+		if r != first {
+			t.Fatal("two rebuilds of one snapshot with the same options made two snapshots")
+		}
+	}
+	if first.Sort != "CLOSE_WAIT" || first == s {
+		t.Fatalf("rebuilt with sort %q", first.Sort)
+	}
+	p.SetOptions(sortBy(t, "TIME_WAIT"))
+	if r := p.Rebuild(s); r == first || r.Sort != "TIME_WAIT" {
+		t.Errorf("new options: sort %q, same snapshot %v", r.Sort, r == first)
+	}
+}

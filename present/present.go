@@ -52,6 +52,11 @@ func PeerProcesses(p *model.Peer, attributed bool) string {
 	parts := make([]string, 0, len(p.Processes))
 	for _, pp := range p.Processes {
 		s := ProcRef(pp.Name, pp.PID)
+		if pp.Group > 1 {
+			// A pre-fork pool: its inferred sockets are counted once,
+			// under its oldest process.
+			s += "+" + strconv.Itoa(pp.Group-1)
+		}
 		if pp.Inferred {
 			s += "~"
 		}
@@ -95,4 +100,29 @@ var StateColumns = []StateColumn{
 	{source.FinWait1, "FIN_WAIT1", "FIN_W1"},
 	{source.FinWait2, "FIN_WAIT2", "FIN_W2"},
 	{source.LastAck, "LAST_ACK", "L_ACK"},
+}
+
+// Unreadable says how many processes tcptop could not read and why: "3
+// processes unreadable without root", or as root, where permission is not
+// the cause, "1 process unreadable (pid 1)".
+func Unreadable(n int, pids []int32, privileged bool) string {
+	what := "1 process unreadable"
+	if n != 1 {
+		what = strconv.Itoa(n) + " processes unreadable"
+	}
+	if !privileged {
+		return what + " without root"
+	}
+	if len(pids) == 0 {
+		return what
+	}
+	names := make([]string, 0, len(pids))
+	for _, p := range pids {
+		names = append(names, strconv.Itoa(int(p)))
+	}
+	more := ""
+	if n > len(pids) {
+		more = ", …"
+	}
+	return what + " (pid " + strings.Join(names, ", ") + more + ")"
 }

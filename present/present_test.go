@@ -21,3 +21,28 @@ func TestPresent(t *testing.T) {
 		t.Errorf("ProcRef = %q", got)
 	}
 }
+
+func TestUnreadable(t *testing.T) {
+	for _, c := range []struct {
+		n          int
+		pids       []int32
+		privileged bool
+		want       string
+	}{
+		{3, []int32{1, 2, 3}, false, "3 processes unreadable without root"},
+		{1, []int32{1}, true, "1 process unreadable (pid 1)"},
+		{5, []int32{1, 2}, true, "5 processes unreadable (pid 1, 2, …)"},
+		{2, nil, true, "2 processes unreadable"},
+	} {
+		if got := Unreadable(c.n, c.pids, c.privileged); got != c.want {
+			t.Errorf("Unreadable(%d, %v, %v) = %q, want %q", c.n, c.pids, c.privileged, got, c.want)
+		}
+	}
+}
+
+func TestPeerProcessesPool(t *testing.T) {
+	p := &model.Peer{Processes: []model.PeerProcess{{PID: 100, Name: "php-fpm", Sockets: 11000, Inferred: true, Group: 1000}}}
+	if got := PeerProcesses(p, true); got != "php-fpm[100]+999~" {
+		t.Errorf("PeerProcesses = %q", got)
+	}
+}

@@ -2,18 +2,14 @@ package source
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"net/netip"
-	"os"
 	"runtime"
 	"strconv"
 	"time"
 	"unsafe"
 
-	"github.com/shirou/gopsutil/v4/common"
-	"github.com/shirou/gopsutil/v4/process"
 	"golang.org/x/sys/unix"
 )
 
@@ -50,7 +46,6 @@ type Attributor struct {
 	fds     []pidCount
 	pids    []int32
 	workers []*scanWorker
-	ctx     context.Context
 
 	// last is the latest scan: Scan's, or Join's second looks'.
 	last ScanResult
@@ -64,6 +59,23 @@ type Attributor struct {
 
 	// own is the per-namespace state of Join's callers.
 	own joinState
+
+	// onlyNS, when set, limits Scan to the processes of that network
+	// namespace plus nsHolders, the processes that held a socket of it at
+	// the last join (see Machine.scanOnly). Sockets nobody in the
+	// namespace holds are looked for in every process, as before.
+	onlyNS    *NamespaceID
+	nsHolders map[int32]bool
+
+	// stats memoises /proc/PID/stat reads within one join.
+	stats map[int32]statMemo
+	// users names uids (see userNames).
+	users *userNames
+}
+
+type statMemo struct {
+	st procStat
+	ok bool
 }
 
 // joinState is what joining keeps between polls for the sockets of one
@@ -82,14 +94,20 @@ type joinState struct {
 	orphans map[uint32]orphan
 	poll    uint64
 	// lastUnreadable and lastOutOfFDs are the counts of the last join.
-	lastUnreadable int
-	lastOutOfFDs   int
+	lastUnreadable     int
+	lastOutOfFDs       int
+	lastUnreadablePIDs []int32
+	// lastGroups are the last join's inferred owner groups (see
+	// Sample.Groups); prevGroups the ones before.
+	lastGroups map[int32][]int32
 }
 
 type procEntry struct {
-	start uint64 // starttime from /proc/PID/stat, detects pid reuse
-	proc  *Process
-	used  time.Time // last time it owned a socket in a join
+	start  uint64 // starttime from /proc/PID/stat, detects pid reuse
+	comm   string // comm from /proc/PID/stat at the last read: a rename or exec changes it
+	proc   *Process
+	used   time.Time // last time it owned a socket in a join
+	cmdDue time.Time // read the command line again by then
 }
 
 // ownerRef is a socket's owners: a range of the owners arena of a cookie
@@ -115,7 +133,7 @@ func NewAttributor(procRoot string) *Attributor {
 		procs:    make(map[int32]*procEntry),
 		fdc:      make(map[int32]*pidFDs),
 		workers:  workers,
-		ctx:      context.WithValue(context.Background(), common.EnvKey, common.EnvMap{common.HostProcEnvKey: procRoot}),
+		users:    newUserNames("/etc/passwd", nil),
 	}
 }
 
@@ -137,8 +155,9 @@ type ScanResult struct {
 	// fds counts each readable process's open files.
 	fds []pidCount
 	// Unreadable counts processes whose fds could not be read
-	// (permission).
-	Unreadable int
+	// (permission); UnreadablePIDs names the first few of them.
+	Unreadable     int
+	UnreadablePIDs []int32
 	// OutOfFDs counts processes whose fds were not read because tcptop
 	// had no file descriptor left (EMFILE, ENFILE); what an earlier read
 	// found for them is kept. FDErr is that error.
@@ -172,11 +191,13 @@ func (a *Attributor) Scan() (ScanResult, error) {
 	t0 := time.Now()
 	r := ScanResult{links: a.links[:0], fds: a.fds[:0]}
 	var err error
-	r.Read, err = a.scanAll(&r, readChanged, 0)
+	r.Read, err = a.scanAll(&r, readChanged, 0, true)
 	a.Reads += r.Read
 	a.Scans++
 	a.links, a.fds = r.links, r.fds
-	r.cached = r.Read < len(a.entries)
+	// Processes left out (another namespace) count as cached: a socket
+	// nobody scanned holds is worth a look at every process.
+	r.cached = r.Read < len(a.entries) || a.onlyNS != nil
 	r.Took = time.Since(t0)
 	if err == nil {
 		a.last = r
@@ -203,6 +224,7 @@ func (a *Attributor) joinLatest(js *joinState, socks []Socket) map[int32]*Proces
 func (a *Attributor) join(js *joinState, socks []Socket, scan ScanResult) map[int32]*Process {
 	js.poll++
 	now := time.Now()
+	clear(a.stats)
 	if a.tableGen == 0 || a.tableGen != a.gen {
 		a.buildTable(scan.links)
 		if scan.links != nil && len(scan.links) == len(a.links) && unsafe.SliceData(scan.links) == unsafe.SliceData(a.links) {
@@ -222,16 +244,16 @@ func (a *Attributor) join(js *joinState, socks []Socket, scan ScanResult) map[in
 		gen := a.gen + 1
 		for _, policy := range []readPolicy{readChanged, readAllSince} {
 			r := ScanResult{links: a.links[:0], fds: a.fds[:0]}
-			reads, err := a.scanAll(&r, policy, gen)
+			reads, err := a.scanAll(&r, policy, gen, false)
 			if err != nil {
 				break
 			}
 			a.Reads += reads
 			a.links, a.fds = r.links, r.fds
-			scan.links, scan.fds, scan.Unreadable = r.links, r.fds, r.Unreadable
+			scan.links, scan.fds, scan.Unreadable, scan.UnreadablePIDs = r.links, r.fds, r.Unreadable, r.UnreadablePIDs
 			scan.OutOfFDs, scan.FDErr = r.OutOfFDs, r.FDErr
 			// The second look is now the latest scan, for every namespace.
-			a.last.links, a.last.fds, a.last.Unreadable = r.links, r.fds, r.Unreadable
+			a.last.links, a.last.fds, a.last.Unreadable, a.last.UnreadablePIDs = r.links, r.fds, r.Unreadable, r.UnreadablePIDs
 			a.last.OutOfFDs, a.last.FDErr = r.OutOfFDs, r.FDErr
 			a.buildTable(scan.links)
 			a.tableGen = a.gen
@@ -245,6 +267,7 @@ func (a *Attributor) join(js *joinState, socks []Socket, scan ScanResult) map[in
 		}
 	}
 	js.lastUnreadable, js.lastOutOfFDs = scan.Unreadable, scan.OutOfFDs
+	js.lastUnreadablePIDs = append(js.lastUnreadablePIDs[:0:0], scan.UnreadablePIDs...)
 	for ino, o := range js.orphans {
 		if o.poll != js.poll {
 			delete(js.orphans, ino)
@@ -253,6 +276,17 @@ func (a *Attributor) join(js *joinState, socks []Socket, scan ScanResult) map[in
 	for slot, used := range a.slotUsed {
 		if used {
 			owned[a.slotPID[slot]] = struct{}{}
+		}
+	}
+	if a.onlyNS != nil {
+		// Holders from outside the namespace (a socket made there, then
+		// setns back; one passed over a unix socket) stay scanned.
+		clear(a.nsHolders)
+		if a.nsHolders == nil {
+			a.nsHolders = make(map[int32]bool, len(owned))
+		}
+		for p := range owned {
+			a.nsHolders[p] = true
 		}
 	}
 
@@ -265,6 +299,9 @@ func (a *Attributor) join(js *joinState, socks []Socket, scan ScanResult) map[in
 	tup, refs, pids := &js.curTup, js.curRefs[:0], js.curPIDs[:0]
 	tup.reset(len(socks))
 	var live map[int32]bool // pids the scan saw, built when first needed
+	prevGroups := js.lastGroups
+	var groups map[int32][]int32
+	leads := map[*int32][]int32{} // a listener's owners → its inferred owner
 	for i := range socks {
 		s := &socks[i]
 		if s.Owners == nil && s.Inode != 0 {
@@ -301,7 +338,38 @@ func (a *Attributor) join(js *joinState, socks []Socket, scan ScanResult) map[in
 				start := len(arena)
 				arena = append(arena, js.prevPIDs[o.off:o.off+o.n]...)
 				s.Owners, s.OwnerInferred = arena[start:len(arena):len(arena)], true
+				if len(s.Owners) == 1 && groups[s.Owners[0]] == nil {
+					if g := prevGroups[s.Owners[0]]; g != nil {
+						// Still a group's: copied once, not pinning
+						// the previous poll's arena.
+						if groups == nil {
+							groups = map[int32][]int32{}
+						}
+						groups[s.Owners[0]] = append([]int32(nil), g...)
+					}
+				}
 			} else if o := matchListener(listeners[s.Local.Port()], s.Local.Addr()); o != nil {
+				if len(o) > 1 {
+					// A listener shared by a pre-fork server's workers:
+					// its inferred sockets are the group's, counted once
+					// under the group's oldest process, not once per
+					// worker (1000 workers × 10k TIME_WAIT was 10
+					// million owner entries a poll).
+					lead := leads[unsafe.SliceData(o)]
+					if lead == nil {
+						start := len(arena)
+						arena = append(arena, a.groupLead(o))
+						lead = arena[start:len(arena):len(arena)]
+						leads[unsafe.SliceData(o)] = lead
+						if groups == nil {
+							groups = map[int32][]int32{}
+						}
+						if g, dup := groups[lead[0]]; !dup || len(o) > len(g) {
+							groups[lead[0]] = o
+						}
+					}
+					o = lead
+				}
 				s.Owners, s.OwnerInferred = o, true
 			}
 			for _, p := range s.Owners {
@@ -327,7 +395,39 @@ func (a *Attributor) join(js *joinState, socks []Socket, scan ScanResult) map[in
 	js.prevTup, js.curTup = js.curTup, js.prevTup
 	js.prevRefs, js.curRefs = refs, js.prevRefs
 	js.prevPIDs, js.curPIDs = pids, js.prevPIDs
+	js.lastGroups = groups
 	return a.details(owned, scan.fds, now)
+}
+
+// groupLead picks the process a shared listener's inferred sockets are
+// counted under: the oldest holder (a pre-fork server's master listened
+// before it forked its workers), the lowest pid among equals.
+func (a *Attributor) groupLead(owners []int32) int32 {
+	lead := owners[0]
+	best, _ := a.stat(lead)
+	for _, p := range owners[1:] {
+		st, ok := a.stat(p)
+		switch {
+		case !ok:
+			continue
+		case best.start == 0 || st.start < best.start || (st.start == best.start && p < lead):
+			lead, best = p, st
+		}
+	}
+	return lead
+}
+
+// stat reads /proc/PID/stat once per join.
+func (a *Attributor) stat(pid int32) (procStat, bool) {
+	if m, ok := a.stats[pid]; ok {
+		return m.st, m.ok
+	}
+	st, ok := a.readStat(pid)
+	if a.stats == nil {
+		a.stats = make(map[int32]statMemo)
+	}
+	a.stats[pid] = statMemo{st, ok}
+	return st, ok
 }
 
 // prevOwners returns the owners the socket with cookie c had in the
@@ -483,25 +583,45 @@ func (a *Attributor) refresh() time.Duration {
 
 // details returns the Process of every pid in owned, from the cache when
 // the pid still has the same start time (or its start time cannot be read
-// at all: out of file descriptors, or gone since the scan). Each poll gets
-// its own copies: the open-fd count changes between polls, and an older
+// at all: out of file descriptors, or gone since the scan). A process
+// whose comm changed (a rename, an exec) is read again, and its command
+// line at least every cmdlineRefresh (setproctitle). Each poll gets its
+// own copies: the open-fd count changes between polls, and an older
 // Sample may still be on screen. A cached process is dropped once it has
 // owned no socket of any namespace for a refresh period.
 func (a *Attributor) details(owned map[int32]struct{}, fds []pidCount, now time.Time) map[int32]*Process {
 	out := make(map[int32]*Process, len(owned))
 	procs := make([]Process, 0, len(owned))
 	for pid := range owned {
-		start, ok := a.startTime(pid)
+		st, ok := a.stat(pid)
 		e := a.procs[pid]
-		if e == nil || (ok && e.start != start) {
-			e = &procEntry{start: start, proc: a.readProcess(pid)}
-			e.proc.Start = start
+		switch {
+		case e == nil || (ok && e.start != st.start):
+			e = &procEntry{start: st.start, comm: st.comm, proc: a.readProcess(pid, st, ok), cmdDue: now.Add(cmdlineRefresh)}
+			e.proc.Start = st.start
 			a.procs[pid] = e
+		case ok && st.comm != e.comm:
+			// Renamed (prctl PR_SET_NAME) or exec'd: what it is called
+			// now, not what it was.
+			p := a.readProcess(pid, st, true)
+			p.Start = e.start
+			e.proc, e.comm, e.cmdDue = p, st.comm, now.Add(cmdlineRefresh)
+		case now.After(e.cmdDue):
+			if cmd, argv0, err := a.readCmdline(pid); err == nil {
+				p := *e.proc
+				p.Cmdline, p.Name = cmd, longName(e.comm, argv0)
+				if e.comm == "" {
+					p.Name = e.proc.Name
+				}
+				e.proc = &p
+			}
+			e.cmdDue = now.Add(cmdlineRefresh)
 		}
 		e.used = now
 		procs = append(procs, *e.proc)
 		p := &procs[len(procs)-1]
 		p.FDs = -1
+		p.User = a.users.name(p.UID)
 		out[pid] = p
 	}
 	for _, c := range fds {
@@ -516,49 +636,6 @@ func (a *Attributor) details(owned map[int32]struct{}, fds []pidCount, now time.
 		}
 	}
 	return out
-}
-
-// readProcess reads name, command line and user through gopsutil. Fields it
-// cannot read (a process that just exited, or no permission) stay empty;
-// the name falls back to "?".
-func (a *Attributor) readProcess(pid int32) *Process {
-	p := &Process{PID: pid, UID: -1}
-	gp, err := process.NewProcessWithContext(a.ctx, pid)
-	if err != nil {
-		p.Name = "?"
-		return p
-	}
-	if name, err := gp.NameWithContext(a.ctx); err == nil {
-		p.Name = name
-	} else {
-		p.Name = "?"
-	}
-	if cmd, err := gp.CmdlineWithContext(a.ctx); err == nil {
-		p.Cmdline = cmd
-	}
-	if uids, err := gp.UidsWithContext(a.ctx); err == nil && len(uids) > 0 {
-		p.UID = int32(uids[0])
-	}
-	if user, err := gp.UsernameWithContext(a.ctx); err == nil {
-		p.User = user
-	} else if p.UID >= 0 {
-		p.User = strconv.Itoa(int(p.UID))
-	}
-	// The limit is read once per process (cached with it): prlimit(1) on a
-	// running process is rare, and a stale value only misstates headroom.
-	if b, err := os.ReadFile(a.ProcRoot + "/" + strconv.Itoa(int(pid)) + "/limits"); err == nil {
-		p.FDLimit, _ = ParseNoFileLimit(b)
-	}
-	return p
-}
-
-// startTime reads field 22 of /proc/PID/stat (clock ticks since boot).
-func (a *Attributor) startTime(pid int32) (uint64, bool) {
-	b, err := os.ReadFile(a.ProcRoot + "/" + strconv.Itoa(int(pid)) + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	return parseStatStart(b)
 }
 
 // parseStatStart extracts starttime from a /proc/PID/stat line. The command

@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,6 +26,8 @@ const (
 	sockDiagByFamily  = 20 // SOCK_DIAG_BY_FAMILY
 	tcpDiagGetSock    = 18 // TCPDIAG_GETSOCK, the compat request type
 	inetDiagInfo      = 2  // INET_DIAG_INFO attribute type
+	inetDiagSKMemInfo = 7  // INET_DIAG_SKMEMINFO: u32 mem[SK_MEMINFO_VARS]
+	skMemInfoDrops    = 8  // SK_MEMINFO_DROPS, the index of sk_drops
 	minTCPInfoLen     = 104
 	recvBufSize       = 64 << 10
 	socketRcvBufBytes = 1 << 20
@@ -308,6 +312,7 @@ func parseDiagMsg(b []byte) (Socket, bool) {
 		SendQ:   ne.Uint32(b[60:]),
 		UID:     ne.Uint32(b[64:]),
 		Inode:   ne.Uint32(b[68:]),
+		Iface:   ne.Uint32(b[40:]),
 	}
 	if s.State == NewSynRecv {
 		s.State = SynRecv
@@ -320,6 +325,13 @@ func parseDiagMsg(b []byte) (Socket, bool) {
 	} else {
 		s.Local = netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[8:24])), sport)
 		s.Remote = netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[24:40])), dport)
+		// idiag_if: the interface a socket is bound to. A link-local
+		// address means a different host on each link: keep its scope
+		// (the index here; Kernel.Read names it), or fe80::1 on eth0 and
+		// on eth1 would merge into one peer.
+		if ifi := ne.Uint32(b[40:]); ifi != 0 {
+			s.Local, s.Remote = withScope(s.Local, ifi), withScope(s.Remote, ifi)
+		}
 	}
 	// Attributes (struct rtattr: u16 len, u16 type), 4-byte aligned.
 	attrs := b[sizeofDiagMsg:]
@@ -329,34 +341,161 @@ func parseDiagMsg(b []byte) (Socket, bool) {
 		if al < 4 || al > len(attrs) {
 			break
 		}
-		if at == inetDiagInfo {
+		switch at {
+		case inetDiagInfo:
 			s.Info = parseTCPInfo(attrs[4:al])
+		case inetDiagSKMemInfo:
+			if v := attrs[4:al]; len(v) >= 4*(skMemInfoDrops+1) {
+				s.Drops, s.DropsKnown = ne.Uint32(v[4*skMemInfoDrops:]), true
+			}
 		}
 		attrs = attrs[min(nlmAlign(al), len(attrs)):]
 	}
 	return s, true
 }
 
-// parseTCPInfo decodes the fields of struct tcp_info that tcptop shows.
+// parseTCPInfo decodes struct tcp_info, each field only when the
+// attribute reaches past it (TCPInfo.Has); nil when even the base struct
+// is cut short.
 func parseTCPInfo(b []byte) *TCPInfo {
 	if len(b) < minTCPInfoLen {
 		return nil
 	}
 	ne := binary.NativeEndian
-	return &TCPInfo{
+	u32 := func(off int) uint32 { return ne.Uint32(b[off:]) }
+	t := &TCPInfo{
+		Len:          len(b),
+		State:        b[0],
+		CAState:      b[1],
 		Retransmits:  b[2],
 		Probes:       b[3],
 		Backoff:      b[4],
-		RTO:          ne.Uint32(b[8:]),
-		Unacked:      ne.Uint32(b[24:]),
-		Lost:         ne.Uint32(b[32:]),
-		Retrans:      ne.Uint32(b[36:]),
-		LastDataSent: ne.Uint32(b[44:]),
-		LastDataRecv: ne.Uint32(b[52:]),
-		LastAckRecv:  ne.Uint32(b[56:]),
-		RTT:          ne.Uint32(b[68:]),
-		RTTVar:       ne.Uint32(b[72:]),
-		SndCwnd:      ne.Uint32(b[80:]),
-		TotalRetrans: ne.Uint32(b[100:]),
+		Options:      b[5],
+		SndWscale:    b[6] & 0xf,
+		RcvWscale:    b[6] >> 4,
+		RTO:          u32(8),
+		ATO:          u32(12),
+		SndMSS:       u32(16),
+		RcvMSS:       u32(20),
+		Unacked:      u32(24),
+		Sacked:       u32(28),
+		Lost:         u32(32),
+		Retrans:      u32(36),
+		LastDataSent: u32(44),
+		LastAckSent:  u32(48),
+		LastDataRecv: u32(52),
+		LastAckRecv:  u32(56),
+		PMTU:         u32(60),
+		RcvSsthresh:  u32(64),
+		RTT:          u32(68),
+		RTTVar:       u32(72),
+		SndSsthresh:  u32(76),
+		SndCwnd:      u32(80),
+		AdvMSS:       u32(84),
+		Reordering:   u32(88),
+		RcvRTT:       u32(92),
+		RcvSpace:     u32(96),
+		TotalRetrans: u32(100),
+	}
+	// Byte 7: delivery_rate_app_limited:1 (4.9; 0 before).
+	t.DeliveryRateAppLimited = b[7]&1 != 0
+	has := func(f InfoField) bool { return len(b) >= int(f) }
+	u64 := func(off int) uint64 { return ne.Uint64(b[off:]) }
+	if has(InfoPacingRate) {
+		t.PacingRate, t.MaxPacingRate = u64(104), u64(112)
+	}
+	if has(InfoBytesAcked) {
+		t.BytesAcked, t.BytesReceived = u64(120), u64(128)
+	}
+	if has(InfoSegs) {
+		t.SegsOut, t.SegsIn = u32(136), u32(140)
+	}
+	if has(InfoNotsent) {
+		t.NotsentBytes = u32(144)
+	}
+	if has(InfoMinRTT) {
+		t.MinRTT = u32(148)
+	}
+	if has(InfoDataSegs) {
+		t.DataSegsIn, t.DataSegsOut = u32(152), u32(156)
+	}
+	if has(InfoDeliveryRate) {
+		t.DeliveryRate = u64(160)
+	}
+	if has(InfoLimited) {
+		t.BusyTime, t.RwndLimited, t.SndbufLimited = u64(168), u64(176), u64(184)
+	}
+	if has(InfoDelivered) {
+		t.Delivered, t.DeliveredCE = u32(192), u32(196)
+	}
+	if has(InfoBytesSent) {
+		t.BytesSent, t.BytesRetrans = u64(200), u64(208)
+	}
+	if has(InfoDSACK) {
+		t.DSACKDups = u32(216)
+	}
+	if has(InfoReordSeen) {
+		t.ReordSeen = u32(220)
+	}
+	if has(InfoRcvOOO) {
+		t.RcvOOOPack = u32(224)
+	}
+	if has(InfoSndWnd) {
+		t.SndWnd = u32(228)
+	}
+	if has(InfoRcvWnd) {
+		t.RcvWnd = u32(232)
+	}
+	if has(InfoRehash) {
+		t.Rehash = u32(236)
+	}
+	if has(InfoTotalRTO) {
+		t.TotalRTO, t.TotalRTORecoveries = ne.Uint16(b[240:]), ne.Uint16(b[242:])
+		t.TotalRTOTime = u32(244)
+	}
+	return t
+}
+
+// withScope gives a link-local IPv6 address the zone of interface index
+// ifi (as a number); other addresses are returned as they are.
+func withScope(ap netip.AddrPort, ifi uint32) netip.AddrPort {
+	a := ap.Addr()
+	if !a.IsLinkLocalUnicast() && !a.IsLinkLocalMulticast() && !a.IsInterfaceLocalMulticast() {
+		return ap
+	}
+	return netip.AddrPortFrom(a.WithZone(strconv.FormatUint(uint64(ifi), 10)), ap.Port())
+}
+
+// nameScopes replaces the numeric zones withScope set by interface names,
+// as `ip` and `ss` print them (fe80::1%eth0). It must run in the sockets'
+// namespace; an index it cannot name stays a number.
+func nameScopes(socks []Socket) {
+	var names map[string]string
+	name := func(ap netip.AddrPort) netip.AddrPort {
+		z := ap.Addr().Zone()
+		if z == "" {
+			return ap
+		}
+		if names == nil {
+			names = map[string]string{}
+		}
+		n, ok := names[z]
+		if !ok {
+			n = z
+			if idx, err := strconv.Atoi(z); err == nil {
+				if ifc, err := net.InterfaceByIndex(idx); err == nil && ifc.Name != "" {
+					n = ifc.Name
+				}
+			}
+			names[z] = n
+		}
+		return netip.AddrPortFrom(ap.Addr().WithZone(n), ap.Port())
+	}
+	for i := range socks {
+		s := &socks[i]
+		if s.Family != unix.AF_INET6 {
+			continue
+		}
+		s.Local, s.Remote = name(s.Local), name(s.Remote)
 	}
 }

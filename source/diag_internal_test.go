@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files and recorded fixtures")
@@ -175,4 +177,27 @@ func FuzzParseStatStart(f *testing.F) {
 		parseSocketLink(b)
 		atoiPID(b)
 	})
+}
+
+// TestParseSKMemInfo: SK_MEMINFO_DROPS is read from a full attribute, and
+// a cut one leaves the drops unknown.
+func TestParseSKMemInfo(t *testing.T) {
+	msg := func(n int) []byte {
+		b := make([]byte, sizeofDiagMsg, sizeofDiagMsg+4+4*n)
+		b[0], b[1] = unix.AF_INET, uint8(Listen)
+		attr := make([]byte, 4+4*n)
+		binary.NativeEndian.PutUint16(attr[0:], uint16(len(attr)))
+		binary.NativeEndian.PutUint16(attr[2:], inetDiagSKMemInfo)
+		for i := range n {
+			binary.NativeEndian.PutUint32(attr[4+4*i:], uint32(100+i))
+		}
+		return append(b, attr...)
+	}
+	s, ok := parseDiagMsg(msg(9))
+	if !ok || !s.DropsKnown || s.Drops != 108 {
+		t.Errorf("9 vars: drops %d known %v, want 108 true", s.Drops, s.DropsKnown)
+	}
+	if s, _ := parseDiagMsg(msg(8)); s.DropsKnown {
+		t.Errorf("8 vars (no SK_MEMINFO_DROPS): drops known")
+	}
 }

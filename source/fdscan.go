@@ -42,6 +42,10 @@ import (
 // read while its fd directory looks unchanged.
 const defaultRefresh = 60 * time.Second
 
+// MaxUnreadablePIDs is how many of the processes whose fds could not be
+// read a Sample names.
+const MaxUnreadablePIDs = 8
+
 // chunkFDs is how many fds of one process one worker reads at a time.
 const chunkFDs = 1024
 
@@ -60,6 +64,9 @@ type pidFDs struct {
 	due     time.Time // read again by then even if unchanged
 	readGen uint64    // scan generation of the last read
 	listed  bool      // in this scan's /proc listing
+	// skipped: this scan left the process out (another network
+	// namespace, see Attributor.onlyNS); its cache entry is kept.
+	skipped bool
 
 	// During a read, shared by the workers reading its chunks.
 	mu      sync.Mutex
@@ -132,7 +139,10 @@ func (q *scanQueue) listed(cs []chunk) {
 // scanAll lists ProcRoot, checks every process's fd directory and reads
 // those the policy selects; it then rebuilds the links and fd counts of r
 // from the cache. It returns how many processes it read.
-func (a *Attributor) scanAll(r *ScanResult, policy readPolicy, sinceGen uint64) (int, error) {
+//
+// With filtered and an onlyNS set, processes of other network namespaces
+// are left out (unless they held a socket of it at the last join).
+func (a *Attributor) scanAll(r *ScanResult, policy readPolicy, sinceGen uint64, filtered bool) (int, error) {
 	procfd, err := unix.Open(a.ProcRoot, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 0, &os.PathError{Op: "open", Path: a.ProcRoot, Err: err}
@@ -175,6 +185,10 @@ func (a *Attributor) scanAll(r *ScanResult, policy readPolicy, sinceGen uint64) 
 	if refresh <= 0 {
 		refresh = defaultRefresh
 	}
+	var only *NamespaceID
+	if filtered {
+		only = a.onlyNS
+	}
 	q := &scanQueue{n: len(entries)}
 	q.cond.L = &q.mu
 	var reads atomic.Int64
@@ -191,6 +205,11 @@ func (a *Attributor) scanAll(r *ScanResult, policy readPolicy, sinceGen uint64) 
 					continue
 				}
 				e := entries[i]
+				e.skipped = only != nil && !a.nsHolders[e.pid] && w.otherNS(procfd, e.pid, *only)
+				if e.skipped {
+					q.listed(nil)
+					continue
+				}
 				cs, read := w.check(procfd, e, policy, sinceGen, gen, now, refresh)
 				if read {
 					reads.Add(1)
@@ -207,9 +226,12 @@ func (a *Attributor) scanAll(r *ScanResult, policy readPolicy, sinceGen uint64) 
 	}
 	wg.Wait()
 
-	r.links, r.fds, r.Unreadable = r.links[:0], r.fds[:0], 0
+	r.links, r.fds, r.Unreadable, r.UnreadablePIDs = r.links[:0], r.fds[:0], 0, nil
 	r.OutOfFDs, r.FDErr = 0, nil
 	for _, e := range entries {
+		if e.skipped {
+			continue
+		}
 		if e.noFDs != nil {
 			r.OutOfFDs++
 			if r.FDErr == nil {
@@ -218,6 +240,9 @@ func (a *Attributor) scanAll(r *ScanResult, policy readPolicy, sinceGen uint64) 
 		}
 		if e.unreadable {
 			r.Unreadable++
+			if len(r.UnreadablePIDs) < MaxUnreadablePIDs {
+				r.UnreadablePIDs = append(r.UnreadablePIDs, e.pid)
+			}
 			continue
 		}
 		if e.ino == 0 { // gone before it could be checked
@@ -233,6 +258,19 @@ func (a *Attributor) scanAll(r *ScanResult, policy readPolicy, sinceGen uint64) 
 		r.fds = append(r.fds, pidCount{e.pid, n})
 	}
 	return int(reads.Load()), nil
+}
+
+// otherNS reports whether process pid is known to be in a network
+// namespace other than id (one fstatat of /proc/PID/ns/net; a process
+// whose namespace cannot be read is not known to be elsewhere).
+func (w *scanWorker) otherNS(procfd int, pid int32, id NamespaceID) bool {
+	w.path = strconv.AppendInt(w.path[:0], int64(pid), 10)
+	w.path = append(w.path, "/ns/net"...)
+	var st unix.Stat_t
+	if err := unix.Fstatat(procfd, string(w.path), &st, 0); err != nil {
+		return false
+	}
+	return uint64(st.Dev) != id.Dev || st.Ino != id.Inode
 }
 
 // check stats one process's fd directory and, when the policy says so,

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -383,7 +382,7 @@ func (p ProcFS) ReadSysctls() (Sysctls, []Warning) {
 	s := Sysctls{Raw: make(map[string]string, len(sysctlFiles))}
 	var warns []Warning
 	for _, f := range sysctlFiles {
-		b, err := os.ReadFile(p.path(f.rel))
+		b, err := readProcFile(p.path(f.rel))
 		if err == nil {
 			v := strings.Join(strings.Fields(string(b)), " ")
 			switch f.kind {
@@ -434,13 +433,12 @@ func (p ProcFS) ReadCounters() (map[string]int64, []Warning) {
 
 func (p ProcFS) readCounterFile(warns []Warning, rel, prefix string, set func(string, int64)) []Warning {
 	path := p.path(rel)
-	f, err := os.Open(path)
+	b, err := readProcFile(path)
 	if err != nil {
 		return append(warns, Warning{WarnCounters, path, err})
 	}
-	defer f.Close()
 	found := false
-	err = scanCounterPairs(f, []string{prefix}, func(_, name string, v int64) {
+	err = scanCounterPairs(bytes.NewReader(b), []string{prefix}, func(_, name string, v int64) {
 		found = true
 		set(name, v)
 	})
@@ -457,12 +455,11 @@ func (p ProcFS) readCounterFile(warns []Warning, rel, prefix string, set func(st
 // a zero Sockstat and a WarnSockstat warning naming the file.
 func (p ProcFS) ReadSockstat() (Sockstat, []Warning) {
 	path := p.path("thread-self/net/sockstat")
-	f, err := os.Open(path)
+	b, err := readProcFile(path)
 	if err != nil {
 		return Sockstat{}, []Warning{{WarnSockstat, path, err}}
 	}
-	defer f.Close()
-	s, err := ParseSockstat(f)
+	s, err := ParseSockstat(bytes.NewReader(b))
 	if err != nil {
 		return Sockstat{}, []Warning{{WarnSockstat, path, err}}
 	}

@@ -33,6 +33,8 @@ type Options struct {
 	Attribute bool
 	// CloseWaitInfo is ReadOptions.CloseWaitInfo.
 	CloseWaitInfo int
+	// Tracer adds eBPF aggregates to each Sample (nil: none).
+	Tracer Tracer
 }
 
 // Kernel reads Samples of one network namespace from the running kernel.
@@ -60,9 +62,18 @@ type Kernel struct {
 // own: NewMachine(opts.ProcRoot, opts.Attribute).Open(opts.Netns, ...).
 // To read several namespaces, make one Machine and open a reader of each
 // with it, so that they share one /proc scan.
+//
+// A reader of another namespace than the caller's (opts.Netns set) scans
+// only the processes of that namespace, plus those found holding its
+// sockets from outside (see Machine.scanOnly).
 func Open(opts Options) (*Kernel, error) {
 	m := NewMachine(opts.ProcRoot, opts.Attribute)
-	return m.Open(opts.Netns, ReadOptions{States: opts.States, Ext: opts.Ext, CloseWaitInfo: opts.CloseWaitInfo})
+	m.SetTracer(opts.Tracer)
+	k, err := m.Open(opts.Netns, ReadOptions{States: opts.States, Ext: opts.Ext, CloseWaitInfo: opts.CloseWaitInfo})
+	if err == nil && opts.Netns != "" && !k.ns.Own {
+		m.scanOnly(k.ns.ID)
+	}
+	return k, err
 }
 
 // Close releases the netlink socket and namespace handles.
@@ -103,7 +114,7 @@ func (k *Kernel) read(ctx context.Context) (*Sample, error) {
 	}
 	m := k.m
 	t0 := time.Now()
-	s := &Sample{Time: t0, Host: m.host, Netns: k.ns.Label()}
+	s := &Sample{Time: t0, Host: m.host, Netns: k.ns.Label(), Privileged: os.Geteuid() == 0}
 	// The /proc scan needs no sockets: run it on the other core while the
 	// kernel dumps (or share the round's, see Machine), and match the two
 	// afterwards.
@@ -117,6 +128,9 @@ func (k *Kernel) read(ctx context.Context) (*Sample, error) {
 		k.last = len(socks)
 		if aerr := k.ageCloseWait(socks); aerr != nil {
 			s.Warnings = append(s.Warnings, Warning{Kind: WarnCloseWaitAge, Err: aerr})
+		}
+		if derr := k.listenDrops(socks); derr != nil {
+			s.Warnings = append(s.Warnings, Warning{Kind: WarnListenDrops, Err: derr})
 		}
 	}
 	t1 := time.Now()
@@ -142,6 +156,8 @@ func (k *Kernel) read(ctx context.Context) (*Sample, error) {
 			m.attrMu.Lock()
 			s.Procs = m.attr.joinLatest(&k.js, socks)
 			s.Unreadable, s.Attributed = k.js.lastUnreadable, true
+			s.Groups = k.js.lastGroups
+			s.UnreadablePIDs = k.js.lastUnreadablePIDs
 			noFDs, fdErr := k.js.lastOutOfFDs, m.attr.last.FDErr
 			m.attrMu.Unlock()
 			if noFDs > 0 {
@@ -161,6 +177,7 @@ func (k *Kernel) read(ctx context.Context) (*Sample, error) {
 
 	fs := ProcFS{Root: m.procRoot}
 	err = k.ns.Do(func() error {
+		nameScopes(s.Sockets)
 		var w []Warning
 		s.Sysctl, w = fs.ReadSysctls()
 		s.Warnings = append(s.Warnings, w...)
@@ -177,6 +194,9 @@ func (k *Kernel) read(ctx context.Context) (*Sample, error) {
 		s.Warnings = fillGlobalSysctls(fs, &s.Sysctl, s.Warnings)
 	}
 	s.Warnings = quietGlobalSysctls(s.Sysctl.Missing, s.Warnings)
+	if m.tracer != nil {
+		s.EBPF = m.tracer.Read(k.ns.ID.Inode)
+	}
 	t3 := time.Now()
 	s.Took.Proc = t3.Sub(t2)
 	s.Took.Total = t3.Sub(t0)
@@ -211,7 +231,7 @@ func countFromSockstat(root string) int {
 	if st, w := (ProcFS{Root: root}).ReadSockstat(); len(w) == 0 {
 		n += int(st.InUse + st.TW)
 	}
-	if b, err := os.ReadFile(root + "/thread-self/net/sockstat6"); err == nil {
+	if b, err := readProcFile(root + "/thread-self/net/sockstat6"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			f := strings.Fields(line)
 			if len(f) >= 3 && f[0] == "TCP6:" && f[1] == "inuse" {

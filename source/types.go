@@ -112,6 +112,9 @@ type Extensions uint8
 const (
 	ExtMemInfo Extensions = 1 << (1 - 1) // INET_DIAG_MEMINFO
 	ExtInfo    Extensions = 1 << (2 - 1) // INET_DIAG_INFO (struct tcp_info)
+	// ExtSKMemInfo asks INET_DIAG_SKMEMINFO (the socket's memory and its
+	// drop counter, Socket.Drops).
+	ExtSKMemInfo Extensions = 1 << (7 - 1)
 )
 
 // Socket is one TCP socket as sock_diag reports it.
@@ -121,8 +124,12 @@ type Socket struct {
 	Timer  uint8 // 0 none, 1 retransmit, 2 keepalive, 3 TIME_WAIT, 4 zero window probe
 	// Retrans is the retransmit count of the running timer.
 	Retrans uint8
-	Local   netip.AddrPort
-	Remote  netip.AddrPort
+	// Iface is the interface the socket is bound to (idiag_if; 0 for
+	// most). An exact lookup sends it back. (It sits in padding: Socket
+	// is no bigger for it.)
+	Iface  uint32
+	Local  netip.AddrPort
+	Remote netip.AddrPort
 	// RecvQ and SendQ are bytes queued; for LISTEN sockets RecvQ is the
 	// accept-queue length and SendQ the backlog.
 	RecvQ uint32
@@ -132,7 +139,14 @@ type Socket struct {
 	Expires uint32
 	UID     uint32
 	// Inode is the socket's inode; 0 for TIME_WAIT and request sockets.
-	Inode  uint32
+	Inode uint32
+	// Drops is the socket's drop counter (sk_drops, from
+	// INET_DIAG_SKMEMINFO), valid when DropsKnown. On a listener it counts
+	// every SYN and handshake ACK the kernel dropped for it: a full
+	// accept queue (TcpExt ListenOverflows), a full SYN queue without
+	// syncookies, a failed allocation (the rest of ListenDrops). (It sits
+	// in padding: Socket is no bigger for it.)
+	Drops  uint32 `json:",omitempty"`
 	Cookie uint64
 	// Info is set only when ExtInfo was requested.
 	Info *TCPInfo
@@ -142,27 +156,120 @@ type Socket struct {
 	// OwnerInferred is true when Owners were inferred rather than read
 	// (TIME_WAIT and request sockets own no file).
 	OwnerInferred bool
+	// DropsKnown: Drops was read (listeners, see Kernel.Read).
+	DropsKnown bool `json:",omitempty"`
 }
 
-// TCPInfo is the subset of struct tcp_info that tcptop shows.
+// TCPInfo is struct tcp_info (INET_DIAG_INFO) as far as this kernel sends
+// it. The struct grew with the kernel: a field exists only when the
+// attribute reached past its end (Has), and a missing field reads 0, which
+// front ends must show as "n/a on this kernel", never as a value. Units:
+// rtt, rttvar, min_rtt, rto, ato, rcv_rtt µs; Last* ms ago; *Limited and
+// BusyTime cumulative µs; rates bytes per second; windows and queues
+// bytes; cwnd, ssthresh and reordering segments. Only full sockets have
+// one (no TIME_WAIT, no request sockets).
 type TCPInfo struct {
-	Retransmits  uint8
-	Probes       uint8
-	Backoff      uint8
+	// Len is how many bytes of struct tcp_info the kernel sent.
+	Len int
+
+	State   uint8
+	CAState uint8 // congestion-avoidance state: 0 open, 1 disorder, 2 CWR, 3 recovery, 4 loss
+	// Retransmits is the current backoff: unrecovered RTO timeouts in a
+	// row (TotalRetrans is the lifetime count).
+	Retransmits uint8
+	Probes      uint8 // zero-window probes unanswered
+	Backoff     uint8
+	Options     uint8 // TCPI_OPT_* bits
+	SndWscale   uint8
+	RcvWscale   uint8
+	// DeliveryRateAppLimited: the last delivery rate sample was limited
+	// by the application, not the network.
+	DeliveryRateAppLimited bool
+
 	RTO          uint32 // µs
-	RTT          uint32 // µs
-	RTTVar       uint32 // µs
-	SndCwnd      uint32
-	Unacked      uint32
-	Lost         uint32
-	Retrans      uint32
-	TotalRetrans uint32
+	ATO          uint32 // µs
+	SndMSS       uint32
+	RcvMSS       uint32
+	Unacked      uint32 // segments in flight
+	Sacked       uint32
+	Lost         uint32 // segments thought lost now
+	Retrans      uint32 // segments being retransmitted now
 	LastDataSent uint32 // ms ago
+	LastAckSent  uint32 // ms ago (not kept by Linux: 0)
 	LastDataRecv uint32 // ms ago
 	// LastAckRecv is how long ago (ms) the peer's last segment was
 	// processed: on a CLOSE_WAIT socket, at most how long ago its FIN came.
-	LastAckRecv uint32
+	LastAckRecv  uint32
+	PMTU         uint32
+	RcvSsthresh  uint32
+	RTT          uint32 // µs, smoothed
+	RTTVar       uint32 // µs
+	SndSsthresh  uint32
+	SndCwnd      uint32 // segments
+	AdvMSS       uint32
+	Reordering   uint32
+	RcvRTT       uint32 // µs
+	RcvSpace     uint32
+	TotalRetrans uint32 // segments retransmitted over the socket's life
+
+	PacingRate         uint64 // bytes/s (InfoPacingRate)
+	MaxPacingRate      uint64
+	BytesAcked         uint64 // InfoBytesAcked
+	BytesReceived      uint64
+	SegsOut            uint32 // InfoSegs
+	SegsIn             uint32
+	NotsentBytes       uint32 // InfoNotsent
+	MinRTT             uint32 // µs (InfoMinRTT)
+	DataSegsIn         uint32 // InfoDataSegs
+	DataSegsOut        uint32
+	DeliveryRate       uint64 // bytes/s (InfoDeliveryRate, 4.9)
+	BusyTime           uint64 // µs sending (InfoLimited, 4.10)
+	RwndLimited        uint64 // µs limited by the peer's receive window
+	SndbufLimited      uint64 // µs limited by the send buffer
+	Delivered          uint32 // InfoDelivered
+	DeliveredCE        uint32
+	BytesSent          uint64 // InfoBytesSent (4.19)
+	BytesRetrans       uint64
+	DSACKDups          uint32 // InfoDSACK
+	ReordSeen          uint32 // InfoReordSeen (5.0)
+	RcvOOOPack         uint32 // InfoRcvOOO (5.4)
+	SndWnd             uint32 // InfoSndWnd (5.4)
+	RcvWnd             uint32 // InfoRcvWnd (6.2)
+	Rehash             uint32 // InfoRehash (6.2)
+	TotalRTO           uint16 // InfoTotalRTO (6.7)
+	TotalRTORecoveries uint16
+	TotalRTOTime       uint32 // ms
 }
+
+// InfoField names a group of tcp_info fields by the byte offset where the
+// group ends: a kernel that sent at least that many bytes has them.
+type InfoField int
+
+// The tcp_info fields that came after the base struct, by the kernel
+// that added them.
+const (
+	InfoBase         InfoField = 104 // up to total_retrans (2.6)
+	InfoPacingRate   InfoField = 120 // pacing_rate, max_pacing_rate (3.15)
+	InfoBytesAcked   InfoField = 136 // bytes_acked, bytes_received (4.1)
+	InfoSegs         InfoField = 144 // segs_out, segs_in (4.2)
+	InfoNotsent      InfoField = 148 // notsent_bytes (4.6)
+	InfoMinRTT       InfoField = 152 // min_rtt (4.6)
+	InfoDataSegs     InfoField = 160 // data_segs_in/out (4.6)
+	InfoDeliveryRate InfoField = 168 // delivery_rate (4.9)
+	InfoLimited      InfoField = 192 // busy_time, rwnd_limited, sndbuf_limited (4.10)
+	InfoDelivered    InfoField = 200 // delivered, delivered_ce (4.18)
+	InfoBytesSent    InfoField = 216 // bytes_sent, bytes_retrans (4.19)
+	InfoDSACK        InfoField = 220 // dsack_dups (4.19)
+	InfoReordSeen    InfoField = 224 // reord_seen (5.0)
+	InfoRcvOOO       InfoField = 228 // rcv_ooopack (5.4)
+	InfoSndWnd       InfoField = 232 // snd_wnd (5.4)
+	InfoRcvWnd       InfoField = 236 // rcv_wnd (6.2)
+	InfoRehash       InfoField = 240 // rehash (6.2)
+	InfoTotalRTO     InfoField = 248 // total_rto, total_rto_recoveries, total_rto_time (6.7)
+)
+
+// Has reports whether this kernel's tcp_info holds field f.
+func (t *TCPInfo) Has(f InfoField) bool { return t != nil && t.Len >= int(f) }
 
 // Process describes a process that owns sockets.
 type Process struct {
@@ -170,11 +277,17 @@ type Process struct {
 	// Start is the process's start time in clock ticks after boot
 	// (/proc/PID/stat field 22): with PID it names the process, so a
 	// reused pid is a different process. 0 when unknown.
-	Start   uint64
-	Name    string
+	Start uint64
+	// Name is the process's comm (lengthened from argv[0] when the kernel
+	// cut it), re-read when it changes.
+	Name string
+	// Cmdline is the command line, its arguments joined by spaces: at
+	// most MaxCmdline bytes, ending with CmdlineCut when it was longer.
 	Cmdline string
-	User    string
-	UID     int32
+	// User is the user name of UID, or UID as a number while the name is
+	// being looked up (never waited for).
+	User string
+	UID  int32
 	// FDs is how many files the process had open at the scan (-1 when its
 	// fd directory could not be read).
 	FDs int
@@ -229,10 +342,26 @@ type Sample struct {
 	Sockets []Socket
 	// Procs describes every pid that appears in a socket's Owners.
 	Procs map[int32]*Process
+	// Groups are the inferred owner groups: a listener held by several
+	// processes (a pre-fork server's workers) gives its TIME_WAIT and
+	// request sockets ONE inferred owner, the oldest holder (its master),
+	// instead of every worker; Groups maps that pid to every holder of the
+	// listener, itself included. nil when no socket was inferred to a
+	// shared listener.
+	Groups map[int32][]int32
 	// Attributed is false when attribution was not asked for (--no-procs).
 	Attributed bool
-	// Unreadable counts processes whose fds could not be read (permission).
+	// Unreadable counts processes whose fds could not be read (permission:
+	// other users' processes without root; as root, processes of another
+	// user namespace or not dumpable, such as a container's init).
 	Unreadable int
+	// UnreadablePIDs names the first of them (at most MaxUnreadablePIDs),
+	// so a front end can say what is unreadable instead of assuming a lack
+	// of root.
+	UnreadablePIDs []int32
+	// Privileged: tcptop ran as root (effective uid 0), so an unreadable
+	// process is not a matter of running without root.
+	Privileged bool
 	Sysctl     Sysctls
 	// Counters merges TcpExt (/proc/net/netstat) and Tcp (/proc/net/snmp).
 	Counters map[string]int64
@@ -244,6 +373,8 @@ type Sample struct {
 	// Partial is set when the ESTABLISHED sockets were not dumped in this
 	// poll but carried from an older one (Kernel.ReadPartial).
 	Partial *Partial
+	// EBPF holds the in-kernel aggregates (nil when no Tracer was given).
+	EBPF *EBPF
 }
 
 // Timings records the cost of a poll by part.

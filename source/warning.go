@@ -32,6 +32,9 @@ const (
 	// WarnCloseWaitAge: the CLOSE_WAIT dump with tcp_info failed, so their
 	// ages come from tcptop's own polls only.
 	WarnCloseWaitAge
+	// WarnListenDrops: the LISTEN dump with SKMEMINFO failed, so no
+	// listener has its drop counter this poll.
+	WarnListenDrops
 )
 
 var warningKindNames = [...]string{
@@ -42,6 +45,7 @@ var warningKindNames = [...]string{
 	WarnNamespace:    "namespace",
 	WarnOutOfFDs:     "out-of-fds",
 	WarnCloseWaitAge: "close-wait-age",
+	WarnListenDrops:  "listen-drops",
 }
 
 // String names the kind in one lowercase word.
@@ -72,6 +76,7 @@ type Warning struct {
 //	ERR                      (namespace: the error names the namespace)
 //	out of file descriptors: attribution incomplete (ERR)
 //	CLOSE_WAIT ages from the kernel: ERR
+//	per-listener drops: ERR
 func (w Warning) String() string {
 	msg := "unknown error"
 	if w.Err != nil {
@@ -92,6 +97,8 @@ func (w Warning) String() string {
 		return msg
 	case WarnCloseWaitAge:
 		return "CLOSE_WAIT ages from the kernel: " + msg
+	case WarnListenDrops:
+		return "per-listener drops: " + msg
 	}
 	return w.subject() + msg
 }

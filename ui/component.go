@@ -32,6 +32,9 @@ type Common struct {
 	// Glyphs are the characters every view draws with beyond letters and
 	// digits: UTF-8, or ASCII (Config.ASCII).
 	Glyphs format.Glyphs
+	// Actions and AllowActions are Config's (see Actions).
+	Actions      Actions
+	AllowActions bool
 }
 
 // View is one full-screen view of the monitor under the header and above
@@ -81,6 +84,7 @@ var views = []registration{
 	{open: func(k *KeyMap) key.Binding { return k.Findings }, build: newFindingsView},
 	{open: func(k *KeyMap) key.Binding { return k.Kernel }, build: newKernelView},
 	{open: func(k *KeyMap) key.Binding { return k.Namespaces }, build: newOverviewView},
+	{open: func(k *KeyMap) key.Binding { return k.SortPick }, build: newSortPicker},
 }
 
 // sortFollower is a view whose rows follow the sort: the status line shows
@@ -104,6 +108,9 @@ type (
 	// revealMsg asks for the filter to be cleared: it hides the subject
 	// of a jump.
 	revealMsg struct{ subject model.Subject }
+	// repollMsg asks for a poll now (after a kill, so the table shows
+	// at once what is gone).
+	repollMsg struct{}
 )
 
 // request wraps a message as a command.

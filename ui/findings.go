@@ -3,6 +3,7 @@ package ui
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
@@ -62,14 +63,15 @@ func stripLines(n, height int) int {
 
 // renderFindingsStrip draws one line per finding, most severe first; the
 // last line says how many more there are when they do not all fit.
-func renderFindingsStrip(st *themes.Styles, fs []model.Finding, lines, width int, g format.Glyphs) []string {
+// more is the key that opens the findings view ("f").
+func renderFindingsStrip(st *themes.Styles, fs []model.Finding, lines, width int, g format.Glyphs, more string) []string {
 	out := make([]string, 0, lines)
 	for i := 0; i < lines && i < len(fs); i++ {
 		f := &fs[i]
 		badge, text := sevStyles(st, f.Severity)
 		right := ""
 		if i == lines-1 && len(fs) > lines {
-			right = fmt.Sprintf("  +%d more (f)", len(fs)-lines)
+			right = "  +" + format.Count(len(fs)-lines) + " more (" + more + ")"
 		}
 		room := width - badgeW - 1 - len(right)
 		title := format.Clip(present.FindingText(f.Title, g, nil), room, g)
@@ -121,8 +123,7 @@ const (
 // (bullets) and the advice (arrows), wrapped to width, a blank line
 // between blocks. starts[i] is finding i's first line; starts[len(fs)] is
 // the document's length.
-func findingDoc(fs []model.Finding, width int, g format.Glyphs) ([]docLine, []int) {
-	keys := DefaultKeys()
+func findingDoc(fs []model.Finding, width int, g format.Glyphs, keys *KeyMap) ([]docLine, []int) {
 	bullet, arrow := g.Bullet+" ", g.Advice+" "
 	indent := strings.Repeat(" ", badgeW+1)
 	textW := max(10, width-len(indent)-2)
@@ -167,6 +168,8 @@ type findingsView struct {
 	sel    int
 	selKey string
 	offset int // first document line on screen
+	// clickAt is when the last click selected a finding (double clicks).
+	clickAt time.Time
 }
 
 func newFindingsView(c *Common) View { return &findingsView{c: c} }
@@ -186,7 +189,7 @@ func (v *findingsView) ShortHelp() []key.Binding {
 	return []key.Binding{
 		relabel(k.Up, a.KeyUp+"/"+a.KeyDown, "select"), relabel(k.Enter, "enter", "go to the subject"),
 		relabel(k.PageDown, "pgdn", "scroll"), relabel(k.Back, "esc", "back"),
-		relabel(k.Kernel, "k", "kernel"), relabel(k.Quit, "q", "quit"),
+		relabel(k.Kernel, k.Kernel.Help().Key, "kernel"), relabel(k.Quit, "q", "quit"),
 	}
 }
 
@@ -256,6 +259,39 @@ func (v *findingsView) jump() tea.Cmd {
 	return request(jumpMsg{subject: subj})
 }
 
+// mouse implements mouser: a click selects the finding under it (twice:
+// goes to its subject), the wheel scrolls.
+func (v *findingsView) mouse(msg tea.MouseMsg, _, y int) tea.Cmd {
+	if v.snap == nil {
+		return nil
+	}
+	fs, w, rows, g := v.snap.Findings, v.docWidth(), v.rows(), v.c.Glyphs
+	switch msg := msg.(type) {
+	case tea.MouseWheelMsg:
+		switch msg.Button {
+		case tea.MouseWheelUp:
+			v.scroll(fs, -3, w, rows, g)
+		case tea.MouseWheelDown:
+			v.scroll(fs, 3, w, rows, g)
+		}
+	case tea.MouseClickMsg:
+		doc, _ := findingDoc(fs, w, g, &v.c.Keys)
+		if i := v.offset + y - 1; msg.Button == tea.MouseLeft && y >= 1 && i < len(doc) {
+			f := doc[i].finding
+			now := time.Now()
+			double := f == v.sel && now.Sub(v.clickAt) < doubleClick
+			v.clickAt = now
+			v.sel = f
+			v.clamp(fs, w, rows, g, false)
+			if double {
+				v.clickAt = time.Time{}
+				return v.jump()
+			}
+		}
+	}
+	return nil
+}
+
 // View implements View.
 func (v *findingsView) View() []string {
 	return v.render(&v.c.Styles, v.snap, v.width, v.height, v.c.Glyphs)
@@ -286,7 +322,7 @@ func (v *findingsView) clamp(fs []model.Finding, width, height int, g format.Gly
 		return
 	}
 	v.selKey = findingKey(&fs[v.sel])
-	_, starts := findingDoc(fs, width, g)
+	_, starts := findingDoc(fs, width, g, &v.c.Keys)
 	total := starts[len(starts)-1]
 	height = max(1, height)
 	start, end := starts[v.sel], starts[v.sel+1]
@@ -313,7 +349,7 @@ func (v *findingsView) scroll(fs []model.Finding, d, width, height int, g format
 	if len(fs) == 0 {
 		return
 	}
-	doc, starts := findingDoc(fs, width, g)
+	doc, starts := findingDoc(fs, width, g, &v.c.Keys)
 	height = max(1, height)
 	v.offset = max(0, min(v.offset+d, len(doc)-height))
 	if visible := func(i int) bool { return starts[i] >= v.offset && starts[i] < v.offset+height }; !visible(v.sel) {
@@ -351,7 +387,7 @@ func (v *findingsView) render(st *themes.Styles, snap *model.Snapshot, width, he
 		title += st.Dim.Render("  watched for " + format.Age(snap.Watching))
 	}
 	rows := height - 1
-	doc, _ := findingDoc(fs, width, g)
+	doc, _ := findingDoc(fs, width, g, &v.c.Keys)
 	start := min(v.offset, len(doc))
 	end := min(len(doc), start+rows)
 	title += st.Dim.Render(scrollText(start, end, len(doc)))

@@ -221,7 +221,7 @@ func TestFindingsJumpHost(t *testing.T) {
 
 func TestKernelView(t *testing.T) {
 	m := newTUI(t, 80, 24, "mono")
-	m = press(t, m, "k")
+	m = press(t, m, "K")
 	s := screen(m)
 	for _, want := range []string{"KERNEL", "TUNABLES", "net.core.somaxconn", "128", "caps every listen() backlog", "(unreadable)", "scroll"} {
 		if !strings.Contains(s, want) {
@@ -229,7 +229,7 @@ func TestKernelView(t *testing.T) {
 		}
 	}
 	if m.focused() != "kernel" {
-		t.Fatal("k should open the kernel view")
+		t.Fatal("K should open the kernel view")
 	}
 	m = press(t, m, "G")
 	s = screen(m)
@@ -249,21 +249,21 @@ func TestKernelView(t *testing.T) {
 	if m.kernelV().offset != 0 {
 		t.Errorf("up stops at the top: offset %d", m.kernelV().offset)
 	}
-	// k again, or esc, goes back; f goes to the findings.
-	m = press(t, m, "k")
+	// K again, or esc, goes back; f goes to the findings.
+	m = press(t, m, "K")
 	if m.focused() != "table" {
-		t.Error("k should close the kernel view")
+		t.Error("K should close the kernel view")
 	}
-	m = press(t, m, "k", "f")
+	m = press(t, m, "K", "f")
 	if m.focused() != "findings" {
 		t.Error("f from the kernel view should open the findings")
 	}
-	m = press(t, m, "k", "esc")
+	m = press(t, m, "K", "esc")
 	if m.focused() != "table" {
 		t.Error("esc should close the kernel view")
 	}
 	// Help works over the views and returns to them.
-	m = press(t, m, "k", "?")
+	m = press(t, m, "K", "?")
 	if !strings.Contains(screen(m), "kernel: tunables, counters") || !strings.Contains(screen(m), "findings: evidence, advice") {
 		t.Errorf("help lacks f and k:\n%s", screen(m))
 	}
@@ -283,7 +283,7 @@ func TestViewsASCII(t *testing.T) {
 	m = send(t, m, tea.WindowSizeMsg{Width: 100, Height: 30})
 	m = run(t, m, m.Init())
 	m = send(t, m, tickMsg{seq: m.tickSeq})
-	for _, keys := range [][]string{nil, {"f"}, {"f", "G"}, {"k"}, {"k", "G"}, {"esc", "tab", "enter"}} {
+	for _, keys := range [][]string{nil, {"f"}, {"f", "G"}, {"K"}, {"K", "G"}, {"esc", "tab", "enter"}} {
 		m = press(t, m, keys...)
 		for _, r := range screen(m) {
 			if r > 127 {
@@ -296,12 +296,12 @@ func TestViewsASCII(t *testing.T) {
 func TestSocketAgesAndFDs(t *testing.T) {
 	m := newTUI(t, 100, 30, "mono")
 	m = press(t, m, "tab")
-	if s := screen(m); !strings.Contains(s, "FDS") || !strings.Contains(s, "900/1024") || !strings.Contains(s, "12/1024") {
+	if s := screen(m); !strings.Contains(s, "FDS") || !strings.Contains(s, "900/1,024") || !strings.Contains(s, "12/1,024") {
 		t.Errorf("processes lack open files:\n%s", s)
 	}
 	m = press(t, m, "c", "enter")
 	s := screen(m)
-	if !strings.Contains(s, "php-fpm[20]") || !strings.Contains(s, "open files 900/1024") || !strings.Contains(s, "AGE") {
+	if !strings.Contains(s, "php-fpm[20]") || !strings.Contains(s, "open files 900/1,024") || !strings.Contains(s, "AGE") {
 		t.Fatalf("process drill-down:\n%s", s)
 	}
 	ages := map[string]string{}
@@ -341,7 +341,7 @@ func TestFDHelpers(t *testing.T) {
 		fds   int
 		limit int64
 		want  string
-	}{{12, 1024, "12/1024"}, {12, -1, "12/∞"}, {12, 0, "12"}, {-1, 1024, ""}, {0, 0, ""}} {
+	}{{12, 1024, "12/1,024"}, {12, -1, "12/∞"}, {12, 0, "12"}, {-1, 1024, ""}, {0, 0, ""}} {
 		if got := fdText(tc.fds, tc.limit, utf); got != tc.want {
 			t.Errorf("fdText(%d, %d) = %q, want %q", tc.fds, tc.limit, got, tc.want)
 		}
@@ -358,7 +358,7 @@ func TestFDHelpers(t *testing.T) {
 // TestViewsResize: the findings and kernel views fill any size exactly.
 func TestViewsResize(t *testing.T) {
 	m := newTUI(t, 80, 24, "dark")
-	for _, view := range []string{"f", "k"} {
+	for _, view := range []string{"f", "K"} {
 		m = press(t, m, "esc", view)
 		for i, sz := range [][2]int{{56, 10}, {300, 100}, {57, 11}, {80, 24}, {120, 40}, {61, 12}, {200, 15}} {
 			m = send(t, m, tea.WindowSizeMsg{Width: sz[0], Height: sz[1]})

@@ -16,6 +16,9 @@ type helpView struct {
 	c             *Common
 	width, height int
 	groups        [][]key.Binding
+	// ebpf are the last snapshot's lines on eBPF (none without eBPF
+	// data).
+	ebpf []string
 }
 
 // newHelpView lists the key map's groups, then any key of the views
@@ -64,8 +67,15 @@ func (v *helpView) ShortHelp() []key.Binding { return v.c.Keys.ShortHelp() }
 // SetSize implements View.
 func (v *helpView) SetSize(width, height int) { v.width, v.height = width, height }
 
-// SetSnapshot implements View: the keys do not depend on the data.
-func (v *helpView) SetSnapshot(*model.Snapshot) tea.Cmd { return nil }
+// SetSnapshot implements View: the keys do not depend on the data; the
+// line on eBPF does.
+func (v *helpView) SetSnapshot(snap *model.Snapshot) tea.Cmd {
+	v.ebpf = nil
+	if snap != nil {
+		v.ebpf = ebpfHelpLines(snap.EBPF)
+	}
+	return nil
+}
 
 // Update implements View: ?, esc and q close the overlay; other keys do
 // nothing.
@@ -90,6 +100,10 @@ func (v *helpView) View() []string {
 	tail := []string{
 		st.Dim.Render("  filter terms: port: sport: dport: proc: pid: addr: state: and bare words;"),
 		st.Dim.Render("  terms AND, commas OR: port:80,443 state:CLOSE_WAIT 10.0.0.0/8"),
+	}
+	for i := len(v.ebpf) - 1; i >= 0; i-- {
+		// First: on a short screen the overlay's last lines are cut.
+		tail = append([]string{st.Dim.Render(v.ebpf[i])}, tail...)
 	}
 	out := []string{fitStyled(st.Title.Render("Keys")+st.Dim.Render("  (? or esc closes)"), width)}
 	if 1+len(items)+len(tail) <= rows {

@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"fmt"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -21,9 +20,11 @@ type kernelView struct {
 	width, height int
 	snap          *model.Snapshot
 	offset        int // first document line on screen
+	// hit is the document line the last search found, -1 for none.
+	hit int
 }
 
-func newKernelView(c *Common) View { return &kernelView{c: c} }
+func newKernelView(c *Common) View { return &kernelView{c: c, hit: -1} }
 
 // Name implements View.
 func (v *kernelView) Name() string { return "kernel" }
@@ -39,7 +40,8 @@ func (v *kernelView) ShortHelp() []key.Binding {
 	k, a := &v.c.Keys, &v.c.Glyphs
 	return []key.Binding{
 		relabel(k.Up, a.KeyUp+"/"+a.KeyDown, "scroll"), relabel(k.PageDown, "pgdn", "page"),
-		relabel(k.Back, "esc", "back"), relabel(k.Findings, "f", "findings"), relabel(k.Quit, "q", "quit"),
+		relabel(k.Search, k.Search.Help().Key, "search"),
+		relabel(k.Back, "esc", "back"), relabel(k.Findings, k.Findings.Help().Key, "findings"), relabel(k.Quit, "q", "quit"),
 	}
 }
 
@@ -74,6 +76,53 @@ func (v *kernelView) Update(msg tea.Msg) tea.Cmd {
 		v.offset = 0
 	case key.Matches(kp, k.End):
 		v.scroll(total, total, rows)
+	}
+	return nil
+}
+
+// search implements searcher: the lines of the tunables and counters (a
+// name, a value or words of a meaning); the line found is marked and
+// scrolled to the top.
+func (v *kernelView) search(q string, dir int, again bool) bool {
+	if v.snap == nil {
+		return false
+	}
+	doc := kernelDoc(&v.c.Styles, v.c.Glyphs, v.snap, max(v.width, MinWidth))
+	lines := make([]string, len(doc))
+	for i, l := range doc {
+		lines[i] = stripped(l)
+	}
+	from := v.hit
+	if from < 0 {
+		from = v.offset
+	}
+	if again {
+		from += dir
+	}
+	t := table{data: tableData{n: len(lines), cols: []column{{}}, cell: func(i, _ int) string { return lines[i] }}}
+	i := t.search(q, from, dir)
+	if i < 0 {
+		return false
+	}
+	v.hit = i
+	rows := max(1, v.height-1)
+	v.offset = max(0, min(i, len(doc)-rows))
+	return true
+}
+
+// mouse implements mouser: the wheel scrolls.
+func (v *kernelView) mouse(msg tea.MouseMsg, _, _ int) tea.Cmd {
+	w, ok := msg.(tea.MouseWheelMsg)
+	if !ok || v.snap == nil {
+		return nil
+	}
+	rows := max(1, v.height-1)
+	total := len(kernelDoc(&v.c.Styles, v.c.Glyphs, v.snap, max(v.width, MinWidth)))
+	switch w.Button {
+	case tea.MouseWheelUp:
+		v.scroll(-3, total, rows)
+	case tea.MouseWheelDown:
+		v.scroll(3, total, rows)
 	}
 	return nil
 }
@@ -186,8 +235,12 @@ func (v *kernelView) render(st *themes.Styles, g format.Glyphs, snap *model.Snap
 	rows := max(0, height-1)
 	start := min(v.offset, len(doc))
 	end := min(len(doc), start+rows)
-	title := st.Title.Render("KERNEL") + st.Dim.Render(fmt.Sprintf("  %d tunables  %d counters", len(model.KernelTunables(snap.Sysctl)), len(snap.Counters))+scrollText(start, end, len(doc)))
-	return append([]string{fitStyled(title, width)}, doc[start:end]...)
+	title := st.Title.Render("KERNEL") + st.Dim.Render("  "+format.Count(len(model.KernelTunables(snap.Sysctl)))+" tunables  "+format.Count(len(snap.Counters))+" counters"+scrollText(start, end, len(doc)))
+	out := append([]string{fitStyled(title, width)}, doc[start:end]...)
+	if v.hit >= start && v.hit < end {
+		out[1+v.hit-start] = st.Selected.Render(fit(stripped(doc[v.hit]), width))
+	}
+	return out
 }
 
 // scroll moves the view by d lines within a document of total lines.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tcptop/tcptop/format"
 	"github.com/tcptop/tcptop/model"
+	"github.com/tcptop/tcptop/present"
 	"github.com/tcptop/tcptop/source"
 )
 
@@ -22,6 +23,7 @@ type overviewView struct {
 	c             *Common
 	width, height int
 	ov            *model.Overview
+	privileged    bool // tcptop runs as root (the snapshot says so)
 	cursor        int
 	offset        int
 	key           string // the row under the cursor, kept across polls
@@ -68,7 +70,7 @@ func (v *overviewView) SetSnapshot(s *model.Snapshot) tea.Cmd {
 	if s.Overview == nil {
 		return nil
 	}
-	v.ov = s.Overview
+	v.ov, v.privileged = s.Overview, s.Privileged
 	for i := range v.ov.Rows {
 		if v.ov.Rows[i].Key == v.key {
 			v.cursor = i
@@ -153,7 +155,7 @@ func (v *overviewView) View() []string {
 	}
 	title += "  sort: " + ov.Sort.String()
 	if ov.Unreadable > 0 {
-		title += fmt.Sprintf("  %d processes unreadable", ov.Unreadable)
+		title += "  " + present.Unreadable(ov.Unreadable, nil, v.privileged)
 	}
 	h := v.rowsHeight()
 	if v.cursor < v.offset {

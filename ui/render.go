@@ -30,41 +30,49 @@ func renderHeader(st *themes.Styles, snap *model.Snapshot, hi headerInfo, width 
 		text string
 		prio int // lower survives longer on a narrow screen
 	}
-	// The name goes first on a narrow screen: the numbers matter more.
-	parts := []part{{st.Header.Render("tcptop"), 7}}
+	// The program's name stays: in a tmux pane among others it says what
+	// the pane is. The namespace, then the poll cost, go first.
+	parts := []part{{st.Header.Render("tcptop"), 0}}
 	if hi.paused {
 		parts = append(parts, part{st.Crit.Render("PAUSED"), 0})
 	}
-	if snap == nil {
-		parts = append(parts, part{st.Dim.Render("reading sockets..."), 0})
-	} else {
-		parts = append(parts,
-			part{st.Header.Render(format.Sanitize(snap.Host)), 6},
-			part{"netns " + format.Sanitize(snap.Netns), 5},
-			part{snap.Time.In(loc(hi.loc)).Format("15:04:05"), 3},
-			part{"every " + format.Short(hi.interval), 4},
-			part{st.Title.Render(format.Count(snap.Total)) + " sockets", 1},
-		)
-		if snap.Interval > 0 {
-			parts = append(parts, part{format.Rate(float64(snap.Churn)) + " opens/s", 2})
-		}
-		parts = append(parts, part{fmt.Sprintf("poll %.1fms", snap.PollMS.Total), 2})
-		if c := snap.Carried; c != nil {
-			// The dump schedule: the lists' ESTABLISHED sockets are
-			// older than this poll (their count is exact).
-			parts = append(parts, part{st.Warn.Render("ESTABLISHED detail " + format.Millis(uint32(min(c.AgeMS, 1<<31))) + " old"), 1})
-		}
-		if !snap.Attributed {
-			parts = append(parts, part{st.Dim.Render("no procs"), 8})
-		}
-	}
-	join := func() string {
+	joinParts := func() string {
 		texts := make([]string, 0, len(parts))
 		for _, p := range parts {
 			texts = append(texts, p.text)
 		}
 		return strings.Join(texts, "  ")
 	}
+	if snap == nil {
+		parts = append(parts, part{st.Dim.Render("reading sockets..."), 0})
+	} else {
+		parts = append(parts,
+			part{st.Header.Render(format.Sanitize(snap.Host)), 4},
+			part{"netns " + format.Sanitize(snap.Netns), 7},
+			part{snap.Time.In(loc(hi.loc)).Format("15:04:05"), 3},
+			part{"every " + format.Short(hi.interval), 5},
+			part{st.Title.Render(format.Count(snap.Total)) + " sockets", 1},
+		)
+		if snap.Interval > 0 && snap.Rates != nil {
+			// Not the sum: a loopback connection is one connect and one
+			// accept on the same host.
+			parts = append(parts, part{format.Rate(float64(snap.Rates["ActiveOpens"])) + " connects/s", 2},
+				part{format.Rate(float64(snap.Rates["PassiveOpens"])) + " accepts/s", 2})
+		}
+		parts = append(parts, part{fmt.Sprintf("poll %.1fms", snap.PollMS.Total), 6})
+		if c := snap.Carried; c != nil {
+			// The dump schedule: the lists' ESTABLISHED sockets are
+			// older than this poll (their count is exact).
+			parts = append(parts, part{st.Warn.Render("ESTABLISHED detail " + format.Millis(uint32(min(c.AgeMS, 1<<31))) + " old"), 1})
+		}
+		for _, e := range ebpfHeader(st, snap, width-ansi.StringWidth(joinParts())-2) {
+			parts = append(parts, part{e.text, e.prio})
+		}
+		if !snap.Attributed {
+			parts = append(parts, part{st.Dim.Render("no procs"), 8})
+		}
+	}
+	join := joinParts
 	// Drop the least important parts until the line fits.
 	for prio := 8; prio > 0 && ansi.StringWidth(join()) > width; prio-- {
 		kept := parts[:0:0]
@@ -79,11 +87,21 @@ func renderHeader(st *themes.Styles, snap *model.Snapshot, hi headerInfo, width 
 }
 
 // histStates picks the states the histogram shows: all of them when there
-// is room, else the non-zero ones plus the three incidents hinge on.
+// is room, else the non-zero ones plus the three incidents hinge on. A
+// state seen in the recent polls (the snapshot's history) keeps its row
+// while it is zero, so transient states do not make the panels below jump.
 func histStates(snap *model.Snapshot, all bool) []source.State {
+	var seen source.StateMask
+	for i := range snap.History {
+		for _, s := range source.AllStates {
+			if snap.History[i].States[s] > 0 {
+				seen |= 1 << s
+			}
+		}
+	}
 	var out []source.State
 	for _, s := range source.AllStates {
-		if all || snap.States[s] > 0 || s == source.Established || s == source.TimeWait || s == source.CloseWait {
+		if all || snap.States[s] > 0 || seen&(1<<s) != 0 || s == source.Established || s == source.TimeWait || s == source.CloseWait {
 			out = append(out, s)
 		}
 	}
@@ -265,7 +283,7 @@ func renderPorts(st *themes.Styles, snap *model.Snapshot, lines, width int, g fo
 // renderListeners draws a title with the overflow rates and up to lines-1
 // listeners, fullest first.
 func renderListeners(st *themes.Styles, snap *model.Snapshot, lines, width int, g format.Glyphs) []string {
-	title := st.Title.Render(fmt.Sprintf("LISTEN %d", len(snap.Listeners)))
+	title := st.Title.Render("LISTEN " + format.Count(len(snap.Listeners)))
 	var counters string
 	if _, ok := snap.Counters["ListenOverflows"]; !ok {
 		counters = st.Dim.Render("  overflow counters unavailable (/proc/net/netstat unreadable)")
@@ -281,12 +299,22 @@ func renderListeners(st *themes.Styles, snap *model.Snapshot, lines, width int, 
 	}
 	rows := min(len(snap.Listeners), lines-1)
 	if more := len(snap.Listeners) - rows; more > 0 {
-		counters += st.Dim.Render(fmt.Sprintf("  (+%d more)", more))
+		counters += st.Dim.Render("  (+" + format.Count(more) + " more)")
 	}
 	out := []string{fitStyled(title+counters, width)}
-	localW := 9
+	// As wide as the widest address up to an IPv4 one with its port: a
+	// longer (IPv6) one is cut in its middle, so one long listener does
+	// not narrow every other row's processes.
+	localW, long := 9, false
 	for _, l := range snap.Listeners[:rows] {
-		localW = max(localW, min(len(l.Local), 30))
+		if w := format.Width(l.Local); w <= 21 {
+			localW = max(localW, w)
+		} else {
+			long = true
+		}
+	}
+	if long {
+		localW = max(localW, 14) // "[2001:…f]:8443"
 	}
 	barW := max(6, min(24, width/7))
 	acceptFill := thresholds(snap).AcceptFill
@@ -305,17 +333,24 @@ func renderListeners(st *themes.Styles, snap *model.Snapshot, lines, width int, 
 		if l.InEphemeralRange {
 			marks = append(marks, "in-ephemeral")
 		}
-		q := " " + format.Pad(fmt.Sprintf("%d/%d", l.Queue, l.Backlog), 11, true)
-		syn := "  syn " + format.Pad(fmt.Sprint(l.SynRecv), 3, false)
-		line := "  " + format.Fit(l.Local, localW, false, g) + " " + gauge(st, g, l.Fill, barW, style, l.Queue > 0) +
+		q := " " + format.Pad(format.Count(int(l.Queue))+"/"+format.Count(int(l.Backlog)), 11, true)
+		syn := "  syn " + format.Pad(format.Count(l.SynRecv), 3, false)
+		line := "  " + format.Fit(format.ClipMiddle(l.Local, localW, g), localW, false, g) + " " + gauge(st, g, l.Fill, barW, style, l.Queue > 0) +
 			style.Render(q) + st.Dim.Render(syn)
 		if l.Full {
 			line += " " + style.Render("FULL")
 		}
-		line += " " + present.ProcRefs(l.Processes, snap.Attributed)
+		if r := l.DropsPerSec; r != nil && *r > 0 {
+			// Its own drops (sk_drops): which listener the overflow
+			// counters above rose for.
+			line += " " + st.Crit.Render("drops "+format.Rate(float64(*r))+"/s")
+		}
+		// The flags before the processes: they are short and fixed, the
+		// process list is what gets cut.
 		if len(marks) > 0 {
 			line += " " + st.Dim.Render(strings.Join(marks, " "))
 		}
+		line += " " + present.ProcRefs(l.Processes, snap.Attributed)
 		out = append(out, fitStyled(line, width))
 	}
 	return out

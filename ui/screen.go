@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
@@ -28,10 +29,23 @@ type screenLayout struct {
 // rest, the panels above it shrink first (zero states collapse, the
 // histogram goes to two columns, fewer listeners).
 func computeLayout(snap *model.Snapshot, width, height int) screenLayout {
+	return computeLayoutKeep(snap, width, height, layoutKeep{})
+}
+
+// layoutKeep is what a view keeps from its recent snapshots so that its
+// panels keep their place while the data moves: the findings strip and
+// the listeners keep as many lines as they had lately.
+type layoutKeep struct {
+	findings, listeners int
+}
+
+// computeLayoutKeep is computeLayout with the panels at least as tall as
+// keep says (within the same limits).
+func computeLayoutKeep(snap *model.Snapshot, width, height int, keep layoutKeep) screenLayout {
 	var l screenLayout
 	avail := height - 2 // header and footer
 	if snap != nil {
-		l.findings = stripLines(len(snap.Findings), height)
+		l.findings = stripLines(max(len(snap.Findings), keep.findings), height)
 		avail -= l.findings
 	}
 	tableMin := 2 + 3
@@ -47,10 +61,7 @@ func computeLayout(snap *model.Snapshot, width, height int) screenLayout {
 	if budget < 8 {
 		l.ports = 1
 	}
-	lisWant := 1 + min(len(snap.Listeners), 8)
-	if len(snap.Listeners) == 0 {
-		lisWant = 1
-	}
+	lisWant := 1 + min(max(len(snap.Listeners), keep.listeners), 8)
 	l.states = histStates(snap, false)
 	if all := histStates(snap, true); len(all)+l.ports+lisWant <= budget {
 		l.states = all
@@ -99,8 +110,11 @@ func topStates(snap *model.Snapshot, states []source.State, n int) []source.Stat
 func (m Model) View() tea.View {
 	v := tea.NewView(m.render())
 	v.AltScreen = true
-	if m.filtering && m.common.Width >= MinWidth && m.common.Height >= MinHeight {
-		if c := m.input.Cursor(); c != nil {
+	// Clicks and the wheel; a terminal (or tmux with mouse off) that sends
+	// no mouse events loses nothing: every action has a key.
+	v.MouseMode = tea.MouseModeCellMotion
+	if in, ok := m.footerInput(); ok && m.common.Width >= MinWidth && m.common.Height >= MinHeight {
+		if c := in.Cursor(); c != nil {
 			c.Position.Y += m.common.Height - 1 // the input is the footer line
 			v.Cursor = c
 		}
@@ -124,6 +138,7 @@ func (m Model) render() string {
 	st := &m.common.Styles
 	lines := make([]string, 0, h)
 	lines = append(lines, renderHeader(st, m.snap, headerInfo{paused: m.paused, interval: m.interval, loc: m.cfg.Location}, w))
+	lines = append(lines, m.timelineLine(w)...)
 	if m.showHelp {
 		lines = append(lines, m.help.View()...)
 	} else if m.snap != nil {
@@ -161,16 +176,51 @@ func tooSmall(w, h int) string {
 	return strings.Join(lines, "\n")
 }
 
+// inputNote is what the status line says after the filter or search
+// input: the filter's parse error, why it waits, or that a search matches
+// nothing.
+func (m Model) inputNote() string {
+	st := &m.common.Styles
+	switch {
+	case m.search.active && m.search.missing:
+		return "  " + st.Crit.Render("no match")
+	case !m.filtering:
+		return ""
+	case m.filterErr != nil:
+		return "  " + st.Crit.Render(oneLine(m.filterErr)+"; the filter in force stays")
+	case m.filterWait != "":
+		return "  " + st.Warn.Render(m.filterWait)
+	}
+	return ""
+}
+
+// footerInput is the input the status line shows (the filter's or the
+// search's), as wide as the line leaves it next to its note, so the note
+// is never cut off; ok is false when neither is open.
+func (m Model) footerInput() (textinput.Model, bool) {
+	in := m.input
+	switch {
+	case m.search.active:
+		in = m.search.input
+	case !m.filtering:
+		return in, false
+	}
+	promptW := ansi.StringWidth(in.Prompt)
+	noteW := ansi.StringWidth(m.inputNote())
+	// The value keeps at least a third of the line; a longer note is cut.
+	in.SetWidth(max(10, m.common.Width/3, m.common.Width-promptW-noteW-1))
+	if n := ansi.StringWidth(in.Value()) + 1; noteW > 0 && n < in.Width() {
+		in.SetWidth(max(n, 1))
+	}
+	return in, true
+}
+
 // renderFooter is the status line: the filter input while editing, an
 // error when the last poll failed, else the filter, sort and keys.
 func (m Model) renderFooter(w int) string {
 	st := &m.common.Styles
-	if m.filtering {
-		line := m.input.View()
-		if m.filterErr != nil {
-			line += "  " + st.Crit.Render(oneLine(m.filterErr))
-		}
-		return fitStyled(line, w)
+	if in, ok := m.footerInput(); ok {
+		return fitStyled(in.View()+m.inputNote(), w)
 	}
 	var left []string
 	if m.notice != "" {

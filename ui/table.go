@@ -7,6 +7,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/tcptop/tcptop/format"
+	"github.com/tcptop/tcptop/source"
 	"github.com/tcptop/tcptop/themes"
 )
 
@@ -36,6 +37,13 @@ type column struct {
 	sorted string
 	// idx is the column's position before fitColumns dropped any.
 	idx int
+	// middle cuts a cell too long for the column in its middle, keeping
+	// its end (an address's last groups and port).
+	middle bool
+	// sortable columns sort by sortState (0: total) when their title is
+	// clicked.
+	sortable  bool
+	sortState source.State
 }
 
 // tableData is what a view hands the table: rows are formatted on demand.
@@ -58,10 +66,12 @@ type table struct {
 }
 
 // setData swaps the rows and moves the selection to the row with the same
-// key, or keeps its index when that row is gone.
+// key, or keeps its index when that row is gone. A selection on the first
+// row stays there: the top rows (the worst, sorted first) never scroll
+// out of sight because the selected row moved down.
 func (t *table) setData(d tableData) {
 	t.data = d
-	if t.selKey != "" && d.key != nil && (t.sel >= d.n || d.key(t.sel) != t.selKey) {
+	if t.sel > 0 && t.selKey != "" && d.key != nil && (t.sel >= d.n || d.key(t.sel) != t.selKey) {
 		for i := 0; i < d.n; i++ {
 			if d.key(i) == t.selKey {
 				t.sel = i
@@ -159,7 +169,18 @@ func layout(cols []column, width int) []column {
 // comfortable width (want); then hard ones (least important first) go
 // while even their minimum widths do not fit.
 func fitColumns(cols []column, width int, soft, hard []int) []column {
-	gone := map[int]bool{}
+	kept, _ := fitColumnsGone(cols, width, soft, hard, nil)
+	return kept
+}
+
+// fitColumnsGone is fitColumns with columns already given up (gone, by
+// index; nil for none); it also returns every column given up.
+func fitColumnsGone(cols []column, width int, soft, hard []int, gone map[int]bool) ([]column, map[int]bool) {
+	g := map[int]bool{}
+	for i, v := range gone {
+		g[i] = v
+	}
+	gone = g
 	need := func(comfortable bool) int {
 		w, n := 0, 0
 		for i, c := range cols {
@@ -196,7 +217,7 @@ func fitColumns(cols []column, width int, soft, hard []int) []column {
 			kept = append(kept, c)
 		}
 	}
-	return kept
+	return kept, gone
 }
 
 // render draws the header line and the visible rows, each exactly width
@@ -225,7 +246,7 @@ func (t *table) render(st *themes.Styles, g format.Glyphs, width int, focused bo
 				if j > 0 {
 					rb.WriteByte(' ')
 				}
-				rb.WriteString(format.Fit(t.data.cell(i, j), c.width, c.right, g))
+				rb.WriteString(c.fit(t.data.cell(i, j), g))
 			}
 			lines = append(lines, st.Selected.Render(fit(rb.String(), width)))
 			continue
@@ -237,7 +258,7 @@ func (t *table) render(st *themes.Styles, g format.Glyphs, width int, focused bo
 				rb.WriteByte(' ')
 				w++
 			}
-			text := format.Fit(t.data.cell(i, j), c.width, c.right, g)
+			text := c.fit(t.data.cell(i, j), g)
 			if c.style != nil {
 				if s := c.style(st, i); s != nil {
 					text = s.Render(text)
@@ -252,6 +273,66 @@ func (t *table) render(st *themes.Styles, g format.Glyphs, width int, focused bo
 		lines = append(lines, ansi.Truncate(rb.String(), width, ""))
 	}
 	return lines
+}
+
+// fit pads or cuts a cell to the column's width: from the right, or for
+// a middle column in its middle.
+func (c *column) fit(s string, g format.Glyphs) string {
+	if c.middle {
+		s = format.ClipMiddle(s, c.width, g)
+	}
+	return format.Fit(s, c.width, c.right, g)
+}
+
+// search is the first row from row from (included) in direction dir
+// whose cells contain q in any case, wrapping around; -1 when none does.
+func (t *table) search(q string, from, dir int) int {
+	q = strings.ToLower(q)
+	n := t.data.n
+	for k := 0; k < n; k++ {
+		i := ((from+dir*k)%n + n) % n
+		for j := range t.data.cols {
+			if strings.Contains(strings.ToLower(t.data.cell(i, j)), q) {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// position says which rows are on screen when not all are: "[4–8/15]"
+// (an ASCII hyphen with g.ASCII), with how many rows are above and below
+// ("▲3 ▼7"); "" when every row is on screen.
+func (t *table) position(g format.Glyphs) string {
+	n := t.data.n
+	end := min(n, t.offset+t.height)
+	if t.offset == 0 && end >= n {
+		return ""
+	}
+	dash := "–"
+	if g.ASCII {
+		dash = "-"
+	}
+	s := "[" + format.Count(t.offset+1) + dash + format.Count(end) + "/" + format.Count(n) + "]"
+	if t.offset > 0 {
+		s += " " + g.Up + format.Count(t.offset)
+	}
+	if end < n {
+		s += " " + g.Down + format.Count(n-end)
+	}
+	return s
+}
+
+// columnAt is the index of the laid-out column under cell x, -1 for none.
+func columnAt(cols []column, x int) int {
+	at := 0
+	for i, c := range cols {
+		if x >= at && x < at+c.width {
+			return i
+		}
+		at += c.width + 1
+	}
+	return -1
 }
 
 // fit pads or cuts a plain line to exactly w cells, without a mark.

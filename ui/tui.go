@@ -51,6 +51,18 @@ type Config struct {
 	// carry a model.Overview and it implements Focuser): Enter opens a
 	// namespace's full monitor, esc comes back (overview.go).
 	AllNetns bool
+	// Actions are the exact lookups and actions on the polled namespace
+	// (nil: none, as in a replay); AllowActions is the one switch that
+	// lets the monitor destroy sockets or signal processes (off under
+	// --read-only and in replays).
+	Actions      Actions
+	AllowActions bool
+	// Flight, when set, writes the flight recorder to a file and returns
+	// its path (the w key); FlightWindow says how much it keeps ("last
+	// 15m"), in the help.
+	// A Poller that is a Timeline makes the monitor a replay instead.
+	Flight       func() (string, error)
+	FlightWindow string
 }
 
 // Messages. Polls and rebuilds run as commands, off the UI goroutine; their
@@ -87,10 +99,18 @@ type Model struct {
 	polling   bool
 	pollStart time.Time // when the last poll began
 	tickSeq   int
+	// repollDue: a poll was asked for (repollMsg) while one ran.
+	repollDue bool
 
 	filtering bool
 	input     textinput.Model
 	filterErr error
+	// filterWait says why a parsing expression is not applied yet (a
+	// half-typed key such as "state"); Enter applies it anyway.
+	filterWait string
+
+	// search is the search input (s, F3) and its last query (n, N).
+	search searchState
 
 	views    []View // one per registration, built anew when opened
 	focus    int    // index into views
@@ -101,6 +121,8 @@ type Model struct {
 	notice string
 	// status renders the footer's key list.
 	status help.Model
+	// rp is the replay timeline or the flight recorder (timeline.go).
+	rp replayState
 }
 
 // New builds the monitor.
@@ -113,13 +135,15 @@ func New(cfg Config) Model {
 	}
 	m := Model{
 		cfg:      cfg,
-		common:   &Common{Keys: DefaultKeys(), Glyphs: format.GlyphsFor(cfg.ASCII)},
+		common:   &Common{Keys: DefaultKeys(), Glyphs: format.GlyphsFor(cfg.ASCII), Actions: cfg.Actions, AllowActions: cfg.AllowActions},
 		opts:     cfg.Options,
 		interval: cfg.Interval,
 		status:   help.New(),
+		rp:       newReplayState(cfg),
 	}
 	m.common.Keys.spell(m.common.Glyphs)
 	cfg.Poller.SetOptions(cfg.Options)
+	m.rp.relabel(&m.common.Keys)
 	m.setStyles(true)
 	m.input = textinput.New()
 	m.input.Prompt = "/ "
@@ -129,8 +153,9 @@ func New(cfg Config) Model {
 	// screen twice a second for nothing.
 	m.input.SetVirtualCursor(false)
 	if cfg.AllNetns {
-		m.common.Keys.Namespaces = key.NewBinding(key.WithKeys("N"), key.WithHelp("N", "network namespaces overview"))
+		m.common.Keys.Namespaces = key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "network namespaces overview"))
 	}
+	m.search.input = newSearchInput()
 	var opens []key.Binding
 	for _, r := range views {
 		m.views = append(m.views, r.build(m.common))
@@ -138,7 +163,7 @@ func New(cfg Config) Model {
 			opens = append(opens, r.open(&m.common.Keys))
 		}
 	}
-	m.help = newHelpView(m.common, m.views, opens)
+	m.help = newHelpView(m.common, m.views, append(opens, m.rp.helpKeys()...))
 	if cfg.AllNetns {
 		m.home = overviewIndex()
 		m.focus = m.home
@@ -164,8 +189,11 @@ func (m *Model) setStyles(dark bool) {
 	}
 	m.status.Styles = hs
 	if g := &m.common.Glyphs; g.ASCII {
-		m.status.ShortSeparator, m.status.Ellipsis = " "+g.HelpSep+" ", g.Ellipsis
+		m.status.ShortSeparator = " " + g.HelpSep + " "
 	}
+	// The key list stops at the last key that fits: an ellipsis would
+	// read as a cut word.
+	m.status.Ellipsis = ""
 }
 
 func (m Model) autoTheme() bool {
@@ -230,12 +258,26 @@ func (m *Model) optsChanged() tea.Cmd {
 	return m.rebuildCmd()
 }
 
+// repoll polls now, or right after the poll under way; never while
+// paused (a frozen screen stays frozen).
+func (m *Model) repoll() tea.Cmd {
+	switch {
+	case m.paused:
+		return nil
+	case m.polling:
+		m.repollDue = true
+		return nil
+	}
+	m.tickSeq++ // the pending tick is void: this poll schedules the next
+	return m.pollCmd()
+}
+
 // tickCmd schedules the next poll one interval after the last one began,
 // so the cadence holds however long the poll took, and polls never overlap.
 func (m *Model) tickCmd() tea.Cmd {
 	m.tickSeq++
 	seq := m.tickSeq
-	d := m.interval - time.Since(m.pollStart)
+	d := m.rp.tickEvery(m.interval) - time.Since(m.pollStart)
 	if d < 10*time.Millisecond {
 		d = 10 * time.Millisecond
 	}
@@ -249,6 +291,7 @@ func (m *Model) setSnapshot(s *model.Snapshot) tea.Cmd {
 	for _, v := range m.views {
 		cmds = append(cmds, v.SetSnapshot(s))
 	}
+	cmds = append(cmds, m.help.SetSnapshot(s)) // its line on eBPF
 	return tea.Batch(cmds...)
 }
 
@@ -256,9 +299,9 @@ func (m *Model) setSnapshot(s *model.Snapshot) tea.Cmd {
 func (m *Model) setSize(w, h int) {
 	m.common.Width, m.common.Height = w, h
 	for _, v := range m.views {
-		v.SetSize(w, max(0, h-2))
+		v.SetSize(w, max(0, h-2-m.rp.lines()))
 	}
-	m.help.SetSize(w, max(0, h-2))
+	m.help.SetSize(w, max(0, h-2-m.rp.lines()))
 }
 
 // Update handles one message.
@@ -267,6 +310,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.WindowSizeMsg:
 		m.status.SetWidth(msg.Width)
 		m.input.SetWidth(max(10, msg.Width-4))
+		m.search.input.SetWidth(max(10, msg.Width-12))
 		m.setSize(msg.Width, msg.Height)
 		return m, nil
 	case tea.BackgroundColorMsg:
@@ -277,7 +321,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case snapshotMsg:
 		m.polling = false
 		m.pollStart = msg.started
-		if m.paused {
+		if m.paused || m.replayEnd(msg) {
 			return m, nil // frozen: drop what arrived after the pause
 		}
 		if msg.err != nil {
@@ -285,7 +329,15 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, m.tickCmd()
 		}
 		m.err = nil
-		cmds := []tea.Cmd{m.setSnapshot(msg.snap), m.tickCmd()}
+		next := m.tickCmd()
+		if m.repollDue {
+			// A poll was asked for while this one ran (it may predate
+			// what was asked): poll again now.
+			m.repollDue = false
+			m.tickSeq++ // the pending tick is void
+			next = m.pollCmd()
+		}
+		cmds := []tea.Cmd{m.setSnapshot(msg.snap), next}
 		if msg.gen != m.gen {
 			cmds = append(cmds, m.rebuildCmd())
 		}
@@ -302,8 +354,16 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 		return m, m.pollCmd()
+	case repollMsg:
+		return m, m.repoll()
 	case tea.KeyPressMsg:
 		return m.handleKey(msg)
+	case tea.MouseMsg:
+		return m, m.mouse(msg)
+	case openFindingMsg:
+		return m, m.openFinding(msg)
+	case seekMsg:
+		return m.onSeek(msg)
 
 	// Requests from the views.
 	case noticeMsg:
@@ -313,7 +373,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.setSort(msg(m.opts.Sort))
 	case editFilterMsg:
 		m.filtering = true
-		m.filterErr = nil
+		m.filterErr, m.filterWait = nil, ""
 		m.input.SetValue(m.opts.Filter.String())
 		m.input.CursorEnd()
 		return m, m.input.Focus()
@@ -356,10 +416,21 @@ func (m Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	if m.filtering {
 		return m.filterKey(msg)
 	}
+	if m.search.active {
+		return m.searchKey(msg)
+	}
 	if m.showHelp {
 		return m, m.help.Update(msg)
 	}
 	m.notice = ""
+	// A dialog (kill, signal) takes every key: q or p must not quit or
+	// pause behind a question being asked.
+	if md, ok := m.views[m.focus].(modal); ok && md.modal() {
+		return m, m.views[m.focus].Update(msg)
+	}
+	if cmd, ok := m.replayKey(msg); ok {
+		return m, cmd
+	}
 	switch {
 	case key.Matches(msg, k.Quit):
 		return m, tea.Quit
@@ -382,6 +453,9 @@ func (m Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 			return m, m.toggleView(i)
 		}
 	}
+	if cmd, ok := m.commonKey(msg); ok {
+		return m, cmd
+	}
 	return m, m.views[m.focus].Update(msg)
 }
 
@@ -393,7 +467,7 @@ func (m *Model) toggleView(i int) tea.Cmd {
 		return nil
 	}
 	v := views[i].build(m.common)
-	v.SetSize(m.common.Width, max(0, m.common.Height-2))
+	v.SetSize(m.common.Width, max(0, m.common.Height-2-m.rp.lines()))
 	var cmd tea.Cmd
 	if m.snap != nil {
 		cmd = v.SetSnapshot(m.snap)
@@ -427,13 +501,21 @@ func (m Model) filterKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	k := &m.common.Keys
 	switch {
 	case key.Matches(msg, k.FilterKeep):
+		if m.filterErr != nil {
+			return m, nil // nothing to keep: the error stays on screen
+		}
 		m.filtering = false
-		m.filterErr = nil
+		m.filterWait = ""
 		m.input.Blur()
+		if f, err := model.ParseFilter(m.input.Value()); err == nil && f.String() != m.opts.Filter.String() {
+			m.opts.Filter = f
+			return m, m.optsChanged()
+		}
 		return m, nil
 	case key.Matches(msg, k.FilterClear):
 		m.filtering = false
 		m.filterErr = nil
+		m.filterWait = ""
 		m.input.Blur()
 		m.input.SetValue("")
 		if m.opts.Filter.Empty() {
@@ -449,11 +531,13 @@ func (m Model) filterKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		return m, cmd
 	}
 	f, err := model.ParseFilter(m.input.Value())
+	m.filterErr, m.filterWait = err, ""
 	if err != nil {
-		m.filterErr = err
 		return m, cmd
 	}
-	m.filterErr = nil
+	if m.filterWait = halfTyped(m.input.Value()); m.filterWait != "" {
+		return m, cmd
+	}
 	if f.String() == m.opts.Filter.String() {
 		return m, cmd
 	}

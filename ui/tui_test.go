@@ -204,7 +204,7 @@ func TestScreenGolden(t *testing.T) {
 	for _, tc := range []struct {
 		w, h  int
 		theme string
-	}{{80, 24, "dark"}, {120, 40, "dark"}, {30, 8, "dark"}, {80, 24, "mono"}} {
+	}{{80, 24, "dark"}, {120, 40, "dark"}, {200, 60, "dark"}, {30, 8, "dark"}, {80, 24, "mono"}} {
 		t.Run(fmt.Sprintf("%dx%d-%s", tc.w, tc.h, tc.theme), func(t *testing.T) {
 			m := newTUI(t, tc.w, tc.h, tc.theme)
 			m.snap.PollMS = model.PollCost{Total: 3.5}
@@ -227,8 +227,8 @@ func TestScreenGolden(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		keys []string
-	}{{"findings", []string{"f", "down"}}, {"kernel", []string{"k"}}} {
-		for _, sz := range [][2]int{{80, 24}, {120, 40}} {
+	}{{"findings", []string{"f", "down"}}, {"kernel", []string{"K"}}} {
+		for _, sz := range [][2]int{{80, 24}, {120, 40}, {200, 60}} {
 			t.Run(fmt.Sprintf("%dx%d-%s", sz[0], sz[1], tc.name), func(t *testing.T) {
 				m := newTUI(t, sz[0], sz[1], "dark")
 				m.snap.PollMS = model.PollCost{Total: 3.5}
@@ -243,7 +243,7 @@ func TestScreenShowsEverything(t *testing.T) {
 	m := newTUI(t, 120, 40, "dark")
 	s := screen(m)
 	for _, want := range []string{
-		"web1", "netns default", "10 sockets", "every 1h", "15 opens/s", // header
+		"web1", "netns default", "10 sockets", "every 1h", "10 connects/s", "5 accepts/s", // header
 		"TIME_WAIT", "+2.0/s", "CLOSE_WAIT", "SYN_SENT", // histogram with rates
 		"PORTS", "range 32768-60999", "192.0.2.10:443", "TIME_WAIT 5 drains in 24.0s", // gauge
 		"LISTEN 1", "overflows 2/s", "0.0.0.0:80", "129/128", "FULL", "=somaxconn", "nginx[10]", // listeners
@@ -326,9 +326,9 @@ func TestSortKeys(t *testing.T) {
 	if m.opts.Sort.State != source.Established {
 		t.Errorf("< stops at the first column, got %v", m.opts.Sort)
 	}
-	m = press(t, m, "e", "n")
+	m = press(t, m, "e", "a")
 	if m.opts.Sort.State != 0 {
-		t.Errorf("n should sort by total, got %v", m.opts.Sort)
+		t.Errorf("a should sort by total, got %v", m.opts.Sort)
 	}
 }
 

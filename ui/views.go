@@ -1,8 +1,10 @@
 package ui
 
 import (
+	"path"
 	"slices"
 	"strconv"
+	"strings"
 
 	"charm.land/lipgloss/v2"
 
@@ -72,13 +74,26 @@ type level struct {
 }
 
 // peersLevel is the Peers view: one row per remote end.
-type peersLevel struct{ peers []model.Peer }
+type peersLevel struct {
+	peers []model.Peer
+	// ebpf: the last data call kept an eBPF column (the title says so).
+	ebpf bool
+	// q, when set, adds the per-peer quality columns (peerquality.go).
+	q *peerQuality
+}
 
 func (*peersLevel) name() string { return "Peers" }
 
 func (l *peersLevel) data(snap *model.Snapshot, width int, g format.Glyphs) tableData {
+	if l.q != nil {
+		var td tableData
+		l.peers, td = l.q.qualityData(snap, width, g)
+		return td
+	}
 	l.peers = snap.Peers
-	return peersData(snap, width, g)
+	d := peersData(snap, width, g)
+	l.ebpf = hasEBPFColumn(d.cols)
+	return d
 }
 
 func (l *peersLevel) drill(_ *model.Snapshot, i int, g format.Glyphs) *level {
@@ -95,7 +110,16 @@ func (l *peersLevel) drill(_ *model.Snapshot, i int, g format.Glyphs) *level {
 
 func (l *peersLevel) find(s *model.Subject) int { return peerIndex(l.peers, s) }
 
-func (*peersLevel) note(*themes.Styles, *model.Snapshot, format.Glyphs) string { return "" }
+func (l *peersLevel) note(st *themes.Styles, _ *model.Snapshot, _ format.Glyphs) string {
+	note := peersEBPFNote(st, l.ebpf)
+	if l.q != nil {
+		if note != "" {
+			note += "  "
+		}
+		note += st.Dim.Render(l.q.note())
+	}
+	return note
+}
 
 // processesLevel lists processes: the Processes view, or with byPeer the
 // processes behind one peer.
@@ -142,11 +166,16 @@ type portsLevel struct{ ports []model.PortRow }
 func (*portsLevel) name() string { return "Local ports" }
 
 func (l *portsLevel) data(snap *model.Snapshot, width int, g format.Glyphs) tableData {
-	l.ports = snap.LocalPorts()
+	l.ports = snap.LocalPortGroups()
 	return portsData(snap, l.ports, width, g)
 }
 
-func (*portsLevel) drill(*model.Snapshot, int, format.Glyphs) *level { return nil }
+func (l *portsLevel) drill(snap *model.Snapshot, i int, _ format.Glyphs) *level {
+	if i >= len(l.ports) {
+		return nil
+	}
+	return portDrill(snap, &l.ports[i])
+}
 
 func (l *portsLevel) find(s *model.Subject) int { return portIndex(l.ports, s) }
 
@@ -158,6 +187,10 @@ type socketsLevel struct {
 	peer   model.PeerKey
 	byPeer bool
 	pid    int32
+	// idx are the rows of the last data call; sort is the list's own
+	// order (< > r step it: tablehooks.go).
+	idx  []int
+	sort model.SocketSort
 }
 
 func (*socketsLevel) name() string { return "Sockets" }
@@ -171,6 +204,8 @@ func (l *socketsLevel) data(snap *model.Snapshot, width int, _ format.Glyphs) ta
 	} else {
 		socks = snap.ProcessSockets(l.pid)
 	}
+	snap.SortSockets(socks, l.sort)
+	l.idx = socks
 	return socketsData(snap, socks, width)
 }
 
@@ -180,35 +215,34 @@ func (*socketsLevel) find(*model.Subject) int { return -1 }
 
 // note is the process's open files against its limit, "" when unknown.
 func (l *socketsLevel) note(st *themes.Styles, snap *model.Snapshot, g format.Glyphs) string {
+	sortNote := "  " + st.Dim.Render("sort "+l.sort.String()+" [<>r]")
 	if l.pid == 0 || snap.Sample == nil {
-		return ""
+		return sortNote
 	}
 	p := snap.Sample.Procs[l.pid]
 	if p == nil {
-		return ""
+		return sortNote
 	}
 	fds := fdText(p.FDs, p.FDLimit, g)
 	if fds == "" {
-		return ""
+		return sortNote
 	}
 	style := &st.Dim
 	if s := fdStyle(st, p.FDs, p.FDLimit); s != nil {
 		style = s
 	}
-	return "  " + style.Render("open files "+fds)
+	return "  " + style.Render("open files "+fds) + sortNote
 }
 
-// pinned count columns are always shown; the others drop out when all
-// their cells are zero or when the terminal is narrow.
-func pinnedState(s source.State) bool {
-	return s == source.Established || s == source.TimeWait || s == source.CloseWait
-}
+// otherState marks the OTHER column: the states the screen has no room
+// for, folded into one count so that a row's cells add up to its TOTAL.
+const otherState = source.State(255)
 
 // countStyle styles row i's count of state s: dim when
 // zero, TIME_WAIT and CLOSE_WAIT in their colours.
 func countStyle(s source.State, counts func(i int) (*model.StateCounts, int)) func(st *themes.Styles, i int) *lipgloss.Style {
 	return func(st *themes.Styles, i int) *lipgloss.Style {
-		if c, _ := counts(i); c[s] == 0 {
+		if c, _ := counts(i); s != otherState && c[s] == 0 {
 			return &st.Dim
 		}
 		switch s {
@@ -221,18 +255,34 @@ func countStyle(s source.State, counts func(i int) (*model.StateCounts, int)) fu
 	}
 }
 
-// countColumns builds the state and total columns for rows of counts,
-// marking the sort column. ESTABLISHED, TIME_WAIT and CLOSE_WAIT are always
-// there; the returned drop list (indexes offset by base) says which columns
-// to give up when the screen is narrow: all-zero ones (soft) first, then
-// the rarer states (hard).
-func countColumns(n int, counts func(i int) (*model.StateCounts, int), sort model.SortKey, g format.Glyphs, base int) (cols []column, states []source.State, soft, hard []int) {
-	var maxv [source.MaxState]int
+// countSet is the state, OTHER and TOTAL columns of a list of counts.
+type countSet struct {
+	cols []column
+	// states are the columns' states: otherState for OTHER, 0 for TOTAL.
+	states []source.State
+	// soft are the all-zero state columns, hard the others but the sort
+	// column, least carried first (indexes offset by base); other is
+	// OTHER's index (offset by base).
+	soft, hard []int
+	other      int
+	// n and counts are the rows (for the OTHER column's need).
+	n      int
+	counts func(i int) (*model.StateCounts, int)
+}
+
+// countColumns builds the state, OTHER and TOTAL columns for rows of
+// counts, marking the sort column. On a narrow screen (fitCounts) the
+// all-zero columns go first, then the states carrying the fewest sockets
+// in these rows; the sort column always stays, and OTHER shows what the
+// columns given up hold.
+func countColumns(n int, counts func(i int) (*model.StateCounts, int), sort model.SortKey, g format.Glyphs, base int) countSet {
+	var maxv, sum [source.MaxState]int
 	maxTotal := 0
 	for i := 0; i < n; i++ {
 		c, t := counts(i)
 		for _, cc := range present.StateColumns {
 			maxv[cc.State] = max(maxv[cc.State], c[cc.State])
+			sum[cc.State] += c[cc.State]
 		}
 		maxTotal = max(maxTotal, t)
 	}
@@ -245,40 +295,99 @@ func countColumns(n int, counts func(i int) (*model.StateCounts, int), sort mode
 		}
 		return g.Down
 	}
+	cs := countSet{n: n, counts: counts}
 	var low []int
 	for _, cc := range present.StateColumns {
 		sorted := sort.State == cc.State
-		c := column{title: cc.Short, right: true, sorted: marker(sorted), style: countStyle(cc.State, counts)}
-		c.width = max(len(cc.Short)+format.Width(c.sorted), len(strconv.Itoa(maxv[cc.State])))
-		idx := base + len(cols)
-		if !pinnedState(cc.State) && !sorted {
+		c := column{title: cc.Short, right: true, sorted: marker(sorted), style: countStyle(cc.State, counts), sortable: true, sortState: cc.State}
+		c.width = max(len(cc.Short)+format.Width(c.sorted), format.Width(format.Count(maxv[cc.State])))
+		idx := base + len(cs.cols)
+		if !sorted {
 			if maxv[cc.State] == 0 {
-				soft = append(soft, idx)
+				cs.soft = append(cs.soft, idx)
 			} else {
 				low = append(low, idx)
 			}
 		}
-		cols = append(cols, c)
-		states = append(states, cc.State)
+		cs.cols = append(cs.cols, c)
+		cs.states = append(cs.states, cc.State)
 	}
-	tc := column{title: "TOTAL", right: true, sorted: marker(sort.State == 0)}
-	tc.width = max(5+format.Width(tc.sorted), len(strconv.Itoa(maxTotal)))
-	cols = append(cols, tc)
-	states = append(states, 0)
-	// On a narrow screen the all-zero columns go first, then the rarer
-	// states, last column first.
-	slices.Reverse(soft)
-	for i := len(low) - 1; i >= 0; i-- {
-		hard = append(hard, low[i])
-	}
-	return cols, states, soft, hard
+	// The states carrying least go first; among equals, the later column.
+	slices.SortStableFunc(low, func(x, y int) int {
+		if d := sum[cs.states[x-base]] - sum[cs.states[y-base]]; d != 0 {
+			return d
+		}
+		return y - x
+	})
+	cs.hard = low
+	slices.Reverse(cs.soft)
+	cs.other = base + len(cs.cols)
+	cs.cols = append(cs.cols, column{title: "OTHER", width: max(5, format.Width(format.Count(maxTotal))), right: true, style: countStyle(otherState, counts)})
+	cs.states = append(cs.states, otherState)
+	tc := column{title: "TOTAL", right: true, sorted: marker(sort.State == 0), sortable: true}
+	tc.width = max(5+format.Width(tc.sorted), format.Width(format.Count(maxTotal)))
+	cs.cols = append(cs.cols, tc)
+	cs.states = append(cs.states, 0)
+	return cs
 }
 
-func countCell(c *model.StateCounts, total int, s source.State) string {
-	if s == 0 {
-		return strconv.Itoa(total)
+// fitCounts fits cols (with cs's columns from index base) in width: the
+// columns in before go first (before the states, e.g. LOCAL), then as in
+// fitColumns. OTHER is shown only when some row's state columns do not
+// add up to its total (a state column given up, or a state no column
+// shows, such as LISTEN). It returns the kept columns and their indexes.
+func fitCounts(cols []column, width int, cs countSet, before, after []int) ([]column, []int) {
+	cols = indexColumns(cols)
+	hard := append(append(append([]int{}, before...), cs.hard...), after...)
+	kept, gone := fitColumnsGone(cols, width, cs.soft, hard, map[int]bool{cs.other: true})
+	base := cs.other - (len(cs.cols) - 2)
+	var shown []source.State
+	for k, st := range cs.states {
+		if !gone[base+k] && st != 0 && st != otherState {
+			shown = append(shown, st)
+		}
 	}
-	return strconv.Itoa(c[s])
+	for i := 0; i < cs.n; i++ {
+		c, total := cs.counts(i)
+		for _, st := range shown {
+			total -= c[st]
+		}
+		if total != 0 {
+			kept, _ = fitColumnsGone(cols, width, cs.soft, hard, nil)
+			break
+		}
+	}
+	return splitIndexed(kept)
+}
+
+// countCell is a row's count in the column of state s: its total for 0,
+// for OTHER what the state columns shown (shown, by state) leave of it.
+func countCell(c *model.StateCounts, total int, s source.State, shown []source.State) string {
+	switch s {
+	case 0:
+		return format.Count(total)
+	case otherState:
+		rest := total
+		for _, st := range shown {
+			if st != 0 && st != otherState {
+				rest -= c[st]
+			}
+		}
+		return format.Count(rest)
+	}
+	return format.Count(c[s])
+}
+
+// shownStates are the states of the count columns kept (ids offset by
+// base).
+func shownStates(cs countSet, ids []int, base int) []source.State {
+	var out []source.State
+	for _, j := range ids {
+		if k := j - base; k >= 0 && k < len(cs.states) {
+			out = append(out, cs.states[k])
+		}
+	}
+	return out
 }
 
 // peersData is the main peers table.
@@ -295,15 +404,20 @@ func peersData(snap *model.Snapshot, width int, g format.Glyphs) tableData {
 	}
 	head := []column{
 		{title: "DIR", width: 3},
-		{title: "PEER", width: 21, flex: true, maxWidth: min(peerW, 56)},
-		{title: "LOCAL", width: 15, flex: true, maxWidth: min(localW, 47)},
+		{title: "PEER", width: 21, flex: true, maxWidth: min(peerW, 56), middle: true},
+		{title: "LOCAL", width: 15, flex: true, maxWidth: min(localW, 47), middle: true},
 	}
-	counts, states, soft, hard := countColumns(len(peers), func(i int) (*model.StateCounts, int) {
+	cs := countColumns(len(peers), func(i int) (*model.StateCounts, int) {
 		return &peers[i].States, peers[i].Total
 	}, snap.Options().Sort, g, len(head))
-	cols := append(append(head, counts...), column{title: "PROCESSES", width: 16, want: 24, flex: true})
-	// LOCAL is the first to go on a narrow screen.
-	cols, ids := splitIndexed(fitColumns(indexColumns(cols), width, soft, append([]int{2}, hard...)))
+	ebase := len(head) + len(cs.cols)
+	ec := peersEBPFColumns(snap, peers, ebase)
+	procIdx := ebase + len(ec.cols)
+	cols := append(append(append(head, cs.cols...), ec.cols...), column{title: "PROCESSES", width: 16, want: 24, flex: true})
+	// LOCAL is the first to go on a narrow screen (after the eBPF
+	// columns but their busiest).
+	cols, ids := fitCounts(cols, width, ec.withEBPF(cs), append(append(ec.low, 2), ec.high...), nil)
+	shown := shownStates(cs, ids, len(head))
 	return tableData{
 		cols: cols, n: len(peers),
 		key: func(i int) string { return peerRowKey(peers[i].Key) },
@@ -319,10 +433,12 @@ func peersData(snap *model.Snapshot, width int, g format.Glyphs) tableData {
 				return p.Remote
 			case j == 2:
 				return p.Local
-			case j == len(head)+len(counts):
+			case j == procIdx:
 				return present.PeerProcesses(p, snap.Attributed)
+			case j >= ebase:
+				return ec.cell(i, j-ebase)
 			default:
-				return countCell(&p.States, p.Total, states[j-len(head)])
+				return countCell(&p.States, p.Total, cs.states[j-len(head)], shown)
 			}
 		},
 		empty: emptyText(snap, "no peers"),
@@ -336,20 +452,21 @@ func processData(snap *model.Snapshot, rows []model.ProcessRow, width int, g for
 		{title: "NAME", width: 15},
 		{title: "USER", width: 8},
 	}
-	counts, states, soft, hard := countColumns(len(rows), func(i int) (*model.StateCounts, int) {
+	cs := countColumns(len(rows), func(i int) (*model.StateCounts, int) {
 		return &rows[i].States, rows[i].Total
 	}, snap.Options().Sort, g, len(head))
 	fdsW := 0
 	for i := range rows {
 		fdsW = max(fdsW, format.Width(fdText(rows[i].FDs, rows[i].FDLimit, g)))
 	}
-	fdsIdx := len(head) + len(counts)
+	fdsIdx := len(head) + len(cs.cols)
 	fdsStyle := func(st *themes.Styles, i int) *lipgloss.Style { return fdStyle(st, rows[i].FDs, rows[i].FDLimit) }
-	cols := append(append(head, counts...),
+	cols := append(append(head, cs.cols...),
 		column{title: "FDS", width: max(3, min(15, fdsW)), right: true, style: fdsStyle},
 		column{title: "COMMAND", width: 10, want: 30, flex: true})
 	// USER goes first on a narrow screen, then the open files.
-	cols, ids := splitIndexed(fitColumns(indexColumns(cols), width, soft, append([]int{2, fdsIdx}, hard...)))
+	cols, ids := fitCounts(cols, width, cs, []int{2, fdsIdx}, nil)
+	shown := shownStates(cs, ids, len(head))
 	empty := "no processes"
 	if !snap.Attributed {
 		empty = "processes not attributed (--no-procs, or /proc unreadable)"
@@ -374,9 +491,9 @@ func processData(snap *model.Snapshot, rows []model.ProcessRow, width int, g for
 			case j == fdsIdx:
 				return fdText(r.FDs, r.FDLimit, g)
 			case j == fdsIdx+1:
-				return format.Sanitize(r.Cmdline)
+				return format.Sanitize(commandText(r.Cmdline))
 			default:
-				return countCell(&r.States, r.Total, states[j-len(head)])
+				return countCell(&r.States, r.Total, cs.states[j-len(head)], shown)
 			}
 		},
 		empty: emptyText(snap, empty),
@@ -386,31 +503,32 @@ func processData(snap *model.Snapshot, rows []model.ProcessRow, width int, g for
 // portsData lists local ports.
 func portsData(snap *model.Snapshot, rows []model.PortRow, width int, g format.Glyphs) tableData {
 	head := []column{
-		{title: "PORT", width: 5, right: true},
+		{title: "PORT", width: portWidth(rows), right: true},
 		{title: "LISTEN", width: 6},
 	}
-	counts, states, soft, hard := countColumns(len(rows), func(i int) (*model.StateCounts, int) {
+	cs := countColumns(len(rows), func(i int) (*model.StateCounts, int) {
 		return &rows[i].States, rows[i].Total
 	}, snap.Options().Sort, g, len(head))
-	cols := append(append(head, counts...), column{title: "PROCESSES", width: 10, want: 24, flex: true})
-	cols, ids := splitIndexed(fitColumns(indexColumns(cols), width, soft, hard))
+	cols := append(append(head, cs.cols...), column{title: "PROCESSES", width: 10, want: 24, flex: true})
+	cols, ids := fitCounts(cols, width, cs, nil, nil)
+	shown := shownStates(cs, ids, len(head))
 	return tableData{
 		cols: cols, n: len(rows),
-		key: func(i int) string { return strconv.Itoa(int(rows[i].Port)) },
+		key: func(i int) string { return portCell(&rows[i]) },
 		cell: func(i, c int) string {
 			r := &rows[i]
 			switch j := ids[c]; {
 			case j == 0:
-				return strconv.Itoa(int(r.Port))
+				return portCell(r)
 			case j == 1:
 				if r.Listening {
 					return "yes"
 				}
 				return ""
-			case j == len(head)+len(counts):
+			case j == len(head)+len(cs.cols):
 				return present.ProcRefs(r.Processes, snap.Attributed)
 			default:
-				return countCell(&r.States, r.Total, states[j-len(head)])
+				return countCell(&r.States, r.Total, cs.states[j-len(head)], shown)
 			}
 		},
 		empty: emptyText(snap, "no local ports"),
@@ -428,8 +546,8 @@ func socketsData(snap *model.Snapshot, idx []int, width int) tableData {
 		}
 	}
 	cols := []column{
-		{title: "LOCAL", width: 21, flex: true, maxWidth: addrW},
-		{title: "REMOTE", width: 21, flex: true, maxWidth: addrW},
+		{title: "LOCAL", width: 21, flex: true, maxWidth: addrW, middle: true},
+		{title: "REMOTE", width: 21, flex: true, maxWidth: addrW, middle: true},
 		{title: "STATE", width: 11, style: func(st *themes.Styles, i int) *lipgloss.Style {
 			switch socks[idx[i]].State {
 			case source.TimeWait:
@@ -462,9 +580,9 @@ func socketsData(snap *model.Snapshot, idx []int, width int) tableData {
 			case 3:
 				return socketAge(snap, sk)
 			case 4:
-				return strconv.Itoa(int(sk.RecvQ))
+				return format.Count(int(sk.RecvQ))
 			case 5:
-				return strconv.Itoa(int(sk.SendQ))
+				return format.Count(int(sk.SendQ))
 			default:
 				return timerText(sk)
 			}
@@ -503,11 +621,47 @@ func fdText(fds int, limit int64, g format.Glyphs) string {
 	case fds < 0 || (fds == 0 && limit == 0):
 		return ""
 	case limit < 0:
-		return strconv.Itoa(fds) + "/" + g.Infinity
+		return format.Count(fds) + "/" + g.Infinity
 	case limit == 0:
-		return strconv.Itoa(fds)
+		return format.Count(fds)
 	}
-	return strconv.Itoa(fds) + "/" + strconv.FormatInt(limit, 10)
+	return format.Count(fds) + "/" + format.Count64(limit)
+}
+
+// interpreters run a program given as their first argument: the command
+// column shows that program rather than the interpreter's path.
+var interpreters = map[string]bool{
+	"python": true, "python2": true, "python3": true, "perl": true, "ruby": true, "node": true,
+	"nodejs": true, "php": true, "bash": true, "sh": true, "dash": true, "java": true, "bun": true, "deno": true,
+}
+
+// commandText is what the COMMAND column shows of a command line: the
+// program's name without its directory, then its arguments; for an
+// interpreter (python3.11, /usr/bin/node) also its script's name without
+// its directory, so "/root/.pyenv/versions/3.11.7/bin/python3
+// /srv/app/worker.py -q" reads "python3 worker.py -q".
+func commandText(cmdline string) string {
+	// Split on spaces only: what else the arguments hold stays for
+	// format.Sanitize to show.
+	f := strings.Split(cmdline, " ")
+	if f[0] == "" {
+		return cmdline
+	}
+	prog := path.Base(f[0])
+	out := []string{prog}
+	rest := f[1:]
+	name := strings.TrimRight(prog, "0123456789.")
+	if interpreters[name] {
+		for i, a := range rest {
+			if strings.HasPrefix(a, "-") {
+				continue
+			}
+			rest = slices.Clone(rest)
+			rest[i] = path.Base(a)
+			break
+		}
+	}
+	return strings.Join(append(out, rest...), " ")
 }
 
 // Open files past these shares of the limit are marked: the process is

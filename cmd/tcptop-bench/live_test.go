@@ -193,8 +193,10 @@ func TestLiveEndToEnd(t *testing.T) {
 			t.Errorf("%s: %d per-second samples, peak VmRSS %d", r.label, len(r.perSecond), r.peakRSS)
 		}
 	}
-	if r := lr.rows[2]; r.runs != 3 {
-		t.Errorf("ss ran %d times in 3 s, want 3", r.runs)
+	// One ss a second; a loaded machine may start the last one a little
+	// late or squeeze one more in.
+	if r := lr.rows[2]; r.runs < 2 || r.runs > 4 {
+		t.Errorf("ss ran %d times in 3 s, want about 3", r.runs)
 	}
 	// The monitor drew the namespace's sockets.
 	if !strings.Contains(lr.screen, "2000") && !strings.Contains(lr.screen, "2,000") {

@@ -411,8 +411,14 @@ func runSize(ctx context.Context, opts *options, n int, ns, tmp string, stderr i
 	log("%d CLOSE_WAIT/TIME_WAIT holder(s) ready in %v", len(hs), twReady.Sub(twStart).Round(time.Millisecond))
 
 	res.expected = announced(res.holders)
-	if res.before, err = countStates(ctx, res.netns); err != nil {
-		return res, err
+	// Wait for the population to stand: under load the last closes may
+	// still be in flight (FIN_WAIT1, LAST_ACK) when the holders announce
+	// themselves, and ss would count them in another state or not at all.
+	if res.before, err = waitCounts(ctx, res.netns, res.expected, 30*time.Second); err != nil {
+		if ctx.Err() != nil {
+			return res, err
+		}
+		log("%v; going on", err)
 	}
 	log("ss -tan counts %d sockets (holders expect %d)", total(res.before), total(res.expected))
 	if opts.churn > 0 {

@@ -3,19 +3,18 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"golang.org/x/term"
 
+	"github.com/tcptop/tcptop/exporter"
 	"github.com/tcptop/tcptop/model"
 	"github.com/tcptop/tcptop/output"
 	"github.com/tcptop/tcptop/pipeline"
@@ -23,35 +22,24 @@ import (
 	"github.com/tcptop/tcptop/ui"
 )
 
-// allNetnsFlags registers --all-netns (-A) and where container and pod
-// names are read.
-func allNetnsFlags(fs *flag.FlagSet, c *config) {
-	fs.BoolVar(&c.allNetns, "all-netns", false, "")
-	fs.BoolVar(&c.allNetns, "A", false, "")
-	fs.StringVar(&c.labels.Docker, "docker-root", "", "")
-	fs.Func("runtime-root", "", func(s string) error {
-		for _, d := range strings.Split(s, ",") {
-			if d != "" {
-				c.labels.Runtime = append(c.labels.Runtime, d)
-			}
-		}
-		return nil
-	})
-	fs.Func("containerd-root", "", func(s string) error {
-		c.labels.Runtime = append(c.labels.Runtime, s)
-		return nil
-	})
-	fs.StringVar(&c.labels.PodsLog, "pods-log-root", "", "")
-}
-
 // runAllNetns is tcptop --all-netns: every namespace polled by one
-// AllPoller, shown by the overview monitor, the text or JSON stream, or
-// judged by --check.
+// AllPoller, shown by the overview monitor, the text or JSON stream,
+// judged by --check, or served to Prometheus by --listen.
 func runAllNetns(c config, opt model.Options, stdout, stderr io.Writer) error {
 	if c.netns != "" {
 		return usageError{errors.New("--all-netns and --netns exclude each other")}
 	}
 	m := source.NewMachine(c.procRoot, !c.noProcs)
+	if c.listenSet {
+		// The exporter serves eBPF counts per namespace as --ebpf says
+		// (one program set for every namespace).
+		tracer, closeTracer, err := openTracer(c.ebpf, c.btf)
+		if err != nil {
+			return err
+		}
+		defer closeTracer()
+		m.SetTracer(tracer)
+	}
 	a := pipeline.NewAll(pipeline.AllConfig{
 		Machine: m, Labels: c.labels, Thresholds: c.thresholds, Options: opt,
 		Interval: c.interval,
@@ -60,6 +48,10 @@ func runAllNetns(c config, opt model.Options, stdout, stderr io.Writer) error {
 	})
 	defer a.Close()
 	debug.SetGCPercent(50)
+
+	if c.listenSet {
+		return serve(exporter.Config{All: a}, c, stderr)
+	}
 
 	count := c.count
 	if c.once {

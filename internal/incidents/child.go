@@ -128,6 +128,13 @@ type childSpec struct {
 	ReadTimeoutMS int64 `json:"read_timeout_ms,omitempty"`
 	// Total stops a dial client after this many attempts (0: no limit).
 	Total int `json:"total,omitempty"`
+	// HoldHalfClosed: a dial client sends its FIN (shutdown of the write
+	// side) and keeps the descriptor until it ends, as a gateway waiting
+	// for an answer does: its FIN_WAIT2 is never orphaned, so it never
+	// times out, and the peer's CLOSE_WAIT lasts as long as the peer
+	// leaks it (an orphaned FIN_WAIT2 vanishes after tcp_fin_timeout and
+	// the peer's keepalive probe then meets a reset).
+	HoldHalfClosed bool `json:"hold_half_closed,omitempty"`
 	// Burst and BurstEveryMS make a dial client fire Burst attempts at
 	// once every BurstEveryMS (within MaxInflight) instead of Rate.
 	Burst        int   `json:"burst,omitempty"`
@@ -435,6 +442,14 @@ func dial(ctx context.Context, c childSpec, r *readier) error {
 	var seq uint64
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	var held []net.Conn // HoldHalfClosed: closed when the client ends
+	defer func() {
+		mu.Lock()
+		for _, cn := range held {
+			cn.Close()
+		}
+		mu.Unlock()
+	}()
 
 	attempt := func(id uint64, target string) {
 		defer wg.Done()
@@ -464,6 +479,15 @@ func dial(ctx context.Context, c childSpec, r *readier) error {
 		}
 		if c.Request {
 			exchange(ctx, cn, c.HalfClose, readTimeout)
+		}
+		if c.HoldHalfClosed {
+			if tc, ok := cn.(*net.TCPConn); ok {
+				_ = tc.CloseWrite()
+			}
+			mu.Lock()
+			held = append(held, cn)
+			mu.Unlock()
+			return
 		}
 		cn.Close() // the client closes first, unless the server answered and closed
 	}

@@ -335,6 +335,13 @@ func startCloseWait(ctx context.Context, p *Population) error {
 	}
 	c := client("gateway", CloseWaitRate, addr)
 	c.ReadyOK = CloseWaitReady
+	// The gateway stops once the leaky app holds all it will: past
+	// MaxConns the app closes new connections at once, and that churn of
+	// short local connections is a local prober's TIME_WAIT, a second
+	// finding the demo does not promise. It keeps each half-closed
+	// connection open, so the leak stays as long as the demo runs.
+	c.Total = CloseWaitMax
+	c.HoldHalfClosed = true
 	if _, err := p.spawn(ctx, p.Netns, c); err != nil {
 		return err
 	}

@@ -1,0 +1,150 @@
+package record
+
+import (
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/tcptop/tcptop/source"
+)
+
+// Default periods: a key frame starts a chunk group every KeyEvery, a
+// chunk is closed every ChunkEvery (a torn tail loses at most that).
+const (
+	DefaultKeyEvery   = 60 * time.Second
+	DefaultChunkEvery = 10 * time.Second
+	// maxPending closes a chunk early when its raw frames grow past it.
+	maxPending = 32 << 20
+)
+
+// EncoderOptions tune an Encoder.
+type EncoderOptions struct {
+	// KeyEvery is how often a chunk starts with self-contained frames
+	// (DefaultKeyEvery when 0); ChunkEvery how often a chunk is closed
+	// (DefaultChunkEvery when 0).
+	KeyEvery, ChunkEvery time.Duration
+	// Redact, when set, replaces addresses and command lines before
+	// anything is encoded.
+	Redact *Redactor
+}
+
+var (
+	zencOnce sync.Once
+	zenc     *zstd.Encoder
+	zdec     *zstd.Decoder
+)
+
+// zstdCoders are shared, stateless (EncodeAll/DecodeAll) coders.
+func zstdCoders() (*zstd.Encoder, *zstd.Decoder) {
+	zencOnce.Do(func() {
+		zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true),
+			zstd.WithEncoderLevel(zstd.SpeedDefault))
+		zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxChunkLen))
+	})
+	return zenc, zdec
+}
+
+// Encoder turns samples into chunks: each Add may return the chunk the
+// sample closed. It is not safe for concurrent use.
+type Encoder struct {
+	opt      EncoderOptions
+	c        codec
+	raw      []byte
+	cur      chunkInfo
+	lastKey  time.Time
+	open     bool
+	needsKey bool
+}
+
+// NewEncoder returns an Encoder whose first chunk starts with a key frame.
+func NewEncoder(opt EncoderOptions) *Encoder {
+	if opt.KeyEvery <= 0 {
+		opt.KeyEvery = DefaultKeyEvery
+	}
+	if opt.ChunkEvery <= 0 {
+		opt.ChunkEvery = DefaultChunkEvery
+	}
+	if opt.ChunkEvery > opt.KeyEvery {
+		opt.ChunkEvery = opt.KeyEvery
+	}
+	return &Encoder{opt: opt, needsKey: true}
+}
+
+// Chunk is one encoded chunk, header included, ready to append to a file.
+type Chunk struct {
+	Bytes []byte
+	// Key is true when the chunk starts with self-contained frames.
+	Key bool
+	// First and Last are its first and last sample times.
+	First, Last time.Time
+}
+
+// Add encodes s; when s falls after the open chunk's period, that chunk
+// is closed first and returned.
+func (e *Encoder) Add(s *source.Sample) (*Chunk, error) {
+	if e.opt.Redact != nil {
+		s = e.opt.Redact.Sample(s)
+	}
+	var done *Chunk
+	if e.open && (s.Time.Sub(time.Unix(0, e.cur.first)) >= e.opt.ChunkEvery || len(e.raw) > maxPending ||
+		s.Time.Sub(e.lastKey) >= e.opt.KeyEvery || s.Time.Before(time.Unix(0, e.cur.last))) {
+		done = e.finish()
+	}
+	if !e.open {
+		key := e.needsKey || s.Time.Sub(e.lastKey) >= e.opt.KeyEvery || s.Time.Before(e.lastKey)
+		if key {
+			e.c.reset()
+			e.lastKey = s.Time
+			e.needsKey = false
+		}
+		e.cur = chunkInfo{key: key, first: s.Time.UnixNano()}
+		e.raw = e.raw[:0]
+		e.open = true
+	}
+	mark := len(e.raw)
+	raw, err := e.c.appendFrame(e.raw, s)
+	if err != nil {
+		e.raw = e.raw[:mark]
+		// The codec state may be half updated: the next chunk starts
+		// afresh.
+		e.needsKey = true
+		return done, err
+	}
+	e.raw = raw
+	e.cur.frames++
+	e.cur.last = s.Time.UnixNano()
+	return done, nil
+}
+
+// Flush closes the open chunk and returns it (nil when none is open).
+func (e *Encoder) Flush() *Chunk {
+	if !e.open {
+		return nil
+	}
+	return e.finish()
+}
+
+// Peek returns the open chunk as it would be closed now, without closing
+// it (a flight-recorder dump); nil when none is open.
+func (e *Encoder) Peek() *Chunk {
+	if !e.open {
+		return nil
+	}
+	return seal(e.cur, e.raw)
+}
+
+func (e *Encoder) finish() *Chunk {
+	c := seal(e.cur, e.raw)
+	e.open = false
+	return c
+}
+
+func seal(ci chunkInfo, raw []byte) *Chunk {
+	enc, _ := zstdCoders()
+	pay := enc.EncodeAll(raw, make([]byte, 0, len(raw)/4+64))
+	ci.rawLen, ci.payLen, ci.payCRC = len(raw), len(pay), crc(pay)
+	b := appendChunkHeader(make([]byte, 0, chunkHdrLen+len(pay)), ci)
+	b = append(b, pay...)
+	return &Chunk{Bytes: b, Key: ci.key, First: time.Unix(0, ci.first), Last: time.Unix(0, ci.last)}
+}

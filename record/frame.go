@@ -1,0 +1,760 @@
+package record
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/tcptop/tcptop/source"
+)
+
+// A frame is one sample, encoded against the previous frame of the same
+// stream (namespace): sockets matched by cookie are written as a reference
+// and the fields that changed; the rest of the sample (processes,
+// counters, tunables) as the entries that changed. The first frame of each
+// stream in a key chunk is encoded against nothing: it is self-contained.
+//
+// Frame layout (inside a chunk, before compression):
+//
+//	uvarint stream, uvarint len + CBOR meta,
+//	uvarint sockets, uvarint len + order/mask column, uvarint len + values
+//
+// The order column holds, per socket in the sample's order, 0 for a new
+// socket or 1 + zigzag(previous index - (last referenced index + 1)) for
+// a known one, followed by a byte of changed-field bits.
+
+// Changed-field bits of a known socket.
+const (
+	chState  = 1 << iota // family, state, timer, retransmits
+	chAddr               // local and remote address and port
+	chQueue              // receive and send queues
+	chExpire             // timer expiry, when not as predicted (see shift)
+	chOwner              // uid, inode
+	chOwners             // owning pids, inferred
+	chInfo               // tcp_info
+)
+
+// maxAddrs bounds the address dictionary of a chunk group.
+const maxAddrs = 1 << 20
+
+// meta is a frame's sample apart from the sockets.
+type meta struct {
+	Time       int64   `cbor:"1,keyasint"`
+	Host       *string `cbor:"2,keyasint,omitempty"`
+	Netns      *string `cbor:"3,keyasint,omitempty"`
+	Attributed bool    `cbor:"4,keyasint,omitempty"`
+	Unreadable int     `cbor:"5,keyasint,omitempty"`
+	// Sysctl is set when the tunables changed.
+	Sysctl       *source.Sysctls  `cbor:"6,keyasint,omitempty"`
+	Counters     map[string]int64 `cbor:"7,keyasint,omitempty"`
+	CountersGone []string         `cbor:"8,keyasint,omitempty"`
+	Sockstat     *source.Sockstat `cbor:"9,keyasint,omitempty"`
+	Took         [4]int64         `cbor:"10,keyasint"`
+	Warnings     []warning        `cbor:"11,keyasint,omitempty"`
+	Procs        []source.Process `cbor:"12,keyasint,omitempty"`
+	ProcsGone    []int32          `cbor:"13,keyasint,omitempty"`
+	// Shift is how many ms every running timer ran down since the
+	// previous frame: a known socket whose expiry is just that much
+	// lower is written unchanged.
+	Shift uint32 `cbor:"14,keyasint,omitempty"`
+	// Nil bits: 1 Procs is nil, 2 Counters is nil.
+	Nil uint8 `cbor:"15,keyasint,omitempty"`
+	// EBPF is the in-kernel aggregates of the poll (--ebpf), whole in
+	// every frame that has them: they are analyzer input too.
+	EBPF *source.EBPF `cbor:"16,keyasint,omitempty"`
+}
+
+// warning is a source.Warning with its error as text (and, for a path
+// error, its parts, so the warning prints the same).
+type warning struct {
+	Kind source.WarningKind `cbor:"1,keyasint"`
+	Name string             `cbor:"2,keyasint,omitempty"`
+	Msg  string             `cbor:"3,keyasint,omitempty"`
+	Op   string             `cbor:"4,keyasint,omitempty"`
+	Path string             `cbor:"5,keyasint,omitempty"`
+	// NoErr is true when Err was nil.
+	NoErr bool `cbor:"6,keyasint,omitempty"`
+}
+
+func toWarning(w source.Warning) warning {
+	r := warning{Kind: w.Kind, Name: w.Name}
+	var pe *fs.PathError
+	switch {
+	case w.Err == nil:
+		r.NoErr = true
+	case errors.As(w.Err, &pe) && pe == w.Err:
+		r.Op, r.Path = pe.Op, pe.Path
+		if pe.Err != nil {
+			r.Msg = pe.Err.Error()
+		}
+	default:
+		r.Msg = w.Err.Error()
+	}
+	return r
+}
+
+func (r warning) warning() source.Warning {
+	w := source.Warning{Kind: r.Kind, Name: r.Name}
+	switch {
+	case r.NoErr:
+	case r.Op != "" || r.Path != "":
+		w.Err = &fs.PathError{Op: r.Op, Path: r.Path, Err: errors.New(r.Msg)}
+	default:
+		w.Err = errors.New(r.Msg)
+	}
+	return w
+}
+
+// stream is what encoder and decoder remember of a namespace's last frame.
+type stream struct {
+	socks []source.Socket
+	// idx maps socks' cookies to their index (encoder); spare is the
+	// map the next frame's index is built in (reused, not reallocated).
+	idx, spare map[uint64]int32
+	used       []bool
+	host       string
+	netns      string
+	procs      map[int32]*source.Process
+	sysctl     source.Sysctls
+	sysctlRaw  []byte
+	counters   map[string]int64
+	sockstat   source.Sockstat
+	started    bool
+	attributed bool
+	unreadable int
+}
+
+// codec is the state shared by the frames of one chunk group (a key
+// chunk and the delta chunks after it); reset at every key chunk.
+type codec struct {
+	streams map[string]int // encoder: netns label → stream id
+	st      []*stream
+	addrs   map[netip.Addr]uint64 // encoder
+	addrTab []netip.Addr          // decoder
+}
+
+func (c *codec) reset() {
+	c.streams = map[string]int{}
+	c.st = nil
+	c.addrs = map[netip.Addr]uint64{}
+	c.addrTab = c.addrTab[:0]
+}
+
+// appendFrame encodes s at the end of b.
+func (c *codec) appendFrame(b []byte, s *source.Sample) ([]byte, error) {
+	id, ok := c.streams[s.Netns]
+	if !ok {
+		id = len(c.st)
+		c.streams[s.Netns] = id
+		c.st = append(c.st, &stream{})
+	}
+	p := c.st[id]
+	b = binary.AppendUvarint(b, uint64(id))
+
+	m := meta{Time: s.Time.UnixNano(), Attributed: s.Attributed, Unreadable: s.Unreadable,
+		Took: [4]int64{int64(s.Took.Dump), int64(s.Took.Attribute), int64(s.Took.Proc), int64(s.Took.Total)}}
+	if !p.started || s.Host != p.host {
+		m.Host = &s.Host
+	}
+	if !p.started || s.Netns != p.netns {
+		m.Netns = &s.Netns
+	}
+	sys, err := cborEnc.Marshal(s.Sysctl)
+	if err != nil {
+		return nil, err
+	}
+	if !p.started || string(sys) != string(p.sysctlRaw) {
+		m.Sysctl = &s.Sysctl
+		p.sysctlRaw = sys
+	}
+	m.EBPF = s.EBPF
+	if s.Procs == nil {
+		m.Nil |= 1
+	}
+	if s.Counters == nil {
+		m.Nil |= 2
+	}
+	for k, v := range s.Counters {
+		if old, ok := p.counters[k]; !ok || old != v {
+			if m.Counters == nil {
+				m.Counters = map[string]int64{}
+			}
+			m.Counters[k] = v
+		}
+	}
+	for k := range p.counters {
+		if _, ok := s.Counters[k]; !ok {
+			m.CountersGone = append(m.CountersGone, k)
+		}
+	}
+	slices.Sort(m.CountersGone)
+	if !p.started || s.Sockstat != p.sockstat {
+		m.Sockstat = &s.Sockstat
+	}
+	for _, w := range s.Warnings {
+		m.Warnings = append(m.Warnings, toWarning(w))
+	}
+	for pid, pr := range s.Procs {
+		if pr == nil {
+			continue
+		}
+		if old, ok := p.procs[pid]; !ok || *old != *pr {
+			m.Procs = append(m.Procs, *pr)
+		}
+	}
+	slices.SortFunc(m.Procs, func(a, b source.Process) int { return int(a.PID) - int(b.PID) })
+	for pid := range p.procs {
+		if s.Procs[pid] == nil {
+			m.ProcsGone = append(m.ProcsGone, pid)
+		}
+	}
+	slices.Sort(m.ProcsGone)
+
+	// Sockets: match by cookie (a cookie seen twice in one dump is
+	// matched once; cookie 0 never).
+	if p.spare == nil {
+		p.spare = make(map[uint64]int32, len(s.Sockets))
+	}
+	next := p.spare
+	clear(next)
+	p.used = append(p.used[:0], make([]bool, len(p.socks))...)
+	refs := make([]int32, len(s.Sockets))
+	shifts := map[uint32]int{}
+	for i := range s.Sockets {
+		sk := &s.Sockets[i]
+		if sk.Cookie != 0 {
+			next[sk.Cookie] = int32(i)
+		}
+		j, ok := p.idx[sk.Cookie]
+		if !ok || sk.Cookie == 0 || p.used[j] {
+			refs[i] = -1
+			continue
+		}
+		p.used[j] = true
+		refs[i] = j
+		if o := &p.socks[j]; o.Timer != 0 && sk.Timer != 0 && o.Expires >= sk.Expires && len(shifts) < 64 {
+			shifts[o.Expires-sk.Expires]++
+		}
+	}
+	best := 0
+	for d, n := range shifts {
+		if n > best || (n == best && d < m.Shift) {
+			m.Shift, best = d, n
+		}
+	}
+	mb, err := cborEnc.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	b = binary.AppendUvarint(b, uint64(len(mb)))
+	b = append(b, mb...)
+
+	col := make([]byte, 0, 2*len(s.Sockets))
+	val := make([]byte, 0, 8*len(s.Sockets))
+	last := -1
+	var lastCookie, lastInode uint64
+	for i := range s.Sockets {
+		sk := &s.Sockets[i]
+		j := refs[i]
+		if j < 0 {
+			col = append(col, 0)
+			val = c.appendSocket(val, sk, &lastCookie, &lastInode)
+			continue
+		}
+		col = binary.AppendUvarint(col, 1+zigzag(int64(int(j)-(last+1))))
+		last = int(j)
+		o := &p.socks[j]
+		var mask byte
+		if sk.Family != o.Family || sk.State != o.State || sk.Timer != o.Timer || sk.Retrans != o.Retrans {
+			mask |= chState
+		}
+		if sk.Local != o.Local || sk.Remote != o.Remote {
+			mask |= chAddr
+		}
+		if sk.RecvQ != o.RecvQ || sk.SendQ != o.SendQ {
+			mask |= chQueue
+		}
+		if sk.Expires != predict(o, m.Shift) {
+			mask |= chExpire
+		}
+		if sk.UID != o.UID || sk.Inode != o.Inode {
+			mask |= chOwner
+		}
+		if sk.OwnerInferred != o.OwnerInferred || !slices.Equal(sk.Owners, o.Owners) {
+			mask |= chOwners
+		}
+		if !infoEqual(sk.Info, o.Info) {
+			mask |= chInfo
+		}
+		col = append(col, mask)
+		val = c.appendFields(val, sk, mask)
+	}
+	b = binary.AppendUvarint(b, uint64(len(s.Sockets)))
+	b = binary.AppendUvarint(b, uint64(len(col)))
+	b = append(b, col...)
+	b = binary.AppendUvarint(b, uint64(len(val)))
+	b = append(b, val...)
+
+	p.socks = s.Sockets
+	p.idx, p.spare = next, p.idx
+	p.host, p.netns, p.started = s.Host, s.Netns, true
+	p.counters = s.Counters
+	p.sockstat = s.Sockstat
+	p.procs = s.Procs
+	return b, nil
+}
+
+// predict is a known socket's expiry if nothing but time changed.
+func predict(o *source.Socket, shift uint32) uint32 {
+	if o.Timer != 0 && o.Expires >= shift {
+		return o.Expires - shift
+	}
+	return o.Expires
+}
+
+func infoEqual(a, b *source.TCPInfo) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+func zigzag(v int64) uint64   { return uint64(v<<1) ^ uint64(v>>63) }
+func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
+
+func (c *codec) appendAddr(b []byte, ap netip.AddrPort) []byte {
+	a := ap.Addr()
+	if i, ok := c.addrs[a]; ok {
+		b = binary.AppendUvarint(b, i)
+	} else {
+		b = append(b, 0)
+		switch {
+		case !a.IsValid():
+			b = append(b, 0)
+		case a.Is4():
+			v := a.As4()
+			b = append(b, 4)
+			b = append(b, v[:]...)
+		default:
+			v := a.As16()
+			b = append(b, 16)
+			b = append(b, v[:]...)
+		}
+		if len(c.addrs) < maxAddrs {
+			c.addrs[a] = uint64(len(c.addrs) + 1)
+		}
+	}
+	return binary.LittleEndian.AppendUint16(b, ap.Port())
+}
+
+func (c *codec) appendSocket(b []byte, sk *source.Socket, lastCookie, lastInode *uint64) []byte {
+	b = binary.AppendUvarint(b, zigzag(int64(sk.Cookie-*lastCookie)))
+	*lastCookie = sk.Cookie
+	b = append(b, sk.Family, byte(sk.State), sk.Timer, sk.Retrans)
+	b = c.appendAddr(b, sk.Local)
+	b = c.appendAddr(b, sk.Remote)
+	b = binary.AppendUvarint(b, uint64(sk.RecvQ))
+	b = binary.AppendUvarint(b, uint64(sk.SendQ))
+	b = binary.AppendUvarint(b, uint64(sk.Expires))
+	b = binary.AppendUvarint(b, uint64(sk.UID))
+	b = binary.AppendUvarint(b, zigzag(int64(uint64(sk.Inode)-*lastInode)))
+	if sk.Inode != 0 {
+		*lastInode = uint64(sk.Inode)
+	}
+	b = appendOwners(b, sk)
+	return appendInfo(b, sk.Info)
+}
+
+func (c *codec) appendFields(b []byte, sk *source.Socket, mask byte) []byte {
+	if mask&chState != 0 {
+		b = append(b, sk.Family, byte(sk.State), sk.Timer, sk.Retrans)
+	}
+	if mask&chAddr != 0 {
+		b = c.appendAddr(b, sk.Local)
+		b = c.appendAddr(b, sk.Remote)
+	}
+	if mask&chQueue != 0 {
+		b = binary.AppendUvarint(b, uint64(sk.RecvQ))
+		b = binary.AppendUvarint(b, uint64(sk.SendQ))
+	}
+	if mask&chExpire != 0 {
+		b = binary.AppendUvarint(b, uint64(sk.Expires))
+	}
+	if mask&chOwner != 0 {
+		b = binary.AppendUvarint(b, uint64(sk.UID))
+		b = binary.AppendUvarint(b, uint64(sk.Inode))
+	}
+	if mask&chOwners != 0 {
+		b = appendOwners(b, sk)
+	}
+	if mask&chInfo != 0 {
+		b = appendInfo(b, sk.Info)
+	}
+	return b
+}
+
+func appendOwners(b []byte, sk *source.Socket) []byte {
+	n := uint64(len(sk.Owners)) << 2
+	if sk.OwnerInferred {
+		n |= 1
+	}
+	if sk.Owners != nil {
+		n |= 2
+	}
+	b = binary.AppendUvarint(b, n)
+	for _, pid := range sk.Owners {
+		b = binary.AppendUvarint(b, uint64(uint32(pid)))
+	}
+	return b
+}
+
+// tcp_info in a frame: marker 2, the kernel's attribute length (Len, so a
+// replay knows which fields this kernel sent), a count N, then N values
+// in infoFields order. The list only ever grows at its end: a newer tcptop
+// reads an older file's N values and leaves the rest zero (beyond Len
+// anyway), an older one skips values it does not know. Marker 1 is the
+// first layout (ten fields, no length), still read.
+func appendInfo(b []byte, in *source.TCPInfo) []byte {
+	if in == nil {
+		return append(b, 0)
+	}
+	b = append(b, 2)
+	b = binary.AppendUvarint(b, uint64(in.Len))
+	fs := infoFields(in)
+	b = binary.AppendUvarint(b, uint64(len(fs)))
+	for _, f := range fs {
+		b = binary.AppendUvarint(b, f.get())
+	}
+	return b
+}
+
+// infoField is one stored tcp_info field.
+type infoField struct {
+	get func() uint64
+	set func(uint64)
+}
+
+func u8f(p *uint8) infoField {
+	return infoField{func() uint64 { return uint64(*p) }, func(v uint64) { *p = uint8(v) }}
+}
+func u16f(p *uint16) infoField {
+	return infoField{func() uint64 { return uint64(*p) }, func(v uint64) { *p = uint16(v) }}
+}
+func u32f(p *uint32) infoField {
+	return infoField{func() uint64 { return uint64(*p) }, func(v uint64) { *p = uint32(v) }}
+}
+func u64f(p *uint64) infoField {
+	return infoField{func() uint64 { return *p }, func(v uint64) { *p = v }}
+}
+func boolf(p *bool) infoField {
+	return infoField{func() uint64 {
+		if *p {
+			return 1
+		}
+		return 0
+	}, func(v uint64) { *p = v != 0 }}
+}
+
+// infoFields lists the stored fields of in, in their fixed order. Append
+// new fields at the end only (the format's compatibility rests on it).
+func infoFields(in *source.TCPInfo) []infoField {
+	return []infoField{
+		u8f(&in.State), u8f(&in.CAState), u8f(&in.Retransmits), u8f(&in.Probes), u8f(&in.Backoff),
+		u8f(&in.Options), u8f(&in.SndWscale), u8f(&in.RcvWscale), boolf(&in.DeliveryRateAppLimited),
+		u32f(&in.RTO), u32f(&in.ATO), u32f(&in.SndMSS), u32f(&in.RcvMSS), u32f(&in.Unacked), u32f(&in.Sacked),
+		u32f(&in.Lost), u32f(&in.Retrans), u32f(&in.LastDataSent), u32f(&in.LastAckSent), u32f(&in.LastDataRecv),
+		u32f(&in.LastAckRecv), u32f(&in.PMTU), u32f(&in.RcvSsthresh), u32f(&in.RTT), u32f(&in.RTTVar),
+		u32f(&in.SndSsthresh), u32f(&in.SndCwnd), u32f(&in.AdvMSS), u32f(&in.Reordering), u32f(&in.RcvRTT),
+		u32f(&in.RcvSpace), u32f(&in.TotalRetrans),
+		u64f(&in.PacingRate), u64f(&in.MaxPacingRate), u64f(&in.BytesAcked), u64f(&in.BytesReceived),
+		u32f(&in.SegsOut), u32f(&in.SegsIn), u32f(&in.NotsentBytes), u32f(&in.MinRTT), u32f(&in.DataSegsIn),
+		u32f(&in.DataSegsOut), u64f(&in.DeliveryRate), u64f(&in.BusyTime), u64f(&in.RwndLimited),
+		u64f(&in.SndbufLimited), u32f(&in.Delivered), u32f(&in.DeliveredCE), u64f(&in.BytesSent),
+		u64f(&in.BytesRetrans), u32f(&in.DSACKDups), u32f(&in.ReordSeen), u32f(&in.RcvOOOPack),
+		u32f(&in.SndWnd), u32f(&in.RcvWnd), u32f(&in.Rehash), u16f(&in.TotalRTO), u16f(&in.TotalRTORecoveries),
+		u32f(&in.TotalRTOTime),
+	}
+}
+
+// errCorrupt: a frame does not parse (the chunk's checksum matched, so
+// this is a bug or a crafted file).
+var errCorrupt = errors.New("corrupt frame")
+
+// cursor reads a frame without ever panicking on short input.
+type cursor struct {
+	b   []byte
+	err error
+}
+
+func (r *cursor) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = errCorrupt
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *cursor) u32() uint32 {
+	v := r.uvarint()
+	if v > 1<<32-1 {
+		r.err = errCorrupt
+	}
+	return uint32(v)
+}
+
+func (r *cursor) bytes(n uint64) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n > uint64(len(r.b)) {
+		r.err = errCorrupt
+		return nil
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *cursor) byte1() byte {
+	v := r.bytes(1)
+	if v == nil {
+		return 0
+	}
+	return v[0]
+}
+
+// readFrame decodes the next frame of r into a new Sample.
+func (c *codec) readFrame(r *cursor) (*source.Sample, error) {
+	id := r.uvarint()
+	if r.err != nil {
+		return nil, r.err
+	}
+	if id > uint64(len(c.st)) || id > 1<<16 {
+		return nil, fmt.Errorf("%w: stream %d", errCorrupt, id)
+	}
+	if id == uint64(len(c.st)) {
+		c.st = append(c.st, &stream{})
+	}
+	p := c.st[id]
+	mb := r.bytes(r.uvarint())
+	if r.err != nil {
+		return nil, r.err
+	}
+	var m meta
+	if err := cborDec.Unmarshal(mb, &m); err != nil {
+		return nil, fmt.Errorf("%w: %v", errCorrupt, err)
+	}
+	s := &source.Sample{Time: time.Unix(0, m.Time), Attributed: m.Attributed, Unreadable: m.Unreadable,
+		Took: source.Timings{Dump: time.Duration(m.Took[0]), Attribute: time.Duration(m.Took[1]),
+			Proc: time.Duration(m.Took[2]), Total: time.Duration(m.Took[3])}}
+	if m.Host != nil {
+		p.host = *m.Host
+	}
+	if m.Netns != nil {
+		p.netns = *m.Netns
+	}
+	if !p.started && (m.Host == nil || m.Netns == nil || m.Sysctl == nil || m.Sockstat == nil) {
+		return nil, fmt.Errorf("%w: first frame of a stream is not self-contained", errCorrupt)
+	}
+	s.Host, s.Netns = p.host, p.netns
+	if m.Sysctl != nil {
+		p.sysctl = *m.Sysctl
+	}
+	s.Sysctl = p.sysctl
+	if m.Sockstat != nil {
+		p.sockstat = *m.Sockstat
+	}
+	s.Sockstat = p.sockstat
+	s.EBPF = m.EBPF
+	if len(m.Counters) > 0 || len(m.CountersGone) > 0 {
+		n := maps.Clone(p.counters)
+		if n == nil {
+			n = make(map[string]int64, len(m.Counters))
+		}
+		maps.Copy(n, m.Counters)
+		for _, k := range m.CountersGone {
+			delete(n, k)
+		}
+		p.counters = n
+	}
+	if m.Nil&2 == 0 {
+		s.Counters = p.counters
+		if s.Counters == nil {
+			s.Counters = map[string]int64{}
+			p.counters = s.Counters
+		}
+	}
+	if len(m.Procs) > 0 || len(m.ProcsGone) > 0 {
+		n := maps.Clone(p.procs)
+		if n == nil {
+			n = make(map[int32]*source.Process, len(m.Procs))
+		}
+		for i := range m.Procs {
+			n[m.Procs[i].PID] = &m.Procs[i]
+		}
+		for _, pid := range m.ProcsGone {
+			delete(n, pid)
+		}
+		p.procs = n
+	}
+	if m.Nil&1 == 0 {
+		s.Procs = p.procs
+		if s.Procs == nil {
+			s.Procs = map[int32]*source.Process{}
+			p.procs = s.Procs
+		}
+	}
+	for _, w := range m.Warnings {
+		s.Warnings = append(s.Warnings, w.warning())
+	}
+
+	n := r.uvarint()
+	colb := r.bytes(r.uvarint())
+	valb := r.bytes(r.uvarint())
+	if r.err != nil {
+		return nil, r.err
+	}
+	if n > uint64(len(colb)) {
+		return nil, fmt.Errorf("%w: %d sockets in a %d-byte column", errCorrupt, n, len(colb))
+	}
+	col, val := &cursor{b: colb}, &cursor{b: valb}
+	socks := make([]source.Socket, n)
+	last := -1
+	var lastCookie, lastInode uint64
+	for i := range socks {
+		ref := col.uvarint()
+		if ref == 0 {
+			c.readSocket(val, &socks[i], &lastCookie, &lastInode)
+		} else {
+			j := int64(last+1) + unzigzag(ref-1)
+			if j < 0 || j >= int64(len(p.socks)) {
+				return nil, fmt.Errorf("%w: socket reference %d of %d", errCorrupt, j, len(p.socks))
+			}
+			last = int(j)
+			o := &p.socks[j]
+			socks[i] = *o
+			socks[i].Expires = predict(o, m.Shift)
+			c.readFields(val, &socks[i], col.byte1())
+		}
+		if col.err != nil || val.err != nil {
+			return nil, errCorrupt
+		}
+	}
+	s.Sockets = socks
+	p.socks = socks
+	p.started = true
+	return s, nil
+}
+
+func (c *codec) readAddr(r *cursor) netip.AddrPort {
+	i := r.uvarint()
+	var a netip.Addr
+	if i == 0 {
+		switch l := r.byte1(); l {
+		case 0:
+		case 4:
+			a = netip.AddrFrom4([4]byte(r.bytes(4)))
+		case 16:
+			a = netip.AddrFrom16([16]byte(r.bytes(16)))
+		default:
+			r.err = errCorrupt
+		}
+		if r.err == nil && len(c.addrTab) < maxAddrs {
+			c.addrTab = append(c.addrTab, a)
+		}
+	} else if i <= uint64(len(c.addrTab)) {
+		a = c.addrTab[i-1]
+	} else {
+		r.err = errCorrupt
+	}
+	pb := r.bytes(2)
+	if pb == nil {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(a, binary.LittleEndian.Uint16(pb))
+}
+
+func (c *codec) readSocket(r *cursor, sk *source.Socket, lastCookie, lastInode *uint64) {
+	sk.Cookie = *lastCookie + uint64(unzigzag(r.uvarint()))
+	*lastCookie = sk.Cookie
+	c.readFields(r, sk, chState|chAddr|chQueue|chExpire)
+	sk.UID = r.u32()
+	sk.Inode = uint32(*lastInode + uint64(unzigzag(r.uvarint())))
+	if sk.Inode != 0 {
+		*lastInode = uint64(sk.Inode)
+	}
+	c.readFields(r, sk, chOwners|chInfo)
+}
+
+func (c *codec) readFields(r *cursor, sk *source.Socket, mask byte) {
+	if mask&chState != 0 {
+		if st := r.bytes(4); st != nil {
+			sk.Family, sk.State, sk.Timer, sk.Retrans = st[0], source.State(st[1]), st[2], st[3]
+		}
+	}
+	if mask&chAddr != 0 {
+		sk.Local = c.readAddr(r)
+		sk.Remote = c.readAddr(r)
+	}
+	if mask&chQueue != 0 {
+		sk.RecvQ, sk.SendQ = r.u32(), r.u32()
+	}
+	if mask&chExpire != 0 {
+		sk.Expires = r.u32()
+	}
+	if mask&chOwner != 0 {
+		sk.UID, sk.Inode = r.u32(), r.u32()
+	}
+	if mask&chOwners != 0 {
+		n := r.uvarint()
+		sk.OwnerInferred = n&1 != 0
+		cnt := n >> 2
+		if cnt > uint64(len(r.b)) {
+			r.err = errCorrupt
+			return
+		}
+		sk.Owners = nil
+		if n&2 != 0 {
+			sk.Owners = make([]int32, cnt)
+			for i := range sk.Owners {
+				sk.Owners[i] = int32(r.u32())
+			}
+		}
+	}
+	if mask&chInfo != 0 {
+		sk.Info = nil
+		switch r.byte1() {
+		case 1: // the first layout: ten fields, all of struct tcp_info's base
+			in := &source.TCPInfo{Len: int(source.InfoBase)}
+			if h := r.bytes(3); h != nil {
+				in.Retransmits, in.Probes, in.Backoff = h[0], h[1], h[2]
+			}
+			for _, f := range [...]*uint32{&in.RTO, &in.RTT, &in.RTTVar, &in.SndCwnd, &in.Unacked, &in.Lost,
+				&in.Retrans, &in.TotalRetrans, &in.LastDataSent, &in.LastDataRecv} {
+				*f = r.u32()
+			}
+			sk.Info = in
+		case 2:
+			in := &source.TCPInfo{Len: int(min(r.uvarint(), 1<<16))}
+			n := r.uvarint()
+			fs := infoFields(in)
+			for i := uint64(0); i < n && r.err == nil; i++ {
+				v := r.uvarint()
+				if i < uint64(len(fs)) {
+					fs[i].set(v)
+				}
+			}
+			sk.Info = in
+		}
+	}
+}
