@@ -56,7 +56,7 @@ func (v *overviewView) ShortHelp() []key.Binding {
 	return []key.Binding{
 		relabel(k.Help, "?", "help"), relabel(k.Enter, "enter", "open"), relabel(k.Filter, "/", "filter"),
 		relabel(k.SortTimeWait, "t", "TIME_WAIT"), relabel(k.SortCloseWait, "c", "CLOSE_WAIT"),
-		relabel(k.SortTotal, "n", "total"), relabel(k.Pause, "p", "pause"), relabel(k.Quit, "q", "quit"),
+		relabel(k.SortTotal, k.SortTotal.Help().Key, "total"), relabel(k.Pause, "p", "pause"), relabel(k.Quit, "q", "quit"),
 	}
 }
 
@@ -226,9 +226,10 @@ var dropOrder = []int{6, 0, 8, 5, 2, 7, 4, 3, 1, 9}
 // overviewNameWidth is the NAMESPACE column's (after the mark and a space).
 const overviewNameWidth = 22
 
-// findingRoom is the width the FINDING column keeps before any other
-// column: "CRITICAL close_wait_leak" and a little more.
-const findingRoom = 26
+// findingRoom is the most the FINDING column claims before any other
+// column: the longest severity and rule ("CRITICAL
+// listener_in_ephemeral_range").
+const findingRoom = 36
 
 func allOverviewColumns() []bool {
 	on := make([]bool, len(overviewCols))

@@ -44,4 +44,12 @@ func TestOverviewFindingKeepsRoom(t *testing.T) {
 	if h := OverviewHeaderFit(80, len(want)); strings.Contains(h, "FULLEST") {
 		t.Errorf("at 80 columns the listener column stayed before the finding:\n%s", h)
 	}
+	// The longest finding there is fits whole at 100 and 120 columns.
+	long := "CRITICAL listener_in_ephemeral_range"
+	for _, w := range []int{100, 120} {
+		r.WorstRule = "listener_in_ephemeral_range"
+		if row := OverviewRowFit(&r, "", format.GlyphsFor(true), w, len(long)); len(row) > w || !strings.HasSuffix(row, long) {
+			t.Errorf("width %d: the longest finding is cut:\n%s", w, row)
+		}
+	}
 }
