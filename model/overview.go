@@ -344,3 +344,21 @@ func containsAny(hay, words []string) bool {
 	}
 	return false
 }
+
+// Resorted returns a copy of the overview filtered and sorted by opt, at
+// once and without polling (a new sort or filter key in the monitor); the
+// rows are those of ov's refresh.
+func (ov *Overview) Resorted(opt Options) *Overview {
+	n := *ov
+	n.Filter, n.Sort = opt.Filter, opt.Sort
+	n.Rows, n.Hidden = nil, 0
+	for i := range ov.all {
+		if opt.Filter.MatchNamespace(&ov.all[i]) {
+			n.Rows = append(n.Rows, ov.all[i])
+		} else {
+			n.Hidden++
+		}
+	}
+	SortNamespaces(n.Rows, opt.Sort)
+	return &n
+}

@@ -73,6 +73,11 @@ type Snapshot struct {
 	// AgesTruncated: the first-seen map reached MaxTracked, so some
 	// sockets have no age.
 	AgesTruncated bool `json:"ages_truncated,omitempty"`
+	// Carried is set when this poll did not dump the ESTABLISHED
+	// sockets (the dump schedule, see ApplyPartial): their count in
+	// states is exact (the kernel's counter), the peers, processes and
+	// ports built from them are as old as Carried says.
+	Carried *Carried `json:"carried,omitempty"`
 	// History is the Analyzer's last polls (at most SparkPoints), oldest
 	// first, ending with this one; nil without an Analyzer.
 	History []Point `json:"-"`

@@ -61,11 +61,29 @@ type vitalsJSON struct {
 // WriteOverviewJSON writes ov as one --all-netns document and a newline
 // (indented with indent, compact otherwise: one NDJSON line).
 func WriteOverviewJSON(w io.Writer, ov *model.Overview, indent bool) error {
+	var e OverviewEncoder
+	return e.Write(w, ov, indent)
+}
+
+// OverviewEncoder writes a stream of --all-netns documents, as
+// WriteOverviewJSON does, encoding each namespace's detailed snapshot
+// once: a namespace not dumped since the last document (most of them,
+// see pipeline.Scheduler) repeats its encoded snapshot, only its age and
+// vital signs change. The zero value is ready; not safe for concurrent
+// use.
+type OverviewEncoder struct {
+	bodies, next map[*model.Snapshot][]byte
+}
+
+// Write writes ov as one document and a newline.
+func (e *OverviewEncoder) Write(w io.Writer, ov *model.Overview, indent bool) error {
+	e.next = make(map[*model.Snapshot][]byte, len(ov.Rows))
+	defer func() { e.bodies, e.next = e.next, nil }()
 	d := allDoc{Schema: AllNetnsSchema, Time: ov.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
 		Host: ov.Host, Focus: ov.Focus, Filter: ov.Filter.String(), Sort: ov.Sort.String(),
 		Hidden: ov.Hidden, Unreadable: ov.Unreadable, Namespaces: []json.RawMessage{}}
 	for i := range ov.Rows {
-		b, err := namespaceJSON(&ov.Rows[i])
+		b, err := e.namespaceJSON(&ov.Rows[i])
 		if err != nil {
 			return err
 		}
@@ -90,7 +108,7 @@ func WriteOverviewJSON(w io.Writer, ov *model.Overview, indent bool) error {
 }
 
 // namespaceJSON is the entry's own fields followed by its snapshot's.
-func namespaceJSON(r *model.NamespaceRow) (json.RawMessage, error) {
+func (e *OverviewEncoder) namespaceJSON(r *model.NamespaceRow) (json.RawMessage, error) {
 	h := nsHead{ID: r.Key, Inode: r.ID.Inode, Dev: r.ID.Dev, Name: r.Name, NetnsName: r.NetnsName,
 		Initial: r.Host, Labels: r.Labels, Processes: r.Processes, Mounts: r.Mounts,
 		Entered: !r.NoEntry, DetailError: r.DetailErr}
@@ -115,11 +133,19 @@ func namespaceJSON(r *model.NamespaceRow) (json.RawMessage, error) {
 	if r.Detail == nil {
 		return head, nil
 	}
-	buf.Reset()
-	if err := enc.Encode(r.Detail); err != nil {
-		return nil, err
+	body, ok := e.bodies[r.Detail]
+	if !ok {
+		var bb bytes.Buffer
+		enc := json.NewEncoder(&bb)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(r.Detail); err != nil {
+			return nil, err
+		}
+		body = bytes.TrimSpace(bb.Bytes())
 	}
-	body := bytes.TrimSpace(buf.Bytes())
+	if e.next != nil {
+		e.next[r.Detail] = body
+	}
 	if len(body) < 2 || body[0] != '{' {
 		return head, nil
 	}
@@ -170,7 +196,7 @@ func OverviewLine(r *model.NamespaceRow) string {
 		est = format.Count(r.States.Get(source.Established))
 		cw = format.Count(r.States.Get(source.CloseWait))
 		ports = format.Count(r.PortsInUse)
-		age = format.Short(r.DetailAge)
+		age = format.Millis(uint32(min(r.DetailAge.Milliseconds(), 1<<31)))
 		if l := r.Fullest; l != nil {
 			fullest = format.Clip(format.Sanitize(l.Local), 12, format.GlyphsFor(true)) + " " + format.Percent(l.Fill)
 		}

@@ -74,7 +74,43 @@ type nsState struct {
 	detail     *model.Snapshot
 	detailTime time.Time
 	detailErr  error
+
+	seen       time.Time     // when discovery first found it
+	vitals     source.Vitals // this poll's (Time zero: unreadable)
+	dumpVitals source.Vitals // those of the poll of its last dump
 }
+
+// quiet reports that the namespace's vital signs are those of its last
+// dump: no socket opened, closed or changed between ESTABLISHED and
+// another state, no overflow, no reset. Its detail still stands as far
+// as the kernel's counters tell; it is dumped when due, not as filler.
+func (s *nsState) quiet() bool {
+	a, b := &s.vitals, &s.dumpVitals
+	if a.Time.IsZero() || b.Time.IsZero() || !a.OK || !b.OK {
+		return false
+	}
+	if a.InUse4 != b.InUse4 || a.InUse6 != b.InUse6 || a.TimeWait != b.TimeWait || a.CurrEstab != b.CurrEstab {
+		return false
+	}
+	for _, c := range quietCounters {
+		if a.Counters[c] != b.Counters[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// empty reports that the namespace held no socket at its last dump and
+// its vital signs still count none, with nothing opened since (quiet).
+func (s *nsState) empty() bool {
+	return s.detail != nil && s.detail.Total == 0 && s.detail.Sample != nil && len(s.detail.Sample.Sockets) == 0 &&
+		s.vitals.Total() == 0 && s.quiet()
+}
+
+// quietCounters are the counters that must not move for a namespace to
+// be quiet: opens, failed opens, resets and the listeners' troubles.
+var quietCounters = []string{"ActiveOpens", "PassiveOpens", "AttemptFails", "EstabResets",
+	"ListenOverflows", "ListenDrops", "TCPAbortOnData", "TCPAbortOnClose", "TCPTimeWaitOverflow"}
 
 // NewAll returns an AllPoller that has not polled yet.
 func NewAll(cfg AllConfig) *AllPoller {
@@ -216,13 +252,21 @@ func (a *AllPoller) Poll(ctx context.Context) (*model.Overview, error) {
 		if s == nil {
 			continue
 		}
+		s.vitals = source.Vitals{}
 		if v, err := source.VitalsOf(a.cfg.Machine.ProcRoot(), s.namespace(), f.PIDs); err == nil {
 			vitals[f.ID] = v
+			s.vitals = v
 		}
 		if s.noEntry {
 			continue
 		}
-		j := Job{Key: f.ID.String(), Last: s.detailTime}
+		if s.empty() && f.ID.String() != focus {
+			// The kernel counts no socket in it, as at its last dump:
+			// that dump (of nothing) is what a new one would return.
+			s.detailTime = s.vitals.Time
+			continue
+		}
+		j := Job{Key: f.ID.String(), Last: s.detailTime, Since: s.seen, Quiet: s.quiet()}
 		switch {
 		case j.Key == focus:
 			j.Class = Focus
@@ -287,7 +331,7 @@ func (a *AllPoller) sync(found []source.FoundNamespace) {
 			if err != nil {
 				continue // gone between discovery and open: next poll
 			}
-			s = &nsState{ns: ns, noEntry: enterErr != nil}
+			s = &nsState{ns: ns, noEntry: enterErr != nil, seen: time.Now()}
 			a.nss[f.ID] = s
 		}
 		s.found = f
@@ -354,4 +398,5 @@ func (a *AllPoller) dump(ctx context.Context, s *nsState) {
 		snap = &c
 	}
 	s.detail, s.detailTime, s.detailErr = snap, snap.Time, nil
+	s.dumpVitals = s.vitals
 }

@@ -43,6 +43,23 @@ type Config struct {
 	Thresholds model.Thresholds
 	// Options are the starting filter and sort.
 	Options model.Options
+	// FullEvery turns on the dump schedule for a Reader that can read
+	// partially (source.Kernel): each poll dumps every state but
+	// ESTABLISHED and counts ESTABLISHED from the kernel's counter, exact;
+	// the full dump runs every FullEvery, and at every poll while a
+	// filter is set or SetDetail(true) (a drill-down). 0: every poll is
+	// a full dump.
+	FullEvery time.Duration
+}
+
+// PartialReader is a Reader that can also read a sample whose
+// ESTABLISHED sockets are carried from its last full Read
+// (source.Kernel.ReadPartial).
+type PartialReader interface {
+	source.Reader
+	ReadPartial(ctx context.Context) (*source.Sample, error)
+	// FullTime is when the last full Read ran (zero: never).
+	FullTime() time.Time
 }
 
 // Stats describes the polls so far.
@@ -75,6 +92,12 @@ type Poller struct {
 	statsMu sync.Mutex
 	stats   Stats
 
+	// The dump schedule (FullEvery > 0): one job, the full dump, due
+	// every FullEvery, every poll while detail is wanted.
+	fullEvery time.Duration
+	sched     Scheduler
+	detail    atomic.Bool
+	lastPoll  time.Time
 	// rbMu serialises Rebuild; rbSnap and rbOpt are what the last one
 	// rebuilt, rbOut its result.
 	rbMu   sync.Mutex
@@ -89,7 +112,7 @@ func New(cfg Config) *Poller {
 	if th == (model.Thresholds{}) {
 		th = model.DefaultThresholds()
 	}
-	p := &Poller{r: cfg.Reader, an: model.NewAnalyzer(th)}
+	p := &Poller{r: cfg.Reader, an: model.NewAnalyzer(th), fullEvery: cfg.FullEvery, sched: Scheduler{Lazy: true}}
 	opt := cfg.Options
 	p.opt.Store(&opt)
 	return p
@@ -103,18 +126,49 @@ func (p *Poller) Next(ctx context.Context) (*model.Snapshot, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	start := time.Now()
-	sample, err := p.r.Read(ctx)
+	sample, err := p.read(ctx, start)
 	if err != nil {
 		if ctx.Err() == nil {
 			p.record(start, err)
 		}
 		return nil, err
 	}
+	prev := p.latest.Load()
 	snap := p.an.Next(sample, p.Options())
+	model.ApplyPartial(snap, prev) // exact ESTABLISHED count, old parts marked
 	p.latest.Store(snap)
 	p.record(start, nil)
 	return snap, nil
 }
+
+// read takes this poll's sample: a full one, or with the dump schedule
+// a partial one unless the full dump is due (Scheduler, job "full") or
+// detail is wanted.
+func (p *Poller) read(ctx context.Context, now time.Time) (*source.Sample, error) {
+	pr, ok := p.r.(PartialReader)
+	if !ok || p.fullEvery <= 0 {
+		return p.r.Read(ctx)
+	}
+	interval := time.Second
+	if !p.lastPoll.IsZero() {
+		if d := now.Sub(p.lastPoll); d > 0 && d < p.fullEvery {
+			interval = d
+		}
+	}
+	p.lastPoll = now
+	job := Job{Key: "full", MaxAge: p.fullEvery, Last: pr.FullTime()}
+	if p.detail.Load() || !p.Options().Filter.Empty() {
+		job.Class = Focus
+	}
+	if run := p.sched.Plan(now, interval, []Job{job}); len(run) > 0 {
+		return pr.Read(ctx)
+	}
+	return pr.ReadPartial(ctx)
+}
+
+// SetDetail asks for a full dump at every poll while on (the monitor
+// shows per-socket detail: a drill-down), with the dump schedule.
+func (p *Poller) SetDetail(on bool) { p.detail.Store(on) }
 
 // record counts a completed poll.
 func (p *Poller) record(start time.Time, err error) {
@@ -153,6 +207,7 @@ func (p *Poller) Rebuild(s *model.Snapshot) *model.Snapshot {
 		return p.rbOut
 	}
 	out := model.Rebuild(s, *opt)
+	out.KeepCarried(s) // the dump schedule's exact ESTABLISHED count
 	p.rbSnap, p.rbOpt, p.rbOut = s, opt, out
 	return out
 }

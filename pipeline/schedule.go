@@ -19,8 +19,14 @@ import (
 //  1. every Focus job;
 //  2. every job whose detail would be older than its MaxAge by the next
 //     round (the staleness bound is a promise: it runs even over budget);
-//  3. Urgent jobs, then the rest, oldest detail first, while the sum of
-//     their estimated costs fits the budget left.
+//  3. jobs never run, then Urgent jobs, then the rest, oldest detail
+//     first, while the sum of their estimated costs fits the budget left;
+//     a Quiet routine job (nothing changed since its last run, as far as
+//     cheaper signs tell) is not run to fill the budget, only when due.
+//
+// A job never run is due once it has waited MaxAge since it was first
+// offered (Job.Since): no detail stays missing longer than old detail may
+// get, however many jobs appear at once.
 //
 // A job's cost is estimated from its own past runs (an exponentially
 // weighted mean of Done's durations); a job never run costs Guess. A job
@@ -39,6 +45,11 @@ type Scheduler struct {
 	MaxAge time.Duration
 	// Guess is the cost assumed for a job never run (5 ms when 0).
 	Guess time.Duration
+	// Lazy runs only Focus jobs and jobs that are due (or never run):
+	// no budget filling and no forced advance. The dump schedule is
+	// lazy: its cheap dump runs every round outside the scheduler, the
+	// full one only when due or asked for.
+	Lazy bool
 
 	est map[string]time.Duration
 }
@@ -67,6 +78,13 @@ type Job struct {
 	Last time.Time
 	// MaxAge overrides the Scheduler's MaxAge for this job (0: keep it).
 	MaxAge time.Duration
+	// Since is when the job was first offered: a job never run (Last
+	// zero) is due MaxAge after it (zero: never forced).
+	Since time.Time
+	// Quiet says nothing changed since its last run as far as cheaper
+	// signs tell (a namespace's vital signs): a Routine one runs only
+	// when due.
+	Quiet bool
 }
 
 // Plan returns the keys of the jobs to run in the round starting at now,
@@ -91,23 +109,39 @@ func (s *Scheduler) Plan(now time.Time, interval time.Duration, jobs []Job) []st
 		case j.Last.IsZero() && len(jobs) == 1:
 			run = append(run, j.Key)
 			budget -= s.cost(j.Key)
-		case !j.Last.IsZero() && now.Add(interval).Sub(j.Last) > age:
-			// Due: by the next round it would be too old.
+		case !j.Last.IsZero() && now.Add(interval).Sub(j.Last) > age,
+			j.Last.IsZero() && !j.Since.IsZero() && now.Add(interval).Sub(j.Since) > age:
+			// Due: by the next round it would be too old (or still
+			// missing after as long).
 			run = append(run, j.Key)
 			budget -= s.cost(j.Key)
 		default:
 			rest = append(rest, j)
 		}
 	}
+	if s.Lazy {
+		return run
+	}
 	slices.SortStableFunc(rest, func(a, b Job) int {
+		// Never run first (no detail at all beats old detail), then by
+		// class, then oldest detail first.
+		if an, bn := a.Last.IsZero(), b.Last.IsZero(); an != bn {
+			if an {
+				return -1
+			}
+			return 1
+		}
 		if a.Class != b.Class {
 			return cmp.Compare(b.Class, a.Class)
 		}
-		return a.Last.Compare(b.Last) // never run (zero) first, then oldest
+		return a.Last.Compare(b.Last)
 	})
 	forced := false
 	nonFocus := len(run) - countFocus(jobs)
 	for _, j := range rest {
+		if j.Quiet && j.Class == Routine && !j.Last.IsZero() {
+			continue
+		}
 		c := s.cost(j.Key)
 		if c <= budget || (!forced && nonFocus == 0) {
 			run = append(run, j.Key)

@@ -50,6 +50,12 @@ type Kernel struct {
 	last   int       // sockets in the last dump, for the next size hint
 	js     joinState // this namespace's attribution history
 	round  uint64    // the last scan round this reader took part in
+	// The CLOSE_WAIT sockets' tcp_info of the last masked dump, by
+	// cookie, and when it ran (closewait.go).
+	cwInfo map[uint64]TCPInfo
+	cwAt   time.Time
+	// The last full read's ESTABLISHED sockets (schedule_dump.go).
+	carry carry
 }
 
 // Open prepares a Kernel reader of one namespace, with a Machine of its
@@ -94,6 +100,15 @@ func (k *Kernel) Machine() *Machine { return k.m }
 // Read takes one Sample. Only a failed socket dump is an error; unreadable
 // /proc files become warnings on the Sample.
 func (k *Kernel) Read(ctx context.Context) (*Sample, error) {
+	s, err := k.read(ctx)
+	if err == nil {
+		k.keepFull(s) // for ReadPartial (schedule_dump.go)
+	}
+	return s, err
+}
+
+// read is one poll with the reader's options.
+func (k *Kernel) read(ctx context.Context) (*Sample, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

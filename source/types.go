@@ -370,6 +370,9 @@ type Sample struct {
 	Took Timings
 	// Warnings are non-fatal problems (a /proc file missing, say).
 	Warnings []Warning
+	// Partial is set when the ESTABLISHED sockets were not dumped in this
+	// poll but carried from an older one (Kernel.ReadPartial).
+	Partial *Partial
 	// EBPF holds the in-kernel aggregates (nil when no Tracer was given).
 	EBPF *EBPF
 }

@@ -56,7 +56,7 @@ func (v *overviewView) ShortHelp() []key.Binding {
 	return []key.Binding{
 		relabel(k.Help, "?", "help"), relabel(k.Enter, "enter", "open"), relabel(k.Filter, "/", "filter"),
 		relabel(k.SortTimeWait, "t", "TIME_WAIT"), relabel(k.SortCloseWait, "c", "CLOSE_WAIT"),
-		relabel(k.SortTotal, "n", "total"), relabel(k.Pause, "p", "pause"), relabel(k.Quit, "q", "quit"),
+		relabel(k.SortTotal, k.SortTotal.Help().Key, "total"), relabel(k.Pause, "p", "pause"), relabel(k.Quit, "q", "quit"),
 	}
 }
 
@@ -157,7 +157,6 @@ func (v *overviewView) View() []string {
 	if ov.Unreadable > 0 {
 		title += "  " + present.Unreadable(ov.Unreadable, nil, v.privileged)
 	}
-	lines := []string{st.Title.Render(fit(title)), st.Header.Render(fit(OverviewHeader))}
 	h := v.rowsHeight()
 	if v.cursor < v.offset {
 		v.offset = v.cursor
@@ -165,9 +164,17 @@ func (v *overviewView) View() []string {
 	if v.cursor >= v.offset+h {
 		v.offset = v.cursor - h + 1
 	}
+	// The worst finding on screen keeps its room: narrower screens drop
+	// less important columns first (overviewColumns).
+	finding := 0
+	for i := v.offset; i < len(ov.Rows) && i < v.offset+h; i++ {
+		finding = max(finding, len(overviewFinding(&ov.Rows[i])))
+	}
+	on := overviewColumns(v.width, finding)
+	lines := []string{st.Title.Render(fit(title)), st.Header.Render(fit(overviewHeader(on)))}
 	for i := v.offset; i < len(ov.Rows) && i < v.offset+h; i++ {
 		r := &ov.Rows[i]
-		line := fit(OverviewRow(r, ov.Focus, v.c.Glyphs))
+		line := fit(overviewLine(overviewRowCells(r, ov.Focus, v.c.Glyphs), on))
 		switch {
 		case i == v.cursor:
 			line = st.Selected.Render(line)
@@ -184,56 +191,184 @@ func (v *overviewView) View() []string {
 	return lines
 }
 
-// OverviewHeader names OverviewRow's columns.
-const OverviewHeader = "  NAMESPACE               RUNTIME    TOTAL  ESTAB  CLS_W TIME_W  PORTS FULLEST LISTENER   OVF/s OPEN/s   AGE  FINDING"
+// OverviewHeader names OverviewRow's columns (every column: 120+ columns
+// wide with a short finding; OverviewHeaderFit for a given width).
+var OverviewHeader = overviewHeader(allOverviewColumns())
 
-// OverviewRow is one namespace as the overview draws it ("*" marks the
-// focused one, "!" one that cannot be entered). Names are sanitized.
+// overviewCol is one optional column of the overview: its header, its
+// width (the separating space included) and its cell.
+type overviewCol struct {
+	head  string
+	width int
+	cell  func(c *overviewCells) string
+}
+
+// The columns in screen order. Every one but the name and FINDING may be
+// dropped to give the finding room; dropOrder says which go first.
+var overviewCols = []overviewCol{
+	{"RUNTIME", 9, func(c *overviewCells) string { return fmt.Sprintf(" %-8s", c.rt) }},
+	{"TOTAL", 8, func(c *overviewCells) string { return fmt.Sprintf(" %7s", c.total) }},
+	{"ESTAB", 7, func(c *overviewCells) string { return fmt.Sprintf(" %6s", c.est) }},
+	{"CLS_W", 7, func(c *overviewCells) string { return fmt.Sprintf(" %6s", c.cw) }},
+	{"TIME_W", 7, func(c *overviewCells) string { return fmt.Sprintf(" %6s", c.tw) }},
+	{"PORTS", 7, func(c *overviewCells) string { return fmt.Sprintf(" %6s", c.ports) }},
+	{"FULLEST LISTENER", 19, func(c *overviewCells) string { return fmt.Sprintf(" %-18s", c.fullest) }},
+	{"OVF/s", 7, func(c *overviewCells) string { return fmt.Sprintf(" %6s", c.ovf) }},
+	{"OPEN/s", 7, func(c *overviewCells) string { return fmt.Sprintf(" %6s", c.opens) }},
+	{"AGE", 6, func(c *overviewCells) string { return fmt.Sprintf(" %5s", c.age) }},
+}
+
+// dropOrder lists overviewCols' indexes, the first dropped first when the
+// screen is too narrow for the worst finding: the listener and the
+// per-second rates before the counts, TOTAL, CLOSE_WAIT and AGE last.
+var dropOrder = []int{6, 0, 8, 5, 2, 7, 4, 3, 1, 9}
+
+// overviewNameWidth is the NAMESPACE column's (after the mark and a space).
+const overviewNameWidth = 22
+
+// findingRoom is the most the FINDING column claims before any other
+// column: the longest severity and rule ("CRITICAL
+// listener_in_ephemeral_range").
+const findingRoom = 36
+
+func allOverviewColumns() []bool {
+	on := make([]bool, len(overviewCols))
+	for i := range on {
+		on[i] = true
+	}
+	return on
+}
+
+// overviewColumns picks the columns shown at width: all of them when the
+// longest finding shown fits beside them, else columns are dropped in
+// dropOrder until the finding has findingRoom (or its own length) left.
+func overviewColumns(width, finding int) []bool {
+	on := allOverviewColumns()
+	used := 2 + overviewNameWidth + 2 // mark, space, name, two spaces before FINDING
+	for _, c := range overviewCols {
+		used += c.width
+	}
+	need := min(max(finding, len("FINDING")), findingRoom)
+	for _, i := range dropOrder {
+		if width-used >= need {
+			break
+		}
+		on[i] = false
+		used -= overviewCols[i].width
+	}
+	return on
+}
+
+func overviewHeader(on []bool) string {
+	var b strings.Builder
+	b.WriteString("  ")
+	b.WriteString(fmt.Sprintf("%-*s", overviewNameWidth, "NAMESPACE"))
+	for i, c := range overviewCols {
+		if !on[i] {
+			continue
+		}
+		h := c.head
+		switch c.head {
+		case "RUNTIME", "FULLEST LISTENER":
+			h = fmt.Sprintf(" %-*s", c.width-1, h)
+		default:
+			h = fmt.Sprintf(" %*s", c.width-1, h)
+		}
+		b.WriteString(h)
+	}
+	b.WriteString("  FINDING")
+	return b.String()
+}
+
+// OverviewHeaderFit is the header of the columns shown at width when the
+// longest finding is finding wide (see OverviewRowFit).
+func OverviewHeaderFit(width, finding int) string {
+	return overviewHeader(overviewColumns(width, finding))
+}
+
+// overviewCells are one row's cells as text.
+type overviewCells struct {
+	mark, name, rt, total, est, cw, tw, ports, fullest, ovf, opens, age, finding string
+}
+
+// OverviewRow is one namespace as the overview draws it with every
+// column ("*" marks the focused one, "!" one that cannot be entered).
+// Names are sanitized.
 func OverviewRow(r *model.NamespaceRow, focus string, g format.Glyphs) string {
-	mark := " "
-	switch {
-	case r.NoEntry:
-		mark = "!"
-	case r.Key == focus:
-		mark = "*"
-	}
-	name := format.Clip(format.Sanitize(r.Name), 22, g)
-	rt := r.Labels.Runtime
-	if r.Host {
-		rt = "host"
-	}
-	if rt == "" {
-		rt = "-"
-	}
-	est, cw, ports, fullest, age := "-", "-", "-", "-", "-"
-	if r.HasDetail {
-		est = format.Count(r.States.Get(source.Established))
-		cw = format.Count(r.States.Get(source.CloseWait))
-		ports = format.Count(r.PortsInUse)
-		age = format.Short(r.DetailAge)
-		if l := r.Fullest; l != nil {
-			fullest = format.Clip(format.Sanitize(l.Local), 12, g) + " " + format.Percent(l.Fill)
+	return overviewLine(overviewRowCells(r, focus, g), allOverviewColumns())
+}
+
+// OverviewRowFit is OverviewRow with the columns that fit at width
+// beside the worst finding (finding: the longest FINDING cell shown).
+func OverviewRowFit(r *model.NamespaceRow, focus string, g format.Glyphs, width, finding int) string {
+	return overviewLine(overviewRowCells(r, focus, g), overviewColumns(width, finding))
+}
+
+func overviewLine(c *overviewCells, on []bool) string {
+	var b strings.Builder
+	b.WriteString(c.mark)
+	b.WriteString(" ")
+	b.WriteString(fmt.Sprintf("%-*s", overviewNameWidth, c.name))
+	for i, col := range overviewCols {
+		if on[i] {
+			b.WriteString(col.cell(c))
 		}
 	}
-	total, tw, ovf, opens := "?", "?", "?", "?"
+	b.WriteString("  ")
+	b.WriteString(c.finding)
+	return b.String()
+}
+
+func overviewRowCells(r *model.NamespaceRow, focus string, g format.Glyphs) *overviewCells {
+	c := &overviewCells{mark: " "}
+	switch {
+	case r.NoEntry:
+		c.mark = "!"
+	case r.Key == focus:
+		c.mark = "*"
+	}
+	c.name = format.Clip(format.Sanitize(r.Name), overviewNameWidth, g)
+	c.rt = r.Labels.Runtime
+	if r.Host {
+		c.rt = "host"
+	}
+	if c.rt == "" {
+		c.rt = "-"
+	}
+	c.rt = format.Clip(format.Sanitize(c.rt), 8, g)
+	c.est, c.cw, c.ports, c.fullest, c.age = "-", "-", "-", "-", "-"
+	if r.HasDetail {
+		c.est = format.Count(r.States.Get(source.Established))
+		c.cw = format.Count(r.States.Get(source.CloseWait))
+		c.ports = format.Count(r.PortsInUse)
+		c.age = format.Millis(uint32(min(r.DetailAge.Milliseconds(), 1<<31)))
+		if l := r.Fullest; l != nil {
+			c.fullest = format.Clip(format.Sanitize(l.Local), 12, g) + " " + format.Percent(l.Fill)
+		}
+	}
+	c.total, c.tw, c.ovf, c.opens = "?", "?", "?", "?"
 	if r.VitalsOK || r.HasDetail {
-		total, tw = format.Count(r.Total), format.Count(r.TimeWait)
+		c.total, c.tw = format.Count(r.Total), format.Count(r.TimeWait)
 	}
 	if r.VitalsOK {
-		ovf, opens = format.Rate(r.OverflowsPerSec), format.Rate(r.OpensPerSec)
+		c.ovf, c.opens = format.Rate(r.OverflowsPerSec), format.Rate(r.OpensPerSec)
 	}
-	finding := "-"
-	if r.Worst > 0 {
-		finding = strings.ToUpper(r.Worst.String()) + " " + r.WorstRule
-	}
+	c.finding = overviewFinding(r)
+	return c
+}
+
+// overviewFinding is the FINDING cell: the worst finding's severity and
+// rule, or why the namespace has none.
+func overviewFinding(r *model.NamespaceRow) string {
 	switch {
 	case r.NoEntry && !r.VitalsOK:
-		finding = "cannot enter, no vital signs"
+		return "cannot enter, no vital signs"
 	case r.NoEntry:
-		finding = "cannot enter: vital signs only"
+		return "cannot enter: vital signs only"
+	case r.Worst > 0:
+		return strings.ToUpper(r.Worst.String()) + " " + r.WorstRule
 	}
-	return fmt.Sprintf("%s %-22s %-8s %7s %6s %6s %6s %6s %-18s %6s %6s %5s  %s",
-		mark, name, rt, total, est, cw, tw, ports, fullest, ovf, opens, age, finding)
+	return "-"
 }
 
 // overviewIndex is the overview's place in the views registry.

@@ -60,6 +60,11 @@ func renderHeader(st *themes.Styles, snap *model.Snapshot, hi headerInfo, width 
 				part{format.Rate(float64(snap.Rates["PassiveOpens"])) + " accepts/s", 2})
 		}
 		parts = append(parts, part{fmt.Sprintf("poll %.1fms", snap.PollMS.Total), 6})
+		if c := snap.Carried; c != nil {
+			// The dump schedule: the lists' ESTABLISHED sockets are
+			// older than this poll (their count is exact).
+			parts = append(parts, part{st.Warn.Render("ESTABLISHED detail " + format.Millis(uint32(min(c.AgeMS, 1<<31))) + " old"), 1})
+		}
 		for _, e := range ebpfHeader(st, snap, width-ansi.StringWidth(joinParts())-2) {
 			parts = append(parts, part{e.text, e.prio})
 		}

@@ -210,12 +210,20 @@ func (m Model) Init() tea.Cmd {
 	return tea.Batch(cmds...)
 }
 
+// detailer is a Poller with the dump schedule (pipeline.Poller): told
+// when the monitor shows per-socket detail, it dumps every socket.
+type detailer interface{ SetDetail(on bool) }
+
 // pollCmd asks the Poller for one snapshot off the UI goroutine. It
 // captures everything it needs, so it never touches the Model; polls never
 // overlap (a tick is ignored while polling).
 func (m *Model) pollCmd() tea.Cmd {
 	m.polling = true
 	p, ctx, gen := m.cfg.Poller, m.cfg.Context, m.gen
+	if d, ok := p.(detailer); ok {
+		// A drill-down shows per-socket detail: dump everything.
+		d.SetDetail(m.focus == 0 && !tableAtTop(m.views[0]))
+	}
 	return func() tea.Msg {
 		started := time.Now()
 		s, err := p.Next(ctx)
@@ -231,7 +239,14 @@ func (m *Model) rebuildCmd() tea.Cmd {
 		return nil
 	}
 	snap, opts, gen := m.snap, m.opts, m.gen
-	return func() tea.Msg { return rebuiltMsg{snap: model.Rebuild(snap, opts), gen: gen} }
+	return func() tea.Msg {
+		n := model.Rebuild(snap, opts)
+		n.KeepCarried(snap)    // the dump schedule's exact ESTABLISHED count
+		if n.Overview != nil { // --all-netns: the overview re-sorts at once too
+			n.Overview = n.Overview.Resorted(opts)
+		}
+		return rebuiltMsg{snap: n, gen: gen}
+	}
 }
 
 // optsChanged hands the new options to the Poller and rebuilds. A poll

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tcptop/tcptop/internal/sscount"
 )
 
 const (
@@ -238,9 +241,10 @@ type liveResult struct {
 	screen             string         // the monitor's screen at the end of the window
 	pane               string         // the pane size tmux reports
 	tmuxVersion        string
-	tuiExit, jsonExit  string // how each tcptop ended
-	tmuxSocket         string // the -L name
-	socketPath         string // where the server listens; it leaves the file behind
+	tuiExit, jsonExit  string    // how each tcptop ended
+	tmuxSocket         string    // the -L name
+	exact              exactness // the stream's state counts against the ss runs around each
+	socketPath         string    // where the server listens; it leaves the file behind
 }
 
 // liveConfig sets up runLive.
@@ -453,7 +457,16 @@ func runLive(ctx context.Context, cfg liveConfig) (lr *liveResult, err error) {
 		return lr, err
 	}
 	jcmd := exec.Command(cfg.tcptop, jsonArgs(cfg.ns, cfg.interval)...)
-	jcmd.Stdout = devnull
+	jout, err := jcmd.StdoutPipe()
+	if err != nil {
+		return lr, err
+	}
+	var docs []streamDoc
+	docsDone := make(chan struct{})
+	go func() {
+		defer close(docsDone)
+		docs = readStream(jout)
+	}()
 	var jstderr bytes.Buffer
 	jcmd.Stderr = &jstderr
 	jsonLaunch := time.Now()
@@ -461,7 +474,7 @@ func runLive(ctx context.Context, cfg liveConfig) (lr *liveResult, err error) {
 		return lr, fmt.Errorf("tcptop --json: %v", err)
 	}
 	jdone := make(chan struct{})
-	go func() { jcmd.Wait(); close(jdone) }()
+	go func() { <-docsDone; jcmd.Wait(); close(jdone) }()
 	defer func() {
 		select {
 		case <-jdone:
@@ -477,10 +490,11 @@ func runLive(ctx context.Context, cfg liveConfig) (lr *liveResult, err error) {
 
 	// ss, two thirds of an interval after the monitor, once per interval.
 	var (
-		ssRuns []sample
-		ssRSS  int64
-		ssErr  error
-		wg     sync.WaitGroup
+		ssRuns   []sample
+		ssCounts []ssCount
+		ssRSS    int64
+		ssErr    error
+		wg       sync.WaitGroup
 	)
 	end := t0.Add(cfg.duration)
 	ssc := benchCmd{label: labelSS, argv: []string{"ss", "-tan"}}
@@ -490,11 +504,14 @@ func runLive(ctx context.Context, cfg liveConfig) (lr *liveResult, err error) {
 				ssErr = err
 				return
 			}
-			s, rss, err := runOnceRSS(ctx, cfg.ns, ssc, devnull)
+			var out bytes.Buffer
+			t0 := time.Now()
+			s, rss, err := runOnceRSSTo(ctx, cfg.ns, ssc, &out)
 			if err != nil {
 				ssErr = err
 				return
 			}
+			ssCounts = append(ssCounts, ssCount{start: t0, end: time.Now(), states: sscount.States(out.String())})
 			ssRuns = append(ssRuns, s)
 			ssRSS = max(ssRSS, rss)
 		}
@@ -568,6 +585,7 @@ func runLive(ctx context.Context, cfg liveConfig) (lr *liveResult, err error) {
 	}
 	lr.jsonExit = fmt.Sprintf("exited with status 0 %v after SIGINT", time.Since(quit).Round(time.Millisecond))
 
+	lr.exact = checkExact(docs, ssCounts)
 	lr.rows = []liveRow{
 		summarizeTracked(labelTUI, tuiArgs(cfg.ns, cfg.interval), tui.launched, tui.samples),
 		summarizeTracked(labelJSON, "tcptop "+strings.Join(jsonArgs(cfg.ns, cfg.interval), " ")+" > /dev/null", stream.launched, stream.samples),
@@ -579,6 +597,11 @@ func runLive(ctx context.Context, cfg liveConfig) (lr *liveResult, err error) {
 
 // runOnceRSS is runOnce that also returns the child's peak RSS in bytes.
 func runOnceRSS(ctx context.Context, ns string, c benchCmd, stdout *os.File) (sample, int64, error) {
+	return runOnceRSSTo(ctx, ns, c, stdout)
+}
+
+// runOnceRSSTo is runOnceRSS writing to any writer.
+func runOnceRSSTo(ctx context.Context, ns string, c benchCmd, stdout io.Writer) (sample, int64, error) {
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, c.argv...)...)
 	cmd.Stdout = stdout
 	var stderr bytes.Buffer
@@ -649,6 +672,12 @@ func reportLive(lr *liveResult, ns string) string {
 		perPoll := time.Duration(r.cpuShare() * float64(lr.interval))
 		w("| %s | %s | %s | %s | %s | %s / %s | %s | %s |\n", label, pct(r.cpuShare()), pct(user), pct(sys), ms(perPoll), pct(med), pct(mx), mib(r.peakRSS), mib(r.hwm))
 	}
+	e := lr.exact
+	w("\nEvery state count of the stream, document by document, against the `ss -tan` runs right before and after its poll: %d of %d bracketed documents within the two counts (%d with both counts equal: %d of those exact); %d documents were partial polls (`carried`), %d full.", e.within, e.bracketed, e.equal, e.exactEqual, e.partial, e.full)
+	if e.firstMiss != "" {
+		w(" First miss: %s.", e.firstMiss)
+	}
+	w("\n")
 	if lr.screen != "" {
 		w("\nThe monitor's screen at the end of the window (`tmux capture-pane -p`):\n\n```text\n%s\n```\n", lr.screen)
 	}

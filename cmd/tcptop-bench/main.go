@@ -93,6 +93,7 @@ type options struct {
 	out      string
 	tui      time.Duration // live window; 0: no live measurement
 	tuiIntv  time.Duration // the live run's --interval
+	allNetns int           // -all-netns: namespaces of the every-namespace mode (allnetns.go)
 }
 
 // refreshAge is how old the decaying sockets (TIME_WAIT, orphaned
@@ -155,6 +156,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "leave the namespace and holders running; print how to remove them")
 	fs.StringVar(&o.out, "o", "", "also write the markdown report to this `file`")
 	fs.DurationVar(&o.tui, "tui", 0, "first measure the live monitor, the JSON stream and ss -tan every interval side by side for this `duration` (e.g. 60s; needs tmux)")
+	fs.IntVar(&o.allNetns, "all-netns", 0, "instead of the sizes: spread -sockets over this many `namespaces` (one holder each) and measure the overview (tcptop -A, monitor and stream) against ss -tan once per interval in each namespace for -tui (default 45s)")
 	fs.DurationVar(&o.tuiIntv, "tui-interval", time.Second, "refresh `interval` of the -tui run")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -203,6 +205,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		o.tuiSizes = []int{100000}
 	} else {
 		o.tuiSizes = []int{slices.Max(o.sizes)}
+	}
+	if o.allNetns < 0 || o.allNetns > 1000 || o.allNetns > 0 && o.sockets/o.allNetns < minSockets {
+		return nil, usageError{code: 2, err: fmt.Errorf("-all-netns %d: want 1..1000 namespaces of at least %d sockets each", o.allNetns, minSockets)}
+	}
+	if o.allNetns > 0 && o.tui == 0 {
+		o.tui = 45 * time.Second
 	}
 	if o.runs < 1 && (o.tui == 0 || o.runs < 0) {
 		return nil, usageError{code: 2, err: fmt.Errorf("-runs %d: need at least 1 (0 only with -tui)", o.runs)}
@@ -298,6 +306,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (results 
 	}
 
 	started := time.Now()
+	if opts.allNetns > 0 {
+		res, err := runAllNetns(ctx, opts, tmp, tcptopDesc, args, stderr)
+		if res != nil && res.markdown != "" {
+			fmt.Fprint(stdout, res.markdown)
+			if opts.out != "" {
+				if werr := os.WriteFile(opts.out, []byte(res.markdown), 0o644); werr != nil && err == nil {
+					err = werr
+				}
+			}
+		}
+		return nil, err
+	}
 	// The kernel keeps the sockets of every namespace in one hash table,
 	// and each dump walks all of it: the sockets of a namespace just
 	// deleted (freed asynchronously) would slow the next size down.

@@ -212,6 +212,7 @@ func targets(ns []sizeNumbers, live []*result) string {
 			w("| %s: RSS <= 150 MiB | %.1f MiB | %s |\n", lr.label, m, yes(m <= 150))
 		}
 	}
+	w("%s", targets18(n, ns, live))
 	first, last := ns[0], ns[len(ns)-1]
 	if last.requested > first.requested {
 		for _, c := range []struct {
@@ -251,4 +252,60 @@ func sizesText(sizes []int) string {
 		return parts[0]
 	}
 	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
+}
+
+// targets18 is issue 18's table: the monitor and the stream at 1 s
+// against ss -tan once a second, exact counts, the one-shot ratios, and
+// how the ratios hold at the other sizes.
+func targets18(n sizeNumbers, ns []sizeNumbers, live []*result) string {
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	yes := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "**missed**"
+	}
+	w("\n### Targets (issue 18) at %d sockets\n\n| target | measured | |\n| --- | ---: | --- |\n", n.requested)
+	for _, r := range live {
+		if r.sockets != n.requested && len(live) > 1 {
+			continue
+		}
+		rs := r.live.rows
+		ss := rs[2].cpuShare()
+		for _, lr := range rs[:2] {
+			c := lr.cpuShare()
+			w("| %s at %v: <= 5%% of one core | %s%% | %s |\n", lr.label, r.live.interval, pct(c), yes(c <= 0.05))
+			w("| %s: <= 0.25x `ss -tan` once a second (same window) | %.2fx | %s |\n", lr.label, c/ss, yes(c/ss <= 0.25))
+			m := float64(max(lr.peakRSS, lr.hwm)) / (1 << 20)
+			w("| %s: RSS <= 120 MiB | %.1f MiB | %s |\n", lr.label, m, yes(m <= 120))
+		}
+		e := r.live.exact
+		w("| every state count exact at every poll (stream vs the ss runs around it) | %d of %d | %s |\n", e.within, e.bracketed, yes(e.bracketed > 0 && e.within == e.bracketed))
+	}
+	x := fratio(n.noProcs.wall, n.ss.wall)
+	w("| `--once --no-procs` <= 0.35x `ss -tan` wall | %.2fx | %s |\n", x, yes(x <= 0.35))
+	x = fratio(n.procs.wall, n.ss.wall)
+	w("| `--once` with attribution <= 0.8x `ss -tan` wall | %.2fx | %s |\n", x, yes(x <= 0.8))
+	x = fratio(n.procs.wall, n.ssp.wall)
+	w("| `--once` with attribution <= 0.07x `ss -tanp` wall | %.3fx | %s |\n", x, yes(x <= 0.07))
+	for _, o := range ns {
+		if o.requested == n.requested {
+			continue
+		}
+		for _, c := range []struct {
+			label  string
+			at, of float64
+		}{
+			{"`--no-procs` / `ss -tan`", fratio(o.noProcs.wall, o.ss.wall), fratio(n.noProcs.wall, n.ss.wall)},
+			{"attribution / `ss -tan`", fratio(o.procs.wall, o.ss.wall), fratio(n.procs.wall, n.ss.wall)},
+		} {
+			d := 0.0
+			if c.of > 0 {
+				d = c.at/c.of - 1
+			}
+			w("| at %d: %s within 20%% of %d's | %.2fx (%+.0f%%) | %s |\n", o.requested, c.label, n.requested, c.at, 100*d, yes(d >= -0.2 && d <= 0.2))
+		}
+	}
+	return b.String()
 }

@@ -71,6 +71,7 @@ func runAllNetns(c config, opt model.Options, stdout, stderr io.Writer) error {
 		}
 	}
 	var last *model.Overview
+	var enc output.OverviewEncoder // each namespace's snapshot encoded once
 	ticker := time.NewTicker(c.interval)
 	defer ticker.Stop()
 	for n := 0; count == 0 || n < count; n++ {
@@ -97,7 +98,7 @@ func runAllNetns(c config, opt model.Options, stdout, stderr io.Writer) error {
 		}
 		switch {
 		case c.json:
-			err = output.WriteOverviewJSON(stdout, ov, c.once)
+			err = enc.Write(stdout, ov, c.once)
 		default:
 			err = output.WriteOverviewText(stdout, ov, textOpt)
 			if err == nil && !c.once {

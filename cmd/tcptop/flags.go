@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/tcptop/tcptop/exporter"
 	"github.com/tcptop/tcptop/model"
@@ -171,6 +172,18 @@ var flagTable = []flagSpec{
 	{Name: "generate", Arg: "WHAT", Help: "print a shell completion (bash, zsh, fish) or the\nman page (man) and exit",
 		Values: func() []string { return []string{"bash", "zsh", "fish", "man"} },
 		bind:   func(fs *flag.FlagSet, c *config) { fs.StringVar(&c.generate, "generate", "", "") }},
+	{Name: "full-every", Arg: "DUR", Help: "the monitor and streams dump every state but\nESTABLISHED each poll (ESTABLISHED counted by the\nkernel, exact) and all sockets every DUR (default\n10s; 0: every poll); a filter or a drill-down dumps\nall every poll; what is older is marked with its age",
+		Values: func() []string { return []string{"0", "5s", "10s", "30s"} },
+		bind: func(fs *flag.FlagSet, c *config) {
+			fs.Func("full-every", "", func(s string) error {
+				d, err := time.ParseDuration(s)
+				if err != nil || d < 0 {
+					return fmt.Errorf("--full-every %q: want a duration such as 10s, or 0", s)
+				}
+				c.fullEvery = d
+				return nil
+			})
+		}},
 	{Name: "version", Help: "print the version and the commit",
 		bind: func(fs *flag.FlagSet, c *config) { fs.BoolVar(&c.version, "version", false, "") }},
 	{Name: "help", Help: "this help"},

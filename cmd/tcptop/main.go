@@ -182,6 +182,8 @@ type config struct {
 	thresholdsSet bool
 	// --record, --replay and the flight recorder (record.go)
 	rec recordFlags
+	// --full-every: the dump schedule of the monitor and streams (schedule.go)
+	fullEvery time.Duration
 }
 
 const usageText = `Usage: tcptop [flags]
@@ -205,7 +207,7 @@ Thresholds (--threshold NAME=VALUE; shares as 0.6 or 60%%):
 %s`
 
 func parseFlags(args []string, stdout io.Writer) (config, error) {
-	c := config{interval: time.Second, top: 10, procRoot: "/proc", theme: "auto", thresholds: model.DefaultThresholds()}
+	c := config{interval: time.Second, top: 10, procRoot: "/proc", theme: "auto", thresholds: model.DefaultThresholds(), fullEvery: defaultFullEvery}
 	fs := newFlagSet(&c)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -408,7 +410,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer tee.close(stderr)
-	poller := pipeline.New(pipeline.Config{Reader: tee, Thresholds: c.thresholds, Options: opt})
+	poller := pipeline.New(pipeline.Config{Reader: scheduled(k, tee), Thresholds: c.thresholds, Options: opt, FullEvery: c.scheduleFor(count)})
 	if count != 1 {
 		// A monitor lives for hours: trade a little GC work for memory.
 		// At 100k sockets the default 100 peaked near 157 MiB, 50 at

@@ -1,0 +1,201 @@
+package source
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The dump schedule's reads (issue 18). A full dump builds one netlink
+// message per socket, and at 100k sockets nine in ten are ESTABLISHED.
+// A dump masked to every other state still walks the table but builds
+// messages for the tenth that changes fast and matters most (listeners
+// and their queues, CLOSE_WAIT, TIME_WAIT, SYN_SENT...). The number of
+// ESTABLISHED sockets needs no dump at all: the kernel keeps it, per
+// namespace, in Tcp CurrEstab (/proc/net/snmp).
+//
+// What CurrEstab counts depends on the kernel (net/ipv4/tcp.c,
+// tcp_set_state): since "tcp: count CLOSE-WAIT sockets for
+// TCP_MIB_CURRESTAB" (Linux 6.10, backported to the stable 6.9.y, 6.6.y,
+// 6.1.y, 5.15.y, 5.10.y and 5.4.y series in mid 2024) ESTABLISHED plus
+// CLOSE_WAIT, as RFC 1213's tcpCurrEstab says; before it, ESTABLISHED only
+// (moving to CLOSE_WAIT decremented it). Which one a running kernel does
+// is learnt from its own full dumps (EstabCounting), so that backports
+// need no version table; before any tells, the version decides.
+
+// EstabCounting is what Tcp CurrEstab counts on this kernel.
+type EstabCounting uint8
+
+const (
+	// EstabUnknown: no full dump has told yet.
+	EstabUnknown EstabCounting = iota
+	// EstabWithCloseWait: ESTABLISHED + CLOSE_WAIT (Linux 6.10 and the
+	// stable series that took the fix).
+	EstabWithCloseWait
+	// EstabOnly: ESTABLISHED alone (older kernels).
+	EstabOnly
+)
+
+// Partial describes a Sample whose ESTABLISHED sockets were not dumped
+// in this poll (ReadPartial).
+type Partial struct {
+	// FullTime is when the ESTABLISHED sockets in Sample.Sockets were
+	// dumped: the last full Read. Their queues, peers and owners are that
+	// old.
+	FullTime time.Time
+	// Established is the number of ESTABLISHED sockets now, from the
+	// kernel's CurrEstab (less this dump's CLOSE_WAIT where it counts
+	// them); Carried is how many the sample holds from the full dump.
+	Established, Carried int
+	// Counting is how CurrEstab was read.
+	Counting EstabCounting
+}
+
+// NoEstablished is every state but ESTABLISHED: the mask of a partial
+// read's dump.
+const NoEstablished = AllStatesMask &^ (1 << Established)
+
+// carry is what a Kernel keeps of its last full read for partial ones.
+type carry struct {
+	time     time.Time
+	socks    []Socket // that dump's sockets (the sample's own slice, read-only)
+	estab    int      // how many of them are ESTABLISHED
+	procs    map[int32]*Process
+	counting EstabCounting
+}
+
+// FullTime is when the reader's last full dump ran (zero: never).
+func (k *Kernel) FullTime() time.Time { return k.carry.time }
+
+// Counting is what the reader has learnt CurrEstab counts.
+func (k *Kernel) Counting() EstabCounting { return k.carry.counting }
+
+// keepFull records a full read's ESTABLISHED sockets and what its
+// CurrEstab counted, for the partial reads after it.
+func (k *Kernel) keepFull(s *Sample) {
+	est, cw := 0, 0
+	for i := range s.Sockets {
+		switch s.Sockets[i].State {
+		case Established:
+			est++
+		case CloseWait:
+			cw++
+		}
+	}
+	// Kept by reference: a one-shot read never pays for a copy; a
+	// partial read copies the ESTABLISHED ones out.
+	k.carry.time, k.carry.socks, k.carry.estab, k.carry.procs = s.Time, s.Sockets, est, s.Procs
+	if ce, ok := s.Counters["CurrEstab"]; ok && cw > 0 {
+		// The counter was read just after the dump: under churn it is a
+		// few sockets off, so take the nearer reading. With no
+		// CLOSE_WAIT both readings agree and nothing is learnt.
+		with, without := absInt(int(ce)-est-cw), absInt(int(ce)-est)
+		switch {
+		case with < without:
+			k.carry.counting = EstabWithCloseWait
+		case without < with:
+			k.carry.counting = EstabOnly
+		}
+	}
+}
+
+func absInt(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// ReadPartial takes a Sample in which every state but ESTABLISHED is
+// dumped now (exact, with its owners), the ESTABLISHED sockets are those
+// of the last full Read (Sample.Partial.FullTime; their owners as then),
+// and Partial.Established is the exact number of ESTABLISHED sockets now
+// from the kernel's counter. Before any full Read, it is a full Read.
+func (k *Kernel) ReadPartial(ctx context.Context) (*Sample, error) {
+	if k.carry.time.IsZero() {
+		return k.Read(ctx)
+	}
+	states, last := k.opts.States, k.last
+	k.opts.States = states & NoEstablished
+	s, err := k.read(ctx)
+	k.opts.States, k.last = states, last // the size hint stays the full dump's
+	if err != nil {
+		return nil, err
+	}
+	cw := 0
+	for i := range s.Sockets {
+		if s.Sockets[i].State == CloseWait {
+			cw++
+		}
+	}
+	p := &Partial{FullTime: k.carry.time, Carried: k.carry.estab, Counting: k.carry.counting}
+	if p.Counting == EstabUnknown {
+		p.Counting = countingByVersion(k.m.procRoot)
+	}
+	ce, ok := s.Counters["CurrEstab"]
+	switch {
+	case !ok:
+		// No counter (snmp unreadable): the carried count is all there is.
+		p.Established = p.Carried
+	case p.Counting == EstabWithCloseWait:
+		p.Established = max(0, int(ce)-cw)
+	default:
+		p.Established = int(ce)
+	}
+	if states&(1<<Established) != 0 {
+		merged := make([]Socket, 0, len(s.Sockets)+k.carry.estab)
+		for i := range k.carry.socks {
+			if k.carry.socks[i].State == Established {
+				merged = append(merged, k.carry.socks[i])
+			}
+		}
+		carried := merged
+		s.Sockets = append(merged, s.Sockets...)
+		if len(k.carry.procs) > 0 {
+			if s.Procs == nil {
+				s.Procs = map[int32]*Process{}
+			}
+			for i := range carried {
+				for _, pid := range carried[i].Owners {
+					if _, ok := s.Procs[pid]; !ok {
+						if pr := k.carry.procs[pid]; pr != nil {
+							s.Procs[pid] = pr
+						}
+					}
+				}
+			}
+		}
+		s.Partial = p
+	}
+	return s, nil
+}
+
+// countingByVersion guesses what CurrEstab counts from the kernel's
+// release: with CLOSE_WAIT from 6.10 on (and in the stable series that
+// took the fix, which the full dumps then tell).
+func countingByVersion(procRoot string) EstabCounting {
+	b, err := os.ReadFile(procRoot + "/sys/kernel/osrelease")
+	if err != nil {
+		return EstabWithCloseWait
+	}
+	return countingOfRelease(strings.TrimSpace(string(b)))
+}
+
+// countingOfRelease is countingByVersion's rule for a release string.
+func countingOfRelease(rel string) EstabCounting {
+	f := strings.FieldsFunc(rel, func(r rune) bool { return r == '.' || r == '-' || r == '+' })
+	if len(f) < 2 {
+		return EstabWithCloseWait
+	}
+	major, err1 := strconv.Atoi(f[0])
+	minor, err2 := strconv.Atoi(f[1])
+	if err1 != nil || err2 != nil {
+		return EstabWithCloseWait
+	}
+	if major > 6 || major == 6 && minor >= 10 {
+		return EstabWithCloseWait
+	}
+	return EstabOnly
+}
