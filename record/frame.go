@@ -73,6 +73,9 @@ type meta struct {
 	UnreadablePIDs []int32           `cbor:"17,keyasint,omitempty"`
 	Privileged     bool              `cbor:"18,keyasint,omitempty"`
 	Groups         map[int32][]int32 `cbor:"19,keyasint,omitempty"`
+	// Partial marks a poll that dumped every state but ESTABLISHED
+	// (issue 18's schedule): its carried sockets are that old.
+	Partial *source.Partial `cbor:"20,keyasint,omitempty"`
 }
 
 // warning is a source.Warning with its error as text (and, for a path
@@ -180,6 +183,7 @@ func (c *codec) appendFrame(b []byte, s *source.Sample) ([]byte, error) {
 	}
 	m.EBPF = s.EBPF
 	m.UnreadablePIDs, m.Privileged, m.Groups = s.UnreadablePIDs, s.Privileged, s.Groups
+	m.Partial = s.Partial
 	if s.Procs == nil {
 		m.Nil |= 1
 	}
@@ -622,6 +626,7 @@ func (c *codec) readFrame(r *cursor) (*source.Sample, error) {
 	s.Sockstat = p.sockstat
 	s.EBPF = m.EBPF
 	s.UnreadablePIDs, s.Privileged, s.Groups = m.UnreadablePIDs, m.Privileged, m.Groups
+	s.Partial = m.Partial
 	if len(m.Counters) > 0 || len(m.CountersGone) > 0 {
 		n := maps.Clone(p.counters)
 		if n == nil {
