@@ -295,8 +295,10 @@ func TestExactLookupVethWithLoss(t *testing.T) {
 	if in.TotalRetrans == 0 || in.BytesRetrans == 0 {
 		t.Errorf("20%% loss but no retransmits: total %d bytes %d", in.TotalRetrans, in.BytesRetrans)
 	}
-	if in.BusyTime == 0 {
-		t.Errorf("busy time 0 after a lossy transfer")
+	// busy_time is counted in jiffies (4 ms at HZ=250): a transfer whose
+	// retransmits all went fast can read 0, so only its presence is sure.
+	if !in.Has(source.InfoLimited) {
+		t.Errorf("this kernel sends busy_time (4.10+), but the lookup has tcp_info of %d bytes", in.Len)
 	}
 }
 
