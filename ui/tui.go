@@ -14,6 +14,14 @@ import (
 	"github.com/tcptop/tcptop/themes"
 )
 
+// MaxWidth and MaxHeight bound the area the monitor draws in, so the cost
+// of a frame stays bounded on a huge terminal (issue 20 item 12: 2000x500
+// cost 300 MB and a third of a core with no sockets at all).
+const (
+	MaxWidth  = 400
+	MaxHeight = 150
+)
+
 // Minimum screen the monitor draws on; below it says so instead.
 const (
 	MinWidth  = 56
@@ -308,10 +316,14 @@ func (m *Model) setSize(w, h int) {
 func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
-		m.status.SetWidth(msg.Width)
-		m.input.SetWidth(max(10, msg.Width-4))
-		m.search.input.SetWidth(max(10, msg.Width-12))
-		m.setSize(msg.Width, msg.Height)
+		// A huge terminal (2000x500) must not make every frame huge:
+		// the monitor draws in at most MaxWidth x MaxHeight cells, top
+		// left, and leaves the rest of the screen empty.
+		w, h := min(msg.Width, MaxWidth), min(msg.Height, MaxHeight)
+		m.status.SetWidth(w)
+		m.input.SetWidth(max(10, w-4))
+		m.search.input.SetWidth(max(10, w-12))
+		m.setSize(w, h)
 		return m, nil
 	case tea.BackgroundColorMsg:
 		if m.autoTheme() {
