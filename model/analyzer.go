@@ -105,7 +105,7 @@ const SparkPoints = 120
 // snapshot (the one previous snapshot there is), whatever a front end did
 // with the snapshots in between (a paused monitor drops some).
 func Rebuild(snap *Snapshot, opt Options) *Snapshot {
-	n := Build(snap.Sample, nil, opt)
+	n := build(snap.Sample, nil, opt, snap)
 	n.Findings, n.History, n.Watching = snap.Findings, snap.History, snap.Watching
 	n.FindingsOmitted = snap.FindingsOmitted
 	n.Thresholds = snap.Thresholds

@@ -27,6 +27,12 @@ const UnknownName = "unknown"
 // Build computes a Snapshot from a Sample. prev (may be nil) is the
 // previous snapshot, for rates. Build does not modify the sample.
 func Build(s *source.Sample, prev *Snapshot, opt Options) *Snapshot {
+	return build(s, prev, opt, prev)
+}
+
+// build is Build reusing the carried sockets' tallies of from (see
+// carriedTallies) when they still hold.
+func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot) *Snapshot {
 	t0 := time.Now()
 	snap := &Snapshot{
 		Schema:              SchemaVersion,
@@ -63,9 +69,11 @@ func Build(s *source.Sample, prev *Snapshot, opt Options) *Snapshot {
 
 	lt := buildListeners(snap, s)
 	snap.lt, snap.opt = lt, opt
+	ct, n := carriedFor(s, from, lt, opt)
+	snap.carried = ct
 	buildEphemeral(snap, s, lt)
-	buildPeers(snap, s, lt, opt)
-	buildProcesses(snap, s, opt)
+	buildPeers(snap, s, lt, opt, ct, n)
+	buildProcesses(snap, s, opt, ct, n)
 	buildRates(snap, prev)
 	buildListenerDrops(snap, prev)
 	buildEBPF(snap, s, prev)
@@ -311,6 +319,12 @@ type peerAcc struct {
 	peer  Peer
 	local netip.Addr // outgoing: the local IP, while all sockets agree
 	mixed bool
+	// indexed: the peer's processes are in buildPeers' procIdx.
+	indexed bool
+	// remote and localText, when not empty, are Peer.Remote and (for an
+	// outgoing peer) local's text, made once per full dump
+	// (carriedTallies).
+	remote, localText string
 }
 
 // peerProcKey finds a process in a peer's list: a peer of a pre-fork
@@ -321,11 +335,75 @@ type peerProcKey struct {
 	pid  int32
 }
 
-func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options) {
-	index := map[peerKey]int32{}
-	procIdx := map[peerProcKey]int{}
+// buildPeers tallies s.Sockets[from:] and, when ct is not nil, the carried
+// sockets s.Sockets[:from] from ct.
+func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, ct *carriedTallies, from int) {
 	var accs []peerAcc
-	for i := range s.Sockets {
+	var index map[peerKey]int32
+	procIdx := map[peerProcKey]int{}
+	// indexProcs enters a peer's processes in procIdx: a peer made from
+	// the carried tallies is entered only when something adds to it.
+	indexProcs := func(ai int32) {
+		a := &accs[ai]
+		if !a.indexed {
+			a.indexed = true
+			for j := range a.peer.Processes {
+				procIdx[peerProcKey{ai, a.peer.Processes[j].PID}] = j
+			}
+		}
+	}
+	if ct != nil {
+		n := len(ct.out) + len(ct.onListenPort)
+		accs = make([]peerAcc, 0, n+n/8)
+		index = make(map[peerKey]int32, n+n/8)
+		ct.peerTallies(lt, func(k peerKey, pt *peerTally) {
+			ai, ok := index[k]
+			if !ok {
+				ai = int32(len(accs))
+				index[k] = ai
+				accs = append(accs, peerAcc{key: k, local: pt.local, mixed: pt.mixed, remote: pt.remote, localText: pt.localText})
+				a := &accs[ai]
+				a.peer.States, a.peer.Total = pt.states, pt.total
+				if len(pt.procs) > 0 {
+					a.peer.Processes = make([]PeerProcess, len(pt.procs))
+					for j := range pt.procs {
+						a.peer.Processes[j] = pt.procs[j].peerProcess(s)
+					}
+				}
+				return
+			}
+			a := &accs[ai]
+			if k.listener < 0 && !a.mixed && (pt.mixed || pt.local != a.local) {
+				a.mixed = true
+			}
+			for st, n := range pt.states {
+				a.peer.States[st] += n
+			}
+			a.peer.Total += pt.total
+			indexProcs(ai)
+			for i := range pt.procs {
+				t := &pt.procs[i]
+				j, ok := procIdx[peerProcKey{ai, t.pid}]
+				if !ok {
+					j = len(a.peer.Processes)
+					procIdx[peerProcKey{ai, t.pid}] = j
+					a.peer.Processes = append(a.peer.Processes, t.peerProcess(s))
+					continue
+				}
+				pp := &a.peer.Processes[j]
+				if t.anyInferred && pp.Group == 0 {
+					pp.Group = groupSize(s, t.pid)
+				}
+				pp.Sockets += t.sockets
+				if !t.allInferred {
+					pp.Inferred = false
+				}
+			}
+		})
+	} else {
+		index = map[peerKey]int32{}
+	}
+	for i := from; i < len(s.Sockets); i++ {
 		sk := &s.Sockets[i]
 		if !isPeerSocket(sk) || (!opt.Filter.Empty() && !opt.Filter.Match(sk, s.Procs)) {
 			continue
@@ -335,7 +413,7 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options) {
 		if !ok {
 			ai = int32(len(accs))
 			index[k] = ai
-			accs = append(accs, peerAcc{key: k, local: sk.Local.Addr().Unmap()})
+			accs = append(accs, peerAcc{key: k, local: sk.Local.Addr().Unmap(), indexed: true})
 		}
 		a := &accs[ai]
 		if k.listener < 0 && !a.mixed && sk.Local.Addr().Unmap() != a.local {
@@ -346,6 +424,7 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options) {
 		if !s.Attributed {
 			continue
 		}
+		indexProcs(ai)
 		for _, pid := range ownersOf(sk, true) {
 			j, ok := procIdx[peerProcKey{ai, pid}]
 			if !ok {
@@ -375,10 +454,18 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options) {
 		a.peer.Loopback = a.key.remote.Addr().IsLoopback()
 		if a.key.listener >= 0 {
 			a.peer.Key.Listener = snap.Listeners[a.key.listener].Addr
-			a.peer.Direction, a.peer.Remote, a.peer.Local = "in", a.key.remote.Addr().String(), snap.Listeners[a.key.listener].Local
+			a.peer.Direction, a.peer.Remote, a.peer.Local = "in", a.remote, snap.Listeners[a.key.listener].Local
+			if a.remote == "" {
+				a.peer.Remote = a.key.remote.Addr().String()
+			}
 		} else {
-			a.peer.Direction, a.peer.Remote = "out", a.key.remote.String()
-			a.peer.Local = a.local.String()
+			a.peer.Direction, a.peer.Remote, a.peer.Local = "out", a.remote, a.localText
+			if a.remote == "" {
+				a.peer.Remote = a.key.remote.String()
+			}
+			if a.localText == "" {
+				a.peer.Local = a.local.String()
+			}
 			if a.mixed {
 				a.peer.Local = "*"
 			}
@@ -418,12 +505,25 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options) {
 
 var unknownOwner = []int32{0}
 
-func buildProcesses(snap *Snapshot, s *source.Sample, opt Options) {
+// buildProcesses tallies s.Sockets[from:] and, when ct is not nil, the
+// carried sockets s.Sockets[:from] from ct.
+func buildProcesses(snap *Snapshot, s *source.Sample, opt Options, ct *carriedTallies, from int) {
 	if !s.Attributed {
 		return
 	}
 	rows := map[int32]*ProcessRow{}
-	for i := range s.Sockets {
+	if ct != nil {
+		for pid, t := range ct.procs {
+			r := newProcessRow(pid, s.Procs)
+			rows[pid] = r
+			r.States = t.states
+			r.Total = t.total
+			if t.anyInferred {
+				r.Group = groupSize(s, pid)
+			}
+		}
+	}
+	for i := from; i < len(s.Sockets); i++ {
 		sk := &s.Sockets[i]
 		if !opt.Filter.Empty() && !opt.Filter.Match(sk, s.Procs) {
 			continue

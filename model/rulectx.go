@@ -100,8 +100,17 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds) *ruleCtx {
 		}
 	}
 	staleAge := time.Duration(th.CloseWaitAgeSec * float64(time.Second))
+	from := 0
+	if ct := snap.carried; ct != nil {
+		// The carried sockets are ESTABLISHED: only their local
+		// addresses matter here.
+		for _, a := range ct.local {
+			c.local[a] = true
+		}
+		from = ct.n
+	}
 	var last netip.Addr
-	for i := range s.Sockets {
+	for i := from; i < len(s.Sockets); i++ {
 		sk := &s.Sockets[i]
 		// Few distinct local addresses: skip the map for a repeat.
 		if a := sk.Local.Addr(); a != last {

@@ -1,0 +1,249 @@
+package model
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/tcptop/tcptop/source"
+)
+
+// The carried ESTABLISHED sockets' share of a snapshot (issue 18, model
+// work proportional to change). A partial sample (source.Sample.Partial)
+// holds first the last full dump's ESTABLISHED sockets, the same ones at
+// every partial poll until the next full dump, then this poll's dump of
+// every other state. Their contributions to the peers, the processes and
+// the set of local addresses are tallied once, at the first partial poll
+// after a full dump, and the snapshots of the later partial polls reuse
+// them (Snapshot.carried, read-only once built), tallying only the fresh
+// sockets. The result is identical to tallying every socket: what depends
+// on this poll (the listener a socket came in through, process names,
+// inferred groups) is resolved at each poll from the tallies' keys.
+
+// carriedTallies is what the carried sockets contribute, as of one full
+// dump.
+type carriedTallies struct {
+	full       time.Time // Partial.FullTime
+	n          int       // Partial.Carried: s.Sockets[:n] are the carried ones
+	attributed bool
+	// ports are the ports with a listener when it was built: a socket on
+	// any other port is outgoing as long as the set stays the same.
+	ports map[uint16]bool
+	// out: sockets on no listener's port (outgoing, listener -1).
+	out map[peerKey]*peerTally
+	// onListenPort: sockets on a listener's port, by remote (its port 0
+	// when the socket resolved to a listener) and local endpoint; which
+	// listener they go to is looked up each poll.
+	onListenPort map[candKey]*peerTally
+	procs        map[int32]*procTally
+	local        []netip.Addr // distinct local addresses, unmapped, specified
+}
+
+type candKey struct {
+	remote   netip.AddrPort // unmapped
+	local    netip.AddrPort
+	resolved bool // lt.lookup(local) found a listener
+}
+
+type peerTally struct {
+	states StateCounts
+	total  int
+	local  netip.Addr // the first socket's local IP (unmapped)
+	mixed  bool       // some socket's local IP differs
+	procs  []ppTally
+	// remote is Peer.Remote of the peer this tally goes to; localText
+	// is local's text.
+	remote, localText string
+}
+
+type ppTally struct {
+	pid                      int32
+	sockets                  int
+	anyInferred, allInferred bool
+}
+
+// peerProcess is the PeerProcess of t's sockets alone, named as in s.
+func (t *ppTally) peerProcess(s *source.Sample) PeerProcess {
+	pp := PeerProcess{PID: t.pid, Name: UnknownName, Sockets: t.sockets, Inferred: t.pid != 0 && t.allInferred}
+	if t.pid != 0 {
+		pp.Name = procName(t.pid, s.Procs)
+	}
+	if t.anyInferred {
+		pp.Group = groupSize(s, t.pid)
+	}
+	return pp
+}
+
+type procTally struct {
+	states      StateCounts
+	total       int
+	anyInferred bool
+}
+
+// carriedFor returns the carried sockets' tallies for s (reused from
+// from's when they are still valid, else computed) and how many sockets
+// at the start of s.Sockets they stand for; nil, 0 when s is not a
+// partial sample or a filter is set (the lists then tally every socket).
+func carriedFor(s *source.Sample, from *Snapshot, lt listenTable, opt Options) (*carriedTallies, int) {
+	p := s.Partial
+	if p == nil || !opt.Filter.Empty() || p.Carried <= 0 || p.Carried > len(s.Sockets) {
+		return nil, 0
+	}
+	if from != nil {
+		if t := from.carried; t != nil && t.full.Equal(p.FullTime) && t.n == p.Carried &&
+			t.attributed == s.Attributed && t.validFor(lt) {
+			return t, t.n
+		}
+	}
+	for i := range p.Carried {
+		if s.Sockets[i].State != source.Established {
+			return nil, 0 // not the layout ReadPartial makes: tally everything
+		}
+	}
+	return newCarriedTallies(s, lt), p.Carried
+}
+
+// validFor reports whether every carried socket goes to the same kind of
+// peer (incoming through a listener, or outgoing) with this poll's
+// listeners as when the tallies were built.
+func (t *carriedTallies) validFor(lt listenTable) bool {
+	if len(lt) != len(t.ports) {
+		return false
+	}
+	for port := range lt {
+		if !t.ports[port] {
+			return false
+		}
+	}
+	for k := range t.onListenPort {
+		if _, ok := lt.lookup(k.local); ok != k.resolved {
+			return false
+		}
+	}
+	return true
+}
+
+func newCarriedTallies(s *source.Sample, lt listenTable) *carriedTallies {
+	n := s.Partial.Carried
+	t := &carriedTallies{
+		full: s.Partial.FullTime, n: n, attributed: s.Attributed,
+		ports:        make(map[uint16]bool, len(lt)),
+		out:          map[peerKey]*peerTally{},
+		onListenPort: map[candKey]*peerTally{},
+		procs:        map[int32]*procTally{},
+	}
+	for port := range lt {
+		t.ports[port] = true
+	}
+	seen := map[netip.Addr]bool{}
+	procAt := map[tallyProc]int{}
+	var last netip.Addr
+	for i := range n {
+		sk := &s.Sockets[i]
+		if a := sk.Local.Addr(); a != last {
+			last = a
+			if a = a.Unmap(); !a.IsUnspecified() && !seen[a] {
+				seen[a] = true
+				t.local = append(t.local, a)
+			}
+		}
+		if s.Attributed {
+			for _, pid := range ownersOf(sk, true) {
+				r := t.procs[pid]
+				if r == nil {
+					r = &procTally{}
+					t.procs[pid] = r
+				}
+				r.states[sk.State]++
+				r.total++
+				if sk.OwnerInferred {
+					r.anyInferred = true
+				}
+			}
+		}
+		if !isPeerSocket(sk) {
+			continue
+		}
+		remote := sk.Remote.Addr().Unmap()
+		var pt *peerTally
+		if t.ports[sk.Local.Port()] {
+			_, in := lt.lookup(sk.Local)
+			k := candKey{remote: netip.AddrPortFrom(remote, sk.Remote.Port()), local: sk.Local, resolved: in}
+			if in {
+				k.remote = netip.AddrPortFrom(remote, 0)
+			}
+			if pt = t.onListenPort[k]; pt == nil {
+				pt = newPeerTally(sk, k.remote, in)
+				t.onListenPort[k] = pt
+			}
+		} else {
+			k := peerKey{netip.AddrPortFrom(remote, sk.Remote.Port()), -1}
+			if pt = t.out[k]; pt == nil {
+				pt = newPeerTally(sk, k.remote, false)
+				t.out[k] = pt
+			}
+		}
+		pt.add(sk, s.Attributed, procAt)
+	}
+	return t
+}
+
+// tallyProc finds a process in a peer tally's list while it is built.
+type tallyProc struct {
+	pt  *peerTally
+	pid int32
+}
+
+// newPeerTally starts the tally of the peer at remote (incoming through
+// a listener when in) with sk, its first socket.
+func newPeerTally(sk *source.Socket, remote netip.AddrPort, in bool) *peerTally {
+	pt := &peerTally{local: sk.Local.Addr().Unmap()}
+	if in {
+		pt.remote = remote.Addr().String()
+	} else {
+		pt.remote, pt.localText = remote.String(), pt.local.String()
+	}
+	return pt
+}
+
+func (pt *peerTally) add(sk *source.Socket, attributed bool, procAt map[tallyProc]int) {
+	if sk.Local.Addr().Unmap() != pt.local {
+		pt.mixed = true
+	}
+	pt.states[sk.State]++
+	pt.total++
+	if !attributed {
+		return
+	}
+	for _, pid := range ownersOf(sk, true) {
+		// A map, not a search of the list: a peer of a pre-fork server
+		// has one entry per worker.
+		j, ok := procAt[tallyProc{pt, pid}]
+		if !ok {
+			j = len(pt.procs)
+			procAt[tallyProc{pt, pid}] = j
+			pt.procs = append(pt.procs, ppTally{pid: pid, allInferred: true})
+		}
+		pp := &pt.procs[j]
+		pp.sockets++
+		if sk.OwnerInferred {
+			pp.anyInferred = true
+		} else {
+			pp.allInferred = false
+		}
+	}
+}
+
+// peerTallies calls f with each carried peer tally and the key it has
+// with this poll's listeners.
+func (t *carriedTallies) peerTallies(lt listenTable, f func(peerKey, *peerTally)) {
+	for k, pt := range t.out {
+		f(k, pt)
+	}
+	for k, pt := range t.onListenPort {
+		pk := peerKey{k.remote, -1}
+		if k.resolved {
+			pk.listener, _ = lt.lookup(k.local)
+		}
+		f(pk, pt)
+	}
+}

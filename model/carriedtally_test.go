@@ -1,0 +1,175 @@
+package model
+
+import (
+	"fmt"
+	"net/netip"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/tcptop/tcptop/source"
+)
+
+// carriedSockets is a full dump's ESTABLISHED sockets: incoming to two
+// wildcard listeners on :80 (their order flips with their queues), to a
+// loopback-only listener's port from other addresses (outgoing, on a
+// listener's port), outgoing with mixed local addresses, shared, inferred
+// and unknown owners, IPv6 and IPv4-mapped addresses.
+func carriedSockets() []source.Socket {
+	var b sb
+	for i := range 300 {
+		remote := netip.AddrFrom4([4]byte{10, 1, byte(i / 50), byte(i)})
+		owners := []int32{10}
+		if i%7 == 0 {
+			owners = []int32{10, 11}
+		}
+		b.add(source.Established, "10.0.0.1:80", netip.AddrPortFrom(remote, uint16(1024+i)).String(), uint32(1000+i), owners, i%5 == 0)
+	}
+	for i := range 40 {
+		b.add(source.Established, "[2001:db8::1]:80", fmt.Sprintf("[2001:db8::%x]:%d", 100+i%6, 2000+i), uint32(2000+i), []int32{10}, false)
+		b.add(source.Established, "[::ffff:10.0.0.1]:80", fmt.Sprintf("[::ffff:10.2.0.%d]:%d", i%9, 3000+i), uint32(3000+i), []int32{11}, false)
+	}
+	for i := range 200 {
+		local := "10.0.0.1"
+		if i%13 == 0 {
+			local = "10.0.0.2"
+		}
+		var owners []int32
+		if i%11 != 0 {
+			owners = []int32{20}
+		}
+		b.add(source.Established, fmt.Sprintf("%s:%d", local, 33000+i), fmt.Sprintf("192.0.2.%d:443", i%4), uint32(4000+i), owners, false)
+	}
+	for i := range 20 {
+		// Local port 9000: a listener holds 127.0.0.1:9000 only, until
+		// a wildcard one comes.
+		b.add(source.Established, "10.0.0.1:9000", fmt.Sprintf("10.3.0.%d:%d", i%3, 5000+i), uint32(5000+i), []int32{30}, i%2 == 0)
+		b.add(source.Established, fmt.Sprintf("10.0.0.1:%d", 34000+i), "10.4.0.1:5432", uint32(6000+i), []int32{30}, false)
+	}
+	return b.socks
+}
+
+// freshSockets is poll i's dump of every state but ESTABLISHED.
+func freshSockets(i int) []source.Socket {
+	var b sb
+	l := b.add(source.Listen, "0.0.0.0:80", "0.0.0.0:0", 100, []int32{10, 11}, false)
+	l.RecvQ, l.SendQ = uint32(i%3), 128
+	l = b.add(source.Listen, "[::]:80", "[::]:0", 101, []int32{10}, false)
+	l.RecvQ, l.SendQ = uint32((i+1)%3), 128
+	b.add(source.Listen, "127.0.0.1:9000", "0.0.0.0:0", 102, []int32{30}, false)
+	if i >= 4 && i < 6 {
+		b.add(source.Listen, "0.0.0.0:9000", "0.0.0.0:0", 103, []int32{30}, false)
+	}
+	if i >= 6 {
+		b.add(source.Listen, "10.0.0.1:34005", "0.0.0.0:0", 104, []int32{30}, false)
+	}
+	for j := range 30 + i {
+		tw := b.add(source.TimeWait, fmt.Sprintf("10.0.0.1:%d", 35000+j), fmt.Sprintf("192.0.2.%d:443", j%3), 0, []int32{20}, j%2 == 0)
+		tw.Expires = uint32(1000 * j)
+	}
+	for j := range 30 {
+		cw := b.add(source.CloseWait, fmt.Sprintf("10.0.0.5:%d", 36000+j), "127.0.0.1:6379", uint32(7000+j), []int32{20}, false)
+		cw.Cookie = uint64(900000 + j) // the same sockets at every poll
+	}
+	// A local prober: TIME_WAIT to the nginx port from 10.0.0.2, an
+	// address of this host that only the carried sockets show.
+	for j := range 60 {
+		b.add(source.TimeWait, "10.0.0.9:80", fmt.Sprintf("10.0.0.2:%d", 40000+j), 0, nil, false)
+	}
+	b.add(source.SynRecv, "10.0.0.1:80", "10.1.0.1:60000", 0, []int32{10}, true)
+	b.add(source.SynSent, "10.0.0.9:37000", "10.1.0.1:443", 8000, []int32{40}, false)
+	for j := range b.socks {
+		if b.socks[j].Cookie < 900000 {
+			b.socks[j].Cookie += 100000 // distinct from the carried ones'
+		}
+	}
+	return b.socks
+}
+
+// TestCarriedTalliesEqualFullBuild: snapshots of partial samples built
+// with the carried sockets' tallies reused across polls equal, field by
+// field, those built by tallying every socket, through listeners that
+// reorder, appear on a carried socket's port and on new ports, process
+// names that change and inferred groups.
+func TestCarriedTalliesEqualFullBuild(t *testing.T) {
+	carried := carriedSockets()
+	full := time.Unix(1_800_000_000, 0)
+	incr, plain := NewAnalyzer(DefaultThresholds()), NewAnalyzer(DefaultThresholds())
+	var prevIncr *Snapshot
+	reused := 0
+	for i := range 9 {
+		s := incidentSample()
+		s.Time = full.Add(time.Duration(i) * time.Second)
+		s.Procs = map[int32]*source.Process{
+			10: {PID: 10, Name: "nginx"}, 11: {PID: 11, Name: "nginx"},
+			20: {PID: 20, Name: fmt.Sprintf("php-%d", i%2)}, 30: {PID: 30, Name: "app"},
+		}
+		s.Groups = map[int32][]int32{10: {10, 11}}
+		s.Sockets = append(append([]source.Socket{}, carried...), freshSockets(i)...)
+		if i > 0 {
+			s.Partial = &source.Partial{FullTime: full, Established: len(carried), Carried: len(carried)}
+		}
+		whole := *s
+		whole.Partial = nil
+		for _, opt := range []Options{{}, {Sort: mustSort(t, "-TIME_WAIT")}} {
+			got, want := Build(s, prevIncr, opt), Build(&whole, nil, opt)
+			compareSnapshots(t, fmt.Sprintf("poll %d %v Build", i, opt.Sort), got, want)
+		}
+		gotA, wantA := incr.Next(s, Options{}), plain.Next(&whole, Options{})
+		compareSnapshots(t, fmt.Sprintf("poll %d Next", i), gotA, wantA)
+		if !reflect.DeepEqual(gotA.Findings, wantA.Findings) {
+			t.Errorf("poll %d: findings differ:\n%+v\n%+v", i, gotA.Findings, wantA.Findings)
+		}
+		if len(gotA.Findings) < 1 || i == 8 && len(gotA.Findings) < 2 {
+			t.Errorf("poll %d: findings %v: the test checks too little of the rules", i, ruleNames(gotA.Findings))
+		}
+		if i > 1 && prevIncr != nil && gotA.carried == prevIncr.carried {
+			reused++
+		}
+		re, reWant := Rebuild(gotA, Options{Sort: mustSort(t, "total")}), Rebuild(wantA, Options{Sort: mustSort(t, "total")})
+		compareSnapshots(t, fmt.Sprintf("poll %d Rebuild", i), re, reWant)
+		if i > 0 && gotA.carried == nil {
+			t.Errorf("poll %d: a partial sample built without the carried tallies", i)
+		}
+		prevIncr = gotA
+	}
+	// Polls 2, 3, 5 and 7, 8 reuse; 4 and 6 change the listeners.
+	if reused < 5 {
+		t.Errorf("the carried tallies were reused at %d polls, want 5", reused)
+	}
+}
+
+func ruleNames(fs []Finding) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.Rule)
+	}
+	return out
+}
+
+func mustSort(t *testing.T, s string) SortKey {
+	t.Helper()
+	k, err := ParseSortKey(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func compareSnapshots(t *testing.T, what string, got, want *Snapshot) {
+	t.Helper()
+	for _, f := range []struct {
+		name      string
+		got, want any
+	}{
+		{"States", got.States, want.States}, {"Total", got.Total, want.Total},
+		{"Peers", got.Peers, want.Peers}, {"Processes", got.Processes, want.Processes},
+		{"Listeners", got.Listeners, want.Listeners}, {"Ephemeral", got.Ephemeral, want.Ephemeral},
+		{"LocalPorts", got.LocalPorts(), want.LocalPorts()},
+		{"Findings", got.Findings, want.Findings}, {"History", got.History, want.History},
+	} {
+		if !reflect.DeepEqual(f.got, f.want) {
+			t.Errorf("%s: %s differ:\n got %+v\nwant %+v", what, f.name, f.got, f.want)
+		}
+	}
+}
