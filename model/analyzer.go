@@ -47,12 +47,16 @@ type Point struct {
 // first seen, by cookie (for ages). It is not safe for concurrent use; the
 // snapshots it returns are never modified afterwards.
 type Analyzer struct {
-	th    Thresholds
-	prev  *Snapshot
-	ring  []Point // oldest first, at most HistoryLen
-	seen  map[uint64]seenAt
-	gen   uint32
-	start time.Time
+	th   Thresholds
+	prev *Snapshot
+	ring []Point // oldest first, at most HistoryLen
+	seen map[uint64]seenAt
+	// carried holds, while partial samples carry the same full dump's
+	// ESTABLISHED sockets, those sockets' first-seen times, out of seen
+	// (see carriedAges).
+	carried *carriedAges
+	gen     uint32
+	start   time.Time
 	// maxTracked is MaxTracked (a field so a test can make it small).
 	maxTracked int
 }
@@ -79,7 +83,7 @@ func (a *Analyzer) Next(s *source.Sample, opt Options) *Snapshot {
 	if a.start.IsZero() {
 		a.start = s.Time
 	}
-	snap.firstSeen, snap.AgesTruncated = a.observeAges(s)
+	snap.firstSeen, snap.firstSeenCarried, snap.AgesTruncated = a.observeAges(s)
 	c := newRuleCtx(snap, a.ring, &a.th)
 	a.ring = append(a.ring, c.point)
 	if len(a.ring) > HistoryLen {
@@ -110,7 +114,7 @@ func Rebuild(snap *Snapshot, opt Options) *Snapshot {
 	n.FindingsOmitted = snap.FindingsOmitted
 	n.Thresholds = snap.Thresholds
 	n.Rates, n.StateRates, n.Churn, n.Interval = snap.Rates, snap.StateRates, snap.Churn, snap.Interval
-	n.firstSeen, n.AgesTruncated = snap.firstSeen, snap.AgesTruncated
+	n.firstSeen, n.firstSeenCarried, n.AgesTruncated = snap.firstSeen, snap.firstSeenCarried, snap.AgesTruncated
 	n.EBPF = snap.EBPF // its rates are the poll's
 	keepListenerDrops(n, snap)
 	attachEBPF(n)
@@ -133,20 +137,31 @@ func tracked(st source.State) bool {
 }
 
 // observeAges updates the first-seen map from s and returns this poll's
-// view of it (cookie → Unix ms), which later polls never modify.
-func (a *Analyzer) observeAges(s *source.Sample) (map[uint64]int64, bool) {
+// view of it (cookie → Unix ms), which later polls never modify: the
+// fresh sockets' and, for a partial sample, the carried sockets' (shared
+// by the partial polls of one full dump).
+func (a *Analyzer) observeAges(s *source.Sample) (view, carried map[uint64]int64, truncated bool) {
 	a.gen++
 	now := s.Time.UnixMilli()
-	view := make(map[uint64]int64, len(a.seen)) // sized: growing it cost more than filling it
-	truncated := false
-	for i := range s.Sockets {
+	from, nc := 0, 0
+	if ca := a.carriedAgesFor(s, now); ca != nil {
+		from, nc, carried = ca.n, len(ca.view), ca.view
+	}
+	view = make(map[uint64]int64, len(a.seen)) // sized: growing it cost more than filling it
+	for i := from; i < len(s.Sockets); i++ {
 		sk := &s.Sockets[i]
 		if !tracked(sk.State) || sk.Cookie == 0 {
 			continue
 		}
 		e, ok := a.seen[sk.Cookie]
 		if !ok {
-			if len(a.seen) >= a.maxTracked {
+			if ms, in := carried[sk.Cookie]; in {
+				// Carried as ESTABLISHED and dumped now in another
+				// state: the carried time stands (and keeps it).
+				view[sk.Cookie] = ms
+				continue
+			}
+			if len(a.seen)+nc >= a.maxTracked {
 				truncated = true
 				continue
 			}
@@ -161,12 +176,80 @@ func (a *Analyzer) observeAges(s *source.Sample) (map[uint64]int64, bool) {
 			delete(a.seen, k)
 		}
 	}
-	return view, truncated
+	return view, carried, truncated
+}
+
+// carriedAges are the first-seen times of a full dump's ESTABLISHED
+// sockets while partial samples carry them (source.Sample.Partial: they
+// are s.Sockets[:n], the same at every partial poll until the next full
+// dump). They are the same at each of those polls, so they are kept once,
+// out of Analyzer.seen, and not walked again; view is read-only once made.
+type carriedAges struct {
+	full time.Time
+	n    int
+	view map[uint64]int64
+}
+
+// carriedAgesFor returns the carried sockets' first-seen times for s, or
+// nil when s carries none (or they do not all fit under maxTracked: then
+// every socket is observed as one dump). Times kept for another full
+// dump go back into seen, so the sockets of this poll find them.
+func (a *Analyzer) carriedAgesFor(s *source.Sample, now int64) *carriedAges {
+	p := s.Partial
+	if ca := a.carried; ca != nil {
+		if p != nil && ca.full.Equal(p.FullTime) && ca.n == p.Carried {
+			return ca
+		}
+		a.carried = nil
+		a.foldBack(ca.view)
+	}
+	if p == nil || p.Carried <= 0 || p.Carried > len(s.Sockets) {
+		return nil
+	}
+	for i := range p.Carried {
+		if s.Sockets[i].State != source.Established {
+			return nil
+		}
+	}
+	ca := &carriedAges{full: p.FullTime, n: p.Carried, view: make(map[uint64]int64, p.Carried)}
+	for i := range p.Carried {
+		sk := &s.Sockets[i]
+		if sk.Cookie == 0 {
+			continue
+		}
+		if e, ok := a.seen[sk.Cookie]; ok {
+			ca.view[sk.Cookie] = e.ms
+			delete(a.seen, sk.Cookie)
+			continue
+		}
+		if len(a.seen)+len(ca.view) >= a.maxTracked {
+			a.foldBack(ca.view)
+			return nil
+		}
+		ca.view[sk.Cookie] = now
+	}
+	a.carried = ca
+	return ca
+}
+
+// foldBack returns carried first-seen times to seen, as of the previous
+// poll: the sockets of this one refresh those still there.
+func (a *Analyzer) foldBack(view map[uint64]int64) {
+	for k, ms := range view {
+		if _, ok := a.seen[k]; !ok {
+			a.seen[k] = seenAt{ms: ms, gen: a.gen - 1}
+		}
+	}
 }
 
 // Tracked returns how many sockets have a first-seen time (for tests and
 // the memory bound).
-func (a *Analyzer) Tracked() int { return len(a.seen) }
+func (a *Analyzer) Tracked() int {
+	if a.carried != nil {
+		return len(a.seen) + len(a.carried.view)
+	}
+	return len(a.seen)
+}
 
 // SocketAge returns how long a socket has existed as far as tcptop knows,
 // and whether that is known. TIME_WAIT: from its timer (exact). Tracked
@@ -181,7 +264,7 @@ func (snap *Snapshot) SocketAge(sk *source.Socket) (time.Duration, bool) {
 	}
 	var age time.Duration
 	known := false
-	if ms, ok := snap.firstSeen[sk.Cookie]; ok && tracked(sk.State) {
+	if ms, ok := snap.firstSeenMS(sk.Cookie); ok && tracked(sk.State) {
 		age, known = snap.Time.Sub(time.UnixMilli(ms)), true
 	}
 	// CLOSE_WAIT: the kernel's time since the peer's last segment (its
@@ -196,8 +279,17 @@ func (snap *Snapshot) SocketAge(sk *source.Socket) (time.Duration, bool) {
 // seenBefore reports whether a tracked socket was already there at an
 // earlier poll.
 func (snap *Snapshot) seenBefore(sk *source.Socket) bool {
-	ms, ok := snap.firstSeen[sk.Cookie]
+	ms, ok := snap.firstSeenMS(sk.Cookie)
 	return ok && ms < snap.Time.UnixMilli()
+}
+
+// firstSeenMS is when the poll that first saw a socket ran (Unix ms).
+func (snap *Snapshot) firstSeenMS(cookie uint64) (int64, bool) {
+	if ms, ok := snap.firstSeen[cookie]; ok {
+		return ms, true
+	}
+	ms, ok := snap.firstSeenCarried[cookie]
+	return ms, ok
 }
 
 // Series returns a state's count over the snapshot's History, oldest first.

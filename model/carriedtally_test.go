@@ -57,10 +57,10 @@ func freshSockets(i int) []source.Socket {
 	l = b.add(source.Listen, "[::]:80", "[::]:0", 101, []int32{10}, false)
 	l.RecvQ, l.SendQ = uint32((i+1)%3), 128
 	b.add(source.Listen, "127.0.0.1:9000", "0.0.0.0:0", 102, []int32{30}, false)
-	if i >= 4 && i < 6 {
+	if i >= 4 && i < 7 {
 		b.add(source.Listen, "0.0.0.0:9000", "0.0.0.0:0", 103, []int32{30}, false)
 	}
-	if i >= 6 {
+	if i >= 7 {
 		b.add(source.Listen, "10.0.0.1:34005", "0.0.0.0:0", 104, []int32{30}, false)
 	}
 	for j := range 30 + i {
@@ -92,21 +92,40 @@ func freshSockets(i int) []source.Socket {
 // reorder, appear on a carried socket's port and on new ports, process
 // names that change and inferred groups.
 func TestCarriedTalliesEqualFullBuild(t *testing.T) {
-	carried := carriedSockets()
-	full := time.Unix(1_800_000_000, 0)
+	all := carriedSockets()
+	start := time.Unix(1_800_000_000, 0)
 	incr, plain := NewAnalyzer(DefaultThresholds()), NewAnalyzer(DefaultThresholds())
 	var prevIncr *Snapshot
 	reused := 0
-	for i := range 9 {
+	var full time.Time
+	var carried []source.Socket
+	for i := range 10 {
 		s := incidentSample()
-		s.Time = full.Add(time.Duration(i) * time.Second)
+		s.Time = start.Add(time.Duration(i) * time.Second)
 		s.Procs = map[int32]*source.Process{
 			10: {PID: 10, Name: "nginx"}, 11: {PID: 11, Name: "nginx"},
 			20: {PID: 20, Name: fmt.Sprintf("php-%d", i%2)}, 30: {PID: 30, Name: "app"},
 		}
 		s.Groups = map[int32][]int32{10: {10, 11}}
-		s.Sockets = append(append([]source.Socket{}, carried...), freshSockets(i)...)
-		if i > 0 {
+		fresh := freshSockets(i)
+		if i == 0 || i == 6 {
+			// A full dump: at the second one, some sockets are gone,
+			// new ones came (first seen now).
+			carried = all
+			if i == 6 {
+				carried = append(all[40:len(all):len(all)], all[:10]...)
+				for j := range 10 {
+					carried[len(carried)-10+j].Cookie += 500000
+				}
+			}
+			full = s.Time
+			s.Sockets = append(append([]source.Socket{}, carried...), fresh...)
+		} else {
+			// A carried socket now in CLOSE_WAIT: in the fresh dump too.
+			cw := carried[len(carried)-1]
+			cw.State = source.CloseWait
+			fresh = append(fresh, cw)
+			s.Sockets = append(append([]source.Socket{}, carried...), fresh...)
 			s.Partial = &source.Partial{FullTime: full, Established: len(carried), Carried: len(carried)}
 		}
 		whole := *s
@@ -117,10 +136,22 @@ func TestCarriedTalliesEqualFullBuild(t *testing.T) {
 		}
 		gotA, wantA := incr.Next(s, Options{}), plain.Next(&whole, Options{})
 		compareSnapshots(t, fmt.Sprintf("poll %d Next", i), gotA, wantA)
+		for j := range s.Sockets {
+			sk := &s.Sockets[j]
+			ga, gk := gotA.SocketAge(sk)
+			wa, wk := wantA.SocketAge(sk)
+			if ga != wa || gk != wk || gotA.seenBefore(sk) != wantA.seenBefore(sk) {
+				t.Errorf("poll %d: socket %d (%v): age %v %v, want %v %v", i, j, sk.State, ga, gk, wa, wk)
+				break
+			}
+		}
+		if incr.Tracked() != plain.Tracked() {
+			t.Errorf("poll %d: tracked %d, want %d", i, incr.Tracked(), plain.Tracked())
+		}
 		if !reflect.DeepEqual(gotA.Findings, wantA.Findings) {
 			t.Errorf("poll %d: findings differ:\n%+v\n%+v", i, gotA.Findings, wantA.Findings)
 		}
-		if len(gotA.Findings) < 1 || i == 8 && len(gotA.Findings) < 2 {
+		if len(gotA.Findings) < 1 || i == 9 && len(gotA.Findings) < 2 {
 			t.Errorf("poll %d: findings %v: the test checks too little of the rules", i, ruleNames(gotA.Findings))
 		}
 		if i > 1 && prevIncr != nil && gotA.carried == prevIncr.carried {
@@ -128,13 +159,14 @@ func TestCarriedTalliesEqualFullBuild(t *testing.T) {
 		}
 		re, reWant := Rebuild(gotA, Options{Sort: mustSort(t, "total")}), Rebuild(wantA, Options{Sort: mustSort(t, "total")})
 		compareSnapshots(t, fmt.Sprintf("poll %d Rebuild", i), re, reWant)
-		if i > 0 && gotA.carried == nil {
+		if s.Partial != nil && (gotA.carried == nil || gotA.firstSeenCarried == nil) {
 			t.Errorf("poll %d: a partial sample built without the carried tallies", i)
 		}
 		prevIncr = gotA
 	}
-	// Polls 2, 3, 5 and 7, 8 reuse; 4 and 6 change the listeners.
-	if reused < 5 {
+	// Polls 2, 3, 5, 8 and 9 reuse; 4 and 7 change the listeners, 6 is
+	// a full poll.
+	if reused != 5 {
 		t.Errorf("the carried tallies were reused at %d polls, want 5", reused)
 	}
 }
