@@ -321,10 +321,9 @@ type peerAcc struct {
 	mixed bool
 	// indexed: the peer's processes are in buildPeers' procIdx.
 	indexed bool
-	// remote and localText, when not empty, are Peer.Remote and (for an
-	// outgoing peer) local's text, made once per full dump
-	// (carriedTallies).
-	remote, localText string
+	// carried, when not nil, is the carried tally the peer was made
+	// from: its texts are made once per full dump.
+	carried *peerTally
 }
 
 // peerProcKey finds a process in a peer's list: a peer of a pre-fork
@@ -361,7 +360,7 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, c
 			if !ok {
 				ai = int32(len(accs))
 				index[k] = ai
-				accs = append(accs, peerAcc{key: k, local: pt.local, mixed: pt.mixed, remote: pt.remote, localText: pt.localText})
+				accs = append(accs, peerAcc{key: k, local: pt.local, mixed: pt.mixed, carried: pt})
 				a := &accs[ai]
 				a.peer.States, a.peer.Total = pt.states, pt.total
 				if len(pt.procs) > 0 {
@@ -454,17 +453,18 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, c
 		a.peer.Loopback = a.key.remote.Addr().IsLoopback()
 		if a.key.listener >= 0 {
 			a.peer.Key.Listener = snap.Listeners[a.key.listener].Addr
-			a.peer.Direction, a.peer.Remote, a.peer.Local = "in", a.remote, snap.Listeners[a.key.listener].Local
-			if a.remote == "" {
+			a.peer.Direction, a.peer.Local = "in", snap.Listeners[a.key.listener].Local
+			if a.carried != nil {
+				a.peer.Remote = a.carried.remote
+			} else {
 				a.peer.Remote = a.key.remote.Addr().String()
 			}
 		} else {
-			a.peer.Direction, a.peer.Remote, a.peer.Local = "out", a.remote, a.localText
-			if a.remote == "" {
-				a.peer.Remote = a.key.remote.String()
-			}
-			if a.localText == "" {
-				a.peer.Local = a.local.String()
+			a.peer.Direction = "out"
+			if a.carried != nil {
+				a.peer.Remote, a.peer.Local = a.carried.remote, a.carried.localText
+			} else {
+				a.peer.Remote, a.peer.Local = a.key.remote.String(), a.local.String()
 			}
 			if a.mixed {
 				a.peer.Local = "*"
