@@ -71,7 +71,7 @@ func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot) *Snaps
 	snap.lt, snap.opt = lt, opt
 	ct, n := carriedFor(s, from, lt, opt)
 	snap.carried = ct
-	buildEphemeral(snap, s, lt)
+	buildEphemeral(snap, s, lt, ct.portsFor(&s.Sysctl), n)
 	buildPeers(snap, s, lt, opt, ct, n)
 	buildProcesses(snap, s, opt, ct, n)
 	buildRates(snap, prev)
@@ -216,7 +216,9 @@ type destAcc struct {
 	next, drain uint32
 }
 
-func buildEphemeral(snap *Snapshot, s *source.Sample, lt listenTable) {
+// buildEphemeral tallies the sockets' ports; with cp, s.Sockets[:from]
+// from cp.
+func buildEphemeral(snap *Snapshot, s *source.Sample, lt listenTable, cp *carriedPorts, from int) {
 	sc := &s.Sysctl
 	e := &snap.Ephemeral
 	e.Destinations = []Destination{}
@@ -230,7 +232,12 @@ func buildEphemeral(snap *Snapshot, s *source.Sample, lt listenTable) {
 	// A port counts once however many sockets hold it (bitmap over 64k ports).
 	var used [65536 / 64]uint64
 	dests := map[destKey]*destAcc{}
-	for i := range s.Sockets {
+	var carried map[destKey]*carriedDest
+	start := 0
+	if cp != nil {
+		used, e.InUse, carried, start = cp.used, cp.inUse, cp.dests, from
+	}
+	for i := start; i < len(s.Sockets); i++ {
 		sk := &s.Sockets[i]
 		port := int(sk.Local.Port())
 		if port < sc.PortLow || port > sc.PortHigh || source.IsReserved(sc.Reserved, port) {
@@ -264,23 +271,37 @@ func buildEphemeral(snap *Snapshot, s *source.Sample, lt listenTable) {
 	if e.Usable > 0 {
 		e.Fraction = float64(e.InUse) / float64(e.Usable)
 	}
-	e.DestinationCount = len(dests)
-	list := make([]Destination, 0, len(dests))
+	list := make([]Destination, 0, len(dests)+len(carried))
 	for k, d := range dests {
 		dst := Destination{
 			Key:        DestKey{k.local, k.remote},
-			LocalIP:    k.local.String(),
-			Remote:     k.remote.String(),
 			InUse:      d.inUse,
 			TimeWait:   d.tw,
 			NextFreeMS: d.next,
 			DrainMS:    d.drain,
 		}
+		if c := carried[k]; c != nil {
+			dst.InUse += c.n
+			dst.LocalIP, dst.Remote = c.localIP, c.remote
+		} else {
+			dst.LocalIP, dst.Remote = k.local.String(), k.remote.String()
+		}
 		if e.Usable > 0 {
-			dst.Fraction = float64(d.inUse) / float64(e.Usable)
+			dst.Fraction = float64(dst.InUse) / float64(e.Usable)
 		}
 		list = append(list, dst)
 	}
+	for k, c := range carried {
+		if dests[k] != nil {
+			continue
+		}
+		dst := Destination{Key: DestKey{k.local, k.remote}, LocalIP: c.localIP, Remote: c.remote, InUse: c.n}
+		if e.Usable > 0 {
+			dst.Fraction = float64(dst.InUse) / float64(e.Usable)
+		}
+		list = append(list, dst)
+	}
+	e.DestinationCount = len(list)
 	slices.SortFunc(list, func(a, b Destination) int {
 		if c := cmp.Compare(b.InUse, a.InUse); c != 0 {
 			return c

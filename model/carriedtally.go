@@ -2,6 +2,7 @@ package model
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/tcptop/tcptop/source"
@@ -36,6 +37,38 @@ type carriedTallies struct {
 	onListenPort map[candKey]*peerTally
 	procs        map[int32]*procTally
 	local        []netip.Addr // distinct local addresses, unmapped, specified
+	// eph is the carried sockets' share of Snapshot.Ephemeral (nil: not
+	// tallied, the sample's ports are unknown).
+	eph *carriedPorts
+}
+
+// carriedPorts is the carried sockets' ephemeral ports, for one port
+// range and set of reserved ports.
+type carriedPorts struct {
+	low, high int
+	reserved  []source.PortRange
+	used      [65536 / 64]uint64 // the ports they hold
+	inUse     int                // how many
+	// dests: the outgoing ones per destination, with its texts.
+	dests map[destKey]*carriedDest
+}
+
+type carriedDest struct {
+	n               int
+	localIP, remote string
+}
+
+// portsFor returns the carried ports tallied with sc's range and
+// reserved ports, or nil.
+func (t *carriedTallies) portsFor(sc *source.Sysctls) *carriedPorts {
+	if t == nil || t.eph == nil || !sc.PortRangeParsed {
+		return nil
+	}
+	e := t.eph
+	if e.low != sc.PortLow || e.high != sc.PortHigh || !slices.Equal(e.reserved, sc.Reserved) {
+		return nil
+	}
+	return e
 }
 
 type candKey struct {
@@ -136,6 +169,10 @@ func newCarriedTallies(s *source.Sample, lt listenTable) *carriedTallies {
 	}
 	seen := map[netip.Addr]bool{}
 	procAt := map[tallyProc]int{}
+	sc := &s.Sysctl
+	if sc.PortRangeParsed {
+		t.eph = &carriedPorts{low: sc.PortLow, high: sc.PortHigh, reserved: slices.Clone(sc.Reserved), dests: map[destKey]*carriedDest{}}
+	}
 	var last netip.Addr
 	for i := range n {
 		sk := &s.Sockets[i]
@@ -158,6 +195,15 @@ func newCarriedTallies(s *source.Sample, lt listenTable) *carriedTallies {
 				if sk.OwnerInferred {
 					r.anyInferred = true
 				}
+			}
+		}
+		if e := t.eph; e != nil {
+			if !sk.Remote.Addr().IsValid() {
+				// Neither a peer nor surely outgoing for the ports
+				// (never so for an ESTABLISHED socket): not tallied.
+				t.eph = nil
+			} else {
+				e.add(sk, sc, t.ports[sk.Local.Port()] && lookupOK(lt, sk.Local))
 			}
 		}
 		if !isPeerSocket(sk) {
@@ -185,6 +231,34 @@ func newCarriedTallies(s *source.Sample, lt listenTable) *carriedTallies {
 		pt.add(sk, s.Attributed, procAt)
 	}
 	return t
+}
+
+func lookupOK(lt listenTable, local netip.AddrPort) bool {
+	_, ok := lt.lookup(local)
+	return ok
+}
+
+// add is buildEphemeral's tally of one carried socket; incoming: it came
+// in through a listener.
+func (e *carriedPorts) add(sk *source.Socket, sc *source.Sysctls, incoming bool) {
+	port := int(sk.Local.Port())
+	if port < sc.PortLow || port > sc.PortHigh || source.IsReserved(sc.Reserved, port) {
+		return
+	}
+	if e.used[port/64]&(1<<(port%64)) == 0 {
+		e.used[port/64] |= 1 << (port % 64)
+		e.inUse++
+	}
+	if sk.State == source.Listen || sk.Remote.Port() == 0 || incoming {
+		return
+	}
+	k := destKey{sk.Local.Addr().Unmap(), netip.AddrPortFrom(sk.Remote.Addr().Unmap(), sk.Remote.Port())}
+	d := e.dests[k]
+	if d == nil {
+		d = &carriedDest{localIP: k.local.String(), remote: k.remote.String()}
+		e.dests[k] = d
+	}
+	d.n++
 }
 
 // tallyProc finds a process in a peer tally's list while it is built.

@@ -107,6 +107,10 @@ func TestCarriedTalliesEqualFullBuild(t *testing.T) {
 			20: {PID: 20, Name: fmt.Sprintf("php-%d", i%2)}, 30: {PID: 30, Name: "app"},
 		}
 		s.Groups = map[int32][]int32{10: {10, 11}}
+		if i >= 9 {
+			// Reserved ports change: the carried ports are tallied again.
+			s.Sysctl.Reserved = append([]source.PortRange{{Lo: 33000, Hi: 33005}}, s.Sysctl.Reserved...)
+		}
 		fresh := freshSockets(i)
 		if i == 0 || i == 6 {
 			// A full dump: at the second one, some sockets are gone,
@@ -156,6 +160,9 @@ func TestCarriedTalliesEqualFullBuild(t *testing.T) {
 		}
 		if i > 1 && prevIncr != nil && gotA.carried == prevIncr.carried {
 			reused++
+			if (gotA.carried.portsFor(&s.Sysctl) == nil) != (i == 9) {
+				t.Errorf("poll %d: carried ports used %v", i, gotA.carried.portsFor(&s.Sysctl) != nil)
+			}
 		}
 		re, reWant := Rebuild(gotA, Options{Sort: mustSort(t, "total")}), Rebuild(wantA, Options{Sort: mustSort(t, "total")})
 		compareSnapshots(t, fmt.Sprintf("poll %d Rebuild", i), re, reWant)
