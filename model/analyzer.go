@@ -3,6 +3,7 @@ package model
 import (
 	"net/netip"
 	"time"
+	"unsafe"
 
 	"github.com/tcptop/tcptop/source"
 )
@@ -134,10 +135,14 @@ func tracked(st source.State) bool {
 
 // observeAges updates the first-seen map from s and returns this poll's
 // view of it (cookie → Unix ms), which later polls never modify.
-func (a *Analyzer) observeAges(s *source.Sample) (map[uint64]int64, bool) {
+//
+// The view is a slice aligned with s.Sockets (0: not tracked), not a map:
+// filling a map of every ESTABLISHED socket each poll was a good part of a
+// poll's cost.
+func (a *Analyzer) observeAges(s *source.Sample) ([]int64, bool) {
 	a.gen++
 	now := s.Time.UnixMilli()
-	view := make(map[uint64]int64, len(a.seen)) // sized: growing it cost more than filling it
+	view := make([]int64, len(s.Sockets))
 	truncated := false
 	for i := range s.Sockets {
 		sk := &s.Sockets[i]
@@ -154,7 +159,7 @@ func (a *Analyzer) observeAges(s *source.Sample) (map[uint64]int64, bool) {
 		}
 		e.gen = a.gen
 		a.seen[sk.Cookie] = e
-		view[sk.Cookie] = e.ms
+		view[i] = e.ms
 	}
 	for k, e := range a.seen {
 		if e.gen != a.gen {
@@ -181,7 +186,7 @@ func (snap *Snapshot) SocketAge(sk *source.Socket) (time.Duration, bool) {
 	}
 	var age time.Duration
 	known := false
-	if ms, ok := snap.firstSeen[sk.Cookie]; ok && tracked(sk.State) {
+	if ms, ok := snap.firstSeenOf(sk); ok && tracked(sk.State) {
 		age, known = snap.Time.Sub(time.UnixMilli(ms)), true
 	}
 	// CLOSE_WAIT: the kernel's time since the peer's last segment (its
@@ -196,8 +201,32 @@ func (snap *Snapshot) SocketAge(sk *source.Socket) (time.Duration, bool) {
 // seenBefore reports whether a tracked socket was already there at an
 // earlier poll.
 func (snap *Snapshot) seenBefore(sk *source.Socket) bool {
-	ms, ok := snap.firstSeen[sk.Cookie]
+	ms, ok := snap.firstSeenOf(sk)
 	return ok && ms < snap.Time.UnixMilli()
+}
+
+// firstSeenOf is when the Analyzer first saw sk (Unix ms), for a socket of
+// this snapshot's sample: found by its place in the sample when sk points
+// into it (the usual case, no lookup), else by its cookie.
+func (snap *Snapshot) firstSeenOf(sk *source.Socket) (int64, bool) {
+	if snap.Sample == nil || len(snap.firstSeen) == 0 {
+		return 0, false
+	}
+	socks := snap.Sample.Sockets
+	if len(socks) == len(snap.firstSeen) && len(socks) > 0 {
+		off := uintptr(unsafe.Pointer(sk)) - uintptr(unsafe.Pointer(&socks[0]))
+		if i := off / unsafe.Sizeof(socks[0]); off%unsafe.Sizeof(socks[0]) == 0 && i < uintptr(len(socks)) && &socks[i] == sk {
+			ms := snap.firstSeen[i]
+			return ms, ms != 0
+		}
+	}
+	for i := range socks {
+		if socks[i].Cookie == sk.Cookie && sk.Cookie != 0 && i < len(snap.firstSeen) {
+			ms := snap.firstSeen[i]
+			return ms, ms != 0
+		}
+	}
+	return 0, false
 }
 
 // Series returns a state's count over the snapshot's History, oldest first.

@@ -97,7 +97,7 @@ type Snapshot struct {
 
 	lt        listenTable
 	opt       Options
-	firstSeen map[uint64]int64 // cookie -> Unix ms of the first poll that saw it
+	firstSeen []int64 // per socket of Sample: Unix ms of the first poll that saw it (0: untracked)
 }
 
 // PollCost is a poll's cost in milliseconds.
