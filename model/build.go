@@ -64,9 +64,11 @@ func Build(s *source.Sample, prev *Snapshot, opt Options) *Snapshot {
 	lt := buildListeners(snap, s)
 	snap.lt, snap.opt = lt, opt
 	buildEphemeral(snap, s, lt)
+	// The previous snapshot's peer count, under the same filter, sizes
+	// this one's (another filter says nothing about it).
 	peerHint := 0
-	if prev != nil {
-		peerHint = len(prev.Peers) + len(prev.Peers)/8 + 16
+	if prev != nil && prev.Filter == snap.Filter {
+		peerHint = min(len(prev.Peers)+len(prev.Peers)/8+16, len(s.Sockets))
 	}
 	buildPeers(snap, s, lt, opt, peerHint)
 	buildProcesses(snap, s, opt)
