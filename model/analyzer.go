@@ -3,6 +3,7 @@ package model
 import (
 	"net/netip"
 	"time"
+	"unsafe"
 
 	"github.com/tcptop/tcptop/source"
 )
@@ -83,7 +84,7 @@ func (a *Analyzer) Next(s *source.Sample, opt Options) *Snapshot {
 	if a.start.IsZero() {
 		a.start = s.Time
 	}
-	snap.firstSeen, snap.firstSeenCarried, snap.AgesTruncated = a.observeAges(s)
+	snap.firstSeen, snap.AgesTruncated = a.observeAges(s)
 	c := newRuleCtx(snap, a.ring, &a.th)
 	a.ring = append(a.ring, c.point)
 	if len(a.ring) > HistoryLen {
@@ -114,7 +115,7 @@ func Rebuild(snap *Snapshot, opt Options) *Snapshot {
 	n.FindingsOmitted = snap.FindingsOmitted
 	n.Thresholds = snap.Thresholds
 	n.Rates, n.StateRates, n.Churn, n.Interval = snap.Rates, snap.StateRates, snap.Churn, snap.Interval
-	n.firstSeen, n.firstSeenCarried, n.AgesTruncated = snap.firstSeen, snap.firstSeenCarried, snap.AgesTruncated
+	n.firstSeen, n.AgesTruncated = snap.firstSeen, snap.AgesTruncated
 	n.EBPF = snap.EBPF // its rates are the poll's
 	keepListenerDrops(n, snap)
 	attachEBPF(n)
@@ -137,17 +138,22 @@ func tracked(st source.State) bool {
 }
 
 // observeAges updates the first-seen map from s and returns this poll's
-// view of it (cookie → Unix ms), which later polls never modify: the
-// fresh sockets' and, for a partial sample, the carried sockets' (shared
-// by the partial polls of one full dump).
-func (a *Analyzer) observeAges(s *source.Sample) (view, carried map[uint64]int64, truncated bool) {
+// view of it, which later polls never modify: a slice aligned with
+// s.Sockets (Unix ms; 0: not tracked), not a map: filling a map of every
+// ESTABLISHED socket each poll was a good part of a poll's cost. For a
+// partial sample the carried sockets' times are kept once per full dump
+// (carriedAges) and copied in; only the fresh sockets are looked up.
+func (a *Analyzer) observeAges(s *source.Sample) ([]int64, bool) {
 	a.gen++
 	now := s.Time.UnixMilli()
+	view := make([]int64, len(s.Sockets))
+	truncated := false
 	from, nc := 0, 0
+	var carried map[uint64]int64
 	if ca := a.carriedAgesFor(s, now); ca != nil {
 		from, nc, carried = ca.n, len(ca.view), ca.view
+		copy(view, ca.ms)
 	}
-	view = make(map[uint64]int64, len(a.seen)) // sized: growing it cost more than filling it
 	for i := from; i < len(s.Sockets); i++ {
 		sk := &s.Sockets[i]
 		if !tracked(sk.State) || sk.Cookie == 0 {
@@ -158,7 +164,7 @@ func (a *Analyzer) observeAges(s *source.Sample) (view, carried map[uint64]int64
 			if ms, in := carried[sk.Cookie]; in {
 				// Carried as ESTABLISHED and dumped now in another
 				// state: the carried time stands (and keeps it).
-				view[sk.Cookie] = ms
+				view[i] = ms
 				continue
 			}
 			if len(a.seen)+nc >= a.maxTracked {
@@ -169,14 +175,14 @@ func (a *Analyzer) observeAges(s *source.Sample) (view, carried map[uint64]int64
 		}
 		e.gen = a.gen
 		a.seen[sk.Cookie] = e
-		view[sk.Cookie] = e.ms
+		view[i] = e.ms
 	}
 	for k, e := range a.seen {
 		if e.gen != a.gen {
 			delete(a.seen, k)
 		}
 	}
-	return view, carried, truncated
+	return view, truncated
 }
 
 // carriedAges are the first-seen times of a full dump's ESTABLISHED
@@ -187,7 +193,8 @@ func (a *Analyzer) observeAges(s *source.Sample) (view, carried map[uint64]int64
 type carriedAges struct {
 	full time.Time
 	n    int
-	view map[uint64]int64
+	view map[uint64]int64 // by cookie
+	ms   []int64          // aligned with the carried sockets (0: no cookie)
 }
 
 // carriedAgesFor returns the carried sockets' first-seen times for s, or
@@ -211,14 +218,14 @@ func (a *Analyzer) carriedAgesFor(s *source.Sample, now int64) *carriedAges {
 			return nil
 		}
 	}
-	ca := &carriedAges{full: p.FullTime, n: p.Carried, view: make(map[uint64]int64, p.Carried)}
+	ca := &carriedAges{full: p.FullTime, n: p.Carried, view: make(map[uint64]int64, p.Carried), ms: make([]int64, p.Carried)}
 	for i := range p.Carried {
 		sk := &s.Sockets[i]
 		if sk.Cookie == 0 {
 			continue
 		}
 		if e, ok := a.seen[sk.Cookie]; ok {
-			ca.view[sk.Cookie] = e.ms
+			ca.view[sk.Cookie], ca.ms[i] = e.ms, e.ms
 			delete(a.seen, sk.Cookie)
 			continue
 		}
@@ -226,7 +233,7 @@ func (a *Analyzer) carriedAgesFor(s *source.Sample, now int64) *carriedAges {
 			a.foldBack(ca.view)
 			return nil
 		}
-		ca.view[sk.Cookie] = now
+		ca.view[sk.Cookie], ca.ms[i] = now, now
 	}
 	a.carried = ca
 	return ca
@@ -264,7 +271,7 @@ func (snap *Snapshot) SocketAge(sk *source.Socket) (time.Duration, bool) {
 	}
 	var age time.Duration
 	known := false
-	if ms, ok := snap.firstSeenMS(sk.Cookie); ok && tracked(sk.State) {
+	if ms, ok := snap.firstSeenOf(sk); ok && tracked(sk.State) {
 		age, known = snap.Time.Sub(time.UnixMilli(ms)), true
 	}
 	// CLOSE_WAIT: the kernel's time since the peer's last segment (its
@@ -279,17 +286,32 @@ func (snap *Snapshot) SocketAge(sk *source.Socket) (time.Duration, bool) {
 // seenBefore reports whether a tracked socket was already there at an
 // earlier poll.
 func (snap *Snapshot) seenBefore(sk *source.Socket) bool {
-	ms, ok := snap.firstSeenMS(sk.Cookie)
+	ms, ok := snap.firstSeenOf(sk)
 	return ok && ms < snap.Time.UnixMilli()
 }
 
-// firstSeenMS is when the poll that first saw a socket ran (Unix ms).
-func (snap *Snapshot) firstSeenMS(cookie uint64) (int64, bool) {
-	if ms, ok := snap.firstSeen[cookie]; ok {
-		return ms, true
+// firstSeenOf is when the Analyzer first saw sk (Unix ms), for a socket of
+// this snapshot's sample: found by its place in the sample when sk points
+// into it (the usual case, no lookup), else by its cookie.
+func (snap *Snapshot) firstSeenOf(sk *source.Socket) (int64, bool) {
+	if snap.Sample == nil || len(snap.firstSeen) == 0 {
+		return 0, false
 	}
-	ms, ok := snap.firstSeenCarried[cookie]
-	return ms, ok
+	socks := snap.Sample.Sockets
+	if len(socks) == len(snap.firstSeen) && len(socks) > 0 {
+		off := uintptr(unsafe.Pointer(sk)) - uintptr(unsafe.Pointer(&socks[0]))
+		if i := off / unsafe.Sizeof(socks[0]); off%unsafe.Sizeof(socks[0]) == 0 && i < uintptr(len(socks)) && &socks[i] == sk {
+			ms := snap.firstSeen[i]
+			return ms, ms != 0
+		}
+	}
+	for i := range socks {
+		if socks[i].Cookie == sk.Cookie && sk.Cookie != 0 && i < len(snap.firstSeen) {
+			ms := snap.firstSeen[i]
+			return ms, ms != 0
+		}
+	}
+	return 0, false
 }
 
 // Series returns a state's count over the snapshot's History, oldest first.

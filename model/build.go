@@ -69,10 +69,16 @@ func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot) *Snaps
 
 	lt := buildListeners(snap, s)
 	snap.lt, snap.opt = lt, opt
+	// The previous snapshot's peer count, under the same filter, sizes
+	// this one's (another filter says nothing about it).
+	peerHint := 0
+	if prev != nil && prev.Filter == snap.Filter {
+		peerHint = min(len(prev.Peers)+len(prev.Peers)/8+16, len(s.Sockets))
+	}
 	ct, n := carriedFor(s, from, lt, opt)
 	snap.carried = ct
 	buildEphemeral(snap, s, lt, ct.portsFor(&s.Sysctl), n)
-	buildPeers(snap, s, lt, opt, ct, n)
+	buildPeers(snap, s, lt, opt, peerHint, ct, n)
 	buildProcesses(snap, s, opt, ct, n)
 	buildRates(snap, prev)
 	buildListenerDrops(snap, prev)
@@ -355,27 +361,20 @@ type peerProcKey struct {
 	pid  int32
 }
 
-// buildPeers tallies s.Sockets[from:] and, when ct is not nil, the carried
-// sockets s.Sockets[:from] from ct.
-func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, ct *carriedTallies, from int) {
-	var accs []peerAcc
-	var index map[peerKey]int32
-	procIdx := map[peerProcKey]int{}
-	// indexProcs enters a peer's processes in procIdx: a peer made from
-	// the carried tallies is entered only when something adds to it.
-	indexProcs := func(ai int32) {
-		a := &accs[ai]
-		if !a.indexed {
-			a.indexed = true
-			for j := range a.peer.Processes {
-				procIdx[peerProcKey{ai, a.peer.Processes[j].PID}] = j
-			}
-		}
-	}
+// buildPeers lists the peers: s.Sockets[from:] and, when ct is not nil,
+// the carried sockets s.Sockets[:from] from ct. hint (the previous
+// snapshot's count) sizes the accumulators once: growing a slice of these
+// rows by doubling moved them several times over, a good part of Build's
+// cost.
+func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, hint int, ct *carriedTallies, from int) {
 	if ct != nil {
 		n := len(ct.out) + len(ct.onListenPort)
-		accs = make([]peerAcc, 0, n+n/8)
-		index = make(map[peerKey]int32, n+n/8)
+		hint = max(hint, n+n/8)
+	}
+	index := make(map[peerKey]int32, hint)
+	procIdx := map[peerProcKey]int{}
+	accs := make([]peerAcc, 0, hint)
+	if ct != nil {
 		ct.peerTallies(lt, func(k peerKey, pt *peerTally) {
 			ai, ok := index[k]
 			if !ok {
@@ -400,7 +399,9 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, c
 				a.peer.States[st] += n
 			}
 			a.peer.Total += pt.total
-			indexProcs(ai)
+			if !a.indexed {
+				indexPeerProcs(a, ai, procIdx)
+			}
 			for i := range pt.procs {
 				t := &pt.procs[i]
 				j, ok := procIdx[peerProcKey{ai, t.pid}]
@@ -420,8 +421,6 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, c
 				}
 			}
 		})
-	} else {
-		index = map[peerKey]int32{}
 	}
 	for i := from; i < len(s.Sockets); i++ {
 		sk := &s.Sockets[i]
@@ -444,7 +443,9 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, c
 		if !s.Attributed {
 			continue
 		}
-		indexProcs(ai)
+		if !a.indexed {
+			indexPeerProcs(a, ai, procIdx)
+		}
 		for _, pid := range ownersOf(sk, true) {
 			j, ok := procIdx[peerProcKey{ai, pid}]
 			if !ok {
@@ -521,6 +522,15 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, c
 	snap.Peers = make([]Peer, len(ptrs))
 	for i, a := range ptrs {
 		snap.Peers[i] = a.peer
+	}
+}
+
+// indexPeerProcs enters a peer's processes in procIdx: a peer made from
+// the carried tallies is entered only when something adds to it.
+func indexPeerProcs(a *peerAcc, ai int32, procIdx map[peerProcKey]int) {
+	a.indexed = true
+	for j := range a.peer.Processes {
+		procIdx[peerProcKey{ai, a.peer.Processes[j].PID}] = j
 	}
 }
 

@@ -97,10 +97,7 @@ type Snapshot struct {
 
 	lt        listenTable
 	opt       Options
-	firstSeen map[uint64]int64 // cookie -> Unix ms of the first poll that saw it
-	// firstSeenCarried is the same for the carried sockets of a partial
-	// sample (shared by the partial polls of one full dump).
-	firstSeenCarried map[uint64]int64
+	firstSeen []int64 // per socket of Sample: Unix ms of the first poll that saw it (0: untracked)
 	// carried: the carried sockets' tallies this snapshot was built
 	// with (partial samples only), for the next poll to reuse.
 	carried *carriedTallies

@@ -22,6 +22,22 @@ const (
 	MaxHeight = 150
 )
 
+// BoundScreen is the monitor's tea.WithFilter: it caps every
+// tea.WindowSizeMsg at MaxWidth x MaxHeight before bubbletea sees it, so
+// the terminal renderer too keeps, clears and diffs a screen of at most
+// that many cells. Bubbletea's renderer works on the whole alt screen on
+// every frame, whatever the view holds: at 2000x500 that is a million
+// cells (about 110 MB each for its two buffers) and a quarter of a core
+// at one frame a second. The rest of a bigger terminal stays blank, as the
+// monitor leaves it anyway (see Update). Other messages pass unchanged.
+func BoundScreen(_ tea.Model, msg tea.Msg) tea.Msg {
+	if ws, ok := msg.(tea.WindowSizeMsg); ok {
+		ws.Width, ws.Height = min(ws.Width, MaxWidth), min(ws.Height, MaxHeight)
+		return ws
+	}
+	return msg
+}
+
 // Minimum screen the monitor draws on; below it says so instead.
 const (
 	MinWidth  = 56

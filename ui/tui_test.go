@@ -642,3 +642,17 @@ func TestMissingCounters(t *testing.T) {
 		}
 	}
 }
+
+// BoundScreen caps the size bubbletea's renderer sees (issue 20 item 12)
+// and lets every other message through unchanged.
+func TestBoundScreen(t *testing.T) {
+	for _, c := range [][4]int{{2000, 500, MaxWidth, MaxHeight}, {120, 40, 120, 40}, {2000, 40, MaxWidth, 40}, {80, 900, 80, MaxHeight}} {
+		got := BoundScreen(nil, tea.WindowSizeMsg{Width: c[0], Height: c[1]})
+		if want := (tea.WindowSizeMsg{Width: c[2], Height: c[3]}); got != want {
+			t.Errorf("BoundScreen(%dx%d) = %v, want %v", c[0], c[1], got, want)
+		}
+	}
+	if got := BoundScreen(nil, tickMsg{seq: 3}); got != (tickMsg{seq: 3}) {
+		t.Errorf("BoundScreen(tickMsg) = %v", got)
+	}
+}

@@ -150,7 +150,7 @@ func runAllTUI(a *pipeline.AllPoller, c config) error {
 		Context:  ctx,
 		AllNetns: true,
 	})
-	p := tea.NewProgram(mdl, tea.WithFPS(15))
+	p := tea.NewProgram(mdl, tea.WithFPS(15), tea.WithFilter(ui.BoundScreen))
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

@@ -571,7 +571,7 @@ func runTUI(poller ui.Poller, opt model.Options, c config, k *source.Kernel, fli
 		FlightWindow: "last " + windowString(c.rec.flightWindow),
 	})
 	// A monitor must be cheap: it redraws at most 15 times a second.
-	p := tea.NewProgram(m, tea.WithFPS(15))
+	p := tea.NewProgram(m, tea.WithFPS(15), tea.WithFilter(ui.BoundScreen))
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
