@@ -10,13 +10,13 @@ import (
 	"github.com/tcptop/tcptop/source"
 )
 
-// Flight recorder defaults: 15 minutes, at most 256 MiB of encoded
-// chunks in memory (at 10k sockets a minute is well under 1 MiB; the
-// byte cap only bites at hundreds of thousands of sockets, and then the
-// oldest minutes go first).
+// Flight recorder defaults: 15 minutes, at most 64 MiB of encoded chunks
+// in memory (at 10k sockets a minute is well under 1 MiB; the byte cap
+// bites from about 100k sockets with churn, and then the oldest minutes go
+// first: a monitor must not take the memory of the machine it watches).
 const (
 	DefaultFlightWindow = 15 * time.Minute
-	DefaultFlightBytes  = 256 << 20
+	DefaultFlightBytes  = 64 << 20
 )
 
 // Flight is the flight recorder: the last Window of samples, encoded and

@@ -163,7 +163,7 @@ var flagTable = []flagSpec{
 		bind: func(fs *flag.FlagSet, c *config) { fs.StringVar(&c.rec.replay, "replay", "", "") }},
 	{Name: "at", Arg: "TIME", Help: "with --replay --once: the poll at TIME (\"15:04:05\",\nRFC 3339, or \"+5m\" from the start; default the last)",
 		bind: func(fs *flag.FlagSet, c *config) { fs.StringVar(&c.rec.at, "at", "", "") }},
-	{Name: "flight-window", Arg: "DUR", Help: "the flight recorder: the last DUR of polls kept in\nmemory (default 15m, at most 256 MiB; 0 turns it off);\nthe monitor's w key, or SIGUSR1, writes it to a file",
+	{Name: "flight-window", Arg: "DUR", Help: "the flight recorder: the last DUR of polls kept in\nmemory (default 15m, at most 64 MiB; 0 turns it off);\nthe monitor's w key, or SIGUSR1, writes it to a file",
 		bind: func(fs *flag.FlagSet, c *config) {
 			fs.DurationVar(&c.rec.flightWindow, "flight-window", record.DefaultFlightWindow, "")
 		}},
