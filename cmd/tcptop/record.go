@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"strconv"
@@ -68,8 +69,8 @@ func parseSize(s string) (int64, error) {
 		}
 	}
 	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || v <= 0 {
-		return 0, fmt.Errorf("%q is not a size (e.g. 100M, 2G)", s)
+	if err != nil || !(v > 0) || math.IsInf(v, 0) || v*float64(mult) >= 1<<62 {
+		return 0, fmt.Errorf("%s is not a size (e.g. 100M, 2G)", quoteCut(s))
 	}
 	return int64(v * float64(mult)), nil
 }
