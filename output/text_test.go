@@ -8,7 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/tcptop/tcptop/internal/fixture"
 
 	"github.com/tcptop/tcptop/model"
 	"github.com/tcptop/tcptop/source"
@@ -16,35 +17,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-// sample is one poll of a small web server: a full listener, a client, two
-// CLOSE_WAIT to redis, five TIME_WAIT to one destination.
-func sample() *source.Sample {
-	mk := func(st source.State, l, r string, inode uint32, owners ...int32) source.Socket {
-		return source.Socket{State: st, Local: netip.MustParseAddrPort(l), Remote: netip.MustParseAddrPort(r), Inode: inode, Owners: owners}
-	}
-	socks := []source.Socket{
-		{State: source.Listen, Local: netip.MustParseAddrPort("0.0.0.0:80"), Remote: netip.MustParseAddrPort("0.0.0.0:0"), RecvQ: 129, SendQ: 128, Inode: 1, Owners: []int32{10}},
-		mk(source.Established, "10.0.0.1:80", "10.0.0.5:50001", 2, 10),
-		mk(source.CloseWait, "127.0.0.1:35000", "127.0.0.1:6379", 3, 20),
-		mk(source.CloseWait, "127.0.0.1:35001", "127.0.0.1:6379", 4, 20),
-	}
-	for i := range 5 {
-		s := mk(source.TimeWait, netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(33000+i)).String(), "192.0.2.10:443", 0)
-		s.Expires = uint32(20000 + i*1000)
-		socks = append(socks, s)
-	}
-	return &source.Sample{
-		Time: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC), Host: "web1", Netns: "default",
-		Sockets: socks, Attributed: true,
-		Procs: map[int32]*source.Process{
-			10: {PID: 10, Name: "nginx", Cmdline: "nginx: worker process", User: "www-data"},
-			20: {PID: 20, Name: "php-fpm", Cmdline: "php-fpm: pool www", User: "www-data"},
-		},
-		Sysctl: source.Sysctls{PortLow: 32768, PortHigh: 60999, PortRangeParsed: true, Somaxconn: 128,
-			Raw: map[string]string{"net.ipv4.ip_local_port_range": "32768 60999", "net.core.somaxconn": "128"}},
-		Counters: map[string]int64{"ListenOverflows": 42, "ListenDrops": 42},
-	}
-}
+// sample is the fixture poll the goldens are made from.
+func sample() *source.Sample { return fixture.Sample() }
 
 func TestWriteTextGolden(t *testing.T) {
 	snap := model.NewAnalyzer(model.DefaultThresholds()).Next(sample(), model.Options{})

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcptop/tcptop/internal/fixture"
+
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
@@ -13,16 +15,8 @@ import (
 	"github.com/tcptop/tcptop/source"
 )
 
-// quietSamples are tuiSamples without the full accept queue and with the
-// overflow counters still: no finding at the default thresholds.
-func quietSamples() []*source.Sample {
-	ss := tuiSamples()
-	for _, s := range ss {
-		s.Sockets[0].RecvQ = 0
-		s.Counters["ListenOverflows"], s.Counters["ListenDrops"] = 42, 42
-	}
-	return ss
-}
+// quietSamples are the polls without a full queue (fixture.QuietPolls).
+func quietSamples() []*source.Sample { return fixture.QuietPolls() }
 
 // tuiWith is a monitor at w x h that has polled both samples.
 func tuiWith(t *testing.T, samples []*source.Sample, th *model.Thresholds, w, h int) Model {

@@ -5,12 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tcptop/tcptop/internal/fixture"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
@@ -40,32 +41,8 @@ func (f *fakeReader) Read(context.Context) (*source.Sample, error) {
 	return s, nil
 }
 
-// tuiSamples are two polls a second apart: more TIME_WAIT, a new
-// CLOSE_WAIT, listen overflows rising.
-func tuiSamples() []*source.Sample {
-	first, second := sample(), sample()
-	first.Sockets = first.Sockets[:len(first.Sockets)-2]
-	first.Sockets = append(first.Sockets[:3:3], first.Sockets[4:]...) // one CLOSE_WAIT fewer
-	first.Counters = map[string]int64{"ListenOverflows": 40, "ListenDrops": 40, "ActiveOpens": 100, "PassiveOpens": 50}
-	second.Time = first.Time.Add(time.Second)
-	second.Counters = map[string]int64{"ListenOverflows": 42, "ListenDrops": 42, "ActiveOpens": 110, "PassiveOpens": 55}
-	second.Took = source.Timings{Dump: 1500 * time.Microsecond, Attribute: 2 * time.Millisecond}
-	for _, s := range []*source.Sample{first, second} {
-		s.Sockets = append(s.Sockets, source.Socket{
-			State: source.SynSent, Local: netip.MustParseAddrPort("10.0.0.1:40000"),
-			Remote: netip.MustParseAddrPort("198.51.100.7:5432"), Inode: 50, Owners: []int32{20},
-			Timer: 1, Expires: 800, Retrans: 2,
-		})
-		// The same socket has the same cookie in both polls (ages).
-		for i := range s.Sockets {
-			sk := &s.Sockets[i]
-			sk.Cookie = uint64(sk.Local.Port())<<16 | uint64(sk.Remote.Port())
-		}
-		s.Procs[10].FDs, s.Procs[10].FDLimit = 12, 1024
-		s.Procs[20].FDs, s.Procs[20].FDLimit = 900, 1024
-	}
-	return []*source.Sample{first, second}
-}
+// tuiSamples are two polls a second apart (fixture.TwoPolls).
+func tuiSamples() []*source.Sample { return fixture.TwoPolls() }
 
 // tuiThresholds are thresholds low enough for the fixture to show four
 // findings: the full accept queue (critical), php-fpm's CLOSE_WAIT (critical:
