@@ -33,7 +33,7 @@ func runAllNetns(c config, opt model.Options, stdout, stderr io.Writer) error {
 	if c.listenSet {
 		// The exporter serves eBPF counts per namespace as --ebpf says
 		// (one program set for every namespace).
-		tracer, closeTracer, err := openTracer(c.ebpf, c.btf)
+		tracer, closeTracer, err := openTracer(c.ebpf, c.btf, c.onePoll())
 		if err != nil {
 			return err
 		}

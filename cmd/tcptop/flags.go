@@ -85,7 +85,7 @@ var flagTable = []flagSpec{
 				return c.thresholds.Set(s)
 			})
 		}},
-	{Name: "ebpf", Arg: "MODE", Help: "in-kernel counting of every connection (short-lived ones,\nthe process that connected, retransmits, resets, drops):\nauto (default: where BTF and CAP_BPF+CAP_PERFMON or\nCAP_SYS_ADMIN allow; else says why), on (fail if it\ncannot load) or off",
+	{Name: "ebpf", Arg: "MODE", Help: "in-kernel counting of every connection (short-lived ones,\nthe process that connected, retransmits, resets, drops):\nauto (default: where BTF and CAP_BPF+CAP_PERFMON or\nCAP_SYS_ADMIN allow, and not for a single poll;\nelse says why), on (fail if it cannot load) or off",
 		Values: func() []string { return []string{ebpfAuto, "on", "off"} },
 		bind:   func(fs *flag.FlagSet, c *config) { fs.StringVar(&c.ebpf, "ebpf", ebpfAuto, "") }},
 	{Name: "btf", Arg: "PATH", Help: "the kernel's BTF for --ebpf (default\n/sys/kernel/btf/vmlinux)", Complete: "file",

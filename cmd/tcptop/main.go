@@ -387,7 +387,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runAllNetns(c, opt, stdout, stderr)
 	}
 
-	tracer, closeTracer, err := openTracer(c.ebpf, c.btf)
+	tracer, closeTracer, err := openTracer(c.ebpf, c.btf, c.onePoll())
 	if err != nil {
 		return err
 	}
