@@ -2,7 +2,9 @@ package source_test
 
 import (
 	"context"
+	"io"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -172,5 +174,144 @@ func TestCloseWaitInfoCarried(t *testing.T) {
 	third, none := ages()
 	if len(third) != 6 || none != 0 {
 		t.Fatalf("third read: %d with tcp_info, %d without; want all 6", len(third), none)
+	}
+}
+
+// cwPopulation makes, in ns, est ESTABLISHED connections and cw server
+// sockets in CLOSE_WAIT (their clients closed), all kept open until the
+// test ends.
+func cwPopulation(t *testing.T, ns *source.Namespace, est, cw int) {
+	t.Helper()
+	var held []io.Closer
+	t.Cleanup(func() {
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	err := ns.Do(func() error {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		held = append(held, ln)
+		for i := range est + cw {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				return err
+			}
+			s, err := ln.Accept()
+			if err != nil {
+				return err
+			}
+			held = append(held, s)
+			if i < cw {
+				c.Close() // the peer's FIN: s is in CLOSE_WAIT from now
+			} else {
+				held = append(held, c)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// cwInfos is the tcp_info of socks' CLOSE_WAIT sockets by cookie (nil
+// where there is none).
+func cwInfos(socks []source.Socket) map[uint64]*source.TCPInfo {
+	m := map[uint64]*source.TCPInfo{}
+	for _, sk := range socks {
+		if sk.State == source.CloseWait {
+			m[sk.Cookie] = sk.Info
+		}
+	}
+	return m
+}
+
+// sameInfo compares two tcp_infos of one idle socket taken apart by at
+// most gap: equal but for the times since the last segments, which grow
+// by at most gap between them.
+func sameInfo(a, b source.TCPInfo, gap time.Duration) bool {
+	within := func(x, y uint32) bool {
+		d := int64(y) - int64(x)
+		return d >= -gap.Milliseconds()-1 && d <= gap.Milliseconds()+1
+	}
+	if !within(a.LastAckRecv, b.LastAckRecv) || !within(a.LastDataRecv, b.LastDataRecv) || !within(a.LastDataSent, b.LastDataSent) {
+		return false
+	}
+	a.LastAckRecv, a.LastDataRecv, a.LastDataSent = 0, 0, 0
+	b.LastAckRecv, b.LastDataRecv, b.LastDataSent = 0, 0, 0
+	return a == b
+}
+
+// The first read's CLOSE_WAIT dump, run alongside the main one on a
+// socket of its own, gives the same tcp_info as the dump made after it
+// on the reader's socket (later reads' way), on a namespace of 300
+// connections and 40 CLOSE_WAIT sockets.
+func TestCloseWaitAheadSameAsAfter(t *testing.T) {
+	name, ns := nstest.New(t, "tcptop-cwahead")
+	cwPopulation(t, ns, 300, 40)
+	time.Sleep(300 * time.Millisecond)
+	open := func() *source.Kernel {
+		k, err := source.Open(source.Options{Netns: name, CloseWaitInfo: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { k.Close() })
+		return k
+	}
+	// One dump without tcp_info, given it by each way in turn.
+	plain, err := source.Open(source.Options{Netns: name, CloseWaitInfo: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	s, err := plain.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(cwInfos(s.Sockets)); n != 40 {
+		t.Fatalf("%d CLOSE_WAIT sockets, want 40", n)
+	}
+	t0 := time.Now()
+	after := slices.Clone(s.Sockets)
+	if started, err := source.AgeCloseWait(open(), after, false); err != nil || started {
+		t.Fatalf("after: started %v, %v", started, err)
+	}
+	ahead := slices.Clone(s.Sockets)
+	if started, err := source.AgeCloseWait(open(), ahead, true); err != nil || !started {
+		t.Fatalf("ahead: started %v, %v; want started", started, err)
+	}
+	gap := time.Since(t0)
+	a, b := cwInfos(after), cwInfos(ahead)
+	for c, ia := range a {
+		ib := b[c]
+		if ia == nil || ib == nil {
+			t.Fatalf("cookie %x: tcp_info after %v, ahead %v", c, ia != nil, ib != nil)
+		}
+		if !sameInfo(*ia, *ib, gap) {
+			t.Errorf("cookie %x: ahead %+v, after %+v (taken %v apart)", c, *ib, *ia, gap)
+		}
+	}
+	// A Read that starts it (a large enough table) gives every CLOSE_WAIT
+	// socket the same tcp_info too; the next Read keeps them, carried.
+	defer source.SetCloseWaitAheadMin(0)()
+	k := open()
+	for i := range 2 {
+		s, err := k.Read(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		gap = time.Since(t0)
+		r := cwInfos(s.Sockets)
+		if len(r) != len(a) {
+			t.Fatalf("read %d: %d CLOSE_WAIT, want %d", i, len(r), len(a))
+		}
+		for c, ia := range a {
+			if r[c] == nil || !sameInfo(*ia, *r[c], gap) {
+				t.Errorf("read %d, cookie %x: %+v, want %+v give or take %v", i, c, r[c], *ia, gap)
+			}
+		}
 	}
 }

@@ -48,6 +48,7 @@ type Kernel struct {
 	ns     *Namespace
 	dumper *Dumper
 	last   int       // sockets in the last dump, for the next size hint
+	dumped bool      // a dump succeeded: this is no longer the first read
 	js     joinState // this namespace's attribution history
 	round  uint64    // the last scan round this reader took part in
 	// The CLOSE_WAIT sockets' tcp_info of the last masked dump, by
@@ -123,10 +124,12 @@ func (k *Kernel) read(ctx context.Context) (*Sample, error) {
 	if m.attr != nil {
 		round, started = m.scanFor(k)
 	}
-	socks, err := k.dumper.Dump(k.opts.States, k.opts.Ext, k.sizeHint())
+	hint := k.sizeHint()
+	ahead := k.startCloseWait(hint) // the first read only (closewait.go)
+	socks, err := k.dumper.Dump(k.opts.States, k.opts.Ext, hint)
 	if err == nil {
-		k.last = len(socks)
-		if aerr := k.ageCloseWait(socks); aerr != nil {
+		k.last, k.dumped = len(socks), true
+		if aerr := k.ageCloseWait(socks, ahead); aerr != nil {
 			s.Warnings = append(s.Warnings, Warning{Kind: WarnCloseWaitAge, Err: aerr})
 		}
 		if derr := k.listenDrops(socks); derr != nil {
@@ -138,6 +141,9 @@ func (k *Kernel) read(ctx context.Context) (*Sample, error) {
 		<-round.done
 	}
 	if err != nil {
+		if ahead != nil {
+			<-ahead.done // its socket closed before the error returns
+		}
 		if errors.Is(err, ErrNoInetDiag) {
 			return nil, err
 		}
