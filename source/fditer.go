@@ -140,10 +140,14 @@ func (a *Attributor) iterAllowed() error {
 }
 
 // iterPass lists every socket fd and indexes the records by tgid. On
-// error the iterator is dropped for good and the scan reads /proc.
+// error the scan reads /proc, and the iterator is dropped for good unless
+// the error was tcptop running out of descriptors.
 func (a *Attributor) iterPass() bool {
 	it := &a.iter
 	recs, err := it.lister.List(it.recs[:0])
+	if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
+		return false // no descriptor for the pass: this scan reads /proc
+	}
 	if err != nil {
 		it.lister.Close()
 		it.lister, it.err = nil, err
