@@ -108,7 +108,7 @@ func (a *Attributor) iterUsable(pending, total int64) bool {
 	if !it.tried {
 		it.tried = true
 		if it.err = a.iterAllowed(); it.err == nil {
-			it.lister, it.err = sockfds.Load()
+			it.lister, it.err = sockfds.Load("")
 		}
 	}
 	return it.lister != nil

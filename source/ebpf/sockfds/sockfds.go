@@ -17,6 +17,7 @@ import (
 	"io"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 )
 
@@ -38,24 +39,44 @@ type Lister struct {
 	buf  []byte
 }
 
-// Load loads and attaches the iterator. It needs CAP_BPF and
-// CAP_PERFMON (or CAP_SYS_ADMIN), the kernel's BTF and Linux 5.8+; the
-// error says which is missing as the kernel or cilium/ebpf reports it.
-func Load() (*Lister, error) {
+// DefaultBTFPath is where the running kernel describes its types.
+const DefaultBTFPath = "/sys/kernel/btf/vmlinux"
+
+// Load loads and attaches the iterator. It needs CAP_BPF and CAP_PERFMON
+// (or CAP_SYS_ADMIN), the kernel's BTF at btfPath (DefaultBTFPath when
+// empty) and Linux 5.8+; the error says which is missing as the kernel or
+// cilium/ebpf reports it.
+func Load(btfPath string) (*Lister, error) {
+	if btfPath == "" {
+		btfPath = DefaultBTFPath
+	}
 	spec, err := loadSockfds()
 	if err != nil {
 		return nil, fmt.Errorf("sockfds: %w", err)
 	}
-	var objs sockfdsObjects
-	if err := spec.LoadAndAssign(&objs, nil); err != nil {
-		return nil, fmt.Errorf("sockfds: load: %w", err)
+	prog, err := fastLoad(spec, btfPath)
+	if errors.Is(err, errFastLoad) {
+		// The full CO-RE path: cilium/ebpf parses the whole BTF.
+		var objs sockfdsObjects
+		kernel, kerr := btf.LoadSpec(btfPath)
+		if kerr != nil {
+			return nil, fmt.Errorf("sockfds: kernel BTF: %w", kerr)
+		}
+		opts := &ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{KernelTypes: kernel}}
+		if err := spec.LoadAndAssign(&objs, opts); err != nil {
+			return nil, fmt.Errorf("sockfds: load: %w", err)
+		}
+		prog, err = objs.SockFds, nil
 	}
-	it, err := link.AttachIter(link.IterOptions{Program: objs.SockFds})
 	if err != nil {
-		objs.Close()
+		return nil, fmt.Errorf("sockfds: %w", err)
+	}
+	it, err := link.AttachIter(link.IterOptions{Program: prog})
+	if err != nil {
+		prog.Close()
 		return nil, fmt.Errorf("sockfds: attach: %w", err)
 	}
-	return &Lister{prog: objs.SockFds, link: it, buf: make([]byte, 64<<10)}, nil
+	return &Lister{prog: prog, link: it, buf: make([]byte, 64<<10)}, nil
 }
 
 // List appends every socket fd of every thread group leader to fds, in
