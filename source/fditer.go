@@ -139,11 +139,15 @@ func (a *Attributor) iterAllowed() error {
 	return nil
 }
 
-// iterPass lists every socket fd and indexes the records by tgid. On
+// iterPass lists every socket fd (pending: the fds to read, a size hint) and indexes the records by tgid. On
 // error the scan reads /proc, and the iterator is dropped for good unless
 // the error was tcptop running out of descriptors.
-func (a *Attributor) iterPass() bool {
+func (a *Attributor) iterPass(pending int64) bool {
 	it := &a.iter
+	if int64(cap(it.recs)) < pending {
+		// Most fds to read are sockets: one allocation for the pass.
+		it.recs = make([]sockfds.FD, 0, pending)
+	}
 	recs, err := it.lister.List(it.recs[:0])
 	if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
 		return false // no descriptor for the pass: this scan reads /proc

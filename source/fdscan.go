@@ -218,7 +218,7 @@ func (a *Attributor) scanAll(r *ScanResult, policy readPolicy, sinceGen uint64, 
 		return cs
 	})
 	if deferred.Load() > 0 {
-		if a.iterUsable(pendingFDs.Load(), totalFDs.Load()) && a.iterPass() {
+		if a.iterUsable(pendingFDs.Load(), totalFDs.Load()) && a.iterPass(pendingFDs.Load()) {
 			defs := a.deferredOf(entries)
 			a.runWorkers(len(defs), func(w *scanWorker, i int) []chunk {
 				if w.iterRead(procfd, a, defs[i], gen, now, refresh) {
