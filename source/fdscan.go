@@ -197,7 +197,7 @@ func (a *Attributor) scanAll(r *ScanResult, policy readPolicy, sinceGen uint64, 
 	}
 	// While the iterator may serve this scan, reads are deferred until
 	// every process is checked: then the fds to read are known.
-	deferReads := !a.iter.tried || a.iter.lister != nil
+	deferReads := !a.NoFDIter && (!a.iter.tried || a.iter.lister != nil)
 	var reads, deferred, pendingFDs, totalFDs atomic.Int64
 	a.runWorkers(len(entries), func(w *scanWorker, i int) []chunk {
 		e := entries[i]
