@@ -37,6 +37,9 @@ type Attributor struct {
 	// Scans counts the full passes over /proc made by Scan since
 	// NewAttributor (Join's second looks not included).
 	Scans int
+	// NoFDIter keeps the fd scan on /proc: the BPF iterator (fditer.go)
+	// is never loaded.
+	NoFDIter bool
 
 	procs   map[int32]*procEntry
 	fdc     map[int32]*pidFDs // the fd cache, by pid
@@ -46,6 +49,10 @@ type Attributor struct {
 	fds     []pidCount
 	pids    []int32
 	workers []*scanWorker
+	// deferred are a scan's processes left to read after the checks.
+	deferred []*pidFDs
+	// iter is the BPF fast path of the scan (fditer.go).
+	iter fdIter
 
 	// last is the latest scan: Scan's, or Join's second looks'.
 	last ScanResult

@@ -67,6 +67,12 @@ type pidFDs struct {
 	// skipped: this scan left the process out (another network
 	// namespace, see Attributor.onlyNS); its cache entry is kept.
 	skipped bool
+	// deferred: check found it must be read in full, and left the read
+	// to after every check (the iterator may serve it, see fditer.go);
+	// stIno and stSize are the stat taken then.
+	deferred bool
+	stIno    uint64
+	stSize   int64
 
 	// During a read, shared by the workers reading its chunks.
 	mu      sync.Mutex
@@ -189,42 +195,50 @@ func (a *Attributor) scanAll(r *ScanResult, policy readPolicy, sinceGen uint64, 
 	if filtered {
 		only = a.onlyNS
 	}
-	q := &scanQueue{n: len(entries)}
-	q.cond.L = &q.mu
-	var reads atomic.Int64
-	var wg sync.WaitGroup
-	for _, w := range a.workers {
-		wg.Go(func() {
-			for {
-				c, i, ok := q.get()
-				if !ok {
-					return
+	// While the iterator may serve this scan, reads are deferred until
+	// every process is checked: then the fds to read are known.
+	deferReads := !a.NoFDIter && (!a.iter.tried || a.iter.lister != nil)
+	var reads, deferred, pendingFDs, totalFDs atomic.Int64
+	a.runWorkers(len(entries), func(w *scanWorker, i int) []chunk {
+		e := entries[i]
+		e.deferred = false
+		e.skipped = only != nil && !a.nsHolders[e.pid] && w.otherNS(procfd, e.pid, *only)
+		if e.skipped {
+			return nil
+		}
+		cs, read, size := w.check(procfd, e, policy, sinceGen, gen, now, refresh, deferReads)
+		totalFDs.Add(size)
+		if e.deferred {
+			deferred.Add(1)
+			pendingFDs.Add(size)
+		}
+		if read {
+			reads.Add(1)
+		}
+		return cs
+	})
+	if deferred.Load() > 0 {
+		if a.iterUsable(pendingFDs.Load(), totalFDs.Load()) && a.iterPass(pendingFDs.Load()) {
+			defs := a.deferredOf(entries)
+			a.runWorkers(len(defs), func(w *scanWorker, i int) []chunk {
+				if w.iterRead(procfd, a, defs[i], gen, now, refresh) {
+					reads.Add(1)
 				}
-				if i < 0 {
-					w.readChunk(c)
-					continue
-				}
-				e := entries[i]
-				e.skipped = only != nil && !a.nsHolders[e.pid] && w.otherNS(procfd, e.pid, *only)
-				if e.skipped {
-					q.listed(nil)
-					continue
-				}
-				cs, read := w.check(procfd, e, policy, sinceGen, gen, now, refresh)
+				return nil
+			})
+			clear(defs)
+		} else {
+			defs := a.deferredOf(entries)
+			a.runWorkers(len(defs), func(w *scanWorker, i int) []chunk {
+				cs, read := w.startRead(procfd, defs[i], gen, now, refresh)
 				if read {
 					reads.Add(1)
 				}
-				if len(cs) == 0 {
-					q.listed(nil)
-					continue
-				}
-				// Share all but the first chunk, then read the first.
-				q.listed(cs[1:])
-				w.readChunk(cs[0])
-			}
-		})
+				return cs
+			})
+			clear(defs)
+		}
 	}
-	wg.Wait()
 
 	r.links, r.fds, r.Unreadable, r.UnreadablePIDs = r.links[:0], r.fds[:0], 0, nil
 	r.OutOfFDs, r.FDErr = 0, nil
@@ -260,6 +274,84 @@ func (a *Attributor) scanAll(r *ScanResult, policy readPolicy, sinceGen uint64, 
 	return int(reads.Load()), nil
 }
 
+// deferredOf lists the deferred entries (in a.deferred: clear it after).
+func (a *Attributor) deferredOf(entries []*pidFDs) []*pidFDs {
+	defs := a.deferred[:0]
+	for _, e := range entries {
+		if e.deferred {
+			defs = append(defs, e)
+		}
+	}
+	a.deferred = defs
+	return defs
+}
+
+// runWorkers runs item for indexes [0, n) on the scan workers; the
+// chunks an item returns are shared out among them.
+func (a *Attributor) runWorkers(n int, item func(w *scanWorker, i int) []chunk) {
+	q := &scanQueue{n: n}
+	q.cond.L = &q.mu
+	var wg sync.WaitGroup
+	for _, w := range a.workers {
+		wg.Go(func() {
+			for {
+				c, i, ok := q.get()
+				if !ok {
+					return
+				}
+				if i < 0 {
+					w.readChunk(c)
+					continue
+				}
+				cs := item(w, i)
+				if len(cs) == 0 {
+					q.listed(nil)
+					continue
+				}
+				// Share all but the first chunk, then read the first.
+				q.listed(cs[1:])
+				w.readChunk(cs[0])
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// iterRead fills a deferred process's read from the iterator's pass: its
+// socket inodes, and the fd count of the stat as the count of fds listed.
+// The iterator ignores permissions, so first it opens /proc/PID/fdinfo:
+// the kernel lets that open through on the same ptrace check
+// (PTRACE_MODE_READ_FSCREDS, Linux 5.18+) as reading the links of
+// /proc/PID/fd, so a process /proc would not show stays unreadable.
+func (w *scanWorker) iterRead(procfd int, a *Attributor, e *pidFDs, gen uint64, now time.Time, refresh time.Duration) bool {
+	e.deferred = false
+	w.path = strconv.AppendInt(w.path[:0], int64(e.pid), 10)
+	w.path = append(w.path, "/fdinfo"...)
+	dfd, err := unix.Openat(procfd, string(w.path), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err == unix.EMFILE || err == unix.ENFILE {
+		// As startReadPath: keep what the last read found.
+		e.noFDs = err
+		if e.stIno != e.ino {
+			e.ino, e.socks, e.nfds, e.size = 0, e.socks[:0], 0, 0
+		}
+		return false
+	}
+	e.ino, e.size, e.readGen = e.stIno, e.stSize, gen
+	e.due = now.Add(spread(refresh, e.pid))
+	e.socks, e.nfds, e.unreadable = e.socks[:0], 0, false
+	if err != nil {
+		e.unreadable = err == unix.EACCES || err == unix.EPERM
+		if !e.unreadable {
+			e.ino = 0 // ENOENT: the process is gone
+		}
+		return true
+	}
+	unix.Close(dfd)
+	e.socks = a.iterSocks(e.socks, e.pid)
+	e.nfds = int(e.stSize)
+	return true
+}
+
 // otherNS reports whether process pid is known to be in a network
 // namespace other than id (one fstatat of /proc/PID/ns/net; a process
 // whose namespace cannot be read is not known to be elsewhere).
@@ -275,8 +367,10 @@ func (w *scanWorker) otherNS(procfd int, pid int32, id NamespaceID) bool {
 
 // check stats one process's fd directory and, when the policy says so,
 // starts reading it: it lists the fds and returns them as chunks (the
-// caller reads them; the last one to finish closes the directory).
-func (w *scanWorker) check(procfd int, e *pidFDs, policy readPolicy, sinceGen, gen uint64, now time.Time, refresh time.Duration) ([]chunk, bool) {
+// caller reads them; the last one to finish closes the directory). With
+// deferRead it only marks the process deferred (see scanAll). It also
+// returns the directory's fd count.
+func (w *scanWorker) check(procfd int, e *pidFDs, policy readPolicy, sinceGen, gen uint64, now time.Time, refresh time.Duration, deferRead bool) ([]chunk, bool, int64) {
 	w.path = strconv.AppendInt(w.path[:0], int64(e.pid), 10)
 	w.path = append(w.path, "/fd"...)
 	e.noFDs = nil
@@ -284,7 +378,7 @@ func (w *scanWorker) check(procfd int, e *pidFDs, policy readPolicy, sinceGen, g
 	if err := unix.Fstatat(procfd, string(w.path), &st, 0); err != nil {
 		e.ino, e.socks, e.nfds, e.size = 0, e.socks[:0], 0, 0
 		e.unreadable = err == unix.EACCES || err == unix.EPERM
-		return nil, false
+		return nil, false, 0
 	}
 	// Unchanged: same directory inode (same process) and fd count, or a
 	// process with no fds at all (kernel threads: their fd directory gets
@@ -293,9 +387,29 @@ func (w *scanWorker) check(procfd int, e *pidFDs, policy readPolicy, sinceGen, g
 	unchanged := e.readGen != 0 && st.Size == e.size && now.Before(e.due) &&
 		((st.Ino == e.ino && st.Size > 0) || (st.Size == 0 && e.nfds == 0))
 	if unchanged && (policy == readChanged || e.readGen >= sinceGen) {
-		return nil, false
+		return nil, false, st.Size
 	}
+	e.stIno, e.stSize = st.Ino, st.Size
+	if deferRead {
+		e.deferred = true
+		return nil, false, st.Size
+	}
+	cs, read := w.startReadPath(procfd, e, gen, now, refresh)
+	return cs, read, st.Size
+}
 
+// startRead reads a deferred process in full through /proc (see check).
+func (w *scanWorker) startRead(procfd int, e *pidFDs, gen uint64, now time.Time, refresh time.Duration) ([]chunk, bool) {
+	e.deferred = false
+	w.path = strconv.AppendInt(w.path[:0], int64(e.pid), 10)
+	w.path = append(w.path, "/fd"...)
+	return w.startReadPath(procfd, e, gen, now, refresh)
+}
+
+// startReadPath opens w.path, the fd directory of e, whose stat check
+// took (e.stIno, e.stSize), lists it and returns its fds as chunks, and
+// whether it counts as a read (not when tcptop is out of descriptors).
+func (w *scanWorker) startReadPath(procfd int, e *pidFDs, gen uint64, now time.Time, refresh time.Duration) ([]chunk, bool) {
 	// Read it in full. The stat is the one taken before the listing: a
 	// change during the read shows at the next check.
 	dfd, err := unix.Openat(procfd, string(w.path), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -303,12 +417,12 @@ func (w *scanWorker) check(procfd int, e *pidFDs, policy readPolicy, sinceGen, g
 		// Not a gone process: tcptop has no descriptor left. Keep what
 		// the last read of this same process found, and say so.
 		e.noFDs = err
-		if st.Ino != e.ino { // another process: nothing to keep
+		if e.stIno != e.ino { // another process: nothing to keep
 			e.ino, e.socks, e.nfds, e.size = 0, e.socks[:0], 0, 0
 		}
 		return nil, false
 	}
-	e.ino, e.size, e.readGen = st.Ino, st.Size, gen
+	e.ino, e.size, e.readGen = e.stIno, e.stSize, gen
 	e.due = now.Add(spread(refresh, e.pid))
 	e.socks, e.nfds, e.unreadable = e.socks[:0], 0, false
 	e.denied.Store(false)
