@@ -165,3 +165,15 @@ func BenchmarkAnalyzePartial(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkOnce is `tcptop --once`'s model work at 100k sockets: one
+// sample, whole (a full dump), through a new Analyzer.
+func BenchmarkOnce(b *testing.B) {
+	s := partialSample(100000, 90000)
+	s.Partial = nil
+	b.ReportAllocs()
+	for b.Loop() {
+		NewAnalyzer(DefaultThresholds()).Next(s, Options{})
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(s.Sockets)), "ns/socket")
+}

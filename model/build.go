@@ -98,18 +98,66 @@ func ms(d time.Duration) float64 {
 	return float64(d.Microseconds()) / 1000
 }
 
-// listenTable finds the listener a local address belongs to.
-type listenTable map[uint16][]listenEntry
+// listenTable finds the listener a local address belongs to. Most
+// sockets' local port is no listener's (the ephemeral side of outgoing
+// connections): a bitmap of the listening ports answers those with one
+// load, and the others search a short list sorted by port, no hashing.
+type listenTable struct {
+	has   *[65536 / 64]uint64 // the ports with a listener; nil: none
+	ports []uint16            // those ports, ascending
+	at    [][]listenEntry     // at[i]: ports[i]'s listeners, in Snapshot.Listeners order
+}
 
 type listenEntry struct {
 	addr netip.Addr // unmapped
 	idx  int        // into Snapshot.Listeners
 }
 
+// newListenTable indexes listeners at their local endpoints, aps[i]
+// being Snapshot.Listeners[i]'s.
+func newListenTable(aps []netip.AddrPort) listenTable {
+	var t listenTable
+	if len(aps) == 0 {
+		return t
+	}
+	t.has = new([65536 / 64]uint64)
+	order := make([]int, len(aps))
+	for i := range order {
+		order[i] = i
+	}
+	// By port, then listener order (stable), so each port's entries keep
+	// the order lookup prefers.
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(aps[a].Port(), aps[b].Port()) })
+	for _, i := range order {
+		port := aps[i].Port()
+		if n := len(t.ports); n == 0 || t.ports[n-1] != port {
+			t.ports = append(t.ports, port)
+			t.at = append(t.at, nil)
+			t.has[port/64] |= 1 << (port % 64)
+		}
+		t.at[len(t.at)-1] = append(t.at[len(t.at)-1], listenEntry{aps[i].Addr().Unmap(), i})
+	}
+	return t
+}
+
+// listening reports whether a listener is bound to port (on any address).
+func (t listenTable) listening(port uint16) bool {
+	return t.has != nil && t.has[port/64]&(1<<(port%64)) != 0
+}
+
+// entries returns the listeners on port.
+func (t listenTable) entries(port uint16) []listenEntry {
+	if !t.listening(port) {
+		return nil
+	}
+	i, _ := slices.BinarySearch(t.ports, port)
+	return t.at[i]
+}
+
 // lookup returns the listener index for a local endpoint: an exact address
 // match first, then a wildcard listener on the port.
 func (t listenTable) lookup(local netip.AddrPort) (int, bool) {
-	es := t[local.Port()]
+	es := t.entries(local.Port())
 	if len(es) == 0 {
 		return 0, false
 	}
@@ -135,7 +183,6 @@ func buildListeners(snap *Snapshot, s *source.Sample) listenTable {
 		ap netip.AddrPort
 	}
 	var ls []lis
-	lt := listenTable{}
 	somax := s.Sysctl.Somaxconn
 	for i := range s.Sockets {
 		sk := &s.Sockets[i]
@@ -161,14 +208,19 @@ func buildListeners(snap *Snapshot, s *source.Sample) listenTable {
 		// backlog (sk_acceptq_is_full): with listen(0) one waiting
 		// connection fills it, so it is 100%, not 0%, and sorts first.
 		l.Fill = float64(sk.RecvQ) / float64(max(sk.SendQ, 1))
-		lt[sk.Local.Port()] = append(lt[sk.Local.Port()], listenEntry{sk.Local.Addr().Unmap(), len(ls)})
 		ls = append(ls, lis{l, sk.Local})
 	}
-	for i := range s.Sockets {
-		sk := &s.Sockets[i]
-		if sk.State == source.SynRecv {
-			if idx, ok := lt.lookup(sk.Local); ok {
-				ls[idx].l.SynRecv++
+	aps := make([]netip.AddrPort, len(ls))
+	for i := range ls {
+		aps[i] = ls[i].ap
+	}
+	if lt := newListenTable(aps); len(ls) > 0 {
+		for i := range s.Sockets {
+			sk := &s.Sockets[i]
+			if sk.State == source.SynRecv {
+				if idx, ok := lt.lookup(sk.Local); ok {
+					ls[idx].l.SynRecv++
+				}
 			}
 		}
 	}
@@ -182,12 +234,11 @@ func buildListeners(snap *Snapshot, s *source.Sample) listenTable {
 		}
 		return cmp.Compare(a.l.Local, b.l.Local)
 	})
-	clear(lt)
 	for i, x := range ls {
 		snap.Listeners = append(snap.Listeners, x.l)
-		lt[x.ap.Port()] = append(lt[x.ap.Port()], listenEntry{x.ap.Addr().Unmap(), i})
+		aps[i] = x.ap
 	}
-	return lt
+	return newListenTable(aps)
 }
 
 func inEphemeral(sc *source.Sysctls, port int) bool {
@@ -346,7 +397,8 @@ type peerAcc struct {
 	peer  Peer
 	local netip.Addr // outgoing: the local IP, while all sockets agree
 	mixed bool
-	// indexed: the peer's processes are in buildPeers' procIdx.
+	// indexed: the peer's processes are in buildPeers' procIdx (once
+	// it has more than smallProcs; a shorter list is searched).
 	indexed bool
 	// carried, when not nil, is the carried tally the peer was made
 	// from: its texts are made once per full dump.
@@ -361,6 +413,61 @@ type peerProcKey struct {
 	pid  int32
 }
 
+// smallProcs is how many processes a peer's list may have before it is
+// indexed in procIdx: most peers have one or two, and a search of those
+// is cheaper than a map access per socket.
+const smallProcs = 8
+
+// findProc returns where pid is in a's processes (ai: a's index).
+func findProc(a *peerAcc, ai int32, pid int32, procIdx map[peerProcKey]int) (int, bool) {
+	if !a.indexed {
+		for j := range a.peer.Processes {
+			if a.peer.Processes[j].PID == pid {
+				return j, true
+			}
+		}
+		return 0, false
+	}
+	j, ok := procIdx[peerProcKey{ai, pid}]
+	return j, ok
+}
+
+// addProc appends pp to a's processes and returns its place; the first
+// one comes from slab.
+func addProc(a *peerAcc, ai int32, pp PeerProcess, procIdx map[peerProcKey]int, slab *procSlab) int {
+	j := len(a.peer.Processes)
+	if j == 0 {
+		a.peer.Processes = slab.take(1)
+		a.peer.Processes[0] = pp
+	} else {
+		a.peer.Processes = append(a.peer.Processes, pp)
+	}
+	switch {
+	case a.indexed:
+		procIdx[peerProcKey{ai, pp.PID}] = j
+	case j+1 > smallProcs:
+		indexPeerProcs(a, ai, procIdx)
+	}
+	return j
+}
+
+// procSlab hands out the peers' process lists from a few large arrays
+// instead of one allocation per peer (a list that grows past what it was
+// given is moved by append as usual).
+type procSlab []PeerProcess
+
+// take returns a list of n processes (cap n).
+func (sl *procSlab) take(n int) []PeerProcess {
+	if cap(*sl)-len(*sl) < n {
+		// Each array twice the last, from 8 to 1024 entries: a build
+		// with few peers allocates little.
+		*sl = make([]PeerProcess, 0, max(n, min(2*cap(*sl), 1024), 8))
+	}
+	l := len(*sl)
+	*sl = (*sl)[:l+n]
+	return (*sl)[l : l+n : l+n]
+}
+
 // buildPeers lists the peers: s.Sockets[from:] and, when ct is not nil,
 // the carried sockets s.Sockets[:from] from ct. hint (the previous
 // snapshot's count) sizes the accumulators once: growing a slice of these
@@ -373,6 +480,7 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, h
 	}
 	index := make(map[peerKey]int32, hint)
 	procIdx := map[peerProcKey]int{}
+	var slab procSlab
 	accs := make([]peerAcc, 0, hint)
 	if ct != nil {
 		ct.peerTallies(lt, func(k peerKey, pt *peerTally) {
@@ -384,9 +492,12 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, h
 				a := &accs[ai]
 				a.peer.States, a.peer.Total = pt.states, pt.total
 				if len(pt.procs) > 0 {
-					a.peer.Processes = make([]PeerProcess, len(pt.procs))
+					a.peer.Processes = slab.take(len(pt.procs))
 					for j := range pt.procs {
 						a.peer.Processes[j] = pt.procs[j].peerProcess(s)
+					}
+					if len(pt.procs) > smallProcs {
+						indexPeerProcs(a, ai, procIdx)
 					}
 				}
 				return
@@ -399,16 +510,11 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, h
 				a.peer.States[st] += n
 			}
 			a.peer.Total += pt.total
-			if !a.indexed {
-				indexPeerProcs(a, ai, procIdx)
-			}
 			for i := range pt.procs {
 				t := &pt.procs[i]
-				j, ok := procIdx[peerProcKey{ai, t.pid}]
+				j, ok := findProc(a, ai, t.pid, procIdx)
 				if !ok {
-					j = len(a.peer.Processes)
-					procIdx[peerProcKey{ai, t.pid}] = j
-					a.peer.Processes = append(a.peer.Processes, t.peerProcess(s))
+					addProc(a, ai, t.peerProcess(s), procIdx, &slab)
 					continue
 				}
 				pp := &a.peer.Processes[j]
@@ -432,7 +538,7 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, h
 		if !ok {
 			ai = int32(len(accs))
 			index[k] = ai
-			accs = append(accs, peerAcc{key: k, local: sk.Local.Addr().Unmap(), indexed: true})
+			accs = append(accs, peerAcc{key: k, local: sk.Local.Addr().Unmap()})
 		}
 		a := &accs[ai]
 		if k.listener < 0 && !a.mixed && sk.Local.Addr().Unmap() != a.local {
@@ -443,18 +549,14 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, h
 		if !s.Attributed {
 			continue
 		}
-		if !a.indexed {
-			indexPeerProcs(a, ai, procIdx)
-		}
 		for _, pid := range ownersOf(sk, true) {
-			j, ok := procIdx[peerProcKey{ai, pid}]
+			j, ok := findProc(a, ai, pid, procIdx)
 			if !ok {
-				j = len(a.peer.Processes)
-				procIdx[peerProcKey{ai, pid}] = j
-				a.peer.Processes = append(a.peer.Processes, PeerProcess{PID: pid, Name: UnknownName, Inferred: pid != 0})
+				pp := PeerProcess{PID: pid, Name: UnknownName, Inferred: pid != 0}
 				if pid != 0 {
-					a.peer.Processes[j].Name = procName(pid, s.Procs)
+					pp.Name = procName(pid, s.Procs)
 				}
+				j = addProc(a, ai, pp, procIdx, &slab)
 			}
 			pp := &a.peer.Processes[j]
 			if sk.OwnerInferred && pp.Group == 0 {
@@ -525,8 +627,8 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, h
 	}
 }
 
-// indexPeerProcs enters a peer's processes in procIdx: a peer made from
-// the carried tallies is entered only when something adds to it.
+// indexPeerProcs enters a peer's processes in procIdx, when its list
+// grows past smallProcs.
 func indexPeerProcs(a *peerAcc, ai int32, procIdx map[peerProcKey]int) {
 	a.indexed = true
 	for j := range a.peer.Processes {

@@ -91,10 +91,22 @@ func freshSockets(i int) []source.Socket {
 // field, those built by tallying every socket, through listeners that
 // reorder, appear on a carried socket's port and on new ports, process
 // names that change and inferred groups.
+// With a ports-warn threshold low enough, the destinations of the
+// carried outgoing sockets are hot (hotDestinationOwners): the history's
+// owners of them are the same too.
 func TestCarriedTalliesEqualFullBuild(t *testing.T) {
+	hot := DefaultThresholds()
+	hot.PortsWarn = 0.002 // ~60 of 28k ports: hot at half that
+	for name, th := range map[string]Thresholds{"default": DefaultThresholds(), "hot-destinations": hot} {
+		t.Run(name, func(t *testing.T) { testCarriedTalliesEqualFullBuild(t, th) })
+	}
+}
+
+func testCarriedTalliesEqualFullBuild(t *testing.T, th Thresholds) {
 	all := carriedSockets()
 	start := time.Unix(1_800_000_000, 0)
-	incr, plain := NewAnalyzer(DefaultThresholds()), NewAnalyzer(DefaultThresholds())
+	incr, plain := NewAnalyzer(th), NewAnalyzer(th)
+	hotPolls := 0
 	var prevIncr *Snapshot
 	reused := 0
 	var full time.Time
@@ -149,6 +161,9 @@ func TestCarriedTalliesEqualFullBuild(t *testing.T) {
 				break
 			}
 		}
+		if len(gotA.History[len(gotA.History)-1].destOwners) > 0 {
+			hotPolls++
+		}
 		if incr.Tracked() != plain.Tracked() {
 			t.Errorf("poll %d: tracked %d, want %d", i, incr.Tracked(), plain.Tracked())
 		}
@@ -175,6 +190,9 @@ func TestCarriedTalliesEqualFullBuild(t *testing.T) {
 	// a full poll.
 	if reused != 5 {
 		t.Errorf("the carried tallies were reused at %d polls, want 5", reused)
+	}
+	if th.PortsWarn < DefaultPortsWarn && hotPolls < 10 {
+		t.Errorf("hot destinations at %d polls of 10: the test checks too little of them", hotPolls)
 	}
 }
 
