@@ -78,7 +78,11 @@ func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot) *Snaps
 	ct, n := carriedFor(s, from, lt, opt)
 	snap.carried = ct
 	buildEphemeral(snap, s, lt, ct.portsFor(&s.Sysctl), n)
-	buildPeers(snap, s, lt, opt, peerHint, ct, n)
+	var base *peerBase
+	if from != nil {
+		base = from.peerBase
+	}
+	buildPeers(snap, s, lt, opt, peerHint, ct, n, base)
 	buildProcesses(snap, s, opt, ct, n)
 	buildRates(snap, prev)
 	buildListenerDrops(snap, prev)
@@ -469,78 +473,119 @@ func (sl *procSlab) take(n int) []PeerProcess {
 }
 
 // buildPeers lists the peers: s.Sockets[from:] and, when ct is not nil,
-// the carried sockets s.Sockets[:from] from ct. hint (the previous
-// snapshot's count) sizes the accumulators once: growing a slice of these
-// rows by doubling moved them several times over, a good part of Build's
-// cost.
-func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, hint int, ct *carriedTallies, from int) {
+// the carried sockets s.Sockets[:from] from ct, whose rows come from a
+// peerBase (base, when still valid, else a new one, kept in
+// snap.peerBase). hint (the previous snapshot's count) sizes the
+// accumulators once: growing a slice of these rows by doubling moved
+// them several times over, a good part of Build's cost.
+func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, hint int, ct *carriedTallies, from int, base *peerBase) {
 	if ct != nil {
-		n := len(ct.out) + len(ct.onListenPort)
-		hint = max(hint, n+n/8)
+		if remap, ok := base.validFor(ct, opt, s, snap, lt); ok {
+			buildPeersOnBase(snap, s, lt, opt, base, remap, from)
+			return
+		}
+		if base = newPeerBase(snap, s, lt, opt, ct); base != nil {
+			buildPeersOnBase(snap, s, lt, opt, base, identity(len(snap.Listeners)), from)
+			return
+		}
 	}
-	index := make(map[peerKey]int32, hint)
-	procIdx := map[peerProcKey]int{}
-	var slab procSlab
-	accs := make([]peerAcc, 0, hint)
+	pa := newPeerAccum(hint)
 	if ct != nil {
-		ct.peerTallies(lt, func(k peerKey, pt *peerTally) {
-			ai, ok := index[k]
+		pa.addCarried(ct, s, lt)
+	}
+	pa.addSockets(s, lt, opt, from, nil)
+	ptrs := pa.finish(snap, opt)
+	snap.Peers = make([]Peer, len(ptrs))
+	for i, a := range ptrs {
+		snap.Peers[i] = a.peer
+	}
+}
+
+// peerAccum tallies peers.
+type peerAccum struct {
+	index   map[peerKey]int32
+	procIdx map[peerProcKey]int
+	slab    procSlab
+	accs    []peerAcc
+}
+
+func newPeerAccum(hint int) *peerAccum {
+	return &peerAccum{
+		index:   make(map[peerKey]int32, hint),
+		procIdx: map[peerProcKey]int{},
+		accs:    make([]peerAcc, 0, hint),
+	}
+}
+
+// addCarried adds the carried sockets' tallies.
+func (pa *peerAccum) addCarried(ct *carriedTallies, s *source.Sample, lt listenTable) {
+	ct.peerTallies(lt, func(k peerKey, pt *peerTally) {
+		ai, ok := pa.index[k]
+		if !ok {
+			ai = int32(len(pa.accs))
+			pa.index[k] = ai
+			pa.accs = append(pa.accs, peerAcc{key: k, local: pt.local, mixed: pt.mixed, carried: pt})
+			a := &pa.accs[ai]
+			a.peer.States, a.peer.Total = pt.states, pt.total
+			if len(pt.procs) > 0 {
+				a.peer.Processes = pa.slab.take(len(pt.procs))
+				for j := range pt.procs {
+					a.peer.Processes[j] = pt.procs[j].peerProcess(s)
+				}
+				if len(pt.procs) > smallProcs {
+					indexPeerProcs(a, ai, pa.procIdx)
+				}
+			}
+			return
+		}
+		a := &pa.accs[ai]
+		if k.listener < 0 && !a.mixed && (pt.mixed || pt.local != a.local) {
+			a.mixed = true
+		}
+		for st, n := range pt.states {
+			a.peer.States[st] += n
+		}
+		a.peer.Total += pt.total
+		for i := range pt.procs {
+			t := &pt.procs[i]
+			j, ok := findProc(a, ai, t.pid, pa.procIdx)
 			if !ok {
-				ai = int32(len(accs))
-				index[k] = ai
-				accs = append(accs, peerAcc{key: k, local: pt.local, mixed: pt.mixed, carried: pt})
-				a := &accs[ai]
-				a.peer.States, a.peer.Total = pt.states, pt.total
-				if len(pt.procs) > 0 {
-					a.peer.Processes = slab.take(len(pt.procs))
-					for j := range pt.procs {
-						a.peer.Processes[j] = pt.procs[j].peerProcess(s)
-					}
-					if len(pt.procs) > smallProcs {
-						indexPeerProcs(a, ai, procIdx)
-					}
-				}
-				return
+				addProc(a, ai, t.peerProcess(s), pa.procIdx, &pa.slab)
+				continue
 			}
-			a := &accs[ai]
-			if k.listener < 0 && !a.mixed && (pt.mixed || pt.local != a.local) {
-				a.mixed = true
+			pp := &a.peer.Processes[j]
+			if t.anyInferred && pp.Group == 0 {
+				pp.Group = groupSize(s, t.pid)
 			}
-			for st, n := range pt.states {
-				a.peer.States[st] += n
+			pp.Sockets += t.sockets
+			if !t.allInferred {
+				pp.Inferred = false
 			}
-			a.peer.Total += pt.total
-			for i := range pt.procs {
-				t := &pt.procs[i]
-				j, ok := findProc(a, ai, t.pid, procIdx)
-				if !ok {
-					addProc(a, ai, t.peerProcess(s), procIdx, &slab)
-					continue
-				}
-				pp := &a.peer.Processes[j]
-				if t.anyInferred && pp.Group == 0 {
-					pp.Group = groupSize(s, t.pid)
-				}
-				pp.Sockets += t.sockets
-				if !t.allInferred {
-					pp.Inferred = false
-				}
-			}
-		})
-	}
+		}
+	})
+}
+
+// addSockets adds s.Sockets[from:]. seed, when not nil, starts the
+// accumulator of a peer not seen yet (false: from nothing).
+func (pa *peerAccum) addSockets(s *source.Sample, lt listenTable, opt Options, from int, seed func(k peerKey, a *peerAcc) bool) {
 	for i := from; i < len(s.Sockets); i++ {
 		sk := &s.Sockets[i]
 		if !isPeerSocket(sk) || (!opt.Filter.Empty() && !opt.Filter.Match(sk, s.Procs)) {
 			continue
 		}
 		k := classify(sk, lt)
-		ai, ok := index[k]
+		ai, ok := pa.index[k]
 		if !ok {
-			ai = int32(len(accs))
-			index[k] = ai
-			accs = append(accs, peerAcc{key: k, local: sk.Local.Addr().Unmap()})
+			ai = int32(len(pa.accs))
+			pa.index[k] = ai
+			pa.accs = append(pa.accs, peerAcc{key: k})
+			if a := &pa.accs[ai]; seed == nil || !seed(k, a) {
+				a.local = sk.Local.Addr().Unmap()
+			} else if len(a.peer.Processes) > smallProcs {
+				indexPeerProcs(a, ai, pa.procIdx)
+			}
 		}
-		a := &accs[ai]
+		a := &pa.accs[ai]
 		if k.listener < 0 && !a.mixed && sk.Local.Addr().Unmap() != a.local {
 			a.mixed = true
 		}
@@ -550,13 +595,13 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, h
 			continue
 		}
 		for _, pid := range ownersOf(sk, true) {
-			j, ok := findProc(a, ai, pid, procIdx)
+			j, ok := findProc(a, ai, pid, pa.procIdx)
 			if !ok {
 				pp := PeerProcess{PID: pid, Name: UnknownName, Inferred: pid != 0}
 				if pid != 0 {
 					pp.Name = procName(pid, s.Procs)
 				}
-				j = addProc(a, ai, pp, procIdx, &slab)
+				j = addProc(a, ai, pp, pa.procIdx, &pa.slab)
 			}
 			pp := &a.peer.Processes[j]
 			if sk.OwnerInferred && pp.Group == 0 {
@@ -568,9 +613,14 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, h
 			}
 		}
 	}
-	ptrs := make([]*peerAcc, len(accs))
-	for i := range accs {
-		a := &accs[i]
+}
+
+// finish completes the rows (texts, processes in order) and returns them
+// sorted.
+func (pa *peerAccum) finish(snap *Snapshot, opt Options) []*peerAcc {
+	ptrs := make([]*peerAcc, len(pa.accs))
+	for i := range pa.accs {
+		a := &pa.accs[i]
 		ptrs[i] = a
 		a.peer.key = a.key
 		a.peer.Key.Remote = a.key.remote
@@ -606,24 +656,200 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, h
 	}
 	// Keys are unique, so the full tie-break makes an unstable sort
 	// deterministic; sorting pointers moves 8 bytes instead of a Peer.
-	slices.SortFunc(ptrs, func(x, y *peerAcc) int {
-		if c := opt.Sort.compare(&x.peer.States, x.peer.Total, &y.peer.States, y.peer.Total); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(y.peer.Total, x.peer.Total); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(x.peer.Direction, y.peer.Direction); c != 0 {
-			return c
-		}
-		if c := x.key.remote.Compare(y.key.remote); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.peer.Local, y.peer.Local)
-	})
-	snap.Peers = make([]Peer, len(ptrs))
+	slices.SortFunc(ptrs, func(x, y *peerAcc) int { return comparePeers(opt.Sort, &x.peer, &y.peer) })
+	return ptrs
+}
+
+// comparePeers is the order of the peer list: by the sort key, then
+// total (largest first), direction, remote and local (a peer's key, so
+// the order is total).
+func comparePeers(key SortKey, x, y *Peer) int {
+	if c := key.compare(&x.States, x.Total, &y.States, y.Total); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(y.Total, x.Total); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(x.Direction, y.Direction); c != 0 {
+		return c
+	}
+	if c := x.key.remote.Compare(y.key.remote); c != 0 {
+		return c
+	}
+	return cmp.Compare(x.Local, y.Local)
+}
+
+// peerBase is the peer rows of a partial sample's carried sockets alone,
+// complete and sorted, for one carriedTallies, sort key, resolution of
+// their local endpoints to listeners and naming of their processes: the
+// partial polls of one full dump take the rows no fresh socket adds to
+// as they are, so that a poll's peer work follows what changed, not the
+// 90k sockets carried (and their thousands of peers) again. Read-only
+// once made.
+type peerBase struct {
+	ct    *carriedTallies
+	sort  SortKey
+	rows  []Peer
+	meta  []peerMeta        // aligned with rows
+	index map[peerKey]int32 // into rows, by key as made (listener indices of then)
+	// listeners are Snapshot.Listeners' addresses when made; locals
+	// the carried sockets' local endpoints that resolved to one, with
+	// its index then.
+	listeners []netip.AddrPort
+	locals    map[netip.AddrPort]int
+	// names is every listed process's name and group when made.
+	names map[int32]procNaming
+}
+
+// peerMeta is what a row's accumulator held beyond the row.
+type peerMeta struct {
+	local   netip.Addr
+	mixed   bool
+	carried *peerTally
+}
+
+type procNaming struct {
+	name  string
+	group int
+}
+
+// newPeerBase makes the carried sockets' rows (nil with a filter: the
+// lists then tally every socket).
+func newPeerBase(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, ct *carriedTallies) *peerBase {
+	if !opt.Filter.Empty() {
+		return nil
+	}
+	pa := newPeerAccum(len(ct.out) + len(ct.onListenPort))
+	pa.addCarried(ct, s, lt)
+	ptrs := pa.finish(snap, opt)
+	b := &peerBase{
+		ct: ct, sort: opt.Sort,
+		rows:      make([]Peer, len(ptrs)),
+		meta:      make([]peerMeta, len(ptrs)),
+		index:     make(map[peerKey]int32, len(ptrs)),
+		listeners: make([]netip.AddrPort, len(snap.Listeners)),
+		locals:    map[netip.AddrPort]int{},
+		names:     map[int32]procNaming{},
+	}
 	for i, a := range ptrs {
-		snap.Peers[i] = a.peer
+		b.rows[i] = a.peer
+		b.meta[i] = peerMeta{local: a.local, mixed: a.mixed, carried: a.carried}
+		b.index[a.key] = int32(i)
+		for _, pp := range a.peer.Processes {
+			if _, ok := b.names[pp.PID]; !ok {
+				b.names[pp.PID] = namingOf(s, pp.PID)
+			}
+		}
+	}
+	for i := range snap.Listeners {
+		b.listeners[i] = snap.Listeners[i].Addr
+	}
+	for local, resolved := range ct.resolved {
+		if resolved {
+			b.locals[local], _ = lt.lookup(local)
+		}
+	}
+	return b
+}
+
+func namingOf(s *source.Sample, pid int32) procNaming {
+	n := procNaming{name: UnknownName, group: groupSize(s, pid)}
+	if pid != 0 {
+		n.name = procName(pid, s.Procs)
+	}
+	return n
+}
+
+// validFor reports whether b's rows stand for ct's sockets in this
+// snapshot: the same tallies, sort key and process names, and each
+// carried local endpoint resolving to a listener at the same address
+// (its index may have moved: remap[then] is its index now).
+func (b *peerBase) validFor(ct *carriedTallies, opt Options, s *source.Sample, snap *Snapshot, lt listenTable) ([]int, bool) {
+	if b == nil || b.ct != ct || b.sort != opt.Sort || !opt.Filter.Empty() {
+		return nil, false
+	}
+	for pid, n := range b.names {
+		if namingOf(s, pid) != n {
+			return nil, false
+		}
+	}
+	remap := make([]int, len(b.listeners))
+	for i := range remap {
+		remap[i] = -1
+	}
+	for local, then := range b.locals {
+		now, ok := lt.lookup(local)
+		if !ok || snap.Listeners[now].Addr != b.listeners[then] || remap[then] >= 0 && remap[then] != now {
+			return nil, false
+		}
+		remap[then] = now
+	}
+	return remap, true
+}
+
+// identity is the remap of listener indices that did not move.
+func identity(n int) []int {
+	r := make([]int, n)
+	for i := range r {
+		r[i] = i
+	}
+	return r
+}
+
+// buildPeersOnBase lists the peers from b's rows and s.Sockets[from:]:
+// the rows fresh sockets add to, and the fresh sockets' new peers, are
+// tallied and sorted, then merged with the untouched rows, already in
+// order.
+func buildPeersOnBase(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, b *peerBase, remap []int, from int) {
+	snap.peerBase = b
+	back := make([]int, len(snap.Listeners)) // index now -> then
+	for i := range back {
+		back[i] = -1
+	}
+	for then, now := range remap {
+		if now >= 0 {
+			back[now] = then
+		}
+	}
+	touched := make([]bool, len(b.rows))
+	pa := newPeerAccum(16)
+	pa.addSockets(s, lt, opt, from, func(k peerKey, a *peerAcc) bool {
+		then := k
+		if k.listener >= 0 {
+			if then.listener = back[k.listener]; then.listener < 0 {
+				return false
+			}
+		}
+		r, ok := b.index[then]
+		if !ok {
+			return false
+		}
+		touched[r] = true
+		a.peer = b.rows[r]
+		a.peer.Processes = slices.Clone(a.peer.Processes)
+		m := &b.meta[r]
+		a.local, a.mixed, a.carried = m.local, m.mixed, m.carried
+		return true
+	})
+	ptrs := pa.finish(snap, opt)
+	snap.Peers = make([]Peer, 0, len(b.rows)+len(ptrs))
+	j := 0
+	for r := range b.rows {
+		if touched[r] {
+			continue
+		}
+		row := &b.rows[r]
+		for j < len(ptrs) && comparePeers(opt.Sort, &ptrs[j].peer, row) < 0 {
+			snap.Peers = append(snap.Peers, ptrs[j].peer)
+			j++
+		}
+		snap.Peers = append(snap.Peers, *row)
+		if p := &snap.Peers[len(snap.Peers)-1]; p.key.listener >= 0 {
+			p.key.listener = remap[p.key.listener]
+		}
+	}
+	for ; j < len(ptrs); j++ {
+		snap.Peers = append(snap.Peers, ptrs[j].peer)
 	}
 }
 

@@ -97,16 +97,21 @@ func freshSockets(i int) []source.Socket {
 func TestCarriedTalliesEqualFullBuild(t *testing.T) {
 	hot := DefaultThresholds()
 	hot.PortsWarn = 0.002 // ~60 of 28k ports: hot at half that
-	for name, th := range map[string]Thresholds{"default": DefaultThresholds(), "hot-destinations": hot} {
-		t.Run(name, func(t *testing.T) { testCarriedTalliesEqualFullBuild(t, th) })
+	for name, c := range map[string]struct {
+		th     Thresholds
+		stable bool
+	}{"default": {DefaultThresholds(), false}, "hot-destinations": {hot, false}, "stable": {DefaultThresholds(), true}} {
+		t.Run(name, func(t *testing.T) { testCarriedTalliesEqualFullBuild(t, c.th, c.stable) })
 	}
 }
 
-func testCarriedTalliesEqualFullBuild(t *testing.T, th Thresholds) {
+// stable: process names and the listeners' order stay the same (the
+// carried peer rows are then reused, see peerBase).
+func testCarriedTalliesEqualFullBuild(t *testing.T, th Thresholds, stable bool) {
 	all := carriedSockets()
 	start := time.Unix(1_800_000_000, 0)
 	incr, plain := NewAnalyzer(th), NewAnalyzer(th)
-	hotPolls := 0
+	hotPolls, baseReused := 0, 0
 	var prevIncr *Snapshot
 	reused := 0
 	var full time.Time
@@ -124,6 +129,20 @@ func testCarriedTalliesEqualFullBuild(t *testing.T, th Thresholds) {
 			s.Sysctl.Reserved = append([]source.PortRange{{Lo: 33000, Hi: 33005}}, s.Sysctl.Reserved...)
 		}
 		fresh := freshSockets(i)
+		if stable {
+			s.Procs[20].Name = "php"
+			for j := range fresh {
+				sk := &fresh[j]
+				switch {
+				case sk.State == source.Listen && sk.Local.Port() == 80:
+					sk.RecvQ = uint32(sk.Cookie % 2)
+				case sk.State == source.Listen && sk.Local.Port() == 9000:
+					// Moves the :80 listeners' indices, not what
+					// they resolve to.
+					sk.RecvQ = uint32(i % 3)
+				}
+			}
+		}
 		if i == 0 || i == 6 {
 			// A full dump: at the second one, some sockets are gone,
 			// new ones came (first seen now).
@@ -184,12 +203,18 @@ func testCarriedTalliesEqualFullBuild(t *testing.T, th Thresholds) {
 		if s.Partial != nil && (gotA.carried == nil || incr.carried == nil) {
 			t.Errorf("poll %d: a partial sample built without the carried tallies", i)
 		}
+		if prevIncr != nil && gotA.peerBase != nil && gotA.peerBase == prevIncr.peerBase {
+			baseReused++
+		}
 		prevIncr = gotA
 	}
 	// Polls 2, 3, 5, 8 and 9 reuse; 4 and 7 change the listeners, 6 is
 	// a full poll.
 	if reused != 5 {
 		t.Errorf("the carried tallies were reused at %d polls, want 5", reused)
+	}
+	if stable && baseReused < 5 {
+		t.Errorf("the carried peer rows were reused at %d polls, want at least 5", baseReused)
 	}
 	if th.PortsWarn < DefaultPortsWarn && hotPolls < 10 {
 		t.Errorf("hot destinations at %d polls of 10: the test checks too little of them", hotPolls)
