@@ -118,13 +118,16 @@ type listenEntry struct {
 }
 
 // newListenTable indexes listeners at their local endpoints, aps[i]
-// being Snapshot.Listeners[i]'s.
-func newListenTable(aps []netip.AddrPort) listenTable {
-	var t listenTable
+// being Snapshot.Listeners[i]'s. has, when not nil, is a bitmap of their
+// ports to use (another table's of the same listeners).
+func newListenTable(aps []netip.AddrPort, has *[65536 / 64]uint64) listenTable {
+	t := listenTable{has: has}
 	if len(aps) == 0 {
-		return t
+		return listenTable{}
 	}
-	t.has = new([65536 / 64]uint64)
+	if t.has == nil {
+		t.has = new([65536 / 64]uint64)
+	}
 	order := make([]int, len(aps))
 	for i := range order {
 		order[i] = i
@@ -218,7 +221,8 @@ func buildListeners(snap *Snapshot, s *source.Sample) listenTable {
 	for i := range ls {
 		aps[i] = ls[i].ap
 	}
-	if lt := newListenTable(aps); len(ls) > 0 {
+	lt := newListenTable(aps, nil)
+	if len(ls) > 0 {
 		for i := range s.Sockets {
 			sk := &s.Sockets[i]
 			if sk.State == source.SynRecv {
@@ -242,7 +246,7 @@ func buildListeners(snap *Snapshot, s *source.Sample) listenTable {
 		snap.Listeners = append(snap.Listeners, x.l)
 		aps[i] = x.ap
 	}
-	return newListenTable(aps)
+	return newListenTable(aps, lt.has)
 }
 
 func inEphemeral(sc *source.Sysctls, port int) bool {
@@ -506,14 +510,60 @@ type peerAccum struct {
 	index   map[peerKey]int32
 	procIdx map[peerProcKey]int
 	slab    procSlab
-	accs    []peerAcc
+	accs    accStore
+}
+
+// accStore holds the peer accumulators in a first array of the hint's
+// size, then arrays of accChunk: one that outgrows its array is not
+// moved (a peerAcc is some 300 bytes, and a first build has no hint).
+type accStore struct {
+	chunks [][]peerAcc
+	first  int // the first array's size
+	n      int
+}
+
+// accChunk is the size of the arrays after the first.
+const accChunk = 1024
+
+func newAccStore(hint int) accStore {
+	return accStore{first: max(hint, 16)}
+}
+
+// add appends a and returns its index.
+func (st *accStore) add(a peerAcc) int32 {
+	c, _ := st.place(int32(st.n))
+	if c == len(st.chunks) {
+		size := accChunk
+		if c == 0 {
+			size = st.first
+		}
+		st.chunks = append(st.chunks, make([]peerAcc, 0, size))
+	}
+	st.chunks[c] = append(st.chunks[c], a)
+	st.n++
+	return int32(st.n - 1)
+}
+
+// at returns the accumulator at index i.
+func (st *accStore) at(i int32) *peerAcc {
+	c, off := st.place(i)
+	return &st.chunks[c][off]
+}
+
+// place is index i's array and offset in it.
+func (st *accStore) place(i int32) (int, int) {
+	if int(i) < st.first {
+		return 0, int(i)
+	}
+	j := int(i) - st.first
+	return 1 + j/accChunk, j % accChunk
 }
 
 func newPeerAccum(hint int) *peerAccum {
 	return &peerAccum{
 		index:   make(map[peerKey]int32, hint),
 		procIdx: map[peerProcKey]int{},
-		accs:    make([]peerAcc, 0, hint),
+		accs:    newAccStore(hint),
 	}
 }
 
@@ -522,10 +572,9 @@ func (pa *peerAccum) addCarried(ct *carriedTallies, s *source.Sample, lt listenT
 	ct.peerTallies(lt, func(k peerKey, pt *peerTally) {
 		ai, ok := pa.index[k]
 		if !ok {
-			ai = int32(len(pa.accs))
+			ai = pa.accs.add(peerAcc{key: k, local: pt.local, mixed: pt.mixed, carried: pt})
 			pa.index[k] = ai
-			pa.accs = append(pa.accs, peerAcc{key: k, local: pt.local, mixed: pt.mixed, carried: pt})
-			a := &pa.accs[ai]
+			a := pa.accs.at(ai)
 			a.peer.States, a.peer.Total = pt.states, pt.total
 			if len(pt.procs) > 0 {
 				a.peer.Processes = pa.slab.take(len(pt.procs))
@@ -538,7 +587,7 @@ func (pa *peerAccum) addCarried(ct *carriedTallies, s *source.Sample, lt listenT
 			}
 			return
 		}
-		a := &pa.accs[ai]
+		a := pa.accs.at(ai)
 		if k.listener < 0 && !a.mixed && (pt.mixed || pt.local != a.local) {
 			a.mixed = true
 		}
@@ -576,16 +625,15 @@ func (pa *peerAccum) addSockets(s *source.Sample, lt listenTable, opt Options, f
 		k := classify(sk, lt)
 		ai, ok := pa.index[k]
 		if !ok {
-			ai = int32(len(pa.accs))
+			ai = pa.accs.add(peerAcc{key: k})
 			pa.index[k] = ai
-			pa.accs = append(pa.accs, peerAcc{key: k})
-			if a := &pa.accs[ai]; seed == nil || !seed(k, a) {
+			if a := pa.accs.at(ai); seed == nil || !seed(k, a) {
 				a.local = sk.Local.Addr().Unmap()
 			} else if len(a.peer.Processes) > smallProcs {
 				indexPeerProcs(a, ai, pa.procIdx)
 			}
 		}
-		a := &pa.accs[ai]
+		a := pa.accs.at(ai)
 		if k.listener < 0 && !a.mixed && sk.Local.Addr().Unmap() != a.local {
 			a.mixed = true
 		}
@@ -618,9 +666,9 @@ func (pa *peerAccum) addSockets(s *source.Sample, lt listenTable, opt Options, f
 // finish completes the rows (texts, processes in order) and returns them
 // sorted.
 func (pa *peerAccum) finish(snap *Snapshot, opt Options) []*peerAcc {
-	ptrs := make([]*peerAcc, len(pa.accs))
-	for i := range pa.accs {
-		a := &pa.accs[i]
+	ptrs := make([]*peerAcc, pa.accs.n)
+	for i := range int32(pa.accs.n) {
+		a := pa.accs.at(i)
 		ptrs[i] = a
 		a.peer.key = a.key
 		a.peer.Key.Remote = a.key.remote

@@ -554,3 +554,23 @@ func TestPeerManyProcesses(t *testing.T) {
 		}
 	}
 }
+
+// The peer accumulators stay where they were put, and in order, as the
+// store grows past its first array.
+func TestAccStore(t *testing.T) {
+	for _, hint := range []int{0, 16, 17, 1000} {
+		st := newAccStore(hint)
+		var ptrs []*peerAcc
+		for i := range 5000 {
+			if got := st.add(peerAcc{key: peerKey{listener: i}}); got != int32(i) {
+				t.Fatalf("hint %d: add %d returned %d", hint, i, got)
+			}
+			ptrs = append(ptrs, st.at(int32(i)))
+		}
+		for i := range 5000 {
+			if a := st.at(int32(i)); a != ptrs[i] || a.key.listener != i {
+				t.Fatalf("hint %d: at(%d) holds %d (moved: %v)", hint, i, a.key.listener, a != ptrs[i])
+			}
+		}
+	}
+}
