@@ -62,12 +62,16 @@ func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot) *Snaps
 	if snap.Sysctl == nil {
 		snap.Sysctl = map[string]string{}
 	}
-	for i := range s.Sockets {
+	// The carried sockets, when the previous snapshot's tallies of them
+	// hold (they were checked then), are ESTABLISHED: not walked again.
+	known := knownEstablished(s, from)
+	snap.States[source.Established] += known
+	for i := known; i < len(s.Sockets); i++ {
 		snap.States[s.Sockets[i].State]++
 	}
 	snap.Total = len(s.Sockets)
 
-	lt := buildListeners(snap, s)
+	lt := buildListeners(snap, s, known)
 	snap.lt, snap.opt = lt, opt
 	// The previous snapshot's peer count, under the same filter, sizes
 	// this one's (another filter says nothing about it).
@@ -184,14 +188,31 @@ func (t listenTable) lookup(local netip.AddrPort) (int, bool) {
 	return wild, wild >= 0
 }
 
-func buildListeners(snap *Snapshot, s *source.Sample) listenTable {
+// knownEstablished is how many sockets at the start of s are known to be
+// ESTABLISHED: a partial sample's carried ones, when from's carried
+// tallies are of the same full dump (built from, and checked against,
+// the same sockets).
+func knownEstablished(s *source.Sample, from *Snapshot) int {
+	p := s.Partial
+	if p == nil || from == nil || from.carried == nil || p.Carried > len(s.Sockets) {
+		return 0
+	}
+	if t := from.carried; t.full.Equal(p.FullTime) && t.n == p.Carried {
+		return t.n
+	}
+	return 0
+}
+
+// buildListeners lists the listeners of s.Sockets[known:] (the first
+// known are ESTABLISHED).
+func buildListeners(snap *Snapshot, s *source.Sample, known int) listenTable {
 	type lis struct {
 		l  Listener
 		ap netip.AddrPort
 	}
 	var ls []lis
 	somax := s.Sysctl.Somaxconn
-	for i := range s.Sockets {
+	for i := known; i < len(s.Sockets); i++ {
 		sk := &s.Sockets[i]
 		if sk.State != source.Listen {
 			continue
@@ -223,7 +244,7 @@ func buildListeners(snap *Snapshot, s *source.Sample) listenTable {
 	}
 	lt := newListenTable(aps, nil)
 	if len(ls) > 0 {
-		for i := range s.Sockets {
+		for i := known; i < len(s.Sockets); i++ {
 			sk := &s.Sockets[i]
 			if sk.State == source.SynRecv {
 				if idx, ok := lt.lookup(sk.Local); ok {

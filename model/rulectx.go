@@ -31,6 +31,9 @@ type ruleCtx struct {
 	// connections that came in to it (this host closed first as server).
 	timeWaitIn map[int]int
 	local      map[netip.Addr]bool // addresses of this host seen in the sample
+	// fresh is where the sockets other than a partial sample's carried
+	// ESTABLISHED ones start (0: all are).
+	fresh int
 }
 
 // cwKey is who holds CLOSE_WAIT sockets: the processes sharing one
@@ -112,6 +115,7 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds, hot **hotCarried) 
 		}
 		from = ct.n
 	}
+	c.fresh = from
 	var last netip.Addr
 	for i := from; i < len(s.Sockets); i++ {
 		sk := &s.Sockets[i]
@@ -235,6 +239,7 @@ func (c *ruleCtx) hotDestinationOwners(cache **hotCarried) map[DestKey]map[int32
 		}
 		from = ct.n
 	}
+	c.fresh = from
 	destOwners(c.s.Sockets[from:], hot, out)
 	return out
 }
