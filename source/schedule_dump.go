@@ -187,7 +187,10 @@ func (k *Kernel) ReadPartial(ctx context.Context) (*Sample, error) {
 // them (the prefix of the slice it returns) for the later ones.
 func (k *Kernel) mergeCarried(fresh []Socket) []Socket {
 	c := &k.carry
-	if c.est != nil || c.estab == 0 {
+	if c.estab == 0 {
+		return fresh // nothing carried: the dump's own slice
+	}
+	if c.est != nil {
 		merged := make([]Socket, len(c.est)+len(fresh))
 		copy(merged[copy(merged, c.est):], fresh)
 		return merged

@@ -157,3 +157,37 @@ func BenchmarkReadPartial(b *testing.B) {
 		}
 	}
 }
+
+// With no ESTABLISHED socket at the full read, a partial read carries
+// none and is its own dump.
+func TestReadPartialNothingCarried(t *testing.T) {
+	name, ns := nstest.New(t, "tcptop-partial0")
+	var ln net.Listener
+	t.Cleanup(func() {
+		if ln != nil {
+			ln.Close()
+		}
+	})
+	if err := ns.Do(func() (err error) { ln, err = net.Listen("tcp", "127.0.0.1:0"); return }); err != nil {
+		t.Fatal(err)
+	}
+	k, err := source.Open(source.Options{Netns: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	ctx := context.Background()
+	if _, err := k.Read(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, err := k.ReadPartial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Partial == nil || s.Partial.Carried != 0 || s.Partial.Established != 0 {
+		t.Fatalf("Partial %+v, want nothing carried nor established", s.Partial)
+	}
+	if len(s.Sockets) != 1 || s.Sockets[0].State != source.Listen {
+		t.Errorf("sockets %+v, want the one listener", s.Sockets)
+	}
+}
