@@ -56,8 +56,17 @@ type Analyzer struct {
 	// ESTABLISHED sockets, those sockets' first-seen times, out of seen
 	// (see carriedAges).
 	carried *carriedAges
-	gen     uint32
-	start   time.Time
+	// pending is a poll whose sockets were all new (the first one): its
+	// sockets go into seen at the next poll, not at once, so that
+	// `--once` never fills a map of every socket it will not look at
+	// again; pendingMs and pendingGen are that poll's time and gen.
+	pending    *source.Sample
+	pendingMs  int64
+	pendingGen uint32
+	gen        uint32
+	// hot is the carried sockets' share of hotDestinationOwners.
+	hot   *hotCarried
+	start time.Time
 	// maxTracked is MaxTracked (a field so a test can make it small).
 	maxTracked int
 }
@@ -85,7 +94,7 @@ func (a *Analyzer) Next(s *source.Sample, opt Options) *Snapshot {
 		a.start = s.Time
 	}
 	snap.firstSeen, snap.AgesTruncated = a.observeAges(s)
-	c := newRuleCtx(snap, a.ring, &a.th)
+	c := newRuleCtx(snap, a.ring, &a.th, &a.hot)
 	a.ring = append(a.ring, c.point)
 	if len(a.ring) > HistoryLen {
 		a.ring = append(a.ring[:0:0], a.ring[len(a.ring)-HistoryLen:]...)
@@ -144,9 +153,26 @@ func tracked(st source.State) bool {
 // partial sample the carried sockets' times are kept once per full dump
 // (carriedAges) and copied in; only the fresh sockets are looked up.
 func (a *Analyzer) observeAges(s *source.Sample) ([]int64, bool) {
+	a.enterPending()
 	a.gen++
 	now := s.Time.UnixMilli()
 	view := make([]int64, len(s.Sockets))
+	if len(a.seen) == 0 && a.carried == nil && s.Partial == nil {
+		// Nothing seen before: every tracked socket is new, first seen
+		// now, unless there are more than the bound.
+		n := 0
+		for i := range s.Sockets {
+			if sk := &s.Sockets[i]; tracked(sk.State) && sk.Cookie != 0 {
+				view[i] = now
+				n++
+			}
+		}
+		if n <= a.maxTracked {
+			a.pending, a.pendingMs, a.pendingGen = s, now, a.gen
+			return view, false
+		}
+		clear(view)
+	}
 	truncated := false
 	from, nc := 0, 0
 	var carried map[uint64]int64
@@ -183,6 +209,24 @@ func (a *Analyzer) observeAges(s *source.Sample) ([]int64, bool) {
 		}
 	}
 	return view, truncated
+}
+
+// enterPending enters the pending poll's sockets in seen, as that poll
+// would have.
+func (a *Analyzer) enterPending() {
+	s := a.pending
+	if s == nil {
+		return
+	}
+	a.pending = nil
+	if len(a.seen) == 0 {
+		a.seen = make(map[uint64]seenAt, len(s.Sockets))
+	}
+	for i := range s.Sockets {
+		if sk := &s.Sockets[i]; tracked(sk.State) && sk.Cookie != 0 {
+			a.seen[sk.Cookie] = seenAt{ms: a.pendingMs, gen: a.pendingGen}
+		}
+	}
 }
 
 // carriedAges are the first-seen times of a full dump's ESTABLISHED
@@ -252,6 +296,7 @@ func (a *Analyzer) foldBack(view map[uint64]int64) {
 // Tracked returns how many sockets have a first-seen time (for tests and
 // the memory bound).
 func (a *Analyzer) Tracked() int {
+	a.enterPending()
 	if a.carried != nil {
 		return len(a.seen) + len(a.carried.view)
 	}

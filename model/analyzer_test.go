@@ -224,3 +224,24 @@ func FuzzThresholdsSet(f *testing.F) {
 		}
 	})
 }
+
+// The first poll's sockets are all first seen then (their ages known, 0)
+// and count as tracked, though the first-seen map is filled only when a
+// second poll comes.
+func TestFirstPollAges(t *testing.T) {
+	a := NewAnalyzer(DefaultThresholds())
+	snap := a.Next(poll{sec: 0, build: func(b *sb) {
+		b.add(source.Established, "10.0.0.1:41001", "10.0.0.9:80", 5, nil, false)
+		b.add(source.CloseWait, "10.0.0.1:41002", "10.0.0.9:80", 6, nil, false)
+		tw := b.add(source.TimeWait, "10.0.0.1:41000", "10.0.0.9:80", 0, nil, false)
+		tw.Expires = 60000
+	}}.sample(), Options{})
+	for i := range 2 {
+		if age, ok := snap.SocketAge(&snap.Sample.Sockets[i]); !ok || age != 0 {
+			t.Errorf("socket %d at the first poll: age %v %v, want 0 true", i, age, ok)
+		}
+	}
+	if n := a.Tracked(); n != 2 {
+		t.Errorf("tracked %d after the first poll, want 2 (TIME_WAIT is not)", n)
+	}
+}

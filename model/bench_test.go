@@ -2,6 +2,8 @@ package model
 
 import (
 	"net/netip"
+	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -164,4 +166,53 @@ func BenchmarkAnalyzePartial(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(c.s.Sockets)), "ns/socket")
 		})
 	}
+}
+
+// BenchmarkOnce is `tcptop --once`'s model work at 100k sockets: one
+// sample, whole (a full dump), through a new Analyzer.
+func BenchmarkOnce(b *testing.B) {
+	s := partialSample(100000, 90000)
+	s.Partial = nil
+	b.ReportAllocs()
+	for b.Loop() {
+		NewAnalyzer(DefaultThresholds()).Next(s, Options{})
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(s.Sockets)), "ns/socket")
+}
+
+// BenchmarkStream is the stream's model work at 100k sockets (90k
+// ESTABLISHED carried between full dumps, as source.Kernel.ReadPartial
+// makes them: each poll its own copy of the sockets), a full dump every
+// tenth poll; live-MB is the heap in use after a GC with the last
+// snapshot held, what the model keeps between polls.
+func BenchmarkStream(b *testing.B) {
+	base := partialSample(100000, 90000)
+	carried := base.Partial.Carried
+	poll := func(i int) *source.Sample {
+		s := *base
+		s.Time = base.Time.Add(time.Duration(i) * time.Second)
+		s.Sockets = slices.Clone(base.Sockets)
+		full := s.Time.Add(-time.Duration(i%10) * time.Second)
+		if i%10 == 0 {
+			s.Partial = nil
+		} else {
+			s.Partial = &source.Partial{FullTime: full, Established: carried, Carried: carried}
+		}
+		return &s
+	}
+	a := NewAnalyzer(DefaultThresholds())
+	var snap *Snapshot
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		snap = a.Next(poll(i), Options{})
+		i++
+	}
+	b.StopTimer()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "live-MB")
+	runtime.KeepAlive(snap)
+	runtime.KeepAlive(base)
 }

@@ -62,12 +62,16 @@ func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot) *Snaps
 	if snap.Sysctl == nil {
 		snap.Sysctl = map[string]string{}
 	}
-	for i := range s.Sockets {
+	// The carried sockets, when the previous snapshot's tallies of them
+	// hold (they were checked then), are ESTABLISHED: not walked again.
+	known := knownEstablished(s, from)
+	snap.States[source.Established] += known
+	for i := known; i < len(s.Sockets); i++ {
 		snap.States[s.Sockets[i].State]++
 	}
 	snap.Total = len(s.Sockets)
 
-	lt := buildListeners(snap, s)
+	lt := buildListeners(snap, s, known)
 	snap.lt, snap.opt = lt, opt
 	// The previous snapshot's peer count, under the same filter, sizes
 	// this one's (another filter says nothing about it).
@@ -78,7 +82,11 @@ func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot) *Snaps
 	ct, n := carriedFor(s, from, lt, opt)
 	snap.carried = ct
 	buildEphemeral(snap, s, lt, ct.portsFor(&s.Sysctl), n)
-	buildPeers(snap, s, lt, opt, peerHint, ct, n)
+	var base *peerBase
+	if from != nil {
+		base = from.peerBase
+	}
+	buildPeers(snap, s, lt, opt, peerHint, ct, n, base)
 	buildProcesses(snap, s, opt, ct, n)
 	buildRates(snap, prev)
 	buildListenerDrops(snap, prev)
@@ -98,18 +106,69 @@ func ms(d time.Duration) float64 {
 	return float64(d.Microseconds()) / 1000
 }
 
-// listenTable finds the listener a local address belongs to.
-type listenTable map[uint16][]listenEntry
+// listenTable finds the listener a local address belongs to. Most
+// sockets' local port is no listener's (the ephemeral side of outgoing
+// connections): a bitmap of the listening ports answers those with one
+// load, and the others search a short list sorted by port, no hashing.
+type listenTable struct {
+	has   *[65536 / 64]uint64 // the ports with a listener; nil: none
+	ports []uint16            // those ports, ascending
+	at    [][]listenEntry     // at[i]: ports[i]'s listeners, in Snapshot.Listeners order
+}
 
 type listenEntry struct {
 	addr netip.Addr // unmapped
 	idx  int        // into Snapshot.Listeners
 }
 
+// newListenTable indexes listeners at their local endpoints, aps[i]
+// being Snapshot.Listeners[i]'s. has, when not nil, is a bitmap of their
+// ports to use (another table's of the same listeners).
+func newListenTable(aps []netip.AddrPort, has *[65536 / 64]uint64) listenTable {
+	t := listenTable{has: has}
+	if len(aps) == 0 {
+		return listenTable{}
+	}
+	if t.has == nil {
+		t.has = new([65536 / 64]uint64)
+	}
+	order := make([]int, len(aps))
+	for i := range order {
+		order[i] = i
+	}
+	// By port, then listener order (stable), so each port's entries keep
+	// the order lookup prefers.
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(aps[a].Port(), aps[b].Port()) })
+	for _, i := range order {
+		port := aps[i].Port()
+		if n := len(t.ports); n == 0 || t.ports[n-1] != port {
+			t.ports = append(t.ports, port)
+			t.at = append(t.at, nil)
+			t.has[port/64] |= 1 << (port % 64)
+		}
+		t.at[len(t.at)-1] = append(t.at[len(t.at)-1], listenEntry{aps[i].Addr().Unmap(), i})
+	}
+	return t
+}
+
+// listening reports whether a listener is bound to port (on any address).
+func (t listenTable) listening(port uint16) bool {
+	return t.has != nil && t.has[port/64]&(1<<(port%64)) != 0
+}
+
+// entries returns the listeners on port.
+func (t listenTable) entries(port uint16) []listenEntry {
+	if !t.listening(port) {
+		return nil
+	}
+	i, _ := slices.BinarySearch(t.ports, port)
+	return t.at[i]
+}
+
 // lookup returns the listener index for a local endpoint: an exact address
 // match first, then a wildcard listener on the port.
 func (t listenTable) lookup(local netip.AddrPort) (int, bool) {
-	es := t[local.Port()]
+	es := t.entries(local.Port())
 	if len(es) == 0 {
 		return 0, false
 	}
@@ -129,15 +188,31 @@ func (t listenTable) lookup(local netip.AddrPort) (int, bool) {
 	return wild, wild >= 0
 }
 
-func buildListeners(snap *Snapshot, s *source.Sample) listenTable {
+// knownEstablished is how many sockets at the start of s are known to be
+// ESTABLISHED: a partial sample's carried ones, when from's carried
+// tallies are of the same full dump (built from, and checked against,
+// the same sockets).
+func knownEstablished(s *source.Sample, from *Snapshot) int {
+	p := s.Partial
+	if p == nil || from == nil || from.carried == nil || p.Carried > len(s.Sockets) {
+		return 0
+	}
+	if t := from.carried; t.full.Equal(p.FullTime) && t.n == p.Carried {
+		return t.n
+	}
+	return 0
+}
+
+// buildListeners lists the listeners of s.Sockets[known:] (the first
+// known are ESTABLISHED).
+func buildListeners(snap *Snapshot, s *source.Sample, known int) listenTable {
 	type lis struct {
 		l  Listener
 		ap netip.AddrPort
 	}
 	var ls []lis
-	lt := listenTable{}
 	somax := s.Sysctl.Somaxconn
-	for i := range s.Sockets {
+	for i := known; i < len(s.Sockets); i++ {
 		sk := &s.Sockets[i]
 		if sk.State != source.Listen {
 			continue
@@ -161,14 +236,20 @@ func buildListeners(snap *Snapshot, s *source.Sample) listenTable {
 		// backlog (sk_acceptq_is_full): with listen(0) one waiting
 		// connection fills it, so it is 100%, not 0%, and sorts first.
 		l.Fill = float64(sk.RecvQ) / float64(max(sk.SendQ, 1))
-		lt[sk.Local.Port()] = append(lt[sk.Local.Port()], listenEntry{sk.Local.Addr().Unmap(), len(ls)})
 		ls = append(ls, lis{l, sk.Local})
 	}
-	for i := range s.Sockets {
-		sk := &s.Sockets[i]
-		if sk.State == source.SynRecv {
-			if idx, ok := lt.lookup(sk.Local); ok {
-				ls[idx].l.SynRecv++
+	aps := make([]netip.AddrPort, len(ls))
+	for i := range ls {
+		aps[i] = ls[i].ap
+	}
+	lt := newListenTable(aps, nil)
+	if len(ls) > 0 {
+		for i := known; i < len(s.Sockets); i++ {
+			sk := &s.Sockets[i]
+			if sk.State == source.SynRecv {
+				if idx, ok := lt.lookup(sk.Local); ok {
+					ls[idx].l.SynRecv++
+				}
 			}
 		}
 	}
@@ -182,12 +263,11 @@ func buildListeners(snap *Snapshot, s *source.Sample) listenTable {
 		}
 		return cmp.Compare(a.l.Local, b.l.Local)
 	})
-	clear(lt)
 	for i, x := range ls {
 		snap.Listeners = append(snap.Listeners, x.l)
-		lt[x.ap.Port()] = append(lt[x.ap.Port()], listenEntry{x.ap.Addr().Unmap(), i})
+		aps[i] = x.ap
 	}
-	return lt
+	return newListenTable(aps, lt.has)
 }
 
 func inEphemeral(sc *source.Sysctls, port int) bool {
@@ -346,7 +426,8 @@ type peerAcc struct {
 	peer  Peer
 	local netip.Addr // outgoing: the local IP, while all sockets agree
 	mixed bool
-	// indexed: the peer's processes are in buildPeers' procIdx.
+	// indexed: the peer's processes are in buildPeers' procIdx (once
+	// it has more than smallProcs; a shorter list is searched).
 	indexed bool
 	// carried, when not nil, is the carried tally the peer was made
 	// from: its texts are made once per full dump.
@@ -361,80 +442,219 @@ type peerProcKey struct {
 	pid  int32
 }
 
+// smallProcs is how many processes a peer's list may have before it is
+// indexed in procIdx: most peers have one or two, and a search of those
+// is cheaper than a map access per socket.
+const smallProcs = 8
+
+// findProc returns where pid is in a's processes (ai: a's index).
+func findProc(a *peerAcc, ai int32, pid int32, procIdx map[peerProcKey]int) (int, bool) {
+	if !a.indexed {
+		for j := range a.peer.Processes {
+			if a.peer.Processes[j].PID == pid {
+				return j, true
+			}
+		}
+		return 0, false
+	}
+	j, ok := procIdx[peerProcKey{ai, pid}]
+	return j, ok
+}
+
+// addProc appends pp to a's processes and returns its place; the first
+// one comes from slab.
+func addProc(a *peerAcc, ai int32, pp PeerProcess, procIdx map[peerProcKey]int, slab *procSlab) int {
+	j := len(a.peer.Processes)
+	if j == 0 {
+		a.peer.Processes = slab.take(1)
+		a.peer.Processes[0] = pp
+	} else {
+		a.peer.Processes = append(a.peer.Processes, pp)
+	}
+	switch {
+	case a.indexed:
+		procIdx[peerProcKey{ai, pp.PID}] = j
+	case j+1 > smallProcs:
+		indexPeerProcs(a, ai, procIdx)
+	}
+	return j
+}
+
+// procSlab hands out the peers' process lists from a few large arrays
+// instead of one allocation per peer (a list that grows past what it was
+// given is moved by append as usual).
+type procSlab []PeerProcess
+
+// take returns a list of n processes (cap n).
+func (sl *procSlab) take(n int) []PeerProcess {
+	if cap(*sl)-len(*sl) < n {
+		// Each array twice the last, from 8 to 1024 entries: a build
+		// with few peers allocates little.
+		*sl = make([]PeerProcess, 0, max(n, min(2*cap(*sl), 1024), 8))
+	}
+	l := len(*sl)
+	*sl = (*sl)[:l+n]
+	return (*sl)[l : l+n : l+n]
+}
+
 // buildPeers lists the peers: s.Sockets[from:] and, when ct is not nil,
-// the carried sockets s.Sockets[:from] from ct. hint (the previous
-// snapshot's count) sizes the accumulators once: growing a slice of these
-// rows by doubling moved them several times over, a good part of Build's
-// cost.
-func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, hint int, ct *carriedTallies, from int) {
+// the carried sockets s.Sockets[:from] from ct, whose rows come from a
+// peerBase (base, when still valid, else a new one, kept in
+// snap.peerBase). hint (the previous snapshot's count) sizes the
+// accumulators once: growing a slice of these rows by doubling moved
+// them several times over, a good part of Build's cost.
+func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, hint int, ct *carriedTallies, from int, base *peerBase) {
 	if ct != nil {
-		n := len(ct.out) + len(ct.onListenPort)
-		hint = max(hint, n+n/8)
+		if remap, ok := base.validFor(ct, opt, s, snap, lt); ok {
+			buildPeersOnBase(snap, s, lt, opt, base, remap, from)
+			return
+		}
+		if base = newPeerBase(snap, s, lt, opt, ct); base != nil {
+			buildPeersOnBase(snap, s, lt, opt, base, identity(len(snap.Listeners)), from)
+			return
+		}
 	}
-	index := make(map[peerKey]int32, hint)
-	procIdx := map[peerProcKey]int{}
-	accs := make([]peerAcc, 0, hint)
+	pa := newPeerAccum(hint)
 	if ct != nil {
-		ct.peerTallies(lt, func(k peerKey, pt *peerTally) {
-			ai, ok := index[k]
+		pa.addCarried(ct, s, lt)
+	}
+	pa.addSockets(s, lt, opt, from, nil)
+	ptrs := pa.finish(snap, opt)
+	snap.Peers = make([]Peer, len(ptrs))
+	for i, a := range ptrs {
+		snap.Peers[i] = a.peer
+	}
+}
+
+// peerAccum tallies peers.
+type peerAccum struct {
+	index   map[peerKey]int32
+	procIdx map[peerProcKey]int
+	slab    procSlab
+	accs    accStore
+}
+
+// accStore holds the peer accumulators in a first array of the hint's
+// size, then arrays of accChunk: one that outgrows its array is not
+// moved (a peerAcc is some 300 bytes, and a first build has no hint).
+type accStore struct {
+	chunks [][]peerAcc
+	first  int // the first array's size
+	n      int
+}
+
+// accChunk is the size of the arrays after the first.
+const accChunk = 1024
+
+func newAccStore(hint int) accStore {
+	return accStore{first: max(hint, 16)}
+}
+
+// add appends a and returns its index.
+func (st *accStore) add(a peerAcc) int32 {
+	c, _ := st.place(int32(st.n))
+	if c == len(st.chunks) {
+		size := accChunk
+		if c == 0 {
+			size = st.first
+		}
+		st.chunks = append(st.chunks, make([]peerAcc, 0, size))
+	}
+	st.chunks[c] = append(st.chunks[c], a)
+	st.n++
+	return int32(st.n - 1)
+}
+
+// at returns the accumulator at index i.
+func (st *accStore) at(i int32) *peerAcc {
+	c, off := st.place(i)
+	return &st.chunks[c][off]
+}
+
+// place is index i's array and offset in it.
+func (st *accStore) place(i int32) (int, int) {
+	if int(i) < st.first {
+		return 0, int(i)
+	}
+	j := int(i) - st.first
+	return 1 + j/accChunk, j % accChunk
+}
+
+func newPeerAccum(hint int) *peerAccum {
+	return &peerAccum{
+		index:   make(map[peerKey]int32, hint),
+		procIdx: map[peerProcKey]int{},
+		accs:    newAccStore(hint),
+	}
+}
+
+// addCarried adds the carried sockets' tallies.
+func (pa *peerAccum) addCarried(ct *carriedTallies, s *source.Sample, lt listenTable) {
+	ct.peerTallies(lt, func(k peerKey, pt *peerTally) {
+		ai, ok := pa.index[k]
+		if !ok {
+			ai = pa.accs.add(peerAcc{key: k, local: pt.local, mixed: pt.mixed, carried: pt})
+			pa.index[k] = ai
+			a := pa.accs.at(ai)
+			a.peer.States, a.peer.Total = pt.states, pt.total
+			if len(pt.procs) > 0 {
+				a.peer.Processes = pa.slab.take(len(pt.procs))
+				for j := range pt.procs {
+					a.peer.Processes[j] = pt.procs[j].peerProcess(s)
+				}
+				if len(pt.procs) > smallProcs {
+					indexPeerProcs(a, ai, pa.procIdx)
+				}
+			}
+			return
+		}
+		a := pa.accs.at(ai)
+		if k.listener < 0 && !a.mixed && (pt.mixed || pt.local != a.local) {
+			a.mixed = true
+		}
+		for st, n := range pt.states {
+			a.peer.States[st] += n
+		}
+		a.peer.Total += pt.total
+		for i := range pt.procs {
+			t := &pt.procs[i]
+			j, ok := findProc(a, ai, t.pid, pa.procIdx)
 			if !ok {
-				ai = int32(len(accs))
-				index[k] = ai
-				accs = append(accs, peerAcc{key: k, local: pt.local, mixed: pt.mixed, carried: pt})
-				a := &accs[ai]
-				a.peer.States, a.peer.Total = pt.states, pt.total
-				if len(pt.procs) > 0 {
-					a.peer.Processes = make([]PeerProcess, len(pt.procs))
-					for j := range pt.procs {
-						a.peer.Processes[j] = pt.procs[j].peerProcess(s)
-					}
-				}
-				return
+				addProc(a, ai, t.peerProcess(s), pa.procIdx, &pa.slab)
+				continue
 			}
-			a := &accs[ai]
-			if k.listener < 0 && !a.mixed && (pt.mixed || pt.local != a.local) {
-				a.mixed = true
+			pp := &a.peer.Processes[j]
+			if t.anyInferred && pp.Group == 0 {
+				pp.Group = groupSize(s, t.pid)
 			}
-			for st, n := range pt.states {
-				a.peer.States[st] += n
+			pp.Sockets += t.sockets
+			if !t.allInferred {
+				pp.Inferred = false
 			}
-			a.peer.Total += pt.total
-			if !a.indexed {
-				indexPeerProcs(a, ai, procIdx)
-			}
-			for i := range pt.procs {
-				t := &pt.procs[i]
-				j, ok := procIdx[peerProcKey{ai, t.pid}]
-				if !ok {
-					j = len(a.peer.Processes)
-					procIdx[peerProcKey{ai, t.pid}] = j
-					a.peer.Processes = append(a.peer.Processes, t.peerProcess(s))
-					continue
-				}
-				pp := &a.peer.Processes[j]
-				if t.anyInferred && pp.Group == 0 {
-					pp.Group = groupSize(s, t.pid)
-				}
-				pp.Sockets += t.sockets
-				if !t.allInferred {
-					pp.Inferred = false
-				}
-			}
-		})
-	}
+		}
+	})
+}
+
+// addSockets adds s.Sockets[from:]. seed, when not nil, starts the
+// accumulator of a peer not seen yet (false: from nothing).
+func (pa *peerAccum) addSockets(s *source.Sample, lt listenTable, opt Options, from int, seed func(k peerKey, a *peerAcc) bool) {
 	for i := from; i < len(s.Sockets); i++ {
 		sk := &s.Sockets[i]
 		if !isPeerSocket(sk) || (!opt.Filter.Empty() && !opt.Filter.Match(sk, s.Procs)) {
 			continue
 		}
 		k := classify(sk, lt)
-		ai, ok := index[k]
+		ai, ok := pa.index[k]
 		if !ok {
-			ai = int32(len(accs))
-			index[k] = ai
-			accs = append(accs, peerAcc{key: k, local: sk.Local.Addr().Unmap(), indexed: true})
+			ai = pa.accs.add(peerAcc{key: k})
+			pa.index[k] = ai
+			if a := pa.accs.at(ai); seed == nil || !seed(k, a) {
+				a.local = sk.Local.Addr().Unmap()
+			} else if len(a.peer.Processes) > smallProcs {
+				indexPeerProcs(a, ai, pa.procIdx)
+			}
 		}
-		a := &accs[ai]
+		a := pa.accs.at(ai)
 		if k.listener < 0 && !a.mixed && sk.Local.Addr().Unmap() != a.local {
 			a.mixed = true
 		}
@@ -443,18 +663,14 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, h
 		if !s.Attributed {
 			continue
 		}
-		if !a.indexed {
-			indexPeerProcs(a, ai, procIdx)
-		}
 		for _, pid := range ownersOf(sk, true) {
-			j, ok := procIdx[peerProcKey{ai, pid}]
+			j, ok := findProc(a, ai, pid, pa.procIdx)
 			if !ok {
-				j = len(a.peer.Processes)
-				procIdx[peerProcKey{ai, pid}] = j
-				a.peer.Processes = append(a.peer.Processes, PeerProcess{PID: pid, Name: UnknownName, Inferred: pid != 0})
+				pp := PeerProcess{PID: pid, Name: UnknownName, Inferred: pid != 0}
 				if pid != 0 {
-					a.peer.Processes[j].Name = procName(pid, s.Procs)
+					pp.Name = procName(pid, s.Procs)
 				}
+				j = addProc(a, ai, pp, pa.procIdx, &pa.slab)
 			}
 			pp := &a.peer.Processes[j]
 			if sk.OwnerInferred && pp.Group == 0 {
@@ -466,9 +682,14 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, h
 			}
 		}
 	}
-	ptrs := make([]*peerAcc, len(accs))
-	for i := range accs {
-		a := &accs[i]
+}
+
+// finish completes the rows (texts, processes in order) and returns them
+// sorted.
+func (pa *peerAccum) finish(snap *Snapshot, opt Options) []*peerAcc {
+	ptrs := make([]*peerAcc, pa.accs.n)
+	for i := range int32(pa.accs.n) {
+		a := pa.accs.at(i)
 		ptrs[i] = a
 		a.peer.key = a.key
 		a.peer.Key.Remote = a.key.remote
@@ -504,29 +725,205 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, h
 	}
 	// Keys are unique, so the full tie-break makes an unstable sort
 	// deterministic; sorting pointers moves 8 bytes instead of a Peer.
-	slices.SortFunc(ptrs, func(x, y *peerAcc) int {
-		if c := opt.Sort.compare(&x.peer.States, x.peer.Total, &y.peer.States, y.peer.Total); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(y.peer.Total, x.peer.Total); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(x.peer.Direction, y.peer.Direction); c != 0 {
-			return c
-		}
-		if c := x.key.remote.Compare(y.key.remote); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.peer.Local, y.peer.Local)
-	})
-	snap.Peers = make([]Peer, len(ptrs))
+	slices.SortFunc(ptrs, func(x, y *peerAcc) int { return comparePeers(opt.Sort, &x.peer, &y.peer) })
+	return ptrs
+}
+
+// comparePeers is the order of the peer list: by the sort key, then
+// total (largest first), direction, remote and local (a peer's key, so
+// the order is total).
+func comparePeers(key SortKey, x, y *Peer) int {
+	if c := key.compare(&x.States, x.Total, &y.States, y.Total); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(y.Total, x.Total); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(x.Direction, y.Direction); c != 0 {
+		return c
+	}
+	if c := x.key.remote.Compare(y.key.remote); c != 0 {
+		return c
+	}
+	return cmp.Compare(x.Local, y.Local)
+}
+
+// peerBase is the peer rows of a partial sample's carried sockets alone,
+// complete and sorted, for one carriedTallies, sort key, resolution of
+// their local endpoints to listeners and naming of their processes: the
+// partial polls of one full dump take the rows no fresh socket adds to
+// as they are, so that a poll's peer work follows what changed, not the
+// 90k sockets carried (and their thousands of peers) again. Read-only
+// once made.
+type peerBase struct {
+	ct    *carriedTallies
+	sort  SortKey
+	rows  []Peer
+	meta  []peerMeta        // aligned with rows
+	index map[peerKey]int32 // into rows, by key as made (listener indices of then)
+	// listeners are Snapshot.Listeners' addresses when made; locals
+	// the carried sockets' local endpoints that resolved to one, with
+	// its index then.
+	listeners []netip.AddrPort
+	locals    map[netip.AddrPort]int
+	// names is every listed process's name and group when made.
+	names map[int32]procNaming
+}
+
+// peerMeta is what a row's accumulator held beyond the row.
+type peerMeta struct {
+	local   netip.Addr
+	mixed   bool
+	carried *peerTally
+}
+
+type procNaming struct {
+	name  string
+	group int
+}
+
+// newPeerBase makes the carried sockets' rows (nil with a filter: the
+// lists then tally every socket).
+func newPeerBase(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, ct *carriedTallies) *peerBase {
+	if !opt.Filter.Empty() {
+		return nil
+	}
+	pa := newPeerAccum(len(ct.out) + len(ct.onListenPort))
+	pa.addCarried(ct, s, lt)
+	ptrs := pa.finish(snap, opt)
+	b := &peerBase{
+		ct: ct, sort: opt.Sort,
+		rows:      make([]Peer, len(ptrs)),
+		meta:      make([]peerMeta, len(ptrs)),
+		index:     make(map[peerKey]int32, len(ptrs)),
+		listeners: make([]netip.AddrPort, len(snap.Listeners)),
+		locals:    map[netip.AddrPort]int{},
+		names:     map[int32]procNaming{},
+	}
 	for i, a := range ptrs {
-		snap.Peers[i] = a.peer
+		b.rows[i] = a.peer
+		b.meta[i] = peerMeta{local: a.local, mixed: a.mixed, carried: a.carried}
+		b.index[a.key] = int32(i)
+		for _, pp := range a.peer.Processes {
+			if _, ok := b.names[pp.PID]; !ok {
+				b.names[pp.PID] = namingOf(s, pp.PID)
+			}
+		}
+	}
+	for i := range snap.Listeners {
+		b.listeners[i] = snap.Listeners[i].Addr
+	}
+	for local, resolved := range ct.resolved {
+		if resolved {
+			b.locals[local], _ = lt.lookup(local)
+		}
+	}
+	return b
+}
+
+func namingOf(s *source.Sample, pid int32) procNaming {
+	n := procNaming{name: UnknownName, group: groupSize(s, pid)}
+	if pid != 0 {
+		n.name = procName(pid, s.Procs)
+	}
+	return n
+}
+
+// validFor reports whether b's rows stand for ct's sockets in this
+// snapshot: the same tallies, sort key and process names, and each
+// carried local endpoint resolving to a listener at the same address
+// (its index may have moved: remap[then] is its index now).
+func (b *peerBase) validFor(ct *carriedTallies, opt Options, s *source.Sample, snap *Snapshot, lt listenTable) ([]int, bool) {
+	if b == nil || b.ct != ct || b.sort != opt.Sort || !opt.Filter.Empty() {
+		return nil, false
+	}
+	for pid, n := range b.names {
+		if namingOf(s, pid) != n {
+			return nil, false
+		}
+	}
+	remap := make([]int, len(b.listeners))
+	for i := range remap {
+		remap[i] = -1
+	}
+	for local, then := range b.locals {
+		now, ok := lt.lookup(local)
+		if !ok || snap.Listeners[now].Addr != b.listeners[then] || remap[then] >= 0 && remap[then] != now {
+			return nil, false
+		}
+		remap[then] = now
+	}
+	return remap, true
+}
+
+// identity is the remap of listener indices that did not move.
+func identity(n int) []int {
+	r := make([]int, n)
+	for i := range r {
+		r[i] = i
+	}
+	return r
+}
+
+// buildPeersOnBase lists the peers from b's rows and s.Sockets[from:]:
+// the rows fresh sockets add to, and the fresh sockets' new peers, are
+// tallied and sorted, then merged with the untouched rows, already in
+// order.
+func buildPeersOnBase(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, b *peerBase, remap []int, from int) {
+	snap.peerBase = b
+	back := make([]int, len(snap.Listeners)) // index now -> then
+	for i := range back {
+		back[i] = -1
+	}
+	for then, now := range remap {
+		if now >= 0 {
+			back[now] = then
+		}
+	}
+	touched := make([]bool, len(b.rows))
+	pa := newPeerAccum(16)
+	pa.addSockets(s, lt, opt, from, func(k peerKey, a *peerAcc) bool {
+		then := k
+		if k.listener >= 0 {
+			if then.listener = back[k.listener]; then.listener < 0 {
+				return false
+			}
+		}
+		r, ok := b.index[then]
+		if !ok {
+			return false
+		}
+		touched[r] = true
+		a.peer = b.rows[r]
+		a.peer.Processes = slices.Clone(a.peer.Processes)
+		m := &b.meta[r]
+		a.local, a.mixed, a.carried = m.local, m.mixed, m.carried
+		return true
+	})
+	ptrs := pa.finish(snap, opt)
+	snap.Peers = make([]Peer, 0, len(b.rows)+len(ptrs))
+	j := 0
+	for r := range b.rows {
+		if touched[r] {
+			continue
+		}
+		row := &b.rows[r]
+		for j < len(ptrs) && comparePeers(opt.Sort, &ptrs[j].peer, row) < 0 {
+			snap.Peers = append(snap.Peers, ptrs[j].peer)
+			j++
+		}
+		snap.Peers = append(snap.Peers, *row)
+		if p := &snap.Peers[len(snap.Peers)-1]; p.key.listener >= 0 {
+			p.key.listener = remap[p.key.listener]
+		}
+	}
+	for ; j < len(ptrs); j++ {
+		snap.Peers = append(snap.Peers, ptrs[j].peer)
 	}
 }
 
-// indexPeerProcs enters a peer's processes in procIdx: a peer made from
-// the carried tallies is entered only when something adds to it.
+// indexPeerProcs enters a peer's processes in procIdx, when its list
+// grows past smallProcs.
 func indexPeerProcs(a *peerAcc, ai int32, procIdx map[peerProcKey]int) {
 	a.indexed = true
 	for j := range a.peer.Processes {

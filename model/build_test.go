@@ -3,9 +3,11 @@ package model
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -506,5 +508,69 @@ func TestOptions(t *testing.T) {
 	}
 	if o := Build(incidentSample(), nil, Options{}).Options(); !o.Filter.Empty() || o.Sort != (SortKey{}) {
 		t.Errorf("zero options came back as %+v", o)
+	}
+}
+
+// A peer's process list past smallProcs entries (searched, then indexed)
+// counts each process's sockets, shared ones under each owner, and a
+// partial sample's carried sockets with the fresh ones.
+func TestPeerManyProcesses(t *testing.T) {
+	var b sb
+	want := map[int32]int{}
+	for i := range 60 {
+		owners := []int32{int32(100 + i%12)}
+		if i%5 == 0 {
+			owners = append(owners, int32(200+i%7))
+		}
+		st := source.Established
+		if i >= 40 {
+			st = source.CloseWait
+		}
+		b.add(st, "10.0.0.1:80", fmt.Sprintf("10.9.9.9:%d", 1024+i), uint32(1000+i), owners, false)
+		for _, pid := range owners {
+			want[pid]++
+		}
+	}
+	b.add(source.Listen, "0.0.0.0:80", "0.0.0.0:0", 1, []int32{100}, false)
+	for _, partial := range []bool{false, true} {
+		s := incidentSample()
+		s.Sockets = b.socks
+		if partial {
+			s.Partial = &source.Partial{FullTime: s.Time, Established: 40, Carried: 40}
+		}
+		p := findPeer(Build(s, nil, Options{}), "10.9.9.9", "in")
+		if p == nil {
+			t.Fatalf("partial %v: no peer 10.9.9.9", partial)
+		}
+		got := map[int32]int{}
+		for _, pp := range p.Processes {
+			if _, dup := got[pp.PID]; dup {
+				t.Errorf("partial %v: pid %d listed twice", partial, pp.PID)
+			}
+			got[pp.PID] = pp.Sockets
+		}
+		if !reflect.DeepEqual(got, want) || p.Total != 60 {
+			t.Errorf("partial %v: %d sockets by process %v, want 60 and %v", partial, p.Total, got, want)
+		}
+	}
+}
+
+// The peer accumulators stay where they were put, and in order, as the
+// store grows past its first array.
+func TestAccStore(t *testing.T) {
+	for _, hint := range []int{0, 16, 17, 1000} {
+		st := newAccStore(hint)
+		var ptrs []*peerAcc
+		for i := range 5000 {
+			if got := st.add(peerAcc{key: peerKey{listener: i}}); got != int32(i) {
+				t.Fatalf("hint %d: add %d returned %d", hint, i, got)
+			}
+			ptrs = append(ptrs, st.at(int32(i)))
+		}
+		for i := range 5000 {
+			if a := st.at(int32(i)); a != ptrs[i] || a.key.listener != i {
+				t.Fatalf("hint %d: at(%d) holds %d (moved: %v)", hint, i, a.key.listener, a != ptrs[i])
+			}
+		}
 	}
 }

@@ -26,9 +26,13 @@ type carriedTallies struct {
 	full       time.Time // Partial.FullTime
 	n          int       // Partial.Carried: s.Sockets[:n] are the carried ones
 	attributed bool
-	// ports are the ports with a listener when it was built: a socket on
-	// any other port is outgoing as long as the set stays the same.
-	ports map[uint16]bool
+	// ports are the ports with a listener when it was built, ascending:
+	// a socket on any other port is outgoing as long as the set stays
+	// the same.
+	ports []uint16
+	// resolved: the distinct local endpoints of onListenPort's keys, and
+	// whether each resolved to a listener (what validFor checks).
+	resolved map[netip.AddrPort]bool
 	// out: sockets on no listener's port (outgoing, listener -1).
 	out map[peerKey]*peerTally
 	// onListenPort: sockets on a listener's port, by remote (its port 0
@@ -139,16 +143,11 @@ func carriedFor(s *source.Sample, from *Snapshot, lt listenTable, opt Options) (
 // peer (incoming through a listener, or outgoing) with this poll's
 // listeners as when the tallies were built.
 func (t *carriedTallies) validFor(lt listenTable) bool {
-	if len(lt) != len(t.ports) {
+	if !slices.Equal(lt.ports, t.ports) {
 		return false
 	}
-	for port := range lt {
-		if !t.ports[port] {
-			return false
-		}
-	}
-	for k := range t.onListenPort {
-		if _, ok := lt.lookup(k.local); ok != k.resolved {
+	for local, resolved := range t.resolved {
+		if _, ok := lt.lookup(local); ok != resolved {
 			return false
 		}
 	}
@@ -159,13 +158,11 @@ func newCarriedTallies(s *source.Sample, lt listenTable) *carriedTallies {
 	n := s.Partial.Carried
 	t := &carriedTallies{
 		full: s.Partial.FullTime, n: n, attributed: s.Attributed,
-		ports:        make(map[uint16]bool, len(lt)),
+		ports:        slices.Clone(lt.ports),
+		resolved:     map[netip.AddrPort]bool{},
 		out:          map[peerKey]*peerTally{},
 		onListenPort: map[candKey]*peerTally{},
 		procs:        map[int32]*procTally{},
-	}
-	for port := range lt {
-		t.ports[port] = true
 	}
 	seen := map[netip.Addr]bool{}
 	procAt := map[tallyProc]int{}
@@ -174,6 +171,7 @@ func newCarriedTallies(s *source.Sample, lt listenTable) *carriedTallies {
 		t.eph = &carriedPorts{low: sc.PortLow, high: sc.PortHigh, reserved: slices.Clone(sc.Reserved), dests: map[destKey]*carriedDest{}}
 	}
 	var last netip.Addr
+	var lastLocal netip.AddrPort
 	for i := range n {
 		sk := &s.Sockets[i]
 		if a := sk.Local.Addr(); a != last {
@@ -203,7 +201,7 @@ func newCarriedTallies(s *source.Sample, lt listenTable) *carriedTallies {
 				// (never so for an ESTABLISHED socket): not tallied.
 				t.eph = nil
 			} else {
-				e.add(sk, sc, t.ports[sk.Local.Port()] && lookupOK(lt, sk.Local))
+				e.add(sk, sc, lookupOK(lt, sk.Local))
 			}
 		}
 		if !isPeerSocket(sk) {
@@ -211,8 +209,13 @@ func newCarriedTallies(s *source.Sample, lt listenTable) *carriedTallies {
 		}
 		remote := sk.Remote.Addr().Unmap()
 		var pt *peerTally
-		if t.ports[sk.Local.Port()] {
+		if lt.listening(sk.Local.Port()) {
 			_, in := lt.lookup(sk.Local)
+			if sk.Local != lastLocal {
+				// Few distinct local endpoints: skip the map for a repeat.
+				lastLocal = sk.Local
+				t.resolved[sk.Local] = in
+			}
 			k := candKey{remote: netip.AddrPortFrom(remote, sk.Remote.Port()), local: sk.Local, resolved: in}
 			if in {
 				k.remote = netip.AddrPortFrom(remote, 0)

@@ -91,10 +91,27 @@ func freshSockets(i int) []source.Socket {
 // field, those built by tallying every socket, through listeners that
 // reorder, appear on a carried socket's port and on new ports, process
 // names that change and inferred groups.
+// With a ports-warn threshold low enough, the destinations of the
+// carried outgoing sockets are hot (hotDestinationOwners): the history's
+// owners of them are the same too.
 func TestCarriedTalliesEqualFullBuild(t *testing.T) {
+	hot := DefaultThresholds()
+	hot.PortsWarn = 0.002 // ~60 of 28k ports: hot at half that
+	for name, c := range map[string]struct {
+		th     Thresholds
+		stable bool
+	}{"default": {DefaultThresholds(), false}, "hot-destinations": {hot, false}, "stable": {DefaultThresholds(), true}} {
+		t.Run(name, func(t *testing.T) { testCarriedTalliesEqualFullBuild(t, c.th, c.stable) })
+	}
+}
+
+// stable: process names and the listeners' order stay the same (the
+// carried peer rows are then reused, see peerBase).
+func testCarriedTalliesEqualFullBuild(t *testing.T, th Thresholds, stable bool) {
 	all := carriedSockets()
 	start := time.Unix(1_800_000_000, 0)
-	incr, plain := NewAnalyzer(DefaultThresholds()), NewAnalyzer(DefaultThresholds())
+	incr, plain := NewAnalyzer(th), NewAnalyzer(th)
+	hotPolls, baseReused := 0, 0
 	var prevIncr *Snapshot
 	reused := 0
 	var full time.Time
@@ -112,6 +129,20 @@ func TestCarriedTalliesEqualFullBuild(t *testing.T) {
 			s.Sysctl.Reserved = append([]source.PortRange{{Lo: 33000, Hi: 33005}}, s.Sysctl.Reserved...)
 		}
 		fresh := freshSockets(i)
+		if stable {
+			s.Procs[20].Name = "php"
+			for j := range fresh {
+				sk := &fresh[j]
+				switch {
+				case sk.State == source.Listen && sk.Local.Port() == 80:
+					sk.RecvQ = uint32(sk.Cookie % 2)
+				case sk.State == source.Listen && sk.Local.Port() == 9000:
+					// Moves the :80 listeners' indices, not what
+					// they resolve to.
+					sk.RecvQ = uint32(i % 3)
+				}
+			}
+		}
 		if i == 0 || i == 6 {
 			// A full dump: at the second one, some sockets are gone,
 			// new ones came (first seen now).
@@ -149,6 +180,9 @@ func TestCarriedTalliesEqualFullBuild(t *testing.T) {
 				break
 			}
 		}
+		if len(gotA.History[len(gotA.History)-1].destOwners) > 0 {
+			hotPolls++
+		}
 		if incr.Tracked() != plain.Tracked() {
 			t.Errorf("poll %d: tracked %d, want %d", i, incr.Tracked(), plain.Tracked())
 		}
@@ -169,12 +203,21 @@ func TestCarriedTalliesEqualFullBuild(t *testing.T) {
 		if s.Partial != nil && (gotA.carried == nil || incr.carried == nil) {
 			t.Errorf("poll %d: a partial sample built without the carried tallies", i)
 		}
+		if prevIncr != nil && gotA.peerBase != nil && gotA.peerBase == prevIncr.peerBase {
+			baseReused++
+		}
 		prevIncr = gotA
 	}
 	// Polls 2, 3, 5, 8 and 9 reuse; 4 and 7 change the listeners, 6 is
 	// a full poll.
 	if reused != 5 {
 		t.Errorf("the carried tallies were reused at %d polls, want 5", reused)
+	}
+	if stable && baseReused < 5 {
+		t.Errorf("the carried peer rows were reused at %d polls, want at least 5", baseReused)
+	}
+	if th.PortsWarn < DefaultPortsWarn && hotPolls < 10 {
+		t.Errorf("hot destinations at %d polls of 10: the test checks too little of them", hotPolls)
 	}
 }
 

@@ -158,7 +158,7 @@ func (snap *Snapshot) LocalPorts() []PortRow {
 		if ai < 0 {
 			ai = int32(len(accs))
 			idx[port] = ai + 1
-			accs = append(accs, portAcc{port: port, listening: len(snap.lt[port]) > 0})
+			accs = append(accs, portAcc{port: port, listening: snap.lt.listening(port)})
 		}
 		a := &accs[ai]
 		if sk.State != source.Listen {

@@ -24,7 +24,7 @@ func ruleLocalProber(c *ruleCtx) []Finding {
 	}
 	ports := map[uint16]*portAcc{}
 	total := 0
-	for i := range c.s.Sockets {
+	for i := c.fresh; i < len(c.s.Sockets); i++ { // TIME_WAIT: none carried
 		sk := &c.s.Sockets[i]
 		if sk.State != source.TimeWait || !c.isLocal(sk.Remote.Addr()) {
 			continue

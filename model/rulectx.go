@@ -1,6 +1,7 @@
 package model
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -30,6 +31,9 @@ type ruleCtx struct {
 	// connections that came in to it (this host closed first as server).
 	timeWaitIn map[int]int
 	local      map[netip.Addr]bool // addresses of this host seen in the sample
+	// fresh is where the sockets other than a partial sample's carried
+	// ESTABLISHED ones start (0: all are).
+	fresh int
 }
 
 // cwKey is who holds CLOSE_WAIT sockets: the processes sharing one
@@ -59,8 +63,10 @@ type synAcc struct {
 	owners               map[int32]int
 }
 
-// newRuleCtx tallies the sample. hist is the history before this poll.
-func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds) *ruleCtx {
+// newRuleCtx tallies the sample. hist is the history before this poll;
+// hot keeps the carried sockets' share of hotDestinationOwners between
+// polls (nil: not kept).
+func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds, hot **hotCarried) *ruleCtx {
 	s := snap.Sample
 	c := &ruleCtx{
 		snap: snap, s: s, th: th,
@@ -109,6 +115,7 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds) *ruleCtx {
 		}
 		from = ct.n
 	}
+	c.fresh = from
 	var last netip.Addr
 	for i := from; i < len(s.Sockets); i++ {
 		sk := &s.Sockets[i]
@@ -180,7 +187,7 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds) *ruleCtx {
 	for k, acc := range c.closeWait {
 		p.closeWait[k] = acc.n
 	}
-	p.destOwners = c.hotDestinationOwners()
+	p.destOwners = c.hotDestinationOwners(hot)
 	c.point = p
 	c.hist = append(hist[:len(hist):len(hist)], p)
 	return c
@@ -204,7 +211,9 @@ func (c *ruleCtx) closeWaitHolder(sk *source.Socket, owners []int32) cwKey {
 // half the ports-warn threshold or more (usually none, so no extra pass):
 // connections shorter than a poll are rarely caught, so the ephemeral rule
 // looks back through the history for the last poll that saw an owner.
-func (c *ruleCtx) hotDestinationOwners() map[DestKey]map[int32]int {
+// The carried sockets of a partial sample (Snapshot.carried) are walked
+// once per full dump and set of hot destinations, kept in *cache.
+func (c *ruleCtx) hotDestinationOwners(cache **hotCarried) map[DestKey]map[int32]int {
 	e := &c.snap.Ephemeral
 	hot := map[DestKey]bool{}
 	for _, d := range e.Destinations {
@@ -217,8 +226,28 @@ func (c *ruleCtx) hotDestinationOwners() map[DestKey]map[int32]int {
 		return nil
 	}
 	out := map[DestKey]map[int32]int{}
-	for i := range c.s.Sockets {
-		sk := &c.s.Sockets[i]
+	from := 0
+	if ct := c.snap.carried; ct != nil && cache != nil {
+		hc := *cache
+		if hc == nil || hc.ct != ct || !hc.sameHot(hot) {
+			hc = &hotCarried{ct: ct, hot: hot, owners: map[DestKey]map[int32]int{}}
+			destOwners(c.s.Sockets[:ct.n], hot, hc.owners)
+			*cache = hc
+		}
+		for id, m := range hc.owners {
+			out[id] = maps.Clone(m)
+		}
+		from = ct.n
+	}
+	c.fresh = from
+	destOwners(c.s.Sockets[from:], hot, out)
+	return out
+}
+
+// destOwners adds to out the owners of socks' sockets to hot destinations.
+func destOwners(socks []source.Socket, hot map[DestKey]bool, out map[DestKey]map[int32]int) {
+	for i := range socks {
+		sk := &socks[i]
 		if len(sk.Owners) == 0 || sk.State == source.Listen {
 			continue
 		}
@@ -235,7 +264,27 @@ func (c *ruleCtx) hotDestinationOwners() map[DestKey]map[int32]int {
 			m[pid]++
 		}
 	}
-	return out
+}
+
+// hotCarried is the carried sockets' owners per hot destination, for one
+// carriedTallies and one set of hot destinations (read-only once made).
+type hotCarried struct {
+	ct     *carriedTallies
+	hot    map[DestKey]bool
+	owners map[DestKey]map[int32]int
+}
+
+// sameHot reports whether hot is the set hc was made for.
+func (hc *hotCarried) sameHot(hot map[DestKey]bool) bool {
+	if len(hot) != len(hc.hot) {
+		return false
+	}
+	for k := range hot {
+		if !hc.hot[k] {
+			return false
+		}
+	}
+	return true
 }
 
 // first is the previous poll's Point, if any.

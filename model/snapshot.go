@@ -101,6 +101,9 @@ type Snapshot struct {
 	// carried: the carried sockets' tallies this snapshot was built
 	// with (partial samples only), for the next poll to reuse.
 	carried *carriedTallies
+	// peerBase: the carried sockets' peer rows this snapshot's were
+	// made from (partial samples only), for the next poll to reuse.
+	peerBase *peerBase
 }
 
 // PollCost is a poll's cost in milliseconds.

@@ -64,6 +64,19 @@ type carry struct {
 	estab    int      // how many of them are ESTABLISHED
 	procs    map[int32]*Process
 	counting EstabCounting
+	// est are the ESTABLISHED ones of socks, made at the first partial
+	// read after the full one (a one-shot read never pays for them) and
+	// read-only since: the prefix of that partial sample's own slice
+	// (cap = len, so no append can write past it), copied into every
+	// later partial sample. Made once per full dump, not per poll.
+	est []Socket
+	// estProcs are the processes owning them, from procs, made with
+	// est: a partial sample adds these, not a lookup per carried owner.
+	estProcs map[int32]*Process
+	// fresh is the size of the last partial read's dump, its next
+	// one's size hint (the full dump's would allocate for every
+	// ESTABLISHED socket too, at each poll).
+	fresh int
 }
 
 // FullTime is when the reader's last full dump ran (zero: never).
@@ -87,6 +100,7 @@ func (k *Kernel) keepFull(s *Sample) {
 	// Kept by reference: a one-shot read never pays for a copy; a
 	// partial read copies the ESTABLISHED ones out.
 	k.carry.time, k.carry.socks, k.carry.estab, k.carry.procs = s.Time, s.Sockets, est, s.Procs
+	k.carry.est, k.carry.estProcs, k.carry.fresh = nil, nil, len(s.Sockets)-est
 	if ce, ok := s.Counters["CurrEstab"]; ok && cw > 0 {
 		// The counter was read just after the dump: under churn it is a
 		// few sockets off, so take the nearer reading. With no
@@ -119,11 +133,15 @@ func (k *Kernel) ReadPartial(ctx context.Context) (*Sample, error) {
 	}
 	states, last := k.opts.States, k.last
 	k.opts.States = states & NoEstablished
+	// The size hint is the last partial dump's (k.last 0 would ask
+	// sockstat for every socket).
+	k.last = max(1, k.carry.fresh)
 	s, err := k.read(ctx)
-	k.opts.States, k.last = states, last // the size hint stays the full dump's
+	k.opts.States, k.last = states, last // the full dump's hint stays for the next full one
 	if err != nil {
 		return nil, err
 	}
+	k.carry.fresh = len(s.Sockets)
 	cw := 0
 	for i := range s.Sockets {
 		if s.Sockets[i].State == CloseWait {
@@ -145,31 +163,59 @@ func (k *Kernel) ReadPartial(ctx context.Context) (*Sample, error) {
 		p.Established = int(ce)
 	}
 	if states&(1<<Established) != 0 {
-		merged := make([]Socket, 0, len(s.Sockets)+k.carry.estab)
-		for i := range k.carry.socks {
-			if k.carry.socks[i].State == Established {
-				merged = append(merged, k.carry.socks[i])
-			}
-		}
-		carried := merged
-		s.Sockets = append(merged, s.Sockets...)
+		s.Sockets = k.mergeCarried(s.Sockets)
 		if len(k.carry.procs) > 0 {
 			if s.Procs == nil {
-				s.Procs = map[int32]*Process{}
+				s.Procs = make(map[int32]*Process, len(k.carry.estProcs))
 			}
-			for i := range carried {
-				for _, pid := range carried[i].Owners {
-					if _, ok := s.Procs[pid]; !ok {
-						if pr := k.carry.procs[pid]; pr != nil {
-							s.Procs[pid] = pr
-						}
-					}
+			for pid, pr := range k.carry.estProcs {
+				if _, ok := s.Procs[pid]; !ok {
+					s.Procs[pid] = pr
 				}
 			}
 		}
 		s.Partial = p
 	}
 	return s, nil
+}
+
+// mergeCarried returns the carried ESTABLISHED sockets followed by fresh,
+// in a slice of its own: every Sample owns its slice (an older one may
+// still be read: the previous snapshot, a paused monitor, the exporter),
+// so the one copy into it is all a poll makes. The first call after a
+// full read picks the ESTABLISHED sockets out of that read's and keeps
+// them (the prefix of the slice it returns) for the later ones.
+func (k *Kernel) mergeCarried(fresh []Socket) []Socket {
+	c := &k.carry
+	if c.estab == 0 {
+		return fresh // nothing carried: the dump's own slice
+	}
+	if c.est != nil {
+		merged := make([]Socket, len(c.est)+len(fresh))
+		copy(merged[copy(merged, c.est):], fresh)
+		return merged
+	}
+	merged := make([]Socket, 0, c.estab+len(fresh))
+	for i := range c.socks {
+		if c.socks[i].State == Established {
+			merged = append(merged, c.socks[i])
+		}
+	}
+	c.est = merged[:len(merged):len(merged)]
+	c.socks = nil // the full sample's slice is not needed here any more
+	c.estProcs = map[int32]*Process{}
+	if len(c.procs) > 0 {
+		for i := range c.est {
+			for _, pid := range c.est[i].Owners {
+				if _, ok := c.estProcs[pid]; !ok {
+					if pr := c.procs[pid]; pr != nil {
+						c.estProcs[pid] = pr
+					}
+				}
+			}
+		}
+	}
+	return append(merged, fresh...)
 }
 
 // countingByVersion guesses what CurrEstab counts from the kernel's

@@ -1,0 +1,193 @@
+package source_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/tcptop/tcptop/internal/nstest"
+	"github.com/tcptop/tcptop/source"
+)
+
+// A partial read carries the full read's ESTABLISHED sockets, in their
+// order, ahead of its own dump of the other states; each partial sample
+// owns its slice (a later read never writes into an earlier sample,
+// which a paused monitor or the previous snapshot may still read), and
+// names the carried sockets' owners in Procs.
+func TestReadPartialCarriesTheFullDump(t *testing.T) {
+	name, ns := nstest.New(t, "tcptop-partial")
+	var ln net.Listener
+	var held []net.Conn
+	t.Cleanup(func() {
+		for _, c := range held {
+			c.Close()
+		}
+		if ln != nil {
+			ln.Close()
+		}
+	})
+	const pairs, closeWait = 20, 3
+	err := ns.Do(func() error {
+		var err error
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return err
+		}
+		for i := range pairs + closeWait {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				return err
+			}
+			s, err := ln.Accept()
+			if err != nil {
+				return err
+			}
+			held = append(held, s)
+			if i >= pairs {
+				c.Close() // s goes to CLOSE_WAIT
+				continue
+			}
+			held = append(held, c)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := source.Open(source.Options{Netns: name, Attribute: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	ctx := context.Background()
+	full, err := k.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var est []source.Socket
+	for _, sk := range full.Sockets {
+		if sk.State == source.Established {
+			est = append(est, sk)
+		}
+	}
+	if len(est) != 2*pairs {
+		t.Fatalf("full read: %d ESTABLISHED, want %d", len(est), 2*pairs)
+	}
+	fullCopy := slices.Clone(full.Sockets)
+	me := int32(os.Getpid())
+	var prev *source.Sample
+	var prevCopy []source.Socket
+	for poll := range 3 {
+		s, err := k.ReadPartial(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := s.Partial
+		if p == nil || p.Carried != len(est) || !p.FullTime.Equal(full.Time) {
+			t.Fatalf("poll %d: Partial %+v, want %d carried from %v", poll, p, len(est), full.Time)
+		}
+		if p.Established != 2*pairs {
+			t.Errorf("poll %d: %d ESTABLISHED by the counter, want %d", poll, p.Established, 2*pairs)
+		}
+		if !reflect.DeepEqual(s.Sockets[:p.Carried], est) {
+			t.Errorf("poll %d: the carried sockets are not the full read's ESTABLISHED ones", poll)
+		}
+		cw, listen := 0, 0
+		for _, sk := range s.Sockets[p.Carried:] {
+			switch sk.State {
+			case source.Established:
+				t.Errorf("poll %d: ESTABLISHED %v dumped in a partial read", poll, sk.Local)
+			case source.CloseWait:
+				cw++
+			case source.Listen:
+				listen++
+			}
+		}
+		if cw != closeWait || listen != 1 {
+			t.Errorf("poll %d: %d CLOSE_WAIT and %d listeners dumped, want %d and 1", poll, cw, listen, closeWait)
+		}
+		for _, sk := range s.Sockets[:p.Carried] {
+			if !slices.Contains(sk.Owners, me) {
+				t.Fatalf("poll %d: carried %v owned by %v, not by this test (%d)", poll, sk.Local, sk.Owners, me)
+			}
+		}
+		if pr := s.Procs[me]; pr == nil {
+			t.Errorf("poll %d: Procs has no entry for the carried sockets' owner %d", poll, me)
+		}
+		if prev != nil {
+			if &prev.Sockets[0] == &s.Sockets[0] {
+				t.Errorf("poll %d: shares its slice with the previous sample", poll)
+			}
+			if !reflect.DeepEqual(prev.Sockets, prevCopy) {
+				t.Errorf("poll %d: the previous sample's sockets changed", poll)
+			}
+		}
+		prev, prevCopy = s, slices.Clone(s.Sockets)
+	}
+	if !reflect.DeepEqual(full.Sockets, fullCopy) {
+		t.Errorf("the full sample's sockets changed under the partial reads")
+	}
+}
+
+// BenchmarkReadPartial is a partial poll (the dump of every state but
+// ESTABLISHED, with the last full dump's ESTABLISHED sockets carried in)
+// at 16k ESTABLISHED, 2k TIME_WAIT sockets.
+func BenchmarkReadPartial(b *testing.B) {
+	ns, n := benchPopulation(b, 8000, 2000)
+	name := ns.Label()
+	k, err := source.Open(source.Options{Netns: name})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer k.Close()
+	ctx := context.Background()
+	if _, err := k.Read(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := k.ReadPartial(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(s.Sockets) < n-100 {
+			b.Fatalf("%d sockets, want %d", len(s.Sockets), n)
+		}
+	}
+}
+
+// With no ESTABLISHED socket at the full read, a partial read carries
+// none and is its own dump.
+func TestReadPartialNothingCarried(t *testing.T) {
+	name, ns := nstest.New(t, "tcptop-partial0")
+	var ln net.Listener
+	t.Cleanup(func() {
+		if ln != nil {
+			ln.Close()
+		}
+	})
+	if err := ns.Do(func() (err error) { ln, err = net.Listen("tcp", "127.0.0.1:0"); return }); err != nil {
+		t.Fatal(err)
+	}
+	k, err := source.Open(source.Options{Netns: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	ctx := context.Background()
+	if _, err := k.Read(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, err := k.ReadPartial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Partial == nil || s.Partial.Carried != 0 || s.Partial.Established != 0 {
+		t.Fatalf("Partial %+v, want nothing carried nor established", s.Partial)
+	}
+	if len(s.Sockets) != 1 || s.Sockets[0].State != source.Listen {
+		t.Errorf("sockets %+v, want the one listener", s.Sockets)
+	}
+}
