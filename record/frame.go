@@ -450,74 +450,6 @@ func appendOwners(b []byte, sk *source.Socket) []byte {
 	return b
 }
 
-// tcp_info in a frame: marker 2, the kernel's attribute length (Len, so a
-// replay knows which fields this kernel sent), a count N, then N values
-// in infoFields order. The list only ever grows at its end: a newer tcptop
-// reads an older file's N values and leaves the rest zero (beyond Len
-// anyway), an older one skips values it does not know. Marker 1 is the
-// first layout (ten fields, no length), still read.
-func appendInfo(b []byte, in *source.TCPInfo) []byte {
-	if in == nil {
-		return append(b, 0)
-	}
-	b = append(b, 2)
-	b = binary.AppendUvarint(b, uint64(in.Len))
-	fs := infoFields(in)
-	b = binary.AppendUvarint(b, uint64(len(fs)))
-	for _, f := range fs {
-		b = binary.AppendUvarint(b, f.get())
-	}
-	return b
-}
-
-// infoField is one stored tcp_info field.
-type infoField struct {
-	get func() uint64
-	set func(uint64)
-}
-
-func u8f(p *uint8) infoField {
-	return infoField{func() uint64 { return uint64(*p) }, func(v uint64) { *p = uint8(v) }}
-}
-func u16f(p *uint16) infoField {
-	return infoField{func() uint64 { return uint64(*p) }, func(v uint64) { *p = uint16(v) }}
-}
-func u32f(p *uint32) infoField {
-	return infoField{func() uint64 { return uint64(*p) }, func(v uint64) { *p = uint32(v) }}
-}
-func u64f(p *uint64) infoField {
-	return infoField{func() uint64 { return *p }, func(v uint64) { *p = v }}
-}
-func boolf(p *bool) infoField {
-	return infoField{func() uint64 {
-		if *p {
-			return 1
-		}
-		return 0
-	}, func(v uint64) { *p = v != 0 }}
-}
-
-// infoFields lists the stored fields of in, in their fixed order. Append
-// new fields at the end only (the format's compatibility rests on it).
-func infoFields(in *source.TCPInfo) []infoField {
-	return []infoField{
-		u8f(&in.State), u8f(&in.CAState), u8f(&in.Retransmits), u8f(&in.Probes), u8f(&in.Backoff),
-		u8f(&in.Options), u8f(&in.SndWscale), u8f(&in.RcvWscale), boolf(&in.DeliveryRateAppLimited),
-		u32f(&in.RTO), u32f(&in.ATO), u32f(&in.SndMSS), u32f(&in.RcvMSS), u32f(&in.Unacked), u32f(&in.Sacked),
-		u32f(&in.Lost), u32f(&in.Retrans), u32f(&in.LastDataSent), u32f(&in.LastAckSent), u32f(&in.LastDataRecv),
-		u32f(&in.LastAckRecv), u32f(&in.PMTU), u32f(&in.RcvSsthresh), u32f(&in.RTT), u32f(&in.RTTVar),
-		u32f(&in.SndSsthresh), u32f(&in.SndCwnd), u32f(&in.AdvMSS), u32f(&in.Reordering), u32f(&in.RcvRTT),
-		u32f(&in.RcvSpace), u32f(&in.TotalRetrans),
-		u64f(&in.PacingRate), u64f(&in.MaxPacingRate), u64f(&in.BytesAcked), u64f(&in.BytesReceived),
-		u32f(&in.SegsOut), u32f(&in.SegsIn), u32f(&in.NotsentBytes), u32f(&in.MinRTT), u32f(&in.DataSegsIn),
-		u32f(&in.DataSegsOut), u64f(&in.DeliveryRate), u64f(&in.BusyTime), u64f(&in.RwndLimited),
-		u64f(&in.SndbufLimited), u32f(&in.Delivered), u32f(&in.DeliveredCE), u64f(&in.BytesSent),
-		u64f(&in.BytesRetrans), u32f(&in.DSACKDups), u32f(&in.ReordSeen), u32f(&in.RcvOOOPack),
-		u32f(&in.SndWnd), u32f(&in.RcvWnd), u32f(&in.Rehash), u16f(&in.TotalRTO), u16f(&in.TotalRTORecoveries),
-		u32f(&in.TotalRTOTime),
-	}
-}
-
 // errCorrupt: a frame does not parse (the chunk's checksum matched, so
 // this is a bug or a crafted file).
 var errCorrupt = errors.New("corrupt frame")
@@ -801,16 +733,7 @@ func (c *codec) readFields(r *cursor, sk *source.Socket, mask byte) {
 			}
 			sk.Info = in
 		case 2:
-			in := &source.TCPInfo{Len: int(min(r.uvarint(), 1<<16))}
-			n := r.uvarint()
-			fs := infoFields(in)
-			for i := uint64(0); i < n && r.err == nil; i++ {
-				v := r.uvarint()
-				if i < uint64(len(fs)) {
-					fs[i].set(v)
-				}
-			}
-			sk.Info = in
+			sk.Info = readInfo(r)
 		}
 	}
 	if mask&chDrops != 0 {
