@@ -121,11 +121,8 @@ func (r warning) warning() source.Warning {
 
 // stream is what encoder and decoder remember of a namespace's last frame.
 type stream struct {
-	socks []source.Socket
-	// idx maps socks' cookies to their index (encoder); spare is the
-	// map the next frame's index is built in (reused, not reallocated).
-	idx, spare map[uint64]int32
-	used       []bool
+	socks      []source.Socket
+	index      // encoder: socks by cookie (index.go)
 	host       string
 	netns      string
 	procs      map[int32]*source.Process
@@ -143,8 +140,13 @@ type stream struct {
 type codec struct {
 	streams map[string]int // encoder: netns label → stream id
 	st      []*stream
-	addrs   map[netip.Addr]uint64 // encoder
-	addrTab []netip.Addr          // decoder
+	// Encoder scratch, reused by every frame: the matched index of each
+	// socket, the shift counts, the order and value columns.
+	refs     []int32
+	shift    shiftCounter
+	col, val []byte
+	addrs    map[netip.Addr]uint64 // encoder
+	addrTab  []netip.Addr          // decoder
 }
 
 func (c *codec) reset() {
@@ -228,36 +230,8 @@ func (c *codec) appendFrame(b []byte, s *source.Sample) ([]byte, error) {
 
 	// Sockets: match by cookie (a cookie seen twice in one dump is
 	// matched once; cookie 0 never).
-	if p.spare == nil {
-		p.spare = make(map[uint64]int32, len(s.Sockets))
-	}
-	next := p.spare
-	clear(next)
-	p.used = append(p.used[:0], make([]bool, len(p.socks))...)
-	refs := make([]int32, len(s.Sockets))
-	shifts := map[uint32]int{}
-	for i := range s.Sockets {
-		sk := &s.Sockets[i]
-		if sk.Cookie != 0 {
-			next[sk.Cookie] = int32(i)
-		}
-		j, ok := p.idx[sk.Cookie]
-		if !ok || sk.Cookie == 0 || p.used[j] {
-			refs[i] = -1
-			continue
-		}
-		p.used[j] = true
-		refs[i] = j
-		if o := &p.socks[j]; o.Timer != 0 && sk.Timer != 0 && o.Expires >= sk.Expires && len(shifts) < 64 {
-			shifts[o.Expires-sk.Expires]++
-		}
-	}
-	best := 0
-	for d, n := range shifts {
-		if n > best || (n == best && d < m.Shift) {
-			m.Shift, best = d, n
-		}
-	}
+	refs := c.match(p, s)
+	m.Shift = c.shift.best()
 	mb, err := cborEnc.Marshal(m)
 	if err != nil {
 		return nil, err
@@ -265,8 +239,7 @@ func (c *codec) appendFrame(b []byte, s *source.Sample) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(mb)))
 	b = append(b, mb...)
 
-	col := make([]byte, 0, 2*len(s.Sockets))
-	val := make([]byte, 0, 8*len(s.Sockets))
+	col, val := c.col[:0], c.val[:0]
 	last := -1
 	var lastCookie, lastInode uint64
 	for i := range s.Sockets {
@@ -313,9 +286,10 @@ func (c *codec) appendFrame(b []byte, s *source.Sample) ([]byte, error) {
 	b = append(b, col...)
 	b = binary.AppendUvarint(b, uint64(len(val)))
 	b = append(b, val...)
+	c.col, c.val = col, val
 
 	p.socks = s.Sockets
-	p.idx, p.spare = next, p.idx
+	p.index.commit(s)
 	p.host, p.netns, p.started = s.Host, s.Netns, true
 	p.counters = s.Counters
 	p.sockstat = s.Sockstat
@@ -332,7 +306,7 @@ func predict(o *source.Socket, shift uint32) uint32 {
 }
 
 func infoEqual(a, b *source.TCPInfo) bool {
-	if a == nil || b == nil {
+	if a == nil || b == nil || a == b {
 		return a == b
 	}
 	return *a == *b

@@ -3,6 +3,7 @@ package record
 import (
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -26,6 +27,7 @@ type partialSeq struct {
 	tw        []source.Socket // TIME_WAIT now
 	lst       []source.Socket
 	twN       int
+	churn     int       // connections closed and opened a poll
 	owners    [][]int32 // shared owner slices, as the attribution hands them out
 	fullEvery int
 	poll      int
@@ -34,7 +36,7 @@ type partialSeq struct {
 }
 
 func newPartialSeq(est, cw, tw int, seed uint64) *partialSeq {
-	q := &partialSeq{rng: rand.New(rand.NewPCG(seed, 7)), t: time.Unix(1_780_000_000, 0), cookie: 5000, inode: 90000, fullEvery: 10}
+	q := &partialSeq{rng: rand.New(rand.NewPCG(seed, 7)), t: time.Unix(1_780_000_000, 0), cookie: 5000, inode: 90000, fullEvery: 10, churn: tw / 60}
 	for pid := int32(100); pid < 120; pid++ {
 		q.owners = append(q.owners, []int32{pid})
 	}
@@ -103,8 +105,28 @@ func (q *partialSeq) next() *source.Sample {
 		}
 	}
 	q.tw = tw
-	for len(q.tw) < q.twN {
+	for len(q.tw) < q.twN-q.churn {
 		q.tw = append(q.tw, q.timeWait())
+	}
+	// Churn: connections close (to TIME_WAIT, or CLOSE_WAIT for a few
+	// whose peer closed first; same cookie, so a carried ESTABLISHED
+	// socket shows up again in the fresh part of a partial poll), as many
+	// open, a few CLOSE_WAIT finally close.
+	for k := range q.churn + q.churn/50 {
+		i := q.rng.IntN(len(q.est))
+		sk := q.est[i]
+		q.est[i] = q.est[len(q.est)-1]
+		q.est = q.est[:len(q.est)-1]
+		if k < q.churn {
+			sk.State, sk.Timer, sk.Expires, sk.Inode, sk.Owners, sk.UID = source.TimeWait, 3, 60_000, 0, nil, 0
+			q.tw = append(q.tw, sk)
+		} else {
+			sk.State, sk.Timer, sk.Expires = source.CloseWait, 0, 0
+			sk.Info = &source.TCPInfo{Len: int(source.InfoTotalRTO), State: uint8(source.CloseWait), RTO: 204000, SndMSS: 1448, RTT: 900, SndCwnd: 10}
+			i := q.rng.IntN(len(q.cw))
+			q.cw[i] = sk
+		}
+		q.est = append(q.est, q.conn())
 	}
 	for i := range q.est {
 		if sk := &q.est[i]; sk.Timer == 2 {
@@ -148,7 +170,7 @@ func (q *partialSeq) next() *source.Sample {
 // carried between full dumps (every 10 polls), 5,000 CLOSE_WAIT with
 // tcp_info, 9,000 TIME_WAIT, 1 s polls. One op is one Flight.Add (chunk
 // sealing and compression included); the samples are made outside the
-// timer.
+// timer, and the collection of their garbage too.
 func BenchmarkFlightPartial100k(b *testing.B) {
 	q := newPartialSeq(90_000, 5_000, 9_000, 1)
 	f := NewFlight(testHeader(), 0, 0)
@@ -162,6 +184,7 @@ func BenchmarkFlightPartial100k(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		s := q.next()
+		runtime.GC() // the generator's garbage is not the recorder's
 		b.StartTimer()
 		if err := f.Add(s); err != nil {
 			b.Fatal(err)
