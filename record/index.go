@@ -28,10 +28,29 @@ type index struct {
 	rest, spare map[uint64]int32
 	used        []bool // this frame: which previous sockets are referenced
 
+	// restUnique: no cookie is twice in rest, so every place from nBase
+	// on is its cookie's last (found without a map, when the socket at the
+	// place guessed has the cookie).
+	restUnique, nextUnique bool
+	// sh[r] is the place in base of the cookie of socks[nBase+r] (-1:
+	// none): the carried sockets that a socket after them shadows (one
+	// that left ESTABLISHED since the full dump is in both). nextSh is
+	// the next frame's, carried over from sh for the sockets matched.
+	sh, nextSh []int32
+
 	// What match learnt of the frame, for commit: its carried count and
 	// whether base still serves.
 	nb   int
 	keep bool
+}
+
+// selfAt tells whether the index gives place k for socks[k]'s cookie
+// (not 0).
+func (x *index) selfAt(k int) bool {
+	if k < x.nBase {
+		return x.self[k]
+	}
+	return x.restUnique
 }
 
 // lookup is a cookie's last position among the previous sockets.
@@ -72,36 +91,63 @@ func (c *codec) match(p *stream, s *source.Sample) []int32 {
 	}
 	clear(next)
 	c.shift.reset()
+	if keep {
+		x.nextSh = resize32(x.nextSh, n-nb)
+	}
+	inserted := 0
+	guess := 0 // the place after the last reference: dumps keep their order
 	for i := range s.Sockets {
 		sk := &s.Sockets[i]
+		ck := sk.Cookie
+		if i < x.nBase && ck != p.socks[i].Cookie {
+			keep = false
+		}
 		j := int32(-1)
-		if i < x.nBase && sk.Cookie == p.socks[i].Cookie && x.self[i] {
-			// The index would give i: no map.
-			if !x.used[i] {
-				j = int32(i)
+		if ck != 0 {
+			var k int32
+			var ok bool
+			switch {
+			case i < x.nBase && p.socks[i].Cookie == ck && x.self[i]:
+				// The index would give i (the carried prefix): no map.
+				k, ok = int32(i), true
+			case guess < len(p.socks) && p.socks[guess].Cookie == ck && x.selfAt(guess):
+				k, ok = int32(guess), true
+			default:
+				k, ok = x.lookup(ck)
 			}
-		} else {
-			if i < x.nBase && sk.Cookie != p.socks[i].Cookie {
-				keep = false
-			}
-			if k, ok := x.lookup(sk.Cookie); ok && sk.Cookie != 0 && !x.used[k] {
+			if ok && !x.used[k] {
 				j = k
 			}
-		}
-		if i >= nb && sk.Cookie != 0 {
-			next[sk.Cookie] = int32(i)
+			if i >= nb {
+				next[ck] = int32(i)
+				inserted++
+			}
 		}
 		refs[i] = j
+		if keep && i >= nb {
+			// The same base: what this socket shadows is what the one it
+			// refers to did; only new ones are looked up.
+			switch {
+			case j >= int32(x.nBase):
+				x.nextSh[i-nb] = x.sh[int(j)-x.nBase]
+			case j >= 0:
+				x.nextSh[i-nb] = j // found in base, so not shadowed before
+			default:
+				x.nextSh[i-nb] = x.inBase(ck)
+			}
+		}
 		if j < 0 {
 			continue
 		}
 		x.used[j] = true
+		guess = int(j) + 1
 		if o := &p.socks[j]; o.Timer != 0 && sk.Timer != 0 && o.Expires >= sk.Expires {
 			c.shift.add(o.Expires - sk.Expires)
 		}
 	}
 	c.refs = refs
 	x.nb, x.keep, x.spare = nb, keep, next
+	x.nextUnique = inserted == len(next)
 	return refs
 }
 
@@ -114,28 +160,54 @@ func (x *index) commit(s *source.Sample) {
 			x.base = make(map[uint64]int32, nb)
 		}
 		clear(x.base)
+		cookies := 0
 		for i := range nb {
 			if ck := s.Sockets[i].Cookie; ck != 0 {
 				x.base[ck] = int32(i)
+				cookies++
 			}
 		}
 		x.lastIn = resize(x.lastIn, nb)
 		for i := range nb {
 			ck := s.Sockets[i].Cookie
-			x.lastIn[i] = ck != 0 && x.base[ck] == int32(i)
+			// Without a cookie twice (the rule), no look-up.
+			x.lastIn[i] = ck != 0 && (cookies == len(x.base) || x.base[ck] == int32(i))
+		}
+		// What the sockets after the prefix shadow must be looked up.
+		x.nextSh = x.nextSh[:0]
+		if nb > 0 {
+			x.nextSh = resize32(x.nextSh, n-nb)
+			for i := nb; i < n; i++ {
+				x.nextSh[i-nb] = x.inBase(s.Sockets[i].Cookie)
+			}
 		}
 	}
 	x.self = resize(x.self, nb)
 	copy(x.self, x.lastIn)
-	if nb > 0 {
-		for i := nb; i < n; i++ {
-			if k, ok := x.base[s.Sockets[i].Cookie]; ok && s.Sockets[i].Cookie != 0 {
-				x.self[k] = false // a later socket has the cookie
-			}
+	for _, k := range x.nextSh {
+		if k >= 0 {
+			x.self[k] = false // a later socket has the cookie
 		}
 	}
 	x.nBase = nb
 	x.rest, x.spare = x.spare, x.rest
+	x.sh, x.nextSh = x.nextSh, x.sh
+	x.restUnique = x.nextUnique
+}
+
+// inBase is the place base gives a cookie (-1: none).
+func (x *index) inBase(ck uint64) int32 {
+	if k, ok := x.base[ck]; ok && ck != 0 {
+		return k
+	}
+	return -1
+}
+
+func resize32(b []int32, n int) []int32 {
+	if cap(b) < n {
+		return make([]int32, n)
+	}
+	return b[:n]
 }
 
 func resize(b []bool, n int) []bool {
