@@ -145,15 +145,36 @@ type codec struct {
 	refs     []int32
 	shift    shiftCounter
 	col, val []byte
+	free     []index // indexes of a previous group's streams, to reuse
 	addrs    map[netip.Addr]uint64 // encoder
 	addrTab  []netip.Addr          // decoder
 }
 
 func (c *codec) reset() {
 	c.streams = map[string]int{}
-	c.st = nil
-	c.addrs = map[netip.Addr]uint64{}
+	// The encoder's indexes and address dictionary keep their memory
+	// for the next group (at 100k sockets, maps of 100k entries each
+	// key chunk); nothing else of a stream carries over.
+	for _, p := range c.st {
+		if p.rest != nil {
+			c.free = append(c.free, p.index.recycle())
+		}
+	}
+	c.st = c.st[:0]
+	if c.addrs == nil {
+		c.addrs = map[netip.Addr]uint64{}
+	}
+	clear(c.addrs)
 	c.addrTab = c.addrTab[:0]
+}
+
+// newStream is a stream with no frame yet.
+func (c *codec) newStream() *stream {
+	p := &stream{}
+	if n := len(c.free); n > 0 {
+		p.index, c.free = c.free[n-1], c.free[:n-1]
+	}
+	return p
 }
 
 // appendFrame encodes s at the end of b.
@@ -162,7 +183,7 @@ func (c *codec) appendFrame(b []byte, s *source.Sample) ([]byte, error) {
 	if !ok {
 		id = len(c.st)
 		c.streams[s.Netns] = id
-		c.st = append(c.st, &stream{})
+		c.st = append(c.st, c.newStream())
 	}
 	p := c.st[id]
 	b = binary.AppendUvarint(b, uint64(id))
@@ -498,7 +519,7 @@ func (c *codec) readFrame(r *cursor) (*source.Sample, error) {
 		return nil, fmt.Errorf("%w: stream %d", errCorrupt, id)
 	}
 	if id == uint64(len(c.st)) {
-		c.st = append(c.st, &stream{})
+		c.st = append(c.st, c.newStream())
 	}
 	p := c.st[id]
 	mb := r.bytes(r.uvarint())

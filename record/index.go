@@ -195,6 +195,15 @@ func (x *index) commit(s *source.Sample) {
 	x.restUnique = x.nextUnique
 }
 
+// recycle is x emptied for another stream, its maps and slices kept.
+func (x *index) recycle() index {
+	clear(x.base)
+	clear(x.rest)
+	clear(x.spare)
+	return index{base: x.base, rest: x.rest, spare: x.spare, lastIn: x.lastIn[:0], self: x.self[:0],
+		used: x.used[:0], sh: x.sh[:0], nextSh: x.nextSh[:0]}
+}
+
 // inBase is the place base gives a cookie (-1: none).
 func (x *index) inBase(ck uint64) int32 {
 	if k, ok := x.base[ck]; ok && ck != 0 {
