@@ -145,7 +145,7 @@ type codec struct {
 	refs     []int32
 	shift    shiftCounter
 	col, val []byte
-	free     []index // indexes of a previous group's streams, to reuse
+	free     []index               // indexes of a previous group's streams, to reuse
 	addrs    map[netip.Addr]uint64 // encoder
 	addrTab  []netip.Addr          // decoder
 }
