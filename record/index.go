@@ -12,10 +12,14 @@ import "github.com/tcptop/tcptop/source"
 // frame while the next one starts with the same cookies at the same
 // places; rest indexes the sockets after them and is rebuilt every frame.
 // A carried socket is then matched without a map: by comparing its cookie
-// with the previous frame's at the same place. The references, and so the
-// bytes, are exactly those of a single map of every cookie's last
-// position: the fast path is taken only where that map would have given
-// the same place (self), and everything else is looked up as before.
+// with the previous frame's at the same place; and any other socket is
+// first tried at the place after the last one referenced (a dump keeps
+// the kernel's hash order from poll to poll). The references, and so
+// the bytes, are exactly those of a single map of every cookie's last
+// position: a place is taken without a look-up only where that map would
+// have given it (self, restUnique), and everything else is looked up as
+// before. What a carried socket shadows (sh) is carried over from the
+// socket it matched, so only new sockets are looked up for it.
 type index struct {
 	base  map[uint64]int32 // cookies of socks[:nBase] → last position among them
 	nBase int
