@@ -143,7 +143,9 @@ func refMatch(prev, cur []source.Socket) ([]int32, uint32) {
 // The frames of a partial schedule are byte for byte what the encoder
 // wrote before the split index and the straight-line tcp_info (the
 // digests were taken with that code, commit 9d4570e plus this test's
-// sequence): recordings stay the same for the same samples.
+// sequence): recordings stay the same for the same samples. The
+// sequences come from partialSeq (partial_bench_test.go): changing it
+// means taking the digests again with that code, not with this one.
 func TestFramesAsBefore(t *testing.T) {
 	want := map[string]string{
 		"plain":                      "dd29e0a4401954fa86d9fd0a9523cc2f237ed111e0b0d38f89cd30d939868b75",
