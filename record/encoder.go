@@ -51,6 +51,7 @@ type Encoder struct {
 	opt      EncoderOptions
 	c        codec
 	raw      []byte
+	zbuf     []byte // compressed chunk, before its copy
 	cur      chunkInfo
 	lastKey  time.Time
 	open     bool
@@ -131,18 +132,22 @@ func (e *Encoder) Peek() *Chunk {
 	if !e.open {
 		return nil
 	}
-	return seal(e.cur, e.raw)
+	return e.seal()
 }
 
 func (e *Encoder) finish() *Chunk {
-	c := seal(e.cur, e.raw)
+	c := e.seal()
 	e.open = false
 	return c
 }
 
-func seal(ci chunkInfo, raw []byte) *Chunk {
+// seal compresses the open chunk into a buffer kept for the next one,
+// then copies it out at its exact size (a flight recorder holds its
+// chunks for minutes: no spare capacity, no garbage buffer a chunk).
+func (e *Encoder) seal() *Chunk {
 	enc, _ := zstdCoders()
-	pay := enc.EncodeAll(raw, make([]byte, 0, len(raw)/4+64))
+	e.zbuf = enc.EncodeAll(e.raw, e.zbuf[:0])
+	ci, raw, pay := e.cur, e.raw, e.zbuf
 	ci.rawLen, ci.payLen, ci.payCRC = len(raw), len(pay), crc(pay)
 	b := appendChunkHeader(make([]byte, 0, chunkHdrLen+len(pay)), ci)
 	b = append(b, pay...)

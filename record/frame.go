@@ -121,11 +121,8 @@ func (r warning) warning() source.Warning {
 
 // stream is what encoder and decoder remember of a namespace's last frame.
 type stream struct {
-	socks []source.Socket
-	// idx maps socks' cookies to their index (encoder); spare is the
-	// map the next frame's index is built in (reused, not reallocated).
-	idx, spare map[uint64]int32
-	used       []bool
+	socks      []source.Socket
+	index      // encoder: socks by cookie (index.go)
 	host       string
 	netns      string
 	procs      map[int32]*source.Process
@@ -143,15 +140,41 @@ type stream struct {
 type codec struct {
 	streams map[string]int // encoder: netns label → stream id
 	st      []*stream
-	addrs   map[netip.Addr]uint64 // encoder
-	addrTab []netip.Addr          // decoder
+	// Encoder scratch, reused by every frame: the matched index of each
+	// socket, the shift counts, the order and value columns.
+	refs     []int32
+	shift    shiftCounter
+	col, val []byte
+	free     []index               // indexes of a previous group's streams, to reuse
+	addrs    map[netip.Addr]uint64 // encoder
+	addrTab  []netip.Addr          // decoder
 }
 
 func (c *codec) reset() {
 	c.streams = map[string]int{}
-	c.st = nil
-	c.addrs = map[netip.Addr]uint64{}
+	// The encoder's indexes and address dictionary keep their memory
+	// for the next group (at 100k sockets, maps of 100k entries each
+	// key chunk); nothing else of a stream carries over.
+	for _, p := range c.st {
+		if p.rest != nil {
+			c.free = append(c.free, p.index.recycle())
+		}
+	}
+	c.st = c.st[:0]
+	if c.addrs == nil {
+		c.addrs = map[netip.Addr]uint64{}
+	}
+	clear(c.addrs)
 	c.addrTab = c.addrTab[:0]
+}
+
+// newStream is a stream with no frame yet.
+func (c *codec) newStream() *stream {
+	p := &stream{}
+	if n := len(c.free); n > 0 {
+		p.index, c.free = c.free[n-1], c.free[:n-1]
+	}
+	return p
 }
 
 // appendFrame encodes s at the end of b.
@@ -160,7 +183,7 @@ func (c *codec) appendFrame(b []byte, s *source.Sample) ([]byte, error) {
 	if !ok {
 		id = len(c.st)
 		c.streams[s.Netns] = id
-		c.st = append(c.st, &stream{})
+		c.st = append(c.st, c.newStream())
 	}
 	p := c.st[id]
 	b = binary.AppendUvarint(b, uint64(id))
@@ -228,36 +251,8 @@ func (c *codec) appendFrame(b []byte, s *source.Sample) ([]byte, error) {
 
 	// Sockets: match by cookie (a cookie seen twice in one dump is
 	// matched once; cookie 0 never).
-	if p.spare == nil {
-		p.spare = make(map[uint64]int32, len(s.Sockets))
-	}
-	next := p.spare
-	clear(next)
-	p.used = append(p.used[:0], make([]bool, len(p.socks))...)
-	refs := make([]int32, len(s.Sockets))
-	shifts := map[uint32]int{}
-	for i := range s.Sockets {
-		sk := &s.Sockets[i]
-		if sk.Cookie != 0 {
-			next[sk.Cookie] = int32(i)
-		}
-		j, ok := p.idx[sk.Cookie]
-		if !ok || sk.Cookie == 0 || p.used[j] {
-			refs[i] = -1
-			continue
-		}
-		p.used[j] = true
-		refs[i] = j
-		if o := &p.socks[j]; o.Timer != 0 && sk.Timer != 0 && o.Expires >= sk.Expires && len(shifts) < 64 {
-			shifts[o.Expires-sk.Expires]++
-		}
-	}
-	best := 0
-	for d, n := range shifts {
-		if n > best || (n == best && d < m.Shift) {
-			m.Shift, best = d, n
-		}
-	}
+	refs := c.match(p, s)
+	m.Shift = c.shift.best()
 	mb, err := cborEnc.Marshal(m)
 	if err != nil {
 		return nil, err
@@ -265,8 +260,7 @@ func (c *codec) appendFrame(b []byte, s *source.Sample) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(mb)))
 	b = append(b, mb...)
 
-	col := make([]byte, 0, 2*len(s.Sockets))
-	val := make([]byte, 0, 8*len(s.Sockets))
+	col, val := c.col[:0], c.val[:0]
 	last := -1
 	var lastCookie, lastInode uint64
 	for i := range s.Sockets {
@@ -313,9 +307,10 @@ func (c *codec) appendFrame(b []byte, s *source.Sample) ([]byte, error) {
 	b = append(b, col...)
 	b = binary.AppendUvarint(b, uint64(len(val)))
 	b = append(b, val...)
+	c.col, c.val = col, val
 
 	p.socks = s.Sockets
-	p.idx, p.spare = next, p.idx
+	p.index.commit(s)
 	p.host, p.netns, p.started = s.Host, s.Netns, true
 	p.counters = s.Counters
 	p.sockstat = s.Sockstat
@@ -332,7 +327,7 @@ func predict(o *source.Socket, shift uint32) uint32 {
 }
 
 func infoEqual(a, b *source.TCPInfo) bool {
-	if a == nil || b == nil {
+	if a == nil || b == nil || a == b {
 		return a == b
 	}
 	return *a == *b
@@ -450,74 +445,6 @@ func appendOwners(b []byte, sk *source.Socket) []byte {
 	return b
 }
 
-// tcp_info in a frame: marker 2, the kernel's attribute length (Len, so a
-// replay knows which fields this kernel sent), a count N, then N values
-// in infoFields order. The list only ever grows at its end: a newer tcptop
-// reads an older file's N values and leaves the rest zero (beyond Len
-// anyway), an older one skips values it does not know. Marker 1 is the
-// first layout (ten fields, no length), still read.
-func appendInfo(b []byte, in *source.TCPInfo) []byte {
-	if in == nil {
-		return append(b, 0)
-	}
-	b = append(b, 2)
-	b = binary.AppendUvarint(b, uint64(in.Len))
-	fs := infoFields(in)
-	b = binary.AppendUvarint(b, uint64(len(fs)))
-	for _, f := range fs {
-		b = binary.AppendUvarint(b, f.get())
-	}
-	return b
-}
-
-// infoField is one stored tcp_info field.
-type infoField struct {
-	get func() uint64
-	set func(uint64)
-}
-
-func u8f(p *uint8) infoField {
-	return infoField{func() uint64 { return uint64(*p) }, func(v uint64) { *p = uint8(v) }}
-}
-func u16f(p *uint16) infoField {
-	return infoField{func() uint64 { return uint64(*p) }, func(v uint64) { *p = uint16(v) }}
-}
-func u32f(p *uint32) infoField {
-	return infoField{func() uint64 { return uint64(*p) }, func(v uint64) { *p = uint32(v) }}
-}
-func u64f(p *uint64) infoField {
-	return infoField{func() uint64 { return *p }, func(v uint64) { *p = v }}
-}
-func boolf(p *bool) infoField {
-	return infoField{func() uint64 {
-		if *p {
-			return 1
-		}
-		return 0
-	}, func(v uint64) { *p = v != 0 }}
-}
-
-// infoFields lists the stored fields of in, in their fixed order. Append
-// new fields at the end only (the format's compatibility rests on it).
-func infoFields(in *source.TCPInfo) []infoField {
-	return []infoField{
-		u8f(&in.State), u8f(&in.CAState), u8f(&in.Retransmits), u8f(&in.Probes), u8f(&in.Backoff),
-		u8f(&in.Options), u8f(&in.SndWscale), u8f(&in.RcvWscale), boolf(&in.DeliveryRateAppLimited),
-		u32f(&in.RTO), u32f(&in.ATO), u32f(&in.SndMSS), u32f(&in.RcvMSS), u32f(&in.Unacked), u32f(&in.Sacked),
-		u32f(&in.Lost), u32f(&in.Retrans), u32f(&in.LastDataSent), u32f(&in.LastAckSent), u32f(&in.LastDataRecv),
-		u32f(&in.LastAckRecv), u32f(&in.PMTU), u32f(&in.RcvSsthresh), u32f(&in.RTT), u32f(&in.RTTVar),
-		u32f(&in.SndSsthresh), u32f(&in.SndCwnd), u32f(&in.AdvMSS), u32f(&in.Reordering), u32f(&in.RcvRTT),
-		u32f(&in.RcvSpace), u32f(&in.TotalRetrans),
-		u64f(&in.PacingRate), u64f(&in.MaxPacingRate), u64f(&in.BytesAcked), u64f(&in.BytesReceived),
-		u32f(&in.SegsOut), u32f(&in.SegsIn), u32f(&in.NotsentBytes), u32f(&in.MinRTT), u32f(&in.DataSegsIn),
-		u32f(&in.DataSegsOut), u64f(&in.DeliveryRate), u64f(&in.BusyTime), u64f(&in.RwndLimited),
-		u64f(&in.SndbufLimited), u32f(&in.Delivered), u32f(&in.DeliveredCE), u64f(&in.BytesSent),
-		u64f(&in.BytesRetrans), u32f(&in.DSACKDups), u32f(&in.ReordSeen), u32f(&in.RcvOOOPack),
-		u32f(&in.SndWnd), u32f(&in.RcvWnd), u32f(&in.Rehash), u16f(&in.TotalRTO), u16f(&in.TotalRTORecoveries),
-		u32f(&in.TotalRTOTime),
-	}
-}
-
 // errCorrupt: a frame does not parse (the chunk's checksum matched, so
 // this is a bug or a crafted file).
 var errCorrupt = errors.New("corrupt frame")
@@ -592,7 +519,7 @@ func (c *codec) readFrame(r *cursor) (*source.Sample, error) {
 		return nil, fmt.Errorf("%w: stream %d", errCorrupt, id)
 	}
 	if id == uint64(len(c.st)) {
-		c.st = append(c.st, &stream{})
+		c.st = append(c.st, c.newStream())
 	}
 	p := c.st[id]
 	mb := r.bytes(r.uvarint())
@@ -801,16 +728,7 @@ func (c *codec) readFields(r *cursor, sk *source.Socket, mask byte) {
 			}
 			sk.Info = in
 		case 2:
-			in := &source.TCPInfo{Len: int(min(r.uvarint(), 1<<16))}
-			n := r.uvarint()
-			fs := infoFields(in)
-			for i := uint64(0); i < n && r.err == nil; i++ {
-				v := r.uvarint()
-				if i < uint64(len(fs)) {
-					fs[i].set(v)
-				}
-			}
-			sk.Info = in
+			sk.Info = readInfo(r)
 		}
 	}
 	if mask&chDrops != 0 {

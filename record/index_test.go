@@ -1,0 +1,175 @@
+package record
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"testing"
+
+	"github.com/tcptop/tcptop/source"
+)
+
+// partialCases are sequences of the partial dump schedule, plain and with
+// what could trip the carried prefix's fast path: cookies 0, a cookie
+// twice in the prefix, a prefix that changed although the sample says it
+// is carried (values, a cookie, the order), a carried count past the
+// sockets.
+var partialCases = []struct {
+	name   string
+	mutate func(poll int, s *source.Sample)
+}{
+	{"plain", nil},
+	{"cookie 0", func(poll int, s *source.Sample) {
+		s.Sockets[3].Cookie, s.Sockets[len(s.Sockets)-2].Cookie = 0, 0
+	}},
+	{"duplicate in prefix", func(poll int, s *source.Sample) {
+		s.Sockets[10].Cookie = s.Sockets[20].Cookie
+		s.Sockets[30] = s.Sockets[5]
+	}},
+	{"duplicate after the prefix", func(poll int, s *source.Sample) {
+		n := len(s.Sockets)
+		if poll%5 != 2 {
+			s.Sockets[n-5].Cookie = s.Sockets[n-50].Cookie
+		}
+		if poll%7 == 3 {
+			s.Sockets[n-9] = s.Sockets[n-8]
+		}
+	}},
+	{"prefix changes", func(poll int, s *source.Sample) {
+		if s.Partial == nil {
+			return
+		}
+		switch poll % 4 {
+		case 0:
+			s.Sockets[7].Cookie += 1 << 40
+		case 1:
+			s.Sockets[8].RecvQ += 100
+			s.Sockets[9].Expires += 5
+		case 2:
+			s.Sockets[11], s.Sockets[12] = s.Sockets[12], s.Sockets[11]
+		case 3:
+			s.Partial = &source.Partial{FullTime: s.Partial.FullTime, Carried: s.Partial.Carried - 1}
+		}
+	}},
+	{"carried past the end", func(poll int, s *source.Sample) {
+		if s.Partial != nil && poll%3 == 0 {
+			s.Partial = &source.Partial{FullTime: s.Partial.FullTime, Carried: len(s.Sockets) + 1}
+		}
+	}},
+}
+
+func partialSamples(mutate func(int, *source.Sample)) []*source.Sample {
+	q := newPartialSeq(3000, 200, 600, 9)
+	var out []*source.Sample
+	for poll := range 45 {
+		s := q.next()
+		if mutate != nil {
+			mutate(poll, s)
+		}
+		// One counter: the encoder writes a map's keys in Go's map
+		// order, which would make the digest below vary.
+		s.Counters = map[string]int64{"ActiveOpens": s.Counters["ActiveOpens"]}
+		out = append(out, s)
+	}
+	return out
+}
+
+// The index refers each socket to the same previous socket, and counts
+// the same shifts, as the single map of every cookie's last position the
+// encoder had before (refMatch, kept here as the reference): so a frame's
+// bytes do not depend on the carried prefix's fast path or the guesses.
+func TestMatchAsFlatIndex(t *testing.T) {
+	for _, tc := range partialCases {
+		t.Run(tc.name, func(t *testing.T) {
+			var c codec
+			c.reset()
+			p := &stream{}
+			var prev []source.Socket
+			fast := 0
+			for i, s := range partialSamples(tc.mutate) {
+				got := c.match(p, s)
+				want, shift := refMatch(prev, s.Sockets)
+				if !slices.Equal(got, want) {
+					t.Fatalf("poll %d: references differ", i)
+				}
+				if got := c.shift.best(); got != shift {
+					t.Fatalf("poll %d: shift %d, want %d", i, got, shift)
+				}
+				fast += p.nBase
+				p.socks, prev = s.Sockets, s.Sockets
+				p.commit(s)
+			}
+			if fast == 0 {
+				t.Fatal("the carried prefix was never indexed apart: this tests nothing")
+			}
+		})
+	}
+}
+
+// refMatch is the encoder's matching before the split index.
+func refMatch(prev, cur []source.Socket) ([]int32, uint32) {
+	idx := map[uint64]int32{}
+	for i := range prev {
+		if prev[i].Cookie != 0 {
+			idx[prev[i].Cookie] = int32(i)
+		}
+	}
+	used := make([]bool, len(prev))
+	refs := make([]int32, len(cur))
+	shifts := map[uint32]int{}
+	for i := range cur {
+		sk := &cur[i]
+		j, ok := idx[sk.Cookie]
+		if !ok || sk.Cookie == 0 || used[j] {
+			refs[i] = -1
+			continue
+		}
+		used[j] = true
+		refs[i] = j
+		if o := &prev[j]; o.Timer != 0 && sk.Timer != 0 && o.Expires >= sk.Expires && len(shifts) < 64 {
+			shifts[o.Expires-sk.Expires]++
+		}
+	}
+	var shift uint32
+	best := 0
+	for d, n := range shifts {
+		if n > best || (n == best && d < shift) {
+			shift, best = d, n
+		}
+	}
+	return refs, shift
+}
+
+// The frames of a partial schedule are byte for byte what the encoder
+// wrote before the split index and the straight-line tcp_info (the
+// digests were taken with that code, commit 9d4570e plus this test's
+// sequence): recordings stay the same for the same samples. The
+// sequences come from partialSeq (partial_bench_test.go): changing it
+// means taking the digests again with that code, not with this one.
+func TestFramesAsBefore(t *testing.T) {
+	want := map[string]string{
+		"plain":                      "dd29e0a4401954fa86d9fd0a9523cc2f237ed111e0b0d38f89cd30d939868b75",
+		"cookie 0":                   "eec7558160e948002f2ed3611da3ba4f92e1d78e54de9c1f59b8458bafe83fda",
+		"duplicate in prefix":        "631d159879334bc50607e1aa739126e7996b3f9822bcdfceba8f18fce60948dc",
+		"duplicate after the prefix": "cc0fa03d4e5a31b633e65ed3709b60538f44905e42cdd8661051324b0cfc632c",
+		"prefix changes":             "1be3c98a15505b7051d8606bdd8e63768a4c93291ba1a3494e64508be6db6bdd",
+		"carried past the end":       "6447c1363abaf376b9804d8e0306a3592f6217caae23ec861e7072f0bb225526",
+	}
+	for _, tc := range partialCases {
+		var c codec
+		var raw []byte
+		for i, s := range partialSamples(tc.mutate) {
+			if i%20 == 0 { // a key chunk: the codec starts afresh
+				c.reset()
+			}
+			var err error
+			if raw, err = c.appendFrame(raw, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sum := sha256.Sum256(raw)
+		if got := hex.EncodeToString(sum[:]); got != want[tc.name] {
+			t.Errorf("%s: frames digest %s, want %s", tc.name, got, want[tc.name])
+		}
+	}
+}
