@@ -52,8 +52,13 @@ func (k *Kernel) ageCloseWait(socks []Socket, ahead *cwAhead) error {
 	}
 	now := time.Now()
 	if fresh < min {
-		carried := make(map[uint64]TCPInfo, n)
+		// Every poll between masked dumps comes here: one slab for this
+		// poll's infos (a leak holds thousands of sockets: an allocation
+		// and a map entry each, every poll, were a few percent of the
+		// monitor at 100k sockets), and the map kept as it is unless
+		// some sockets left CLOSE_WAIT.
 		since := now.Sub(k.cwAt).Milliseconds()
+		slab := make([]TCPInfo, 0, n)
 		for i := range socks {
 			sk := &socks[i]
 			if sk.State != CloseWait || sk.Info != nil {
@@ -63,11 +68,24 @@ func (k *Kernel) ageCloseWait(socks []Socket, ahead *cwAhead) error {
 			if !ok {
 				continue
 			}
-			carried[sk.Cookie] = ti
 			ti.LastAckRecv = uint32(min64(int64(ti.LastAckRecv)+since, math.MaxUint32))
-			sk.Info = &ti
+			slab = append(slab, ti) // at most n: never reallocates
+			sk.Info = &slab[len(slab)-1]
 		}
-		k.cwInfo = carried // only those still in CLOSE_WAIT
+		if len(slab) < len(k.cwInfo) {
+			// Keep only those still in CLOSE_WAIT.
+			still := make(map[uint64]struct{}, len(slab))
+			for i := range socks {
+				if socks[i].State == CloseWait {
+					still[socks[i].Cookie] = struct{}{}
+				}
+			}
+			for c := range k.cwInfo {
+				if _, ok := still[c]; !ok {
+					delete(k.cwInfo, c)
+				}
+			}
+		}
 		return nil
 	}
 	var cw []Socket

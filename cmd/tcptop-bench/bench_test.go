@@ -106,42 +106,44 @@ func TestSizesFlags(t *testing.T) {
 // TestPlan checks the split adds up exactly and respects the per-process
 // and per-destination limits.
 func TestPlan(t *testing.T) {
-	for _, n := range []int{100, 101, 600, 40000, 40001, 100000, 250000} {
-		p := makePlan(n)
-		sum := 0
-		for _, h := range append(append([]holderSpec{}, p.phase1...), p.phase2...) {
-			flags := map[string]int{}
-			for i := 0; i+1 < len(h.args); i += 2 {
-				if v, err := strconv.Atoi(h.args[i+1]); err == nil {
-					flags[h.args[i]] = v
+	for _, m := range mixes {
+		for _, n := range []int{100, 101, 600, 40000, 40001, 100000, 250000} {
+			p := makePlanMix(n, m)
+			sum := 0
+			for _, h := range append(append([]holderSpec{}, p.phase1...), p.phase2...) {
+				flags := map[string]int{}
+				for i := 0; i+1 < len(h.args); i += 2 {
+					if v, err := strconv.Atoi(h.args[i+1]); err == nil {
+						flags[h.args[i]] = v
+					}
+				}
+				if e := flags["-estab"]; e > 0 {
+					sum += 2*e + 1
+					if e > maxPairsPerHolder {
+						t.Errorf("n=%d %s: %d pairs", n, h.name, e)
+					}
+				}
+				if c := flags["-closewait"]; c > 0 {
+					sum += 2*c + 1
+					if c > maxCloseWaitPerHolder {
+						t.Errorf("n=%d %s: %d CLOSE_WAIT", n, h.name, c)
+					}
+				}
+				if tw := flags["-timewait"]; tw > 0 {
+					k := flags["-timewait-ports"]
+					sum += tw + k
+					if (tw+k-1)/k > maxTimeWaitPerDest {
+						t.Errorf("n=%d %s: %d TIME_WAIT over %d ports", n, h.name, tw, k)
+					}
+				}
+				if c := flags["-full-clients"]; c > 0 {
+					b := flags["-full-backlog"]
+					sum += 1 + 2*(b+1) + c - b - 1
 				}
 			}
-			if e := flags["-estab"]; e > 0 {
-				sum += 2*e + 1
-				if e > maxPairsPerHolder {
-					t.Errorf("n=%d %s: %d pairs", n, h.name, e)
-				}
+			if sum != n {
+				t.Errorf("plan for %d sockets adds up to %d", n, sum)
 			}
-			if c := flags["-closewait"]; c > 0 {
-				sum += 2*c + 1
-				if c > maxCloseWaitPerHolder {
-					t.Errorf("n=%d %s: %d CLOSE_WAIT", n, h.name, c)
-				}
-			}
-			if tw := flags["-timewait"]; tw > 0 {
-				k := flags["-timewait-ports"]
-				sum += tw + k
-				if (tw+k-1)/k > maxTimeWaitPerDest {
-					t.Errorf("n=%d %s: %d TIME_WAIT over %d ports", n, h.name, tw, k)
-				}
-			}
-			if c := flags["-full-clients"]; c > 0 {
-				b := flags["-full-backlog"]
-				sum += 1 + 2*(b+1) + c - b - 1
-			}
-		}
-		if sum != n {
-			t.Errorf("plan for %d sockets adds up to %d", n, sum)
 		}
 	}
 }

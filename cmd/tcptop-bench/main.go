@@ -94,6 +94,7 @@ type options struct {
 	tui      time.Duration // live window; 0: no live measurement
 	tuiIntv  time.Duration // the live run's --interval
 	allNetns int           // -all-netns: namespaces of the every-namespace mode (allnetns.go)
+	mix      mix           // -mix: the shares of the population's states
 }
 
 // refreshAge is how old the decaying sockets (TIME_WAIT, orphaned
@@ -158,6 +159,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.tui, "tui", 0, "first measure the live monitor, the JSON stream and ss -tan every interval side by side for this `duration` (e.g. 60s; needs tmux)")
 	fs.IntVar(&o.allNetns, "all-netns", 0, "instead of the sizes: spread -sockets over this many `namespaces` (one holder each) and measure the overview (tcptop -A, monitor and stream) against ss -tan once per interval in each namespace for -tui (default 45s)")
 	fs.DurationVar(&o.tuiIntv, "tui-interval", time.Second, "refresh `interval` of the -tui run")
+	mixName := fs.String("mix", mixes[0].name, "the population's `mix` of states: standard (~75% ESTABLISHED, 15% TIME_WAIT, 5% CLOSE_WAIT and as many FIN_WAIT2) or issue18 (~90% ESTABLISHED, 9% TIME_WAIT, 0.5% CLOSE_WAIT and as many FIN_WAIT2)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stderr)
@@ -169,6 +171,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, usageError{code: 2, err: fmt.Errorf("unexpected argument %q (see -h)", fs.Arg(0))}
+	}
+	var ok bool
+	if o.mix, ok = mixNamed(*mixName); !ok {
+		return nil, usageError{code: 2, err: fmt.Errorf("-mix %q: want standard or issue18", *mixName)}
 	}
 	o.sizes = []int{o.sockets}
 	if *sizes != "" {
@@ -359,7 +365,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (results 
 // runSize builds a population of n sockets in a new namespace ns,
 // measures it and tears it down (unless -keep).
 func runSize(ctx context.Context, opts *options, n int, ns, tmp string, stderr io.Writer) (res *result, err error) {
-	pl := makePlan(n)
+	pl := makePlanMix(n, opts.mix)
 	// The CLOSE_WAIT holders' orphaned FIN_WAIT2 peers expire after 60 s
 	// like TIME_WAIT: both are the decaying part, started last and
 	// re-created when the rounds outlast them.
