@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,6 +55,8 @@ type Kernel struct {
 	// The CLOSE_WAIT sockets' tcp_info of the last masked dump, by
 	// cookie, and when it ran (closewait.go).
 	cwInfo map[uint64]TCPInfo
+	// splits counts the reads whose dump was split (dump; tests).
+	splits int
 	cwAt   time.Time
 	// The last full read's ESTABLISHED sockets (schedule_dump.go).
 	carry carry
@@ -126,7 +129,7 @@ func (k *Kernel) read(ctx context.Context) (*Sample, error) {
 	}
 	hint := k.sizeHint()
 	ahead := k.startCloseWait(hint) // the first read only (closewait.go)
-	socks, err := k.dumper.Dump(k.opts.States, k.opts.Ext, hint)
+	socks, err := k.dump(hint)
 	if err == nil {
 		k.last, k.dumped = len(socks), true
 		if aerr := k.ageCloseWait(socks, ahead); aerr != nil {
@@ -207,6 +210,53 @@ func (k *Kernel) read(ctx context.Context) (*Sample, error) {
 	s.Took.Proc = t3.Sub(t2)
 	s.Took.Total = t3.Sub(t0)
 	return s, nil
+}
+
+// splitDumpMin is the fewest sockets (the namespace's sockstat count,
+// before the first dump) for which the first read splits its dump over
+// two netlink sockets (Dumper.DumpSplit). A variable so that tests can
+// make small tables take that path.
+var splitDumpMin = 20000
+
+// dump is the read's socket dump. The first read of a big table (the
+// whole of a --once, and a monitor's first screen) splits it in two
+// halves dumped at once on two cores: at 100k sockets the dump is most of
+// a --once's wall time, and a second core halves the messages each walk
+// builds and parses. Later reads dump on one socket: the monitor's cost
+// is CPU, and each half walks the whole table. Where the split cannot be
+// made (one CPU, no second socket, a kernel that refuses the filter) it
+// is the plain dump.
+func (k *Kernel) dump(hint int) ([]Socket, error) {
+	states, ext := k.opts.States, k.opts.Ext
+	if k.dumped || hint < splitDumpMin || runtime.NumCPU() < 2 {
+		return k.dumper.Dump(states, ext, hint)
+	}
+	var other *Dumper
+	mid := uint16(46884) // the middle of Linux's default 32768-60999
+	err := k.ns.Do(func() error {
+		var err error
+		if other, err = NewDumper(); err != nil {
+			return err
+		}
+		if b, err := os.ReadFile(k.m.procRoot + "/sys/net/ipv4/ip_local_port_range"); err == nil {
+			if lo, hi, err := ParsePortRange(string(b)); err == nil && hi > lo {
+				mid = uint16((lo + hi + 1) / 2)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return k.dumper.Dump(states, ext, hint)
+	}
+	defer other.Close()
+	socks, err := k.dumper.DumpSplit(other, mid, states, ext, hint)
+	if err != nil && !errors.Is(err, ErrNoInetDiag) {
+		return k.dumper.Dump(states, ext, hint)
+	}
+	if err == nil {
+		k.splits++
+	}
+	return socks, err
 }
 
 func plural(n int, one, many string) string {
