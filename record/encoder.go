@@ -30,19 +30,31 @@ type EncoderOptions struct {
 }
 
 var (
-	zencOnce sync.Once
-	zenc     *zstd.Encoder
+	zdecOnce sync.Once
 	zdec     *zstd.Decoder
 )
 
-// zstdCoders are shared, stateless (EncodeAll/DecodeAll) coders.
-func zstdCoders() (*zstd.Encoder, *zstd.Decoder) {
-	zencOnce.Do(func() {
-		zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true),
-			zstd.WithEncoderLevel(zstd.SpeedDefault))
+// zstdDecoder is the shared, stateless (DecodeAll) decoder.
+func zstdDecoder() *zstd.Decoder {
+	zdecOnce.Do(func() {
 		zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxChunkLen))
 	})
-	return zenc, zdec
+	return zdec
+}
+
+// newZstdEncoder is an encoder for one chunk, dropped after it. A kept
+// one would keep its history window (8 MiB: the default window plus a
+// block) and match tables (~1.3 MiB) for the whole run, though a chunk
+// is compressed once every ChunkEvery: at 100k sockets that was a third
+// of the flight recorder's memory (issue 18). EncodeAll starts from a
+// reset state either way, so the bytes are the same as a kept encoder's.
+func newZstdEncoder() *zstd.Encoder {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true),
+		zstd.WithEncoderLevel(zstd.SpeedDefault))
+	if err != nil {
+		panic(err) // the options are constant and valid
+	}
+	return enc
 }
 
 // Encoder turns samples into chunks: each Add may return the chunk the
@@ -51,7 +63,6 @@ type Encoder struct {
 	opt      EncoderOptions
 	c        codec
 	raw      []byte
-	zbuf     []byte // compressed chunk, before its copy
 	cur      chunkInfo
 	lastKey  time.Time
 	open     bool
@@ -141,13 +152,13 @@ func (e *Encoder) finish() *Chunk {
 	return c
 }
 
-// seal compresses the open chunk into a buffer kept for the next one,
-// then copies it out at its exact size (a flight recorder holds its
-// chunks for minutes: no spare capacity, no garbage buffer a chunk).
+// seal compresses the open chunk, then copies it out at its exact size
+// (a flight recorder holds its chunks for minutes: no spare capacity).
+// The compressor and its output buffer are scratch of this call only:
+// kept, they held ~11 MiB at 100k sockets between chunks.
 func (e *Encoder) seal() *Chunk {
-	enc, _ := zstdCoders()
-	e.zbuf = enc.EncodeAll(e.raw, e.zbuf[:0])
-	ci, raw, pay := e.cur, e.raw, e.zbuf
+	pay := newZstdEncoder().EncodeAll(e.raw, nil)
+	ci, raw := e.cur, e.raw
 	ci.rawLen, ci.payLen, ci.payCRC = len(raw), len(pay), crc(pay)
 	b := appendChunkHeader(make([]byte, 0, chunkHdrLen+len(pay)), ci)
 	b = append(b, pay...)

@@ -141,13 +141,20 @@ type codec struct {
 	streams map[string]int // encoder: netns label → stream id
 	st      []*stream
 	// Encoder scratch, reused by every frame: the matched index of each
-	// socket, the shift counts, the order and value columns.
-	refs     []int32
-	shift    shiftCounter
-	col, val []byte
-	free     []index               // indexes of a previous group's streams, to reuse
-	addrs    map[netip.Addr]uint64 // encoder
-	addrTab  []netip.Addr          // decoder
+	// socket, the shift counts, the order column.
+	refs  []int32
+	shift shiftCounter
+	col   []byte
+	free  []index // indexes of a previous group's streams, to reuse
+	// The encoder's address dictionary (address → its number, from 1),
+	// IPv4 addresses apart: 8 bytes an entry instead of 32 (a
+	// netip.Addr is 24), and most addresses are IPv4 (at 100k sockets
+	// with as many peers the single map took ~5 MiB); nAddrs is how many
+	// both hold.
+	addrs4  map[uint32]uint32
+	addrs   map[netip.Addr]uint32
+	nAddrs  int
+	addrTab []netip.Addr // decoder
 }
 
 func (c *codec) reset() {
@@ -162,9 +169,11 @@ func (c *codec) reset() {
 	}
 	c.st = c.st[:0]
 	if c.addrs == nil {
-		c.addrs = map[netip.Addr]uint64{}
+		c.addrs, c.addrs4 = map[netip.Addr]uint32{}, map[uint32]uint32{}
 	}
 	clear(c.addrs)
+	clear(c.addrs4)
+	c.nAddrs = 0
 	c.addrTab = c.addrTab[:0]
 }
 
@@ -260,7 +269,12 @@ func (c *codec) appendFrame(b []byte, s *source.Sample) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(mb)))
 	b = append(b, mb...)
 
-	col, val := c.col[:0], c.val[:0]
+	// The value column is written straight into b, where it ends up,
+	// and moved up once behind the socket count and the order column
+	// when their lengths are known: a copy of it kept for the next frame
+	// held ~4 MiB at 100k sockets (issue 18).
+	col, start := c.col[:0], len(b)
+	val := b
 	last := -1
 	var lastCookie, lastInode uint64
 	for i := range s.Sockets {
@@ -302,12 +316,19 @@ func (c *codec) appendFrame(b []byte, s *source.Sample) ([]byte, error) {
 		col = append(col, mask)
 		val = c.appendFields(val, sk, mask)
 	}
-	b = binary.AppendUvarint(b, uint64(len(s.Sockets)))
-	b = binary.AppendUvarint(b, uint64(len(col)))
-	b = append(b, col...)
-	b = binary.AppendUvarint(b, uint64(len(val)))
-	b = append(b, val...)
-	c.col, c.val = col, val
+	nval := len(val) - start
+	var pre [2 * binary.MaxVarintLen64]byte
+	n1 := binary.AppendUvarint(pre[:0], uint64(len(s.Sockets)))
+	n1 = binary.AppendUvarint(n1, uint64(len(col)))
+	var vl [binary.MaxVarintLen64]byte
+	n2 := binary.AppendUvarint(vl[:0], uint64(nval))
+	head := len(n1) + len(col) + len(n2)
+	b = slices.Grow(val, head)[:start+head+nval]
+	copy(b[start+head:], b[start:start+nval])
+	k := start + copy(b[start:], n1)
+	k += copy(b[k:], col)
+	copy(b[k:], n2)
+	c.col = col
 
 	p.socks = s.Sockets
 	p.index.commit(s)
@@ -338,8 +359,15 @@ func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
 
 func (c *codec) appendAddr(b []byte, ap netip.AddrPort) []byte {
 	a := ap.Addr()
-	if i, ok := c.addrs[a]; ok {
-		b = binary.AppendUvarint(b, i)
+	var i uint32
+	var ok bool
+	if a.Is4() {
+		i, ok = c.addrs4[addr4(a)]
+	} else {
+		i, ok = c.addrs[a]
+	}
+	if ok {
+		b = binary.AppendUvarint(b, uint64(i))
 	} else {
 		b = append(b, 0)
 		switch {
@@ -362,11 +390,22 @@ func (c *codec) appendAddr(b []byte, ap netip.AddrPort) []byte {
 			b = append(b, 16)
 			b = append(b, v[:]...)
 		}
-		if len(c.addrs) < maxAddrs {
-			c.addrs[a] = uint64(len(c.addrs) + 1)
+		if c.nAddrs < maxAddrs {
+			c.nAddrs++
+			if a.Is4() {
+				c.addrs4[addr4(a)] = uint32(c.nAddrs)
+			} else {
+				c.addrs[a] = uint32(c.nAddrs)
+			}
 		}
 	}
 	return binary.LittleEndian.AppendUint16(b, ap.Port())
+}
+
+// addr4 is an IPv4 address as a map key.
+func addr4(a netip.Addr) uint32 {
+	v := a.As4()
+	return binary.BigEndian.Uint32(v[:])
 }
 
 func (c *codec) appendSocket(b []byte, sk *source.Socket, lastCookie, lastInode *uint64) []byte {

@@ -30,7 +30,12 @@ type index struct {
 	// rest: cookies of socks[nBase:] → last position; spare is the map the
 	// next frame's rest is built in (reused, not reallocated).
 	rest, spare map[uint64]int32
-	used        []bool // this frame: which previous sockets are referenced
+	// restHW and spareHW are the most entries each map has held: a map
+	// never shrinks, and clearing it costs its size, so one that once
+	// held a full dump's 100k cookies is not kept for the partial polls'
+	// ~10k after it (see match).
+	restHW, spareHW int
+	used            []bool // this frame: which previous sockets are referenced
 
 	// restUnique: no cookie is twice in rest, so every place from nBase
 	// on is its cookie's last (found without a map, when the socket at the
@@ -89,9 +94,12 @@ func (c *codec) match(p *stream, s *source.Sample) []int32 {
 		refs = make([]int32, 0, n)
 	}
 	refs = refs[:n]
-	next := x.spare
-	if next == nil {
-		next = make(map[uint64]int32, n-nb)
+	next, need := x.spare, n-nb
+	if next == nil || x.spareHW > 2*need+4096 || need > 2*x.spareHW+4096 {
+		// Made to measure: the cookies after the carried prefix fit
+		// without growing it, and a map sized for another schedule's
+		// frame goes.
+		next, x.spareHW = make(map[uint64]int32, need), 0
 	}
 	clear(next)
 	c.shift.reset()
@@ -151,6 +159,7 @@ func (c *codec) match(p *stream, s *source.Sample) []int32 {
 	}
 	c.refs = refs
 	x.nb, x.keep, x.spare = nb, keep, next
+	x.spareHW = max(x.spareHW, len(next))
 	x.nextUnique = inserted == len(next)
 	return refs
 }
@@ -195,6 +204,7 @@ func (x *index) commit(s *source.Sample) {
 	}
 	x.nBase = nb
 	x.rest, x.spare = x.spare, x.rest
+	x.restHW, x.spareHW = x.spareHW, x.restHW
 	x.sh, x.nextSh = x.nextSh, x.sh
 	x.restUnique = x.nextUnique
 }
@@ -204,8 +214,8 @@ func (x *index) recycle() index {
 	clear(x.base)
 	clear(x.rest)
 	clear(x.spare)
-	return index{base: x.base, rest: x.rest, spare: x.spare, lastIn: x.lastIn[:0], self: x.self[:0],
-		used: x.used[:0], sh: x.sh[:0], nextSh: x.nextSh[:0]}
+	return index{base: x.base, rest: x.rest, spare: x.spare, restHW: x.restHW, spareHW: x.spareHW,
+		lastIn: x.lastIn[:0], self: x.self[:0], used: x.used[:0], sh: x.sh[:0], nextSh: x.nextSh[:0]}
 }
 
 // inBase is the place base gives a cookie (-1: none).

@@ -331,7 +331,7 @@ func (r *Reader) decode(j int) ([]*source.Sample, error) {
 	if crc(pay) != c.payCRC {
 		return nil, errors.New("checksum mismatch")
 	}
-	_, zd := zstdCoders()
+	zd := zstdDecoder()
 	raw, err := zd.DecodeAll(pay, make([]byte, 0, c.rawLen))
 	if err != nil {
 		return nil, fmt.Errorf("decompress: %w", err)
