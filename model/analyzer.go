@@ -283,6 +283,7 @@ func (a *Analyzer) observeFull(s *source.Sample, now int64, view []int64) bool {
 		return truncated
 	}
 	a.carried = ca
+	n := len(a.seen)
 	for k, e := range a.seen {
 		if _, twice := ca.lookup(k); e.gen != a.gen || twice {
 			// Gone; or dumped twice, ESTABLISHED and in another state
@@ -291,16 +292,34 @@ func (a *Analyzer) observeFull(s *source.Sample, now int64, view []int64) bool {
 			delete(a.seen, k)
 		}
 	}
+	a.shrinkSeen(n)
 	return truncated
 }
 
 // sweep forgets the sockets this poll did not see.
 func (a *Analyzer) sweep() {
+	n := len(a.seen)
 	for k, e := range a.seen {
 		if e.gen != a.gen {
 			delete(a.seen, k)
 		}
 	}
+	a.shrinkSeen(n)
+}
+
+// shrinkSeen makes seen a map of its size when it has lost most of the
+// peak entries it held: a map keeps the room of its peak, and walking it
+// (each poll's sweep) costs that room, not its entries. The first poll's
+// ESTABLISHED sockets pass through it, then live in the carried times.
+func (a *Analyzer) shrinkSeen(peak int) {
+	if peak < 4096 || len(a.seen) > peak/8 {
+		return
+	}
+	m := make(map[uint64]seenAt, len(a.seen))
+	for k, e := range a.seen {
+		m[k] = e
+	}
+	a.seen = m
 }
 
 // enterPending enters the pending poll's sockets in seen, as that poll
@@ -469,9 +488,11 @@ func (a *Analyzer) carriedAgesFor(s *source.Sample, now int64) *carriedAges {
 		ca.add(sk.Cookie, now)
 	}
 	// Out of seen only now: a socket carried twice finds its time.
+	n := len(a.seen)
 	for _, c := range ca.cookies {
 		delete(a.seen, c)
 	}
+	a.shrinkSeen(n)
 	a.carried = ca
 	return ca
 }
