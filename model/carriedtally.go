@@ -166,6 +166,7 @@ func newCarriedTallies(s *source.Sample, lt listenTable) *carriedTallies {
 	}
 	seen := map[netip.Addr]bool{}
 	procAt := map[tallyProc]int{}
+	var procCache recentProcs
 	sc := &s.Sysctl
 	if sc.PortRangeParsed {
 		t.eph = &carriedPorts{low: sc.PortLow, high: sc.PortHigh, reserved: slices.Clone(sc.Reserved), dests: map[destKey]*carriedDest{}}
@@ -183,11 +184,7 @@ func newCarriedTallies(s *source.Sample, lt listenTable) *carriedTallies {
 		}
 		if s.Attributed {
 			for _, pid := range ownersOf(sk, true) {
-				r := t.procs[pid]
-				if r == nil {
-					r = &procTally{}
-					t.procs[pid] = r
-				}
+				r := procCache.get(pid, t.procs)
 				r.states[sk.State]++
 				r.total++
 				if sk.OwnerInferred {
@@ -292,13 +289,18 @@ func (pt *peerTally) add(sk *source.Socket, attributed bool, procAt map[tallyPro
 		return
 	}
 	for _, pid := range ownersOf(sk, true) {
-		// A map, not a search of the list: a peer of a pre-fork server
-		// has one entry per worker.
-		j, ok := procAt[tallyProc{pt, pid}]
+		j, ok := pt.findProc(pid, procAt)
 		if !ok {
 			j = len(pt.procs)
-			procAt[tallyProc{pt, pid}] = j
 			pt.procs = append(pt.procs, ppTally{pid: pid, allInferred: true})
+			switch {
+			case len(pt.procs) > smallProcs+1:
+				procAt[tallyProc{pt, pid}] = j
+			case len(pt.procs) == smallProcs+1:
+				for i := range pt.procs {
+					procAt[tallyProc{pt, pt.procs[i].pid}] = i
+				}
+			}
 		}
 		pp := &pt.procs[j]
 		pp.sockets++
@@ -308,6 +310,47 @@ func (pt *peerTally) add(sk *source.Socket, attributed bool, procAt map[tallyPro
 			pp.allInferred = false
 		}
 	}
+}
+
+// findProc returns where pid is in pt's processes: most peers have one
+// or two, searched; a longer list (a peer of a pre-fork server has one
+// entry per worker) is in procAt.
+func (pt *peerTally) findProc(pid int32, procAt map[tallyProc]int) (int, bool) {
+	if len(pt.procs) <= smallProcs {
+		for j := range pt.procs {
+			if pt.procs[j].pid == pid {
+				return j, true
+			}
+		}
+		return 0, false
+	}
+	j, ok := procAt[tallyProc{pt, pid}]
+	return j, ok
+}
+
+// recentProcs finds a process's tally among the few last used before
+// the map: the carried sockets' owners are a few processes, each with
+// thousands of them.
+type recentProcs struct {
+	pid [4]int32
+	t   [4]*procTally
+	n   int // next slot to replace
+}
+
+func (c *recentProcs) get(pid int32, procs map[int32]*procTally) *procTally {
+	for i := range c.t {
+		if c.t[i] != nil && c.pid[i] == pid {
+			return c.t[i]
+		}
+	}
+	r := procs[pid]
+	if r == nil {
+		r = &procTally{}
+		procs[pid] = r
+	}
+	c.pid[c.n], c.t[c.n] = pid, r
+	c.n = (c.n + 1) % len(c.t)
+	return r
 }
 
 // peerTallies calls f with each carried peer tally and the key it has

@@ -255,3 +255,34 @@ func compareSnapshots(t *testing.T, what string, got, want *Snapshot) {
 		}
 	}
 }
+
+// TestPeerTallyManyProcesses: a carried peer held by more processes than
+// a search serves (a pre-fork server's workers) counts each once per
+// socket, before and after its list moves to the index.
+func TestPeerTallyManyProcesses(t *testing.T) {
+	procAt := map[tallyProc]int{}
+	sk := source.Socket{State: source.Established, Local: netip.MustParseAddrPort("10.0.0.1:80"), Remote: netip.MustParseAddrPort("10.1.0.1:4000")}
+	pt := newPeerTally(&sk, sk.Remote, false)
+	want := map[int32]int{}
+	for i := range 200 {
+		sk.Owners = []int32{int32(100 + i%(3*smallProcs)), int32(100 + (i*7)%(3*smallProcs))}
+		if sk.Owners[0] == sk.Owners[1] {
+			sk.Owners = sk.Owners[:1]
+		}
+		for _, pid := range sk.Owners {
+			want[pid]++
+		}
+		pt.add(&sk, true, procAt)
+	}
+	if len(pt.procs) != len(want) {
+		t.Fatalf("%d processes, want %d", len(pt.procs), len(want))
+	}
+	for j, pp := range pt.procs {
+		if pp.sockets != want[pp.pid] {
+			t.Errorf("pid %d: %d sockets, want %d", pp.pid, pp.sockets, want[pp.pid])
+		}
+		if k, ok := pt.findProc(pp.pid, procAt); !ok || k != j {
+			t.Errorf("pid %d found at %d %v, want %d", pp.pid, k, ok, j)
+		}
+	}
+}
