@@ -44,6 +44,17 @@ type carriedTallies struct {
 	// eph is the carried sockets' share of Snapshot.Ephemeral (nil: not
 	// tallied, the sample's ports are unknown).
 	eph *carriedPorts
+	// spread: made from a full sample, they are its n ESTABLISHED
+	// sockets wherever they are in it (the ones the partial samples
+	// after it carry first), not its first n; its other sockets are
+	// tallied one by one (skips).
+	spread bool
+}
+
+// skips reports whether a build tallying the sockets one by one leaves
+// sk to t: the ESTABLISHED sockets of a full sample t was made from.
+func (t *carriedTallies) skips(sk *source.Socket) bool {
+	return t != nil && t.spread && sk.State == source.Established
 }
 
 // carriedPorts is the carried sockets' ephemeral ports, for one port
@@ -122,6 +133,24 @@ type procTally struct {
 // partial sample or a filter is set (the lists then tally every socket).
 func carriedFor(s *source.Sample, from *Snapshot, lt listenTable, opt Options) (*carriedTallies, int) {
 	p := s.Partial
+	if p == nil && opt.Filter.Empty() && from != nil && from.Sample != nil && from.Sample.Partial != nil {
+		// A full dump in a stream of partial ones: its ESTABLISHED
+		// sockets are tallied as the partial polls after it will carry
+		// them, and this build's lists are made from those tallies (so
+		// the first partial poll does not tally them again). Not for a
+		// stream of full dumps alone, nor --once: there the tallies
+		// would serve one build.
+		n := 0
+		for i := range s.Sockets {
+			if s.Sockets[i].State == source.Established {
+				n++
+			}
+		}
+		if n == 0 {
+			return nil, 0
+		}
+		return newCarriedTallies(s, lt, s.Time, n, true), 0
+	}
 	if p == nil || !opt.Filter.Empty() || p.Carried <= 0 || p.Carried > len(s.Sockets) {
 		return nil, 0
 	}
@@ -136,7 +165,7 @@ func carriedFor(s *source.Sample, from *Snapshot, lt listenTable, opt Options) (
 			return nil, 0 // not the layout ReadPartial makes: tally everything
 		}
 	}
-	return newCarriedTallies(s, lt), p.Carried
+	return newCarriedTallies(s, lt, p.FullTime, p.Carried, false), p.Carried
 }
 
 // validFor reports whether every carried socket goes to the same kind of
@@ -154,10 +183,11 @@ func (t *carriedTallies) validFor(lt listenTable) bool {
 	return true
 }
 
-func newCarriedTallies(s *source.Sample, lt listenTable) *carriedTallies {
-	n := s.Partial.Carried
+// newCarriedTallies tallies s.Sockets[:n], or with spread the n
+// ESTABLISHED sockets of s, of the full dump at full.
+func newCarriedTallies(s *source.Sample, lt listenTable, full time.Time, n int, spread bool) *carriedTallies {
 	t := &carriedTallies{
-		full: s.Partial.FullTime, n: n, attributed: s.Attributed,
+		full: full, n: n, attributed: s.Attributed, spread: spread,
 		ports:        slices.Clone(lt.ports),
 		resolved:     map[netip.AddrPort]bool{},
 		out:          map[peerKey]*peerTally{},
@@ -173,8 +203,15 @@ func newCarriedTallies(s *source.Sample, lt listenTable) *carriedTallies {
 	}
 	var last netip.Addr
 	var lastLocal netip.AddrPort
-	for i := range n {
+	end := n
+	if spread {
+		end = len(s.Sockets)
+	}
+	for i := range end {
 		sk := &s.Sockets[i]
+		if spread && sk.State != source.Established {
+			continue
+		}
 		if a := sk.Local.Addr(); a != last {
 			last = a
 			if a = a.Unmap(); !a.IsUnspecified() && !seen[a] {
