@@ -197,7 +197,7 @@ func knownEstablished(s *source.Sample, from *Snapshot) int {
 	if p == nil || from == nil || from.carried == nil || p.Carried > len(s.Sockets) {
 		return 0
 	}
-	if t := from.carried; t.full.Equal(p.FullTime) && t.n == p.Carried {
+	if t := from.carried; t.full.Equal(p.FullTime) && t.n == p.Carried && t.carriedBy(s, from) {
 		return t.n
 	}
 	return 0

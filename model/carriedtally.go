@@ -156,7 +156,7 @@ func carriedFor(s *source.Sample, from *Snapshot, lt listenTable, opt Options) (
 	}
 	if from != nil {
 		if t := from.carried; t != nil && t.full.Equal(p.FullTime) && t.n == p.Carried &&
-			t.attributed == s.Attributed && t.validFor(lt) {
+			t.attributed == s.Attributed && t.carriedBy(s, from) && t.validFor(lt) {
 			return t, t.n
 		}
 	}
@@ -166,6 +166,23 @@ func carriedFor(s *source.Sample, from *Snapshot, lt listenTable, opt Options) (
 		}
 	}
 	return newCarriedTallies(s, lt, p.FullTime, p.Carried, false), p.Carried
+}
+
+// carriedBy reports whether s, a partial sample of t's full dump, starts
+// with t's sockets as far as it can be told: tallies made from a partial
+// sample were checked then; a full sample's (spread) are checked at the
+// first partial poll after it, that its first n sockets are ESTABLISHED
+// (once per full dump, not per poll).
+func (t *carriedTallies) carriedBy(s *source.Sample, from *Snapshot) bool {
+	if !t.spread || from.Sample == nil || from.Sample.Partial != nil {
+		return true
+	}
+	for i := range t.n {
+		if s.Sockets[i].State != source.Established {
+			return false
+		}
+	}
+	return true
 }
 
 // validFor reports whether every carried socket goes to the same kind of

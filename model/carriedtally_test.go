@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -344,6 +345,17 @@ func TestFullPollTalliesCarried(t *testing.T) {
 			t.Errorf("%v: the partial poll after the full one tallied the carried sockets again", opt.Sort)
 		}
 		compareSnapshots(t, fmt.Sprintf("%v partial poll", opt.Sort), s3, Build(whole(p3), nil, opt))
+		// A partial sample that does not start with the full one's
+		// ESTABLISHED sockets (not what ReadPartial makes) is tallied
+		// whole.
+		odd := *p3
+		odd.Sockets = slices.Clone(p3.Sockets)
+		odd.Sockets[5].State = source.CloseWait
+		s3odd := Build(&odd, s2, opt)
+		if s3odd.carried == s2.carried {
+			t.Errorf("%v: tallies reused for sockets that are not all ESTABLISHED", opt.Sort)
+		}
+		compareSnapshots(t, fmt.Sprintf("%v odd partial poll", opt.Sort), s3odd, Build(whole(&odd), nil, opt))
 	}
 	hot := DefaultThresholds()
 	hot.PortsWarn = 0.002
