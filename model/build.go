@@ -326,7 +326,7 @@ func buildEphemeral(snap *Snapshot, s *source.Sample, lt listenTable, ct *carrie
 	}
 	for i := start; i < len(s.Sockets); i++ {
 		sk := &s.Sockets[i]
-		if cp != nil && ct.skips(sk) {
+		if cp != nil && ct.skips(s, sk) {
 			continue
 		}
 		port := int(sk.Local.Port())
@@ -645,7 +645,7 @@ func (pa *peerAccum) addCarried(ct *carriedTallies, s *source.Sample, lt listenT
 func (pa *peerAccum) addSockets(s *source.Sample, lt listenTable, opt Options, from int, ct *carriedTallies, seed func(k peerKey, a *peerAcc) bool) {
 	for i := from; i < len(s.Sockets); i++ {
 		sk := &s.Sockets[i]
-		if !isPeerSocket(sk) || ct.skips(sk) || (!opt.Filter.Empty() && !opt.Filter.Match(sk, s.Procs)) {
+		if !isPeerSocket(sk) || ct.skips(s, sk) || (!opt.Filter.Empty() && !opt.Filter.Match(sk, s.Procs)) {
 			continue
 		}
 		k := classify(sk, lt)
@@ -958,7 +958,7 @@ func buildProcesses(snap *Snapshot, s *source.Sample, opt Options, ct *carriedTa
 	}
 	for i := from; i < len(s.Sockets); i++ {
 		sk := &s.Sockets[i]
-		if ct.skips(sk) || !opt.Filter.Empty() && !opt.Filter.Match(sk, s.Procs) {
+		if ct.skips(s, sk) || !opt.Filter.Empty() && !opt.Filter.Match(sk, s.Procs) {
 			continue
 		}
 		for _, pid := range ownersOf(sk, true) {

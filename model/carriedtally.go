@@ -51,10 +51,18 @@ type carriedTallies struct {
 	spread bool
 }
 
-// skips reports whether a build tallying the sockets one by one leaves
-// sk to t: the ESTABLISHED sockets of a full sample t was made from.
-func (t *carriedTallies) skips(sk *source.Socket) bool {
-	return t != nil && t.spread && sk.State == source.Established
+// skips reports whether a build of s tallying the sockets one by one
+// leaves sk to t: an ESTABLISHED socket of the full sample t was made
+// from. (A partial sample carries them first: a build starts after them.)
+func (t *carriedTallies) skips(s *source.Sample, sk *source.Socket) bool {
+	return t != nil && t.spread && s.Partial == nil && sk.State == source.Established
+}
+
+// carriedFirst reports whether s holds t's sockets first (s.Sockets[:n]):
+// a partial sample does; the full sample spread tallies were made from
+// holds them anywhere.
+func (t *carriedTallies) carriedFirst(s *source.Sample) bool {
+	return !t.spread || s.Partial != nil
 }
 
 // carriedPorts is the carried sockets' ephemeral ports, for one port

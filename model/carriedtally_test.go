@@ -331,6 +331,11 @@ func TestFullPollTalliesCarried(t *testing.T) {
 		}
 	}
 	p3.Sockets = append(p3.Sockets, freshSockets(2)...) // the same listeners in the same order
+	// One ESTABLISHED socket in the dump itself (a partial dump has
+	// none; the lists count it all the same).
+	extra := all[3]
+	extra.Cookie, extra.Remote = 777777, netip.MustParseAddrPort("10.9.9.9:5555")
+	p3.Sockets = append(p3.Sockets, extra)
 	p3.Partial = &source.Partial{FullTime: f2.Time, Carried: len(all), Established: len(all)}
 
 	for _, opt := range []Options{{}, {Sort: mustSort(t, "-TIME_WAIT")}} {
@@ -345,6 +350,10 @@ func TestFullPollTalliesCarried(t *testing.T) {
 			t.Errorf("%v: the partial poll after the full one tallied the carried sockets again", opt.Sort)
 		}
 		compareSnapshots(t, fmt.Sprintf("%v partial poll", opt.Sort), s3, Build(whole(p3), nil, opt))
+		th := DefaultThresholds()
+		if c := newRuleCtx(s3, nil, &th, nil); c.fresh != len(all) {
+			t.Errorf("%v: the findings' tallies walk the sockets from %d, not after the %d carried", opt.Sort, c.fresh, len(all))
+		}
 		// A partial sample that does not start with the full one's
 		// ESTABLISHED sockets (not what ReadPartial makes) is tallied
 		// whole.

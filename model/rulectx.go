@@ -113,7 +113,7 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds, hot **hotCarried) 
 		for _, a := range ct.local {
 			c.local[a] = true
 		}
-		if !ct.spread {
+		if ct.carriedFirst(s) {
 			from = ct.n
 		}
 	}
@@ -229,7 +229,7 @@ func (c *ruleCtx) hotDestinationOwners(cache **hotCarried) map[DestKey]map[int32
 	}
 	out := map[DestKey]map[int32]int{}
 	from := 0
-	if ct := c.snap.carried; ct != nil && !ct.spread && cache != nil {
+	if ct := c.snap.carried; ct != nil && ct.carriedFirst(c.s) && cache != nil {
 		hc := *cache
 		if hc == nil || hc.ct != ct || !hc.sameHot(hot) {
 			hc = &hotCarried{ct: ct, hot: hot, owners: map[DestKey]map[int32]int{}}
