@@ -149,9 +149,13 @@ func tracked(st source.State) bool {
 // observeAges updates the first-seen map from s and returns this poll's
 // view of it, which later polls never modify: a slice aligned with
 // s.Sockets (Unix ms; 0: not tracked), not a map: filling a map of every
-// ESTABLISHED socket each poll was a good part of a poll's cost. For a
-// partial sample the carried sockets' times are kept once per full dump
-// (carriedAges) and copied in; only the fresh sockets are looked up.
+// ESTABLISHED socket each poll was a good part of a poll's cost. The
+// ESTABLISHED sockets' times are kept apart from seen (carriedAges): a
+// full sample's in the order a partial sample carries them, so that the
+// partial polls after it copy them in and look up only the fresh sockets,
+// and the next full poll finds them there; seen holds the other tracked
+// states' sockets, a few thousand, not the 90k ESTABLISHED moved in and
+// out of it at every full dump.
 func (a *Analyzer) observeAges(s *source.Sample) ([]int64, bool) {
 	a.enterPending()
 	a.gen++
@@ -173,11 +177,14 @@ func (a *Analyzer) observeAges(s *source.Sample) ([]int64, bool) {
 		}
 		clear(view)
 	}
+	if s.Partial == nil {
+		return view, a.observeFull(s, now, view)
+	}
 	truncated := false
 	from, nc := 0, 0
-	var carried map[uint64]int64
+	var carried *carriedAges
 	if ca := a.carriedAgesFor(s, now); ca != nil {
-		from, nc, carried = ca.n, len(ca.view), ca.view
+		from, nc, carried = ca.n, ca.count, ca
 		copy(view, ca.ms)
 	}
 	for i := from; i < len(s.Sockets); i++ {
@@ -187,7 +194,7 @@ func (a *Analyzer) observeAges(s *source.Sample) ([]int64, bool) {
 		}
 		e, ok := a.seen[sk.Cookie]
 		if !ok {
-			if ms, in := carried[sk.Cookie]; in {
+			if ms, in := carried.lookup(sk.Cookie); in {
 				// Carried as ESTABLISHED and dumped now in another
 				// state: the carried time stands (and keeps it).
 				view[i] = ms
@@ -203,12 +210,116 @@ func (a *Analyzer) observeAges(s *source.Sample) ([]int64, bool) {
 		a.seen[sk.Cookie] = e
 		view[i] = e.ms
 	}
+	a.sweep()
+	return view, truncated
+}
+
+// observeFull is observeAges for a sample that carries nothing: its
+// ESTABLISHED sockets' times go into a new carriedAges (in their order,
+// which is a later partial sample's), found in the last one or in seen,
+// the others' into seen.
+func (a *Analyzer) observeFull(s *source.Sample, now int64, view []int64) bool {
+	old := a.carried
+	a.carried = nil
+	// The count the bound is checked against is that of seen as one map
+	// of every tracked socket (what a walk of whole samples would hold):
+	// the last poll's sockets, then each new one.
+	tracking := len(a.seen) + old.size()
+	estab := 0
+	for i := range s.Sockets {
+		if s.Sockets[i].State == source.Established {
+			estab++
+		}
+	}
+	ca := newCarriedAges(s.Time, estab)
+	truncated := false
+	for i := range s.Sockets {
+		sk := &s.Sockets[i]
+		est := sk.State == source.Established
+		if !tracked(sk.State) || sk.Cookie == 0 {
+			if est {
+				ca.add(sk.Cookie, 0)
+			}
+			continue
+		}
+		ms, known := old.lookup(sk.Cookie)
+		if !known {
+			var e seenAt
+			if e, known = a.seen[sk.Cookie]; known {
+				ms = e.ms
+			} else {
+				// Dumped twice (it moved during the dump): the first
+				// one's time.
+				ms, known = ca.lookup(sk.Cookie)
+			}
+		}
+		if !known {
+			if tracking >= a.maxTracked {
+				truncated = true
+				if est {
+					ca.add(sk.Cookie, 0)
+				}
+				continue
+			}
+			tracking++
+			ms = now
+		}
+		view[i] = ms
+		if est {
+			ca.add(sk.Cookie, ms)
+			continue
+		}
+		a.seen[sk.Cookie] = seenAt{ms: ms, gen: a.gen}
+	}
+	if truncated || estab == 0 {
+		// Not all of them have a time to carry (a later poll may give
+		// the missing ones one): they are tracked in seen.
+		for i, c := range ca.cookies {
+			if ms := ca.ms[i]; ms != 0 {
+				a.seen[c] = seenAt{ms: ms, gen: a.gen}
+			}
+		}
+		a.sweep()
+		return truncated
+	}
+	a.carried = ca
+	n := len(a.seen)
+	for k, e := range a.seen {
+		if _, twice := ca.lookup(k); e.gen != a.gen || twice {
+			// Gone; or dumped twice, ESTABLISHED and in another state
+			// (it moved during the dump): one socket, kept once, in
+			// the carried times (as a partial poll would).
+			delete(a.seen, k)
+		}
+	}
+	a.shrinkSeen(n)
+	return truncated
+}
+
+// sweep forgets the sockets this poll did not see.
+func (a *Analyzer) sweep() {
+	n := len(a.seen)
 	for k, e := range a.seen {
 		if e.gen != a.gen {
 			delete(a.seen, k)
 		}
 	}
-	return view, truncated
+	a.shrinkSeen(n)
+}
+
+// shrinkSeen makes seen a map of its size when it has lost most of the
+// peak entries it held: a map keeps the room of its peak, and walking it
+// (each poll's sweep) costs that room, not its entries. The first poll's
+// ESTABLISHED sockets pass through it, then live in the carried times.
+func (a *Analyzer) shrinkSeen(peak int) {
+	if peak < 4096 || len(a.seen) > peak/8 {
+		return
+	}
+	m := make(map[uint64]seenAt, len(a.seen))
+	for k, e := range a.seen {
+		m[k] = e
+	}
+	a.seen = m
 }
 
 // enterPending enters the pending poll's sockets in seen, as that poll
@@ -229,16 +340,106 @@ func (a *Analyzer) enterPending() {
 	}
 }
 
-// carriedAges are the first-seen times of a full dump's ESTABLISHED
-// sockets while partial samples carry them (source.Sample.Partial: they
-// are s.Sockets[:n], the same at every partial poll until the next full
-// dump). They are the same at each of those polls, so they are kept once,
-// out of Analyzer.seen, and not walked again; view is read-only once made.
+// carriedAges are the first-seen times of a full sample's ESTABLISHED
+// sockets, in their order: what the partial samples after it carry
+// (source.Sample.Partial: they are s.Sockets[:n], the same at every
+// partial poll until the next full dump). They are the same at each of
+// those polls, so they are kept once, out of Analyzer.seen, and not
+// walked again; read-only once made.
 type carriedAges struct {
 	full time.Time
 	n    int
-	view map[uint64]int64 // by cookie
-	ms   []int64          // aligned with the carried sockets (0: no cookie)
+	// checked: a partial sample's first n sockets were found to be
+	// these (cookies), in this order.
+	checked bool
+	cookies []uint64
+	ms      []int64 // aligned with cookies (0: no cookie, or not tracked)
+	count   int     // how many distinct cookies have a time
+	// slots index ms by cookie: open addressing, linear probing,
+	// index+1 (0: empty); far cheaper to fill than a map of 90k.
+	slots []int32
+	mask  uint64
+}
+
+// newCarriedAges makes room for the times of n sockets.
+func newCarriedAges(full time.Time, n int) *carriedAges {
+	size := 16
+	for size < 2*n {
+		size *= 2
+	}
+	return &carriedAges{full: full, n: n, cookies: make([]uint64, 0, n), ms: make([]int64, 0, n),
+		slots: make([]int32, size), mask: uint64(size - 1)}
+}
+
+// add appends the next socket's cookie and time (0: none); a cookie that
+// comes twice keeps its first time in the index.
+func (ca *carriedAges) add(cookie uint64, ms int64) {
+	ca.cookies = append(ca.cookies, cookie)
+	ca.ms = append(ca.ms, ms)
+	if ms == 0 || cookie == 0 {
+		return
+	}
+	for j := hashCookie(cookie) & ca.mask; ; j = (j + 1) & ca.mask {
+		v := ca.slots[j]
+		if v == 0 {
+			ca.slots[j] = int32(len(ca.cookies))
+			ca.count++
+			return
+		}
+		if ca.cookies[v-1] == cookie {
+			return
+		}
+	}
+}
+
+// hashCookie spreads socket cookies (often sequential) over the slots.
+func hashCookie(c uint64) uint64 {
+	c ^= c >> 33
+	c *= 0xff51afd7ed558ccd
+	c ^= c >> 33
+	return c
+}
+
+// lookup returns the time kept for a cookie (nil: none).
+func (ca *carriedAges) lookup(c uint64) (int64, bool) {
+	if ca == nil {
+		return 0, false
+	}
+	for j := hashCookie(c) & ca.mask; ; j = (j + 1) & ca.mask {
+		v := ca.slots[j]
+		if v == 0 {
+			return 0, false
+		}
+		if ca.cookies[v-1] == c {
+			return ca.ms[v-1], true
+		}
+	}
+}
+
+// size is how many sockets have a time in ca (nil: 0).
+func (ca *carriedAges) size() int {
+	if ca == nil {
+		return 0
+	}
+	return ca.count
+}
+
+// matches reports whether s carries ca's sockets: the same full dump, and
+// (checked once) the same sockets in the same order.
+func (ca *carriedAges) matches(s *source.Sample) bool {
+	p := s.Partial
+	if p == nil || !ca.full.Equal(p.FullTime) || ca.n != p.Carried || p.Carried > len(s.Sockets) {
+		return false
+	}
+	if !ca.checked {
+		for i := range ca.n {
+			if sk := &s.Sockets[i]; sk.State != source.Established || sk.Cookie != ca.cookies[i] {
+				return false
+			}
+		}
+		ca.checked = true
+	}
+	return true
 }
 
 // carriedAgesFor returns the carried sockets' first-seen times for s, or
@@ -248,11 +449,11 @@ type carriedAges struct {
 func (a *Analyzer) carriedAgesFor(s *source.Sample, now int64) *carriedAges {
 	p := s.Partial
 	if ca := a.carried; ca != nil {
-		if p != nil && ca.full.Equal(p.FullTime) && ca.n == p.Carried {
+		if ca.matches(s) {
 			return ca
 		}
 		a.carried = nil
-		a.foldBack(ca.view)
+		a.foldBack(ca)
 	}
 	if p == nil || p.Carried <= 0 || p.Carried > len(s.Sockets) {
 		return nil
@@ -262,33 +463,48 @@ func (a *Analyzer) carriedAgesFor(s *source.Sample, now int64) *carriedAges {
 			return nil
 		}
 	}
-	ca := &carriedAges{full: p.FullTime, n: p.Carried, view: make(map[uint64]int64, p.Carried), ms: make([]int64, p.Carried)}
+	ca := newCarriedAges(p.FullTime, p.Carried)
+	ca.checked = true
+	added := 0
 	for i := range p.Carried {
 		sk := &s.Sockets[i]
 		if sk.Cookie == 0 {
+			ca.add(0, 0)
 			continue
 		}
 		if e, ok := a.seen[sk.Cookie]; ok {
-			ca.view[sk.Cookie], ca.ms[i] = e.ms, e.ms
-			delete(a.seen, sk.Cookie)
+			ca.add(sk.Cookie, e.ms)
 			continue
 		}
-		if len(a.seen)+len(ca.view) >= a.maxTracked {
-			a.foldBack(ca.view)
+		if ms, twice := ca.lookup(sk.Cookie); twice {
+			ca.add(sk.Cookie, ms)
+			continue
+		}
+		if len(a.seen)+added >= a.maxTracked {
+			a.foldBack(ca)
 			return nil
 		}
-		ca.view[sk.Cookie], ca.ms[i] = now, now
+		added++
+		ca.add(sk.Cookie, now)
 	}
+	// Out of seen only now: a socket carried twice finds its time.
+	n := len(a.seen)
+	for _, c := range ca.cookies {
+		delete(a.seen, c)
+	}
+	a.shrinkSeen(n)
 	a.carried = ca
 	return ca
 }
 
 // foldBack returns carried first-seen times to seen, as of the previous
 // poll: the sockets of this one refresh those still there.
-func (a *Analyzer) foldBack(view map[uint64]int64) {
-	for k, ms := range view {
-		if _, ok := a.seen[k]; !ok {
-			a.seen[k] = seenAt{ms: ms, gen: a.gen - 1}
+func (a *Analyzer) foldBack(ca *carriedAges) {
+	for i, c := range ca.cookies {
+		if ms := ca.ms[i]; ms != 0 {
+			if _, ok := a.seen[c]; !ok {
+				a.seen[c] = seenAt{ms: ms, gen: a.gen - 1}
+			}
 		}
 	}
 }
@@ -297,10 +513,7 @@ func (a *Analyzer) foldBack(view map[uint64]int64) {
 // the memory bound).
 func (a *Analyzer) Tracked() int {
 	a.enterPending()
-	if a.carried != nil {
-		return len(a.seen) + len(a.carried.view)
-	}
-	return len(a.seen)
+	return len(a.seen) + a.carried.size()
 }
 
 // SocketAge returns how long a socket has existed as far as tcptop knows,

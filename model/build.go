@@ -81,7 +81,7 @@ func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot) *Snaps
 	}
 	ct, n := carriedFor(s, from, lt, opt)
 	snap.carried = ct
-	buildEphemeral(snap, s, lt, ct.portsFor(&s.Sysctl), n)
+	buildEphemeral(snap, s, lt, ct, n)
 	var base *peerBase
 	if from != nil {
 		base = from.peerBase
@@ -197,7 +197,7 @@ func knownEstablished(s *source.Sample, from *Snapshot) int {
 	if p == nil || from == nil || from.carried == nil || p.Carried > len(s.Sockets) {
 		return 0
 	}
-	if t := from.carried; t.full.Equal(p.FullTime) && t.n == p.Carried {
+	if t := from.carried; t.full.Equal(p.FullTime) && t.n == p.Carried && t.carriedBy(s, from) {
 		return t.n
 	}
 	return 0
@@ -302,10 +302,11 @@ type destAcc struct {
 	next, drain uint32
 }
 
-// buildEphemeral tallies the sockets' ports; with cp, s.Sockets[:from]
-// from cp.
-func buildEphemeral(snap *Snapshot, s *source.Sample, lt listenTable, cp *carriedPorts, from int) {
+// buildEphemeral tallies the sockets' ports; when ct's ports serve, the
+// carried sockets' (s.Sockets[:from], or those ct skips) from them.
+func buildEphemeral(snap *Snapshot, s *source.Sample, lt listenTable, ct *carriedTallies, from int) {
 	sc := &s.Sysctl
+	cp := ct.portsFor(sc)
 	e := &snap.Ephemeral
 	e.Destinations = []Destination{}
 	if !sc.PortRangeParsed {
@@ -325,6 +326,9 @@ func buildEphemeral(snap *Snapshot, s *source.Sample, lt listenTable, cp *carrie
 	}
 	for i := start; i < len(s.Sockets); i++ {
 		sk := &s.Sockets[i]
+		if cp != nil && ct.skips(s, sk) {
+			continue
+		}
 		port := int(sk.Local.Port())
 		if port < sc.PortLow || port > sc.PortHigh || source.IsReserved(sc.Reserved, port) {
 			continue
@@ -518,7 +522,7 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, h
 	if ct != nil {
 		pa.addCarried(ct, s, lt)
 	}
-	pa.addSockets(s, lt, opt, from, nil)
+	pa.addSockets(s, lt, opt, from, ct, nil)
 	ptrs := pa.finish(snap, opt)
 	snap.Peers = make([]Peer, len(ptrs))
 	for i, a := range ptrs {
@@ -635,12 +639,13 @@ func (pa *peerAccum) addCarried(ct *carriedTallies, s *source.Sample, lt listenT
 	})
 }
 
-// addSockets adds s.Sockets[from:]. seed, when not nil, starts the
-// accumulator of a peer not seen yet (false: from nothing).
-func (pa *peerAccum) addSockets(s *source.Sample, lt listenTable, opt Options, from int, seed func(k peerKey, a *peerAcc) bool) {
+// addSockets adds s.Sockets[from:] but those ct skips. seed, when not
+// nil, starts the accumulator of a peer not seen yet (false: from
+// nothing).
+func (pa *peerAccum) addSockets(s *source.Sample, lt listenTable, opt Options, from int, ct *carriedTallies, seed func(k peerKey, a *peerAcc) bool) {
 	for i := from; i < len(s.Sockets); i++ {
 		sk := &s.Sockets[i]
-		if !isPeerSocket(sk) || (!opt.Filter.Empty() && !opt.Filter.Match(sk, s.Procs)) {
+		if !isPeerSocket(sk) || ct.skips(s, sk) || (!opt.Filter.Empty() && !opt.Filter.Match(sk, s.Procs)) {
 			continue
 		}
 		k := classify(sk, lt)
@@ -882,7 +887,7 @@ func buildPeersOnBase(snap *Snapshot, s *source.Sample, lt listenTable, opt Opti
 	}
 	touched := make([]bool, len(b.rows))
 	pa := newPeerAccum(16)
-	pa.addSockets(s, lt, opt, from, func(k peerKey, a *peerAcc) bool {
+	pa.addSockets(s, lt, opt, from, b.ct, func(k peerKey, a *peerAcc) bool {
 		then := k
 		if k.listener >= 0 {
 			if then.listener = back[k.listener]; then.listener < 0 {
@@ -953,7 +958,7 @@ func buildProcesses(snap *Snapshot, s *source.Sample, opt Options, ct *carriedTa
 	}
 	for i := from; i < len(s.Sockets); i++ {
 		sk := &s.Sockets[i]
-		if !opt.Filter.Empty() && !opt.Filter.Match(sk, s.Procs) {
+		if ct.skips(s, sk) || !opt.Filter.Empty() && !opt.Filter.Match(sk, s.Procs) {
 			continue
 		}
 		for _, pid := range ownersOf(sk, true) {

@@ -44,6 +44,25 @@ type carriedTallies struct {
 	// eph is the carried sockets' share of Snapshot.Ephemeral (nil: not
 	// tallied, the sample's ports are unknown).
 	eph *carriedPorts
+	// spread: made from a full sample, they are its n ESTABLISHED
+	// sockets wherever they are in it (the ones the partial samples
+	// after it carry first), not its first n; its other sockets are
+	// tallied one by one (skips).
+	spread bool
+}
+
+// skips reports whether a build of s tallying the sockets one by one
+// leaves sk to t: an ESTABLISHED socket of the full sample t was made
+// from. (A partial sample carries them first: a build starts after them.)
+func (t *carriedTallies) skips(s *source.Sample, sk *source.Socket) bool {
+	return t != nil && t.spread && s.Partial == nil && sk.State == source.Established
+}
+
+// carriedFirst reports whether s holds t's sockets first (s.Sockets[:n]):
+// a partial sample does; the full sample spread tallies were made from
+// holds them anywhere.
+func (t *carriedTallies) carriedFirst(s *source.Sample) bool {
+	return !t.spread || s.Partial != nil
 }
 
 // carriedPorts is the carried sockets' ephemeral ports, for one port
@@ -122,12 +141,30 @@ type procTally struct {
 // partial sample or a filter is set (the lists then tally every socket).
 func carriedFor(s *source.Sample, from *Snapshot, lt listenTable, opt Options) (*carriedTallies, int) {
 	p := s.Partial
+	if p == nil && opt.Filter.Empty() && from != nil && from.Sample != nil && from.Sample.Partial != nil {
+		// A full dump in a stream of partial ones: its ESTABLISHED
+		// sockets are tallied as the partial polls after it will carry
+		// them, and this build's lists are made from those tallies (so
+		// the first partial poll does not tally them again). Not for a
+		// stream of full dumps alone, nor --once: there the tallies
+		// would serve one build.
+		n := 0
+		for i := range s.Sockets {
+			if s.Sockets[i].State == source.Established {
+				n++
+			}
+		}
+		if n == 0 {
+			return nil, 0
+		}
+		return newCarriedTallies(s, lt, s.Time, n, true), 0
+	}
 	if p == nil || !opt.Filter.Empty() || p.Carried <= 0 || p.Carried > len(s.Sockets) {
 		return nil, 0
 	}
 	if from != nil {
 		if t := from.carried; t != nil && t.full.Equal(p.FullTime) && t.n == p.Carried &&
-			t.attributed == s.Attributed && t.validFor(lt) {
+			t.attributed == s.Attributed && t.carriedBy(s, from) && t.validFor(lt) {
 			return t, t.n
 		}
 	}
@@ -136,7 +173,24 @@ func carriedFor(s *source.Sample, from *Snapshot, lt listenTable, opt Options) (
 			return nil, 0 // not the layout ReadPartial makes: tally everything
 		}
 	}
-	return newCarriedTallies(s, lt), p.Carried
+	return newCarriedTallies(s, lt, p.FullTime, p.Carried, false), p.Carried
+}
+
+// carriedBy reports whether s, a partial sample of t's full dump, starts
+// with t's sockets as far as it can be told: tallies made from a partial
+// sample were checked then; a full sample's (spread) are checked at the
+// first partial poll after it, that its first n sockets are ESTABLISHED
+// (once per full dump, not per poll).
+func (t *carriedTallies) carriedBy(s *source.Sample, from *Snapshot) bool {
+	if !t.spread || from.Sample == nil || from.Sample.Partial != nil {
+		return true
+	}
+	for i := range t.n {
+		if s.Sockets[i].State != source.Established {
+			return false
+		}
+	}
+	return true
 }
 
 // validFor reports whether every carried socket goes to the same kind of
@@ -154,10 +208,11 @@ func (t *carriedTallies) validFor(lt listenTable) bool {
 	return true
 }
 
-func newCarriedTallies(s *source.Sample, lt listenTable) *carriedTallies {
-	n := s.Partial.Carried
+// newCarriedTallies tallies s.Sockets[:n], or with spread the n
+// ESTABLISHED sockets of s, of the full dump at full.
+func newCarriedTallies(s *source.Sample, lt listenTable, full time.Time, n int, spread bool) *carriedTallies {
 	t := &carriedTallies{
-		full: s.Partial.FullTime, n: n, attributed: s.Attributed,
+		full: full, n: n, attributed: s.Attributed, spread: spread,
 		ports:        slices.Clone(lt.ports),
 		resolved:     map[netip.AddrPort]bool{},
 		out:          map[peerKey]*peerTally{},
@@ -166,14 +221,22 @@ func newCarriedTallies(s *source.Sample, lt listenTable) *carriedTallies {
 	}
 	seen := map[netip.Addr]bool{}
 	procAt := map[tallyProc]int{}
+	var procCache recentProcs
 	sc := &s.Sysctl
 	if sc.PortRangeParsed {
 		t.eph = &carriedPorts{low: sc.PortLow, high: sc.PortHigh, reserved: slices.Clone(sc.Reserved), dests: map[destKey]*carriedDest{}}
 	}
 	var last netip.Addr
 	var lastLocal netip.AddrPort
-	for i := range n {
+	end := n
+	if spread {
+		end = len(s.Sockets)
+	}
+	for i := range end {
 		sk := &s.Sockets[i]
+		if spread && sk.State != source.Established {
+			continue
+		}
 		if a := sk.Local.Addr(); a != last {
 			last = a
 			if a = a.Unmap(); !a.IsUnspecified() && !seen[a] {
@@ -183,11 +246,7 @@ func newCarriedTallies(s *source.Sample, lt listenTable) *carriedTallies {
 		}
 		if s.Attributed {
 			for _, pid := range ownersOf(sk, true) {
-				r := t.procs[pid]
-				if r == nil {
-					r = &procTally{}
-					t.procs[pid] = r
-				}
+				r := procCache.get(pid, t.procs)
 				r.states[sk.State]++
 				r.total++
 				if sk.OwnerInferred {
@@ -292,13 +351,18 @@ func (pt *peerTally) add(sk *source.Socket, attributed bool, procAt map[tallyPro
 		return
 	}
 	for _, pid := range ownersOf(sk, true) {
-		// A map, not a search of the list: a peer of a pre-fork server
-		// has one entry per worker.
-		j, ok := procAt[tallyProc{pt, pid}]
+		j, ok := pt.findProc(pid, procAt)
 		if !ok {
 			j = len(pt.procs)
-			procAt[tallyProc{pt, pid}] = j
 			pt.procs = append(pt.procs, ppTally{pid: pid, allInferred: true})
+			switch {
+			case len(pt.procs) > smallProcs+1:
+				procAt[tallyProc{pt, pid}] = j
+			case len(pt.procs) == smallProcs+1:
+				for i := range pt.procs {
+					procAt[tallyProc{pt, pt.procs[i].pid}] = i
+				}
+			}
 		}
 		pp := &pt.procs[j]
 		pp.sockets++
@@ -308,6 +372,47 @@ func (pt *peerTally) add(sk *source.Socket, attributed bool, procAt map[tallyPro
 			pp.allInferred = false
 		}
 	}
+}
+
+// findProc returns where pid is in pt's processes: most peers have one
+// or two, searched; a longer list (a peer of a pre-fork server has one
+// entry per worker) is in procAt.
+func (pt *peerTally) findProc(pid int32, procAt map[tallyProc]int) (int, bool) {
+	if len(pt.procs) <= smallProcs {
+		for j := range pt.procs {
+			if pt.procs[j].pid == pid {
+				return j, true
+			}
+		}
+		return 0, false
+	}
+	j, ok := procAt[tallyProc{pt, pid}]
+	return j, ok
+}
+
+// recentProcs finds a process's tally among the few last used before
+// the map: the carried sockets' owners are a few processes, each with
+// thousands of them.
+type recentProcs struct {
+	pid [4]int32
+	t   [4]*procTally
+	n   int // next slot to replace
+}
+
+func (c *recentProcs) get(pid int32, procs map[int32]*procTally) *procTally {
+	for i := range c.t {
+		if c.t[i] != nil && c.pid[i] == pid {
+			return c.t[i]
+		}
+	}
+	r := procs[pid]
+	if r == nil {
+		r = &procTally{}
+		procs[pid] = r
+	}
+	c.pid[c.n], c.t[c.n] = pid, r
+	c.n = (c.n + 1) % len(c.t)
+	return r
 }
 
 // peerTallies calls f with each carried peer tally and the key it has

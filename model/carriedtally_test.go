@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -252,6 +253,132 @@ func compareSnapshots(t *testing.T, what string, got, want *Snapshot) {
 	} {
 		if !reflect.DeepEqual(f.got, f.want) {
 			t.Errorf("%s: %s differ:\n got %+v\nwant %+v", what, f.name, f.got, f.want)
+		}
+	}
+}
+
+// TestPeerTallyManyProcesses: a carried peer held by more processes than
+// a search serves (a pre-fork server's workers) counts each once per
+// socket, before and after its list moves to the index.
+func TestPeerTallyManyProcesses(t *testing.T) {
+	procAt := map[tallyProc]int{}
+	sk := source.Socket{State: source.Established, Local: netip.MustParseAddrPort("10.0.0.1:80"), Remote: netip.MustParseAddrPort("10.1.0.1:4000")}
+	pt := newPeerTally(&sk, sk.Remote, false)
+	want := map[int32]int{}
+	for i := range 200 {
+		sk.Owners = []int32{int32(100 + i%(3*smallProcs)), int32(100 + (i*7)%(3*smallProcs))}
+		if sk.Owners[0] == sk.Owners[1] {
+			sk.Owners = sk.Owners[:1]
+		}
+		for _, pid := range sk.Owners {
+			want[pid]++
+		}
+		pt.add(&sk, true, procAt)
+	}
+	if len(pt.procs) != len(want) {
+		t.Fatalf("%d processes, want %d", len(pt.procs), len(want))
+	}
+	for j, pp := range pt.procs {
+		if pp.sockets != want[pp.pid] {
+			t.Errorf("pid %d: %d sockets, want %d", pp.pid, pp.sockets, want[pp.pid])
+		}
+		if k, ok := pt.findProc(pp.pid, procAt); !ok || k != j {
+			t.Errorf("pid %d found at %d %v, want %d", pp.pid, k, ok, j)
+		}
+	}
+}
+
+// TestFullPollTalliesCarried: a full dump in a stream of partial ones
+// builds its lists from tallies of its ESTABLISHED sockets (wherever they
+// are in the sample), equal to tallying every socket, and the partial
+// poll after it reuses those tallies and peer rows instead of tallying
+// the carried sockets again.
+func TestFullPollTalliesCarried(t *testing.T) {
+	all := carriedSockets()
+	start := time.Unix(1_800_000_000, 0)
+	sample := func(i int) *source.Sample {
+		s := incidentSample()
+		s.Time = start.Add(time.Duration(i) * time.Second)
+		s.Procs = map[int32]*source.Process{10: {PID: 10, Name: "nginx"}, 11: {PID: 11, Name: "nginx"}, 20: {PID: 20, Name: "php"}, 30: {PID: 30, Name: "app"}}
+		s.Groups = map[int32][]int32{10: {10, 11}}
+		s.Sockets = nil
+		return s
+	}
+	whole := func(s *source.Sample) *source.Sample {
+		w := *s
+		w.Partial = nil
+		return &w
+	}
+	// Poll 1: partial, carrying the sockets of a full dump at 0.
+	p1 := sample(1)
+	p1.Sockets = append(append([]source.Socket{}, all...), freshSockets(1)...)
+	p1.Partial = &source.Partial{FullTime: start, Carried: len(all), Established: len(all)}
+	// Poll 2: a full dump, its ESTABLISHED sockets between the others.
+	f2 := sample(2)
+	fresh := freshSockets(2)
+	for i := range all {
+		f2.Sockets = append(f2.Sockets, all[i])
+		if i < len(fresh) {
+			f2.Sockets = append(f2.Sockets, fresh[i])
+		}
+	}
+	f2.Sockets = append(f2.Sockets, fresh[min(len(all), len(fresh)):]...)
+	// Poll 3: partial, carrying poll 2's ESTABLISHED sockets in its order.
+	p3 := sample(3)
+	for _, sk := range f2.Sockets {
+		if sk.State == source.Established {
+			p3.Sockets = append(p3.Sockets, sk)
+		}
+	}
+	p3.Sockets = append(p3.Sockets, freshSockets(2)...) // the same listeners in the same order
+	// One ESTABLISHED socket in the dump itself (a partial dump has
+	// none; the lists count it all the same).
+	extra := all[3]
+	extra.Cookie, extra.Remote = 777777, netip.MustParseAddrPort("10.9.9.9:5555")
+	p3.Sockets = append(p3.Sockets, extra)
+	p3.Partial = &source.Partial{FullTime: f2.Time, Carried: len(all), Established: len(all)}
+
+	for _, opt := range []Options{{}, {Sort: mustSort(t, "-TIME_WAIT")}} {
+		s1 := Build(p1, nil, opt)
+		s2 := Build(f2, s1, opt)
+		if s2.carried == nil || !s2.carried.spread || s2.carried.n != len(all) {
+			t.Fatalf("%v: the full poll after a partial one did not tally its ESTABLISHED sockets apart", opt.Sort)
+		}
+		compareSnapshots(t, fmt.Sprintf("%v full poll", opt.Sort), s2, Build(whole(f2), nil, opt))
+		s3 := Build(p3, s2, opt)
+		if s3.carried != s2.carried || s3.peerBase == nil || s3.peerBase != s2.peerBase {
+			t.Errorf("%v: the partial poll after the full one tallied the carried sockets again", opt.Sort)
+		}
+		compareSnapshots(t, fmt.Sprintf("%v partial poll", opt.Sort), s3, Build(whole(p3), nil, opt))
+		th := DefaultThresholds()
+		if c := newRuleCtx(s3, nil, &th, nil); c.fresh != len(all) {
+			t.Errorf("%v: the findings' tallies walk the sockets from %d, not after the %d carried", opt.Sort, c.fresh, len(all))
+		}
+		// A partial sample that does not start with the full one's
+		// ESTABLISHED sockets (not what ReadPartial makes) is tallied
+		// whole.
+		odd := *p3
+		odd.Sockets = slices.Clone(p3.Sockets)
+		odd.Sockets[5].State = source.CloseWait
+		s3odd := Build(&odd, s2, opt)
+		if s3odd.carried == s2.carried {
+			t.Errorf("%v: tallies reused for sockets that are not all ESTABLISHED", opt.Sort)
+		}
+		compareSnapshots(t, fmt.Sprintf("%v odd partial poll", opt.Sort), s3odd, Build(whole(&odd), nil, opt))
+	}
+	hot := DefaultThresholds()
+	hot.PortsWarn = 0.002
+	for _, th := range []Thresholds{DefaultThresholds(), hot} {
+		incr, plain := NewAnalyzer(th), NewAnalyzer(th)
+		for i, s := range []*source.Sample{p1, f2, p3} {
+			got, want := incr.Next(s, Options{}), plain.Next(whole(s), Options{})
+			compareSnapshots(t, fmt.Sprintf("Next %d", i+1), got, want)
+			if !reflect.DeepEqual(got.Findings, want.Findings) {
+				t.Errorf("Next %d: findings differ:\n%+v\n%+v", i+1, got.Findings, want.Findings)
+			}
+			if i == 2 && len(got.History[len(got.History)-1].destOwners) == 0 && th.PortsWarn < DefaultPortsWarn {
+				t.Error("no hot destination: the test checks too little of them")
+			}
 		}
 	}
 }

@@ -113,7 +113,9 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds, hot **hotCarried) 
 		for _, a := range ct.local {
 			c.local[a] = true
 		}
-		from = ct.n
+		if ct.carriedFirst(s) {
+			from = ct.n
+		}
 	}
 	c.fresh = from
 	var last netip.Addr
@@ -227,7 +229,7 @@ func (c *ruleCtx) hotDestinationOwners(cache **hotCarried) map[DestKey]map[int32
 	}
 	out := map[DestKey]map[int32]int{}
 	from := 0
-	if ct := c.snap.carried; ct != nil && cache != nil {
+	if ct := c.snap.carried; ct != nil && ct.carriedFirst(c.s) && cache != nil {
 		hc := *cache
 		if hc == nil || hc.ct != ct || !hc.sameHot(hot) {
 			hc = &hotCarried{ct: ct, hot: hot, owners: map[DestKey]map[int32]int{}}

@@ -59,7 +59,11 @@ type Attributor struct {
 
 	// Join's machine-wide state, reused between polls.
 	table    inodeTable
-	tableGen uint64             // scan generation the table was built from (0: unknown)
+	tableGen uint64 // linksVer the table was built from (0: unknown)
+	// linksVer numbers the distinct link lists scanAll has made in
+	// a.links: an unchanged list (no process opened or closed a socket)
+	// keeps its number, and its table.
+	linksVer uint64
 	slotPID  []int32            // slot → pid
 	slotUsed []bool             // slot owns a socket in this dump
 	extra    map[uint32][]int32 // shared sockets: owners after the first
@@ -232,10 +236,10 @@ func (a *Attributor) join(js *joinState, socks []Socket, scan ScanResult) map[in
 	js.poll++
 	now := time.Now()
 	clear(a.stats)
-	if a.tableGen == 0 || a.tableGen != a.gen {
+	if a.tableGen == 0 || a.tableGen != a.linksVer || !a.isLinks(scan.links) {
 		a.buildTable(scan.links)
-		if scan.links != nil && len(scan.links) == len(a.links) && unsafe.SliceData(scan.links) == unsafe.SliceData(a.links) {
-			a.tableGen = a.gen // the table is the latest scan's
+		if a.isLinks(scan.links) {
+			a.tableGen = a.linksVer // the table is the latest scan's
 		}
 	} else {
 		clear(a.slotUsed)
@@ -263,7 +267,7 @@ func (a *Attributor) join(js *joinState, socks []Socket, scan ScanResult) map[in
 			a.last.links, a.last.fds, a.last.Unreadable, a.last.UnreadablePIDs = r.links, r.fds, r.Unreadable, r.UnreadablePIDs
 			a.last.OutOfFDs, a.last.FDErr = r.OutOfFDs, r.FDErr
 			a.buildTable(scan.links)
-			a.tableGen = a.gen
+			a.tableGen = a.linksVer
 			arena = arena[:0]
 			clear(owned)
 			clear(listeners)
@@ -404,6 +408,11 @@ func (a *Attributor) join(js *joinState, socks []Socket, scan ScanResult) map[in
 	js.prevPIDs, js.curPIDs = pids, js.prevPIDs
 	js.lastGroups = groups
 	return a.details(owned, scan.fds, now)
+}
+
+// isLinks reports whether links are the latest scan's (a.links).
+func (a *Attributor) isLinks(links []fdLink) bool {
+	return links != nil && len(links) == len(a.links) && unsafe.SliceData(links) == unsafe.SliceData(a.links)
 }
 
 // groupLead picks the process a shared listener's inferred sockets are

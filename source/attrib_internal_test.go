@@ -1,8 +1,12 @@
 package source
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"testing"
 	"unsafe"
 )
@@ -68,5 +72,55 @@ func TestPersistingSocketKeepsItsOwner(t *testing.T) {
 	a.Join(p3, ScanResult{fds: []pidCount{{me + 1, 3}}})
 	if p3[0].Owners != nil {
 		t.Fatalf("poll 3: owners %v after the owner left", p3[0].Owners)
+	}
+}
+
+// TestJoinKeepsTableWhileLinksUnchanged: a scan that finds the same socket
+// fds as the last one keeps the inode table (not built again for every
+// socket each poll), and one that finds another list builds it again, so
+// a new holder's sockets are attributed.
+func TestJoinKeepsTableWhileLinksUnchanged(t *testing.T) {
+	root := t.TempDir()
+	proc := func(pid int, inodes ...uint32) {
+		dir := filepath.Join(root, strconv.Itoa(pid), "fd")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i, ino := range inodes {
+			if err := os.Symlink(fmt.Sprintf("socket:[%d]", ino), filepath.Join(dir, strconv.Itoa(3+i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	proc(100, 11, 12)
+	a := NewAttributor(root)
+	a.NoFDIter = true
+	var js joinState
+	poll := func(what string, want ...[]int32) {
+		t.Helper()
+		if _, err := a.Scan(); err != nil {
+			t.Fatal(err)
+		}
+		socks := []Socket{{State: Established, Inode: 11, Cookie: 1}, {State: Established, Inode: 12, Cookie: 2}, {State: Established, Inode: 21, Cookie: 3}}
+		a.joinLatest(&js, socks)
+		for i := range socks {
+			if !slices.Equal(socks[i].Owners, want[i]) {
+				t.Errorf("%s: socket %d owners %v, want %v", what, i, socks[i].Owners, want[i])
+			}
+		}
+		if a.tableGen != a.linksVer {
+			t.Errorf("%s: the table is of links %d, the scan's are %d", what, a.tableGen, a.linksVer)
+		}
+	}
+	poll("first", []int32{100}, []int32{100}, nil)
+	ver := a.linksVer
+	poll("unchanged", []int32{100}, []int32{100}, nil)
+	if a.linksVer != ver {
+		t.Errorf("the same links made a new version (%d -> %d): the table is built again", ver, a.linksVer)
+	}
+	proc(200, 21)
+	poll("new holder", []int32{100}, []int32{100}, []int32{200})
+	if a.linksVer == ver {
+		t.Error("other links kept the version")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -240,6 +241,16 @@ func (a *Attributor) scanAll(r *ScanResult, policy readPolicy, sinceGen uint64, 
 		}
 	}
 
+	// The links are rebuilt in the buffer of the last ones (a.links)
+	// when the caller passes it: as they are written, they are compared
+	// with what it held, and a.linksVer moves only when they differ (the
+	// inode table of 100k sockets is then not built again).
+	prev := 0
+	if unsafe.SliceData(r.links) == unsafe.SliceData(a.links) {
+		prev = len(a.links)
+	}
+	old := r.links[:prev]
+	same := true
 	r.links, r.fds, r.Unreadable, r.UnreadablePIDs = r.links[:0], r.fds[:0], 0, nil
 	r.OutOfFDs, r.FDErr = 0, nil
 	for _, e := range entries {
@@ -263,13 +274,20 @@ func (a *Attributor) scanAll(r *ScanResult, policy readPolicy, sinceGen uint64, 
 			continue
 		}
 		for _, ino := range e.socks {
-			r.links = append(r.links, fdLink{ino, e.pid})
+			l := fdLink{ino, e.pid}
+			if same && (len(r.links) >= len(old) || old[len(r.links)] != l) {
+				same = false
+			}
+			r.links = append(r.links, l)
 		}
 		n := e.nfds
 		if e.size > 0 {
 			n = int(e.size)
 		}
 		r.fds = append(r.fds, pidCount{e.pid, n})
+	}
+	if !same || len(r.links) != len(old) {
+		a.linksVer++
 	}
 	return int(reads.Load()), nil
 }
