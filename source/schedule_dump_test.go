@@ -19,43 +19,8 @@ import (
 // names the carried sockets' owners in Procs.
 func TestReadPartialCarriesTheFullDump(t *testing.T) {
 	name, ns := nstest.New(t, "tcptop-partial")
-	var ln net.Listener
-	var held []net.Conn
-	t.Cleanup(func() {
-		for _, c := range held {
-			c.Close()
-		}
-		if ln != nil {
-			ln.Close()
-		}
-	})
 	const pairs, closeWait = 20, 3
-	err := ns.Do(func() error {
-		var err error
-		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			return err
-		}
-		for i := range pairs + closeWait {
-			c, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				return err
-			}
-			s, err := ln.Accept()
-			if err != nil {
-				return err
-			}
-			held = append(held, s)
-			if i >= pairs {
-				c.Close() // s goes to CLOSE_WAIT
-				continue
-			}
-			held = append(held, c)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cwPopulation(t, ns, pairs, closeWait)
 	k, err := source.Open(source.Options{Netns: name, Attribute: true})
 	if err != nil {
 		t.Fatal(err)
