@@ -407,6 +407,8 @@ func closeWaitByName(s *model.Snapshot, f model.Filter, top int) ([]procCount, i
 	smp := s.Sample
 	counts := map[string]int{}
 	var names []string
+	// Only ESTABLISHED sockets are ever carried (Sample.Carried): the
+	// CLOSE_WAIT ones are all in Sockets.
 	for i := range smp.Sockets {
 		sk := &smp.Sockets[i]
 		if sk.State != source.CloseWait || (!f.Empty() && !f.Match(sk, smp.Procs)) {

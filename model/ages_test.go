@@ -133,9 +133,11 @@ func testAgesEqualOneMap(t *testing.T, bound, every int) {
 				}
 			}
 			s.Partial = &source.Partial{FullTime: full, Carried: len(carried), Established: len(carried)}
+			if poll%2 == 0 {
+				shareCarried(s)
+			}
 		}
-		whole := *s
-		whole.Partial = nil
+		whole := *wholeOf(s)
 		snap := a.Next(s, Options{})
 		want, wantTrunc := ref.observe(&whole)
 		if wantTrunc {

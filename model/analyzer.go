@@ -160,13 +160,13 @@ func (a *Analyzer) observeAges(s *source.Sample) ([]int64, bool) {
 	a.enterPending()
 	a.gen++
 	now := s.Time.UnixMilli()
-	view := make([]int64, len(s.Sockets))
+	view := make([]int64, s.NumSockets())
 	if len(a.seen) == 0 && a.carried == nil && s.Partial == nil {
 		// Nothing seen before: every tracked socket is new, first seen
 		// now, unless there are more than the bound.
 		n := 0
-		for i := range s.Sockets {
-			if sk := &s.Sockets[i]; tracked(sk.State) && sk.Cookie != 0 {
+		for i := range s.NumSockets() {
+			if sk := s.Socket(i); tracked(sk.State) && sk.Cookie != 0 {
 				view[i] = now
 				n++
 			}
@@ -187,8 +187,8 @@ func (a *Analyzer) observeAges(s *source.Sample) ([]int64, bool) {
 		from, nc, carried = ca.n, ca.count, ca
 		copy(view, ca.ms)
 	}
-	for i := from; i < len(s.Sockets); i++ {
-		sk := &s.Sockets[i]
+	for i := from; i < s.NumSockets(); i++ {
+		sk := s.Socket(i)
 		if !tracked(sk.State) || sk.Cookie == 0 {
 			continue
 		}
@@ -226,15 +226,15 @@ func (a *Analyzer) observeFull(s *source.Sample, now int64, view []int64) bool {
 	// the last poll's sockets, then each new one.
 	tracking := len(a.seen) + old.size()
 	estab := 0
-	for i := range s.Sockets {
-		if s.Sockets[i].State == source.Established {
+	for i := range s.NumSockets() {
+		if s.Socket(i).State == source.Established {
 			estab++
 		}
 	}
 	ca := newCarriedAges(s.Time, estab)
 	truncated := false
-	for i := range s.Sockets {
-		sk := &s.Sockets[i]
+	for i := range s.NumSockets() {
+		sk := s.Socket(i)
 		est := sk.State == source.Established
 		if !tracked(sk.State) || sk.Cookie == 0 {
 			if est {
@@ -331,10 +331,10 @@ func (a *Analyzer) enterPending() {
 	}
 	a.pending = nil
 	if len(a.seen) == 0 {
-		a.seen = make(map[uint64]seenAt, len(s.Sockets))
+		a.seen = make(map[uint64]seenAt, s.NumSockets())
 	}
-	for i := range s.Sockets {
-		if sk := &s.Sockets[i]; tracked(sk.State) && sk.Cookie != 0 {
+	for i := range s.NumSockets() {
+		if sk := s.Socket(i); tracked(sk.State) && sk.Cookie != 0 {
 			a.seen[sk.Cookie] = seenAt{ms: a.pendingMs, gen: a.pendingGen}
 		}
 	}
@@ -428,12 +428,12 @@ func (ca *carriedAges) size() int {
 // (checked once) the same sockets in the same order.
 func (ca *carriedAges) matches(s *source.Sample) bool {
 	p := s.Partial
-	if p == nil || !ca.full.Equal(p.FullTime) || ca.n != p.Carried || p.Carried > len(s.Sockets) {
+	if p == nil || !ca.full.Equal(p.FullTime) || ca.n != p.Carried || p.Carried > s.NumSockets() {
 		return false
 	}
 	if !ca.checked {
 		for i := range ca.n {
-			if sk := &s.Sockets[i]; sk.State != source.Established || sk.Cookie != ca.cookies[i] {
+			if sk := s.Socket(i); sk.State != source.Established || sk.Cookie != ca.cookies[i] {
 				return false
 			}
 		}
@@ -455,11 +455,11 @@ func (a *Analyzer) carriedAgesFor(s *source.Sample, now int64) *carriedAges {
 		a.carried = nil
 		a.foldBack(ca)
 	}
-	if p == nil || p.Carried <= 0 || p.Carried > len(s.Sockets) {
+	if p == nil || p.Carried <= 0 || p.Carried > s.NumSockets() {
 		return nil
 	}
 	for i := range p.Carried {
-		if s.Sockets[i].State != source.Established {
+		if s.Socket(i).State != source.Established {
 			return nil
 		}
 	}
@@ -467,7 +467,7 @@ func (a *Analyzer) carriedAgesFor(s *source.Sample, now int64) *carriedAges {
 	ca.checked = true
 	added := 0
 	for i := range p.Carried {
-		sk := &s.Sockets[i]
+		sk := s.Socket(i)
 		if sk.Cookie == 0 {
 			ca.add(0, 0)
 			continue
@@ -555,16 +555,22 @@ func (snap *Snapshot) firstSeenOf(sk *source.Socket) (int64, bool) {
 	if snap.Sample == nil || len(snap.firstSeen) == 0 {
 		return 0, false
 	}
-	socks := snap.Sample.Sockets
-	if len(socks) == len(snap.firstSeen) && len(socks) > 0 {
-		off := uintptr(unsafe.Pointer(sk)) - uintptr(unsafe.Pointer(&socks[0]))
-		if i := off / unsafe.Sizeof(socks[0]); off%unsafe.Sizeof(socks[0]) == 0 && i < uintptr(len(socks)) && &socks[i] == sk {
-			ms := snap.firstSeen[i]
-			return ms, ms != 0
+	s := snap.Sample
+	if s.NumSockets() == len(snap.firstSeen) {
+		carried, fresh := s.Parts()
+		for base, socks := range [2][]source.Socket{carried, fresh} {
+			if len(socks) == 0 {
+				continue
+			}
+			off := uintptr(unsafe.Pointer(sk)) - uintptr(unsafe.Pointer(&socks[0]))
+			if i := off / unsafe.Sizeof(socks[0]); off%unsafe.Sizeof(socks[0]) == 0 && i < uintptr(len(socks)) && &socks[i] == sk {
+				ms := snap.firstSeen[base*len(carried)+int(i)]
+				return ms, ms != 0
+			}
 		}
 	}
-	for i := range socks {
-		if socks[i].Cookie == sk.Cookie && sk.Cookie != 0 && i < len(snap.firstSeen) {
+	for i, x := range s.All() {
+		if x.Cookie == sk.Cookie && sk.Cookie != 0 && i < len(snap.firstSeen) {
 			ms := snap.firstSeen[i]
 			return ms, ms != 0
 		}

@@ -50,7 +50,7 @@ func BenchmarkBuild(b *testing.B) {
 			for b.Loop() {
 				Build(s, prev, c.opt)
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(s.Sockets)), "ns/socket")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(s.NumSockets()), "ns/socket")
 		})
 	}
 }
@@ -69,7 +69,7 @@ func BenchmarkLocalPorts(b *testing.B) {
 			for b.Loop() {
 				snap.LocalPorts()
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(s.Sockets)), "ns/socket")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(s.NumSockets()), "ns/socket")
 		})
 	}
 }
@@ -85,7 +85,7 @@ func BenchmarkAnalyze(b *testing.B) {
 	for b.Loop() {
 		a.Next(s, Options{})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(s.Sockets)), "ns/socket")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(s.NumSockets()), "ns/socket")
 }
 
 // partialSample is a partial poll at n sockets (source.Kernel.ReadPartial):
@@ -121,7 +121,7 @@ func partialSample(n, est int) *source.Sample {
 	}
 	s.Sockets = b.socks
 	s.Partial = &source.Partial{FullTime: s.Time.Add(-4 * time.Second), Established: carried, Carried: carried}
-	return s
+	return shareCarried(s)
 }
 
 // BenchmarkBuildPartial is Build of a partial poll at 100k sockets (90k
@@ -129,8 +129,7 @@ func partialSample(n, est int) *source.Sample {
 // the pipeline does; "whole" is the same sockets tallied as one dump.
 func BenchmarkBuildPartial(b *testing.B) {
 	s := partialSample(100000, 90000)
-	whole := *s
-	whole.Partial = nil
+	whole := *wholeOf(s)
 	for _, c := range []struct {
 		name string
 		s    *source.Sample
@@ -141,7 +140,7 @@ func BenchmarkBuildPartial(b *testing.B) {
 			for b.Loop() {
 				prev = Build(c.s, prev, Options{})
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(c.s.Sockets)), "ns/socket")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(c.s.NumSockets()), "ns/socket")
 		})
 	}
 }
@@ -150,8 +149,7 @@ func BenchmarkBuildPartial(b *testing.B) {
 // engine at 100k sockets (90k ESTABLISHED carried).
 func BenchmarkAnalyzePartial(b *testing.B) {
 	s := partialSample(100000, 90000)
-	whole := *s
-	whole.Partial = nil
+	whole := *wholeOf(s)
 	for _, c := range []struct {
 		name string
 		s    *source.Sample
@@ -163,7 +161,7 @@ func BenchmarkAnalyzePartial(b *testing.B) {
 			for b.Loop() {
 				a.Next(c.s, Options{})
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(c.s.Sockets)), "ns/socket")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(c.s.NumSockets()), "ns/socket")
 		})
 	}
 }
@@ -171,31 +169,35 @@ func BenchmarkAnalyzePartial(b *testing.B) {
 // BenchmarkOnce is `tcptop --once`'s model work at 100k sockets: one
 // sample, whole (a full dump), through a new Analyzer.
 func BenchmarkOnce(b *testing.B) {
-	s := partialSample(100000, 90000)
-	s.Partial = nil
+	s := wholeOf(partialSample(100000, 90000))
 	b.ReportAllocs()
 	for b.Loop() {
 		NewAnalyzer(DefaultThresholds()).Next(s, Options{})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(s.Sockets)), "ns/socket")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(s.NumSockets()), "ns/socket")
 }
 
 // BenchmarkStream is the stream's model work at 100k sockets (90k
 // ESTABLISHED carried between full dumps, as source.Kernel.ReadPartial
-// makes them: each poll its own copy of the sockets), a full dump every
-// tenth poll; live-MB is the heap in use after a GC with the last
+// makes them: each poll its own copy of the dumped sockets, the carried
+// ones shared), a full dump every tenth poll; live-MB is the heap in use after a GC with the last
 // snapshot held, what the model keeps between polls.
 func BenchmarkStream(b *testing.B) {
 	base := partialSample(100000, 90000)
 	carried := base.Partial.Carried
+	var shared []source.Socket
 	poll := func(i int) *source.Sample {
 		s := *base
 		s.Time = base.Time.Add(time.Duration(i) * time.Second)
-		s.Sockets = slices.Clone(base.Sockets)
 		full := s.Time.Add(-time.Duration(i%10) * time.Second)
 		if i%10 == 0 {
-			s.Partial = nil
+			s.Partial, s.Carried, s.Sockets = nil, nil, base.Flat()
+			shared = nil
 		} else {
+			if shared == nil {
+				shared = slices.Clone(base.Carried)
+			}
+			s.Carried, s.Sockets = shared, slices.Clone(base.Sockets)
 			s.Partial = &source.Partial{FullTime: full, Established: carried, Carried: carried}
 		}
 		return &s

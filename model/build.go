@@ -66,10 +66,10 @@ func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot) *Snaps
 	// hold (they were checked then), are ESTABLISHED: not walked again.
 	known := knownEstablished(s, from)
 	snap.States[source.Established] += known
-	for i := known; i < len(s.Sockets); i++ {
-		snap.States[s.Sockets[i].State]++
+	for i := known; i < s.NumSockets(); i++ {
+		snap.States[s.Socket(i).State]++
 	}
-	snap.Total = len(s.Sockets)
+	snap.Total = s.NumSockets()
 
 	lt := buildListeners(snap, s, known)
 	snap.lt, snap.opt = lt, opt
@@ -77,7 +77,7 @@ func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot) *Snaps
 	// this one's (another filter says nothing about it).
 	peerHint := 0
 	if prev != nil && prev.Filter == snap.Filter {
-		peerHint = min(len(prev.Peers)+len(prev.Peers)/8+16, len(s.Sockets))
+		peerHint = min(len(prev.Peers)+len(prev.Peers)/8+16, s.NumSockets())
 	}
 	ct, n := carriedFor(s, from, lt, opt)
 	snap.carried = ct
@@ -194,7 +194,7 @@ func (t listenTable) lookup(local netip.AddrPort) (int, bool) {
 // the same sockets).
 func knownEstablished(s *source.Sample, from *Snapshot) int {
 	p := s.Partial
-	if p == nil || from == nil || from.carried == nil || p.Carried > len(s.Sockets) {
+	if p == nil || from == nil || from.carried == nil || p.Carried > s.NumSockets() {
 		return 0
 	}
 	if t := from.carried; t.full.Equal(p.FullTime) && t.n == p.Carried && t.carriedBy(s, from) {
@@ -212,8 +212,8 @@ func buildListeners(snap *Snapshot, s *source.Sample, known int) listenTable {
 	}
 	var ls []lis
 	somax := s.Sysctl.Somaxconn
-	for i := known; i < len(s.Sockets); i++ {
-		sk := &s.Sockets[i]
+	for i := known; i < s.NumSockets(); i++ {
+		sk := s.Socket(i)
 		if sk.State != source.Listen {
 			continue
 		}
@@ -244,8 +244,8 @@ func buildListeners(snap *Snapshot, s *source.Sample, known int) listenTable {
 	}
 	lt := newListenTable(aps, nil)
 	if len(ls) > 0 {
-		for i := known; i < len(s.Sockets); i++ {
-			sk := &s.Sockets[i]
+		for i := known; i < s.NumSockets(); i++ {
+			sk := s.Socket(i)
 			if sk.State == source.SynRecv {
 				if idx, ok := lt.lookup(sk.Local); ok {
 					ls[idx].l.SynRecv++
@@ -324,8 +324,8 @@ func buildEphemeral(snap *Snapshot, s *source.Sample, lt listenTable, ct *carrie
 	if cp != nil {
 		used, e.InUse, carried, start = cp.used, cp.inUse, cp.dests, from
 	}
-	for i := start; i < len(s.Sockets); i++ {
-		sk := &s.Sockets[i]
+	for i := start; i < s.NumSockets(); i++ {
+		sk := s.Socket(i)
 		if cp != nil && ct.skips(s, sk) {
 			continue
 		}
@@ -643,8 +643,8 @@ func (pa *peerAccum) addCarried(ct *carriedTallies, s *source.Sample, lt listenT
 // nil, starts the accumulator of a peer not seen yet (false: from
 // nothing).
 func (pa *peerAccum) addSockets(s *source.Sample, lt listenTable, opt Options, from int, ct *carriedTallies, seed func(k peerKey, a *peerAcc) bool) {
-	for i := from; i < len(s.Sockets); i++ {
-		sk := &s.Sockets[i]
+	for i := from; i < s.NumSockets(); i++ {
+		sk := s.Socket(i)
 		if !isPeerSocket(sk) || ct.skips(s, sk) || (!opt.Filter.Empty() && !opt.Filter.Match(sk, s.Procs)) {
 			continue
 		}
@@ -956,8 +956,8 @@ func buildProcesses(snap *Snapshot, s *source.Sample, opt Options, ct *carriedTa
 			}
 		}
 	}
-	for i := from; i < len(s.Sockets); i++ {
-		sk := &s.Sockets[i]
+	for i := from; i < s.NumSockets(); i++ {
+		sk := s.Socket(i)
 		if ct.skips(s, sk) || !opt.Filter.Empty() && !opt.Filter.Match(sk, s.Procs) {
 			continue
 		}

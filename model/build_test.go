@@ -537,6 +537,7 @@ func TestPeerManyProcesses(t *testing.T) {
 		s.Sockets = b.socks
 		if partial {
 			s.Partial = &source.Partial{FullTime: s.Time, Established: 40, Carried: 40}
+			shareCarried(s)
 		}
 		p := findPeer(Build(s, nil, Options{}), "10.9.9.9", "in")
 		if p == nil {

@@ -149,8 +149,8 @@ func carriedFor(s *source.Sample, from *Snapshot, lt listenTable, opt Options) (
 		// stream of full dumps alone, nor --once: there the tallies
 		// would serve one build.
 		n := 0
-		for i := range s.Sockets {
-			if s.Sockets[i].State == source.Established {
+		for i := range s.NumSockets() {
+			if s.Socket(i).State == source.Established {
 				n++
 			}
 		}
@@ -159,7 +159,7 @@ func carriedFor(s *source.Sample, from *Snapshot, lt listenTable, opt Options) (
 		}
 		return newCarriedTallies(s, lt, s.Time, n, true), 0
 	}
-	if p == nil || !opt.Filter.Empty() || p.Carried <= 0 || p.Carried > len(s.Sockets) {
+	if p == nil || !opt.Filter.Empty() || p.Carried <= 0 || p.Carried > s.NumSockets() {
 		return nil, 0
 	}
 	if from != nil {
@@ -169,7 +169,7 @@ func carriedFor(s *source.Sample, from *Snapshot, lt listenTable, opt Options) (
 		}
 	}
 	for i := range p.Carried {
-		if s.Sockets[i].State != source.Established {
+		if s.Socket(i).State != source.Established {
 			return nil, 0 // not the layout ReadPartial makes: tally everything
 		}
 	}
@@ -186,7 +186,7 @@ func (t *carriedTallies) carriedBy(s *source.Sample, from *Snapshot) bool {
 		return true
 	}
 	for i := range t.n {
-		if s.Sockets[i].State != source.Established {
+		if s.Socket(i).State != source.Established {
 			return false
 		}
 	}
@@ -230,10 +230,10 @@ func newCarriedTallies(s *source.Sample, lt listenTable, full time.Time, n int, 
 	var lastLocal netip.AddrPort
 	end := n
 	if spread {
-		end = len(s.Sockets)
+		end = s.NumSockets()
 	}
 	for i := range end {
-		sk := &s.Sockets[i]
+		sk := s.Socket(i)
 		if spread && sk.State != source.Established {
 			continue
 		}

@@ -16,6 +16,24 @@ import (
 // loopback-only listener's port from other addresses (outgoing, on a
 // listener's port), outgoing with mixed local addresses, shared, inferred
 // and unknown owners, IPv6 and IPv4-mapped addresses.
+// shareCarried puts a partial sample's carried sockets (its first
+// Partial.Carried, as a replayed recording holds them) apart in Carried,
+// as source.Kernel.ReadPartial makes them: the model must read both
+// forms the same.
+func shareCarried(s *source.Sample) *source.Sample {
+	n := s.Partial.Carried
+	s.Carried, s.Sockets = s.Sockets[:n:n], s.Sockets[n:]
+	return s
+}
+
+// wholeOf is s as one full dump: the same sockets, in one slice, not
+// partial.
+func wholeOf(s *source.Sample) *source.Sample {
+	w := *s
+	w.Partial, w.Carried, w.Sockets = nil, nil, s.Flat()
+	return &w
+}
+
 func carriedSockets() []source.Socket {
 	var b sb
 	for i := range 300 {
@@ -163,17 +181,18 @@ func testCarriedTalliesEqualFullBuild(t *testing.T, th Thresholds, stable bool) 
 			fresh = append(fresh, cw)
 			s.Sockets = append(append([]source.Socket{}, carried...), fresh...)
 			s.Partial = &source.Partial{FullTime: full, Established: len(carried), Carried: len(carried)}
+			if i%2 == 0 {
+				shareCarried(s)
+			}
 		}
-		whole := *s
-		whole.Partial = nil
+		whole := *wholeOf(s)
 		for _, opt := range []Options{{}, {Sort: mustSort(t, "-TIME_WAIT")}} {
 			got, want := Build(s, prevIncr, opt), Build(&whole, nil, opt)
 			compareSnapshots(t, fmt.Sprintf("poll %d %v Build", i, opt.Sort), got, want)
 		}
 		gotA, wantA := incr.Next(s, Options{}), plain.Next(&whole, Options{})
 		compareSnapshots(t, fmt.Sprintf("poll %d Next", i), gotA, wantA)
-		for j := range s.Sockets {
-			sk := &s.Sockets[j]
+		for j, sk := range s.All() {
 			ga, gk := gotA.SocketAge(sk)
 			wa, wk := wantA.SocketAge(sk)
 			if ga != wa || gk != wk || gotA.seenBefore(sk) != wantA.seenBefore(sk) {
@@ -304,11 +323,7 @@ func TestFullPollTalliesCarried(t *testing.T) {
 		s.Sockets = nil
 		return s
 	}
-	whole := func(s *source.Sample) *source.Sample {
-		w := *s
-		w.Partial = nil
-		return &w
-	}
+	whole := wholeOf
 	// Poll 1: partial, carrying the sockets of a full dump at 0.
 	p1 := sample(1)
 	p1.Sockets = append(append([]source.Socket{}, all...), freshSockets(1)...)
@@ -337,6 +352,7 @@ func TestFullPollTalliesCarried(t *testing.T) {
 	extra.Cookie, extra.Remote = 777777, netip.MustParseAddrPort("10.9.9.9:5555")
 	p3.Sockets = append(p3.Sockets, extra)
 	p3.Partial = &source.Partial{FullTime: f2.Time, Carried: len(all), Established: len(all)}
+	shareCarried(p3)
 
 	for _, opt := range []Options{{}, {Sort: mustSort(t, "-TIME_WAIT")}} {
 		s1 := Build(p1, nil, opt)
@@ -358,8 +374,8 @@ func TestFullPollTalliesCarried(t *testing.T) {
 		// ESTABLISHED sockets (not what ReadPartial makes) is tallied
 		// whole.
 		odd := *p3
-		odd.Sockets = slices.Clone(p3.Sockets)
-		odd.Sockets[5].State = source.CloseWait
+		odd.Carried = slices.Clone(p3.Carried)
+		odd.Carried[5].State = source.CloseWait
 		s3odd := Build(&odd, s2, opt)
 		if s3odd.carried == s2.carried {
 			t.Errorf("%v: tallies reused for sockets that are not all ESTABLISHED", opt.Sort)

@@ -26,13 +26,13 @@ func (snap *Snapshot) PeerSockets(p *Peer) []int {
 		return nil
 	}
 	var out []int
-	for i := range s.Sockets {
-		sk := &s.Sockets[i]
+	for i := range s.NumSockets() {
+		sk := s.Socket(i)
 		if isPeerSocket(sk) && snap.opt.Filter.Match(sk, s.Procs) && classify(sk, snap.lt) == p.key {
 			out = append(out, i)
 		}
 	}
-	sortSocketIndexes(s.Sockets, out)
+	sortSocketIndexes(s, out)
 	return out
 }
 
@@ -48,8 +48,8 @@ func (snap *Snapshot) PeersSockets(peers []Peer) [][]int {
 	for i := range peers {
 		at[peers[i].key] = i
 	}
-	for i := range s.Sockets {
-		sk := &s.Sockets[i]
+	for i := range s.NumSockets() {
+		sk := s.Socket(i)
 		if !isPeerSocket(sk) {
 			continue
 		}
@@ -58,7 +58,7 @@ func (snap *Snapshot) PeersSockets(peers []Peer) [][]int {
 		}
 	}
 	for _, idx := range out {
-		sortSocketIndexes(s.Sockets, idx)
+		sortSocketIndexes(s, idx)
 	}
 	return out
 }
@@ -73,13 +73,13 @@ func (snap *Snapshot) ProcessSockets(pid int32) []int {
 		return nil
 	}
 	var out []int
-	for i := range s.Sockets {
-		sk := &s.Sockets[i]
+	for i := range s.NumSockets() {
+		sk := s.Socket(i)
 		if snap.opt.Filter.Match(sk, s.Procs) && slices.Contains(ownersOf(sk, s.Attributed), pid) {
 			out = append(out, i)
 		}
 	}
-	sortSocketIndexes(s.Sockets, out)
+	sortSocketIndexes(s, out)
 	return out
 }
 
@@ -90,7 +90,7 @@ func (snap *Snapshot) ProcessPeerSockets(p *Peer, pid int32) []int {
 	all := snap.PeerSockets(p)
 	out := all[:0]
 	for _, i := range all {
-		if slices.Contains(ownersOf(&snap.Sample.Sockets[i], snap.Sample.Attributed), pid) {
+		if slices.Contains(ownersOf(snap.Sample.Socket(i), snap.Sample.Attributed), pid) {
 			out = append(out, i)
 		}
 	}
@@ -106,7 +106,7 @@ func (snap *Snapshot) ProcessPeerSockets(p *Peer, pid int32) []int {
 func (snap *Snapshot) PeerProcesses(p *Peer) []ProcessRow {
 	rows := map[int32]*ProcessRow{}
 	for _, i := range snap.PeerSockets(p) {
-		sk := &snap.Sample.Sockets[i]
+		sk := snap.Sample.Socket(i)
 		for _, pid := range ownersOf(sk, snap.Sample.Attributed) {
 			r := rows[pid]
 			if r == nil {
@@ -148,8 +148,8 @@ func (snap *Snapshot) LocalPorts() []PortRow {
 	idx := make([]int32, 1<<16)
 	var accs []portAcc
 	nrefs := 0
-	for i := range s.Sockets {
-		sk := &s.Sockets[i]
+	for i := range s.NumSockets() {
+		sk := s.Socket(i)
 		if !snap.opt.Filter.Match(sk, s.Procs) {
 			continue
 		}
@@ -254,9 +254,9 @@ var stateRank = func() (r [256]uint8) {
 
 // sortSocketIndexes orders indexes into socks by state (AllStates order),
 // remote, local, then index, so drill-down lists do not move between polls.
-func sortSocketIndexes(socks []source.Socket, idx []int) {
+func sortSocketIndexes(s *source.Sample, idx []int) {
 	slices.SortFunc(idx, func(i, j int) int {
-		a, b := &socks[i], &socks[j]
+		a, b := s.Socket(i), s.Socket(j)
 		if c := cmp.Compare(stateRank[a.State], stateRank[b.State]); c != 0 {
 			return c
 		}

@@ -44,7 +44,7 @@ func (snap *Snapshot) PlanKill(idx []int, listeners bool, sshConnection string) 
 	}
 	var pids []int32
 	for _, i := range idx {
-		sk := s.Sockets[i]
+		sk := s.Socket(i)
 		if sk.State == source.Listen {
 			if !listeners {
 				p.KeptListeners++
@@ -61,7 +61,7 @@ func (snap *Snapshot) PlanKill(idx []int, listeners bool, sshConnection string) 
 				pids = append(pids, pid)
 			}
 		}
-		p.Sockets = append(p.Sockets, sk)
+		p.Sockets = append(p.Sockets, *sk)
 	}
 	slices.Sort(pids)
 	p.Owners = procRefs(pids, s.Procs)

@@ -24,8 +24,8 @@ func ruleLocalProber(c *ruleCtx) []Finding {
 	}
 	ports := map[uint16]*portAcc{}
 	total := 0
-	for i := c.fresh; i < len(c.s.Sockets); i++ { // TIME_WAIT: none carried
-		sk := &c.s.Sockets[i]
+	for i := c.fresh; i < c.s.NumSockets(); i++ { // TIME_WAIT: none carried
+		sk := c.s.Socket(i)
 		if sk.State != source.TimeWait || !c.isLocal(sk.Remote.Addr()) {
 			continue
 		}

@@ -119,8 +119,8 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds, hot **hotCarried) 
 	}
 	c.fresh = from
 	var last netip.Addr
-	for i := from; i < len(s.Sockets); i++ {
-		sk := &s.Sockets[i]
+	for i := from; i < s.NumSockets(); i++ {
+		sk := s.Socket(i)
 		// Few distinct local addresses: skip the map for a repeat.
 		if a := sk.Local.Addr(); a != last {
 			last = a
@@ -233,7 +233,7 @@ func (c *ruleCtx) hotDestinationOwners(cache **hotCarried) map[DestKey]map[int32
 		hc := *cache
 		if hc == nil || hc.ct != ct || !hc.sameHot(hot) {
 			hc = &hotCarried{ct: ct, hot: hot, owners: map[DestKey]map[int32]int{}}
-			destOwners(c.s.Sockets[:ct.n], hot, hc.owners)
+			destOwners(c.s, 0, ct.n, hot, hc.owners)
 			*cache = hc
 		}
 		for id, m := range hc.owners {
@@ -242,14 +242,15 @@ func (c *ruleCtx) hotDestinationOwners(cache **hotCarried) map[DestKey]map[int32
 		from = ct.n
 	}
 	c.fresh = from
-	destOwners(c.s.Sockets[from:], hot, out)
+	destOwners(c.s, from, c.s.NumSockets(), hot, out)
 	return out
 }
 
-// destOwners adds to out the owners of socks' sockets to hot destinations.
-func destOwners(socks []source.Socket, hot map[DestKey]bool, out map[DestKey]map[int32]int) {
-	for i := range socks {
-		sk := &socks[i]
+// destOwners adds to out the owners of s's sockets from..to-1 to hot
+// destinations.
+func destOwners(s *source.Sample, from, to int, hot map[DestKey]bool, out map[DestKey]map[int32]int) {
+	for i := from; i < to; i++ {
+		sk := s.Socket(i)
 		if len(sk.Owners) == 0 || sk.State == source.Listen {
 			continue
 		}

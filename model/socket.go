@@ -95,13 +95,13 @@ func (snap *Snapshot) Sockets() []int {
 	if s == nil {
 		return nil
 	}
-	out := make([]int, 0, len(s.Sockets))
-	for i := range s.Sockets {
-		if snap.opt.Filter.Match(&s.Sockets[i], s.Procs) {
+	out := make([]int, 0, s.NumSockets())
+	for i := range s.NumSockets() {
+		if snap.opt.Filter.Match(s.Socket(i), s.Procs) {
 			out = append(out, i)
 		}
 	}
-	sortSocketIndexes(s.Sockets, out)
+	sortSocketIndexes(s, out)
 	return out
 }
 
@@ -112,7 +112,7 @@ func (snap *Snapshot) SortSockets(idx []int, k SocketSort) {
 	if s == nil || len(idx) < 2 {
 		return
 	}
-	sortSocketIndexes(s.Sockets, idx)
+	sortSocketIndexes(s, idx)
 	if k.By == SocketByState {
 		if k.Reverse {
 			slices.Reverse(idx)
@@ -127,7 +127,7 @@ func (snap *Snapshot) SortSockets(idx []int, k SocketSort) {
 	}
 	rows := make([]row, len(idx))
 	for j, i := range idx {
-		sk := &s.Sockets[i]
+		sk := s.Socket(i)
 		r := row{i: i, known: true}
 		switch k.By {
 		case SocketByAge:
@@ -208,7 +208,7 @@ func (snap *Snapshot) SocketRows(idx []int, info bool) []SocketRow {
 	s := snap.Sample
 	rows := make([]SocketRow, 0, len(idx))
 	for _, i := range idx {
-		sk := &s.Sockets[i]
+		sk := s.Socket(i)
 		r := SocketRow{
 			State: sk.State.String(), Local: sk.Local.String(), Remote: sk.Remote.String(),
 			RecvQ: sk.RecvQ, SendQ: sk.SendQ, UID: sk.UID, Inode: sk.Inode, Cookie: sk.Cookie,

@@ -103,7 +103,7 @@ func (s *nsState) quiet() bool {
 // empty reports that the namespace held no socket at its last dump and
 // its vital signs still count none, with nothing opened since (quiet).
 func (s *nsState) empty() bool {
-	return s.detail != nil && s.detail.Total == 0 && s.detail.Sample != nil && len(s.detail.Sample.Sockets) == 0 &&
+	return s.detail != nil && s.detail.Total == 0 && s.detail.Sample != nil && s.detail.Sample.NumSockets() == 0 &&
 		s.vitals.Total() == 0 && s.quiet()
 }
 

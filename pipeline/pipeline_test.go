@@ -189,8 +189,8 @@ func TestSetOptionsAppliesToTheNextPoll(t *testing.T) {
 		t.Errorf("filtered: %d peers, %d processes, filter %q", len(s.Peers), len(s.Processes), s.Filter)
 	}
 	// A filter narrows the lists, not what is wrong with the machine.
-	if s.Total != len(s.Sample.Sockets) {
-		t.Errorf("total %d of %d sockets", s.Total, len(s.Sample.Sockets))
+	if s.Total != s.Sample.NumSockets() {
+		t.Errorf("total %d of %d sockets", s.Total, s.Sample.NumSockets())
 	}
 }
 

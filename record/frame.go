@@ -119,9 +119,23 @@ func (r warning) warning() source.Warning {
 	return w
 }
 
+// sockList is a frame's sockets as its sample holds them (see
+// source.Sample.Parts): carried, then fresh, numbered as one list.
+type sockList struct{ carried, fresh []source.Socket }
+
+func (l *sockList) len() int { return len(l.carried) + len(l.fresh) }
+
+// at is socket j (0 <= j < len()).
+func (l *sockList) at(j int) *source.Socket {
+	if j < len(l.carried) {
+		return &l.carried[j]
+	}
+	return &l.fresh[j-len(l.carried)]
+}
+
 // stream is what encoder and decoder remember of a namespace's last frame.
 type stream struct {
-	socks      []source.Socket
+	socks      sockList
 	index      // encoder: socks by cookie (index.go)
 	host       string
 	netns      string
@@ -277,8 +291,8 @@ func (c *codec) appendFrame(b []byte, s *source.Sample) ([]byte, error) {
 	val := b
 	last := -1
 	var lastCookie, lastInode uint64
-	for i := range s.Sockets {
-		sk := &s.Sockets[i]
+	for i := range s.NumSockets() {
+		sk := s.Socket(i)
 		j := refs[i]
 		if j < 0 {
 			col = append(col, 0)
@@ -287,7 +301,7 @@ func (c *codec) appendFrame(b []byte, s *source.Sample) ([]byte, error) {
 		}
 		col = binary.AppendUvarint(col, 1+zigzag(int64(int(j)-(last+1))))
 		last = int(j)
-		o := &p.socks[j]
+		o := p.socks.at(int(j))
 		var mask byte
 		if sk.Family != o.Family || sk.State != o.State || sk.Timer != o.Timer || sk.Retrans != o.Retrans {
 			mask |= chState
@@ -318,7 +332,7 @@ func (c *codec) appendFrame(b []byte, s *source.Sample) ([]byte, error) {
 	}
 	nval := len(val) - start
 	var pre [2 * binary.MaxVarintLen64]byte
-	n1 := binary.AppendUvarint(pre[:0], uint64(len(s.Sockets)))
+	n1 := binary.AppendUvarint(pre[:0], uint64(s.NumSockets()))
 	n1 = binary.AppendUvarint(n1, uint64(len(col)))
 	var vl [binary.MaxVarintLen64]byte
 	n2 := binary.AppendUvarint(vl[:0], uint64(nval))
@@ -330,7 +344,7 @@ func (c *codec) appendFrame(b []byte, s *source.Sample) ([]byte, error) {
 	copy(b[k:], n2)
 	c.col = col
 
-	p.socks = s.Sockets
+	p.socks = sockList{s.Carried, s.Sockets}
 	p.index.commit(s)
 	p.host, p.netns, p.started = s.Host, s.Netns, true
 	p.counters = s.Counters
@@ -654,11 +668,11 @@ func (c *codec) readFrame(r *cursor) (*source.Sample, error) {
 			c.readSocket(val, &socks[i], &lastCookie, &lastInode)
 		} else {
 			j := int64(last+1) + unzigzag(ref-1)
-			if j < 0 || j >= int64(len(p.socks)) {
-				return nil, fmt.Errorf("%w: socket reference %d of %d", errCorrupt, j, len(p.socks))
+			if j < 0 || j >= int64(p.socks.len()) {
+				return nil, fmt.Errorf("%w: socket reference %d of %d", errCorrupt, j, p.socks.len())
 			}
 			last = int(j)
-			o := &p.socks[j]
+			o := p.socks.at(int(j))
 			socks[i] = *o
 			socks[i].Expires = predict(o, m.Shift)
 			c.readFields(val, &socks[i], col.byte1())
@@ -668,7 +682,7 @@ func (c *codec) readFrame(r *cursor) (*source.Sample, error) {
 		}
 	}
 	s.Sockets = socks
-	p.socks = socks
+	p.socks = sockList{fresh: socks}
 	p.started = true
 	return s, nil
 }

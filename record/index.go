@@ -75,7 +75,7 @@ func (x *index) lookup(cookie uint64) (int32, bool) {
 // to (-1: written whole) and counts the timers' shifts into c.shift.
 // commit then makes p's index describe s, once the frame is written.
 func (c *codec) match(p *stream, s *source.Sample) []int32 {
-	n := len(s.Sockets)
+	n := s.NumSockets()
 	// The carried prefix of this frame, which the next frame's base
 	// covers.
 	nb := 0
@@ -87,7 +87,7 @@ func (c *codec) match(p *stream, s *source.Sample) []int32 {
 	keep := nb > 0 && nb == p.nBase
 
 	x := &p.index
-	x.used = resize(x.used, len(p.socks))
+	x.used = resize(x.used, p.socks.len())
 	clear(x.used)
 	refs := c.refs[:0]
 	if cap(refs) < n {
@@ -108,10 +108,10 @@ func (c *codec) match(p *stream, s *source.Sample) []int32 {
 	}
 	inserted := 0
 	guess := 0 // the place after the last reference: dumps keep their order
-	for i := range s.Sockets {
-		sk := &s.Sockets[i]
+	for i := range s.NumSockets() {
+		sk := s.Socket(i)
 		ck := sk.Cookie
-		if i < x.nBase && ck != p.socks[i].Cookie {
+		if i < x.nBase && ck != p.socks.at(i).Cookie {
 			keep = false
 		}
 		j := int32(-1)
@@ -119,10 +119,10 @@ func (c *codec) match(p *stream, s *source.Sample) []int32 {
 			var k int32
 			var ok bool
 			switch {
-			case i < x.nBase && p.socks[i].Cookie == ck && x.self[i]:
+			case i < x.nBase && p.socks.at(i).Cookie == ck && x.self[i]:
 				// The index would give i (the carried prefix): no map.
 				k, ok = int32(i), true
-			case guess < len(p.socks) && p.socks[guess].Cookie == ck && x.selfAt(guess):
+			case guess < p.socks.len() && p.socks.at(guess).Cookie == ck && x.selfAt(guess):
 				k, ok = int32(guess), true
 			default:
 				k, ok = x.lookup(ck)
@@ -153,7 +153,7 @@ func (c *codec) match(p *stream, s *source.Sample) []int32 {
 		}
 		x.used[j] = true
 		guess = int(j) + 1
-		if o := &p.socks[j]; o.Timer != 0 && sk.Timer != 0 && o.Expires >= sk.Expires {
+		if o := p.socks.at(int(j)); o.Timer != 0 && sk.Timer != 0 && o.Expires >= sk.Expires {
 			c.shift.add(o.Expires - sk.Expires)
 		}
 	}
@@ -167,7 +167,7 @@ func (c *codec) match(p *stream, s *source.Sample) []int32 {
 // commit makes p's index describe s (the frame match saw), for the next
 // frame.
 func (x *index) commit(s *source.Sample) {
-	n, nb := len(s.Sockets), x.nb
+	n, nb := s.NumSockets(), x.nb
 	if !x.keep {
 		if x.base == nil && nb > 0 {
 			x.base = make(map[uint64]int32, nb)
@@ -175,14 +175,14 @@ func (x *index) commit(s *source.Sample) {
 		clear(x.base)
 		cookies := 0
 		for i := range nb {
-			if ck := s.Sockets[i].Cookie; ck != 0 {
+			if ck := s.Socket(i).Cookie; ck != 0 {
 				x.base[ck] = int32(i)
 				cookies++
 			}
 		}
 		x.lastIn = resize(x.lastIn, nb)
 		for i := range nb {
-			ck := s.Sockets[i].Cookie
+			ck := s.Socket(i).Cookie
 			// Without a cookie twice (the rule), no look-up.
 			x.lastIn[i] = ck != 0 && (cookies == len(x.base) || x.base[ck] == int32(i))
 		}
@@ -191,7 +191,7 @@ func (x *index) commit(s *source.Sample) {
 		if nb > 0 {
 			x.nextSh = resize32(x.nextSh, n-nb)
 			for i := nb; i < n; i++ {
-				x.nextSh[i-nb] = x.inBase(s.Sockets[i].Cookie)
+				x.nextSh[i-nb] = x.inBase(s.Socket(i).Cookie)
 			}
 		}
 	}

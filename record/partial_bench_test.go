@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -155,12 +156,15 @@ func (q *partialSeq) next() *source.Sample {
 			i, j := q.rng.IntN(len(q.est)), q.rng.IntN(len(q.est))
 			q.est[i], q.est[j] = q.est[j], q.est[i]
 		}
-		q.full = append(q.full[:0], q.est...)
+		q.full = slices.Clone(q.est) // shared by the partial samples until the next
+		q.full = q.full[:len(q.full):len(q.full)]
 		q.fullTime = q.t
 		s.Sockets = append(append(make([]source.Socket, 0, len(q.est)+len(other)), q.est...), other...)
 		return s
 	}
-	s.Sockets = append(append(make([]source.Socket, 0, len(q.full)+len(other)), q.full...), other...)
+	// As Kernel.ReadPartial makes them: the carried sockets shared,
+	// the fresh ones the sample's own.
+	s.Carried, s.Sockets = q.full, other
 	s.Partial = &source.Partial{FullTime: q.fullTime, Established: len(q.est), Carried: len(q.full), Counting: source.EstabWithCloseWait}
 	return s
 }

@@ -105,11 +105,12 @@ func (r *Redactor) Text(s string) string {
 func (r *Redactor) Sample(s *source.Sample) *source.Sample {
 	c := *s
 	c.Host = r.Text(s.Host)
-	c.Sockets = make([]source.Socket, len(s.Sockets))
-	for i, sk := range s.Sockets {
-		sk.Local = netip.AddrPortFrom(r.Addr(sk.Local.Addr()), sk.Local.Port())
-		sk.Remote = netip.AddrPortFrom(r.Addr(sk.Remote.Addr()), sk.Remote.Port())
-		c.Sockets[i] = sk
+	// The copy owns all its sockets: the carried ones are redacted too.
+	c.Carried, c.Sockets = nil, make([]source.Socket, s.NumSockets())
+	for i, sk := range s.All() {
+		c.Sockets[i] = *sk
+		c.Sockets[i].Local = netip.AddrPortFrom(r.Addr(sk.Local.Addr()), sk.Local.Port())
+		c.Sockets[i].Remote = netip.AddrPortFrom(r.Addr(sk.Remote.Addr()), sk.Remote.Port())
 	}
 	if s.Procs != nil {
 		c.Procs = make(map[int32]*source.Process, len(s.Procs))

@@ -66,9 +66,8 @@ type carry struct {
 	counting EstabCounting
 	// est are the ESTABLISHED ones of socks, made at the first partial
 	// read after the full one (a one-shot read never pays for them) and
-	// read-only since: the prefix of that partial sample's own slice
-	// (cap = len, so no append can write past it), copied into every
-	// later partial sample. Made once per full dump, not per poll.
+	// read-only since: the Carried of every partial sample until the
+	// next full read. Made once per full dump, not per poll.
 	est []Socket
 	// estProcs are the processes owning them, from procs, made with
 	// est: a partial sample adds these, not a lookup per carried owner.
@@ -163,7 +162,7 @@ func (k *Kernel) ReadPartial(ctx context.Context) (*Sample, error) {
 		p.Established = int(ce)
 	}
 	if states&(1<<Established) != 0 {
-		s.Sockets = k.mergeCarried(s.Sockets)
+		s.Carried = k.carried()
 		if len(k.carry.procs) > 0 {
 			if s.Procs == nil {
 				s.Procs = make(map[int32]*Process, len(k.carry.estProcs))
@@ -179,29 +178,24 @@ func (k *Kernel) ReadPartial(ctx context.Context) (*Sample, error) {
 	return s, nil
 }
 
-// mergeCarried returns the carried ESTABLISHED sockets followed by fresh,
-// in a slice of its own: every Sample owns its slice (an older one may
-// still be read: the previous snapshot, a paused monitor, the exporter),
-// so the one copy into it is all a poll makes. The first call after a
-// full read picks the ESTABLISHED sockets out of that read's and keeps
-// them (the prefix of the slice it returns) for the later ones.
-func (k *Kernel) mergeCarried(fresh []Socket) []Socket {
+// carried returns the carried ESTABLISHED sockets, the Sample.Carried of
+// every partial sample until the next full read: shared by them, never
+// copied or written (an older sample may still be read: the previous
+// snapshot, a paused monitor, the exporter). The first call after a full
+// read picks them out of that read's sockets into a slice of their own
+// (cap = len, so no append can write past it) and finds their processes.
+func (k *Kernel) carried() []Socket {
 	c := &k.carry
-	if c.estab == 0 {
-		return fresh // nothing carried: the dump's own slice
+	if c.estab == 0 || c.est != nil {
+		return c.est
 	}
-	if c.est != nil {
-		merged := make([]Socket, len(c.est)+len(fresh))
-		copy(merged[copy(merged, c.est):], fresh)
-		return merged
-	}
-	merged := make([]Socket, 0, c.estab+len(fresh))
+	est := make([]Socket, 0, c.estab)
 	for i := range c.socks {
 		if c.socks[i].State == Established {
-			merged = append(merged, c.socks[i])
+			est = append(est, c.socks[i])
 		}
 	}
-	c.est = merged[:len(merged):len(merged)]
+	c.est = est[:len(est):len(est)]
 	c.socks = nil // the full sample's slice is not needed here any more
 	c.estProcs = map[int32]*Process{}
 	if len(c.procs) > 0 {
@@ -215,7 +209,7 @@ func (k *Kernel) mergeCarried(fresh []Socket) []Socket {
 			}
 		}
 	}
-	return append(merged, fresh...)
+	return c.est
 }
 
 // countingByVersion guesses what CurrEstab counts from the kernel's

@@ -56,11 +56,22 @@ func TestReadPartialCarriesTheFullDump(t *testing.T) {
 		if p.Established != 2*pairs {
 			t.Errorf("poll %d: %d ESTABLISHED by the counter, want %d", poll, p.Established, 2*pairs)
 		}
-		if !reflect.DeepEqual(s.Sockets[:p.Carried], est) {
+		if !reflect.DeepEqual(s.Carried, est) || s.NumSockets() != len(s.Carried)+len(s.Sockets) {
 			t.Errorf("poll %d: the carried sockets are not the full read's ESTABLISHED ones", poll)
 		}
+		for i := range s.NumSockets() {
+			var want *source.Socket
+			if i < len(s.Carried) {
+				want = &s.Carried[i]
+			} else {
+				want = &s.Sockets[i-len(s.Carried)]
+			}
+			if s.Socket(i) != want {
+				t.Fatalf("poll %d: Socket(%d) is not the %dth of Carried, then Sockets", poll, i, i)
+			}
+		}
 		cw, listen := 0, 0
-		for _, sk := range s.Sockets[p.Carried:] {
+		for _, sk := range s.Sockets {
 			switch sk.State {
 			case source.Established:
 				t.Errorf("poll %d: ESTABLISHED %v dumped in a partial read", poll, sk.Local)
@@ -73,7 +84,7 @@ func TestReadPartialCarriesTheFullDump(t *testing.T) {
 		if cw != closeWait || listen != 1 {
 			t.Errorf("poll %d: %d CLOSE_WAIT and %d listeners dumped, want %d and 1", poll, cw, listen, closeWait)
 		}
-		for _, sk := range s.Sockets[:p.Carried] {
+		for _, sk := range s.Carried {
 			if !slices.Contains(sk.Owners, me) {
 				t.Fatalf("poll %d: carried %v owned by %v, not by this test (%d)", poll, sk.Local, sk.Owners, me)
 			}
@@ -82,14 +93,19 @@ func TestReadPartialCarriesTheFullDump(t *testing.T) {
 			t.Errorf("poll %d: Procs has no entry for the carried sockets' owner %d", poll, me)
 		}
 		if prev != nil {
-			if &prev.Sockets[0] == &s.Sockets[0] {
-				t.Errorf("poll %d: shares its slice with the previous sample", poll)
+			// The carried part is shared, not copied; the dumped part is
+			// each sample's own.
+			if &prev.Carried[0] != &s.Carried[0] || cap(s.Carried) != len(s.Carried) {
+				t.Errorf("poll %d: the carried sockets are not the previous sample's (shared, no room to append)", poll)
 			}
-			if !reflect.DeepEqual(prev.Sockets, prevCopy) {
+			if &prev.Sockets[0] == &s.Sockets[0] {
+				t.Errorf("poll %d: shares its dumped sockets with the previous sample", poll)
+			}
+			if !reflect.DeepEqual(prev.Flat(), prevCopy) {
 				t.Errorf("poll %d: the previous sample's sockets changed", poll)
 			}
 		}
-		prev, prevCopy = s, slices.Clone(s.Sockets)
+		prev, prevCopy = s, s.Flat()
 	}
 	if !reflect.DeepEqual(full.Sockets, fullCopy) {
 		t.Errorf("the full sample's sockets changed under the partial reads")
@@ -117,8 +133,8 @@ func BenchmarkReadPartial(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(s.Sockets) < n-100 {
-			b.Fatalf("%d sockets, want %d", len(s.Sockets), n)
+		if s.NumSockets() < n-100 {
+			b.Fatalf("%d sockets, want %d", s.NumSockets(), n)
 		}
 	}
 }
@@ -152,7 +168,7 @@ func TestReadPartialNothingCarried(t *testing.T) {
 	if s.Partial == nil || s.Partial.Carried != 0 || s.Partial.Established != 0 {
 		t.Fatalf("Partial %+v, want nothing carried nor established", s.Partial)
 	}
-	if len(s.Sockets) != 1 || s.Sockets[0].State != source.Listen {
+	if s.NumSockets() != 1 || s.Carried != nil || s.Sockets[0].State != source.Listen {
 		t.Errorf("sockets %+v, want the one listener", s.Sockets)
 	}
 }

@@ -352,8 +352,8 @@ func TestReadWithoutIPv6(t *testing.T) {
 		if err != nil {
 			t.Fatalf("poll %d: %v", poll, err)
 		}
-		if len(s.Sockets) != 2 || len(s.Warnings) != 0 {
-			t.Errorf("poll %d: %d sockets, warnings %q; want 2 and none", poll, len(s.Sockets), s.Warnings)
+		if s.NumSockets() != 2 || len(s.Warnings) != 0 {
+			t.Errorf("poll %d: %d sockets, warnings %q; want 2 and none", poll, s.NumSockets(), s.Warnings)
 		}
 	}
 }

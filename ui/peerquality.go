@@ -122,11 +122,10 @@ func (v *tableView) sampleQuality() tea.Cmd {
 		var jobs []job
 		msg := qualityMsg{cursors: map[model.PeerKey]int{}}
 		share := max(1, qualityBudget/len(peers))
-		socks := snap.Sample.Sockets
 		for i, all := range snap.PeersSockets(peers) {
 			var idx []int
 			for _, j := range all {
-				if hasInfo(socks[j].State) {
+				if hasInfo(snap.Sample.Socket(j).State) {
 					idx = append(idx, j)
 				}
 			}
@@ -135,7 +134,7 @@ func (v *tableView) sampleQuality() tea.Cmd {
 			}
 			n := min(share, len(idx), qualityBudget-len(jobs))
 			for k := range n {
-				jobs = append(jobs, job{peers[i].Key, socks[idx[(cursors[i]+k)%len(idx)]].ID()})
+				jobs = append(jobs, job{peers[i].Key, snap.Sample.Socket(idx[(cursors[i]+k)%len(idx)]).ID()})
 			}
 			msg.cursors[peers[i].Key] = (cursors[i] + n) % len(idx)
 			if len(jobs) == qualityBudget {

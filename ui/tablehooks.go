@@ -72,7 +72,7 @@ func (v *tableView) hookKey(msg tea.KeyPressMsg) (cmd tea.Cmd, handled bool) {
 		if v.snap == nil || top.tbl.sel >= len(sl.idx) {
 			return nil, true
 		}
-		sk := v.snap.Sample.Sockets[sl.idx[top.tbl.sel]]
+		sk := *v.snap.Sample.Socket(sl.idx[top.tbl.sel])
 		d := newSocketDetail(v.c, sk)
 		v.levels = append(v.levels, &level{kind: d, label: sk.Remote.String()})
 		v.refresh()
@@ -211,14 +211,14 @@ func (v *tableView) selectedSockets() ([]int, string) {
 	sel := top.tbl.sel
 	switch l := top.kind.(type) {
 	case *socketDetail:
-		for i := range snap.Sample.Sockets {
-			if snap.Sample.Sockets[i].Cookie == l.sock.Cookie {
+		for i := range snap.Sample.NumSockets() {
+			if snap.Sample.Socket(i).Cookie == l.sock.Cookie {
 				return []int{i}, "the socket " + l.sock.Remote.String()
 			}
 		}
 	case *socketsLevel:
 		if sel < len(l.idx) {
-			sk := &snap.Sample.Sockets[l.idx[sel]]
+			sk := snap.Sample.Socket(l.idx[sel])
 			return []int{l.idx[sel]}, "the socket " + sk.Remote.String()
 		}
 	case *peersLevel:
@@ -264,7 +264,7 @@ func portSockets(snap *model.Snapshot, r *model.PortRow) ([]int, string) {
 	}
 	var idx []int
 	for _, i := range snap.Sockets() {
-		if ports[snap.Sample.Sockets[i].Local.Port()] {
+		if ports[snap.Sample.Socket(i).Local.Port()] {
 			idx = append(idx, i)
 		}
 	}

@@ -537,10 +537,10 @@ func portsData(snap *model.Snapshot, rows []model.PortRow, width int, g format.G
 
 // socketsData lists sockets by index into the snapshot's sample.
 func socketsData(snap *model.Snapshot, idx []int, width int) tableData {
-	socks := snap.Sample.Sockets
+	s := snap.Sample
 	addrW := 21 // 255.255.255.255:65535
 	for _, i := range idx {
-		if a := socks[i].Local.Addr(); a.Is6() && !a.Is4In6() {
+		if a := s.Socket(i).Local.Addr(); a.Is6() && !a.Is4In6() {
 			addrW = 47 // [v6]:port, the longest form
 			break
 		}
@@ -549,7 +549,7 @@ func socketsData(snap *model.Snapshot, idx []int, width int) tableData {
 		{title: "LOCAL", width: 21, flex: true, maxWidth: addrW, middle: true},
 		{title: "REMOTE", width: 21, flex: true, maxWidth: addrW, middle: true},
 		{title: "STATE", width: 11, style: func(st *themes.Styles, i int) *lipgloss.Style {
-			switch socks[idx[i]].State {
+			switch s.Socket(idx[i]).State {
 			case source.TimeWait:
 				return &st.TimeWait
 			case source.CloseWait:
@@ -566,10 +566,10 @@ func socketsData(snap *model.Snapshot, idx []int, width int) tableData {
 	return tableData{
 		cols: cols, n: len(idx),
 		key: func(i int) string {
-			return strconv.FormatUint(socks[idx[i]].Cookie, 16) + socks[idx[i]].Local.String() + socks[idx[i]].Remote.String()
+			return strconv.FormatUint(s.Socket(idx[i]).Cookie, 16) + s.Socket(idx[i]).Local.String() + s.Socket(idx[i]).Remote.String()
 		},
 		cell: func(i, c int) string {
-			sk := &socks[idx[i]]
+			sk := s.Socket(idx[i])
 			switch ids[c] {
 			case 0:
 				return sk.Local.String()
