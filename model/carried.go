@@ -20,6 +20,12 @@ type Carried struct {
 	// Carried is how many of those sockets the lists are built from;
 	// states counts them as the kernel does now.
 	Carried int `json:"carried"`
+	// Unchanged: the kernel's counters show that no socket became
+	// ESTABLISHED or left it since FullDump (none opened, the count the
+	// same), so the carried sockets are all of them and the peers,
+	// processes and ports built from them are right now; only their
+	// queues, timers and owners are AgeMS old.
+	Unchanged bool `json:"unchanged"`
 }
 
 // Age is how old the carried sockets are.
@@ -51,7 +57,7 @@ func ApplyPartial(snap, prev *Snapshot) {
 		snap.History[n-1].States[est] = p.Established
 	}
 	snap.Carried = &Carried{States: []string{est.String()}, FullDump: p.FullTime,
-		AgeMS: float64(snap.Time.Sub(p.FullTime).Milliseconds()), Carried: p.Carried}
+		AgeMS: float64(snap.Time.Sub(p.FullTime).Milliseconds()), Carried: p.Carried, Unchanged: p.Unchanged}
 }
 
 // KeepCarried copies what ApplyPartial made exact from the snapshot a

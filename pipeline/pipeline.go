@@ -50,6 +50,13 @@ type Config struct {
 	// filter is set or SetDetail(true) (a drill-down). 0: every poll is
 	// a full dump.
 	FullEvery time.Duration
+	// FullQuiet, when longer than FullEvery, is how old the full dump may
+	// get while the kernel's counters show that no socket became
+	// ESTABLISHED or left it since (source.Partial.Unchanged): the
+	// carried sockets are then exactly the ESTABLISHED ones, and only
+	// their queues, timers and owners age. The first poll that sees a
+	// change makes FullEvery the bound again.
+	FullQuiet time.Duration
 }
 
 // PartialReader is a Reader that can also read a sample whose
@@ -95,9 +102,13 @@ type Poller struct {
 	// The dump schedule (FullEvery > 0): one job, the full dump, due
 	// every FullEvery, every poll while detail is wanted.
 	fullEvery time.Duration
+	fullQuiet time.Duration
 	sched     Scheduler
 	detail    atomic.Bool
 	lastPoll  time.Time
+	// unchanged: the last sample was a full one, or a partial one that
+	// carried exactly the ESTABLISHED sockets (source.Partial.Unchanged).
+	unchanged bool
 	// rbMu serialises Rebuild; rbSnap and rbOpt are what the last one
 	// rebuilt, rbOut its result.
 	rbMu   sync.Mutex
@@ -112,7 +123,7 @@ func New(cfg Config) *Poller {
 	if th == (model.Thresholds{}) {
 		th = model.DefaultThresholds()
 	}
-	p := &Poller{r: cfg.Reader, an: model.NewAnalyzer(th), fullEvery: cfg.FullEvery, sched: Scheduler{Lazy: true}}
+	p := &Poller{r: cfg.Reader, an: model.NewAnalyzer(th), fullEvery: cfg.FullEvery, fullQuiet: cfg.FullQuiet, sched: Scheduler{Lazy: true}}
 	opt := cfg.Options
 	p.opt.Store(&opt)
 	return p
@@ -157,13 +168,22 @@ func (p *Poller) read(ctx context.Context, now time.Time) (*source.Sample, error
 	}
 	p.lastPoll = now
 	job := Job{Key: "full", MaxAge: p.fullEvery, Last: pr.FullTime()}
+	if p.unchanged && p.fullQuiet > p.fullEvery {
+		job.MaxAge = p.fullQuiet
+	}
 	if p.detail.Load() || !p.Options().Filter.Empty() {
 		job.Class = Focus
 	}
+	read := pr.ReadPartial
 	if run := p.sched.Plan(now, interval, []Job{job}); len(run) > 0 {
-		return pr.Read(ctx)
+		read = pr.Read
 	}
-	return pr.ReadPartial(ctx)
+	s, err := read(ctx)
+	// Right after a full dump the carried sockets are the ESTABLISHED
+	// ones by definition; the next (partial) poll tells whether that
+	// still holds, and the one after it goes by what it told.
+	p.unchanged = err == nil && (s.Partial == nil || s.Partial.Unchanged)
+	return s, err
 }
 
 // SetDetail asks for a full dump at every poll while on (the monitor

@@ -139,3 +139,89 @@ func mustFilter(t *testing.T, s string) model.Filter {
 	}
 	return f
 }
+
+// With FullQuiet, the full dump waits past FullEvery while the kernel's
+// counters show the ESTABLISHED sockets unchanged (the snapshot says so
+// in Carried.Unchanged), and comes back at FullEvery from the first poll
+// that sees a connection opened.
+func TestDumpScheduleQuiet(t *testing.T) {
+	name, ns := nstest.New(t, "tcptop-quiet")
+	var keep []net.Conn
+	var ln net.Listener
+	t.Cleanup(func() {
+		for _, c := range keep {
+			c.Close()
+		}
+		if ln != nil {
+			ln.Close()
+		}
+	})
+	dial := func(n int) {
+		t.Helper()
+		if err := ns.Do(func() error {
+			var err error
+			if ln == nil {
+				if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+					return err
+				}
+			}
+			for range n {
+				c, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					return err
+				}
+				s, err := ln.Accept()
+				if err != nil {
+					return err
+				}
+				keep = append(keep, c, s)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dial(20)
+	k, err := source.Open(source.Options{Netns: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	const every = 400 * time.Millisecond
+	p := pipeline.New(pipeline.Config{Reader: k, FullEvery: every, FullQuiet: time.Hour})
+	ctx := context.Background()
+	next := func() *model.Snapshot {
+		t.Helper()
+		snap, err := p.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	next() // the first poll is a full dump
+	start := k.FullTime()
+	for i := range 8 { // 1.6 s, four times FullEvery
+		time.Sleep(every / 2)
+		snap := next()
+		if snap.Carried == nil || !snap.Carried.Unchanged {
+			t.Fatalf("poll %d: a full dump or a change while nothing moved: carried %+v", i, snap.Carried)
+		}
+	}
+	if !k.FullTime().Equal(start) {
+		t.Fatalf("a full dump ran while the ESTABLISHED sockets were unchanged")
+	}
+	dial(1)
+	time.Sleep(every / 2)
+	if snap := next(); snap.Carried == nil || snap.Carried.Unchanged || snap.States.Get(source.Established) != 42 {
+		t.Fatalf("the poll after a connect: carried %+v, %d ESTABLISHED; want a change seen and 42", snap.Carried, snap.States.Get(source.Established))
+	}
+	time.Sleep(every / 2)
+	next() // due long since: the full dump
+	if k.FullTime().Equal(start) {
+		t.Fatalf("no full dump after the change, with FullEvery %v", every)
+	}
+	snap := next()
+	if snap.Carried == nil || !snap.Carried.Unchanged || snap.Carried.Carried != 42 {
+		t.Errorf("after the full dump: carried %+v, want the 42 unchanged", snap.Carried)
+	}
+}

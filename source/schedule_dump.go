@@ -51,6 +51,11 @@ type Partial struct {
 	Established, Carried int
 	// Counting is how CurrEstab was read.
 	Counting EstabCounting
+	// Unchanged: the kernel's own counts prove that no socket became
+	// ESTABLISHED or left it since the full dump, so the carried sockets
+	// are exactly the ESTABLISHED ones now (their queues, timers and
+	// owners are as old as FullTime). See Kernel.unchanged.
+	Unchanged bool
 }
 
 // NoEstablished is every state but ESTABLISHED: the mask of a partial
@@ -76,6 +81,13 @@ type carry struct {
 	// one's size hint (the full dump's would allocate for every
 	// ESTABLISHED socket too, at each poll).
 	fresh int
+	// For Partial.Unchanged: the full read's Tcp ActiveOpens plus
+	// PassiveOpens (opensOK: both were read), and the cookies of its
+	// sockets that were opening (SYN_SENT, SYN_RECV: the ones that can
+	// become ESTABLISHED without another open being counted).
+	opens   int64
+	opensOK bool
+	opening map[uint64]State
 }
 
 // FullTime is when the reader's last full dump ran (zero: never).
@@ -88,14 +100,23 @@ func (k *Kernel) Counting() EstabCounting { return k.carry.counting }
 // CurrEstab counted, for the partial reads after it.
 func (k *Kernel) keepFull(s *Sample) {
 	est, cw := 0, 0
+	var opening map[uint64]State
 	for i := range s.Sockets {
-		switch s.Sockets[i].State {
+		switch sk := &s.Sockets[i]; sk.State {
 		case Established:
 			est++
 		case CloseWait:
 			cw++
+		case SynSent, SynRecv:
+			if opening == nil {
+				opening = map[uint64]State{}
+			}
+			// Cookie 0 cannot be followed: it counts as a change.
+			opening[sk.Cookie] = sk.State
 		}
 	}
+	k.carry.opens, k.carry.opensOK = openCount(s.Counters)
+	k.carry.opening = opening
 	// Kept by reference: a one-shot read never pays for a copy; a
 	// partial read copies the ESTABLISHED ones out.
 	k.carry.time, k.carry.socks, k.carry.estab, k.carry.procs = s.Time, s.Sockets, est, s.Procs
@@ -161,6 +182,7 @@ func (k *Kernel) ReadPartial(ctx context.Context) (*Sample, error) {
 	default:
 		p.Established = int(ce)
 	}
+	p.Unchanged = ok && k.unchanged(s, p)
 	if states&(1<<Established) != 0 {
 		s.Carried = k.carried()
 		if len(k.carry.procs) > 0 {
@@ -210,6 +232,55 @@ func (k *Kernel) carried() []Socket {
 		}
 	}
 	return c.est
+}
+
+// unchanged reports whether the kernel's counts prove that the
+// ESTABLISHED sockets now are exactly those of the last full dump.
+//
+// A socket becomes ESTABLISHED only from SYN_SENT (after connect(), which
+// counts Tcp ActiveOpens) or from SYN_RECV (a child socket, created
+// counting PassiveOpens: a request socket's handshake completing, or a
+// Fast Open child). So with neither counter moved since the full dump,
+// the only sockets that can have joined are those that were opening at
+// it: each still opening now (the same cookie in SYN_SENT or SYN_RECV in
+// this dump) has not. With no socket joined, the ESTABLISHED count tells
+// whether any left (a close, a reset, CLOSE_WAIT): it must equal the
+// carried count, read off the kernel's CurrEstab at this poll (p).
+//
+// Every doubt answers false, which only means the full dump runs when
+// due: counters missing, a cookie 0, a count the dump and the counter
+// disagreed on at the full read already.
+func (k *Kernel) unchanged(s *Sample, p *Partial) bool {
+	c := &k.carry
+	opens, ok := openCount(s.Counters)
+	if !ok || !c.opensOK || opens != c.opens || p.Established != p.Carried {
+		return false
+	}
+	if len(c.opening) == 0 {
+		return true
+	}
+	if _, zero := c.opening[0]; zero {
+		return false
+	}
+	still := make(map[uint64]bool, len(c.opening)) // a socket dumped twice counts once
+	for i := range s.Sockets {
+		sk := &s.Sockets[i]
+		if sk.State != SynSent && sk.State != SynRecv {
+			continue
+		}
+		if st, ok := c.opening[sk.Cookie]; ok && st == sk.State {
+			still[sk.Cookie] = true
+		}
+	}
+	return len(still) == len(c.opening)
+}
+
+// openCount is Tcp ActiveOpens plus PassiveOpens, and whether both were
+// read.
+func openCount(counters map[string]int64) (int64, bool) {
+	a, okA := counters["ActiveOpens"]
+	p, okP := counters["PassiveOpens"]
+	return a + p, okA && okP
 }
 
 // countingByVersion guesses what CurrEstab counts from the kernel's

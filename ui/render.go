@@ -63,7 +63,13 @@ func renderHeader(st *themes.Styles, snap *model.Snapshot, hi headerInfo, width 
 		if c := snap.Carried; c != nil {
 			// The dump schedule: the lists' ESTABLISHED sockets are
 			// older than this poll (their count is exact).
-			parts = append(parts, part{st.Warn.Render("ESTABLISHED detail " + format.Millis(uint32(min(c.AgeMS, 1<<31))) + " old"), 1})
+			text, style := "ESTABLISHED detail "+format.Millis(uint32(min(c.AgeMS, 1<<31)))+" old", st.Warn
+			if c.Unchanged {
+				// The kernel's counters show the same sockets: only
+				// their queues and timers are that old.
+				text, style = text+", same sockets", st.Dim
+			}
+			parts = append(parts, part{style.Render(text), 1})
 		}
 		for _, e := range ebpfHeader(st, snap, width-ansi.StringWidth(joinParts())-2) {
 			parts = append(parts, part{e.text, e.prio})

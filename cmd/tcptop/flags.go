@@ -184,6 +184,18 @@ var flagTable = []flagSpec{
 				return nil
 			})
 		}},
+	{Name: "full-quiet", Arg: "DUR", Help: "while the kernel's counters show that no socket\nbecame ESTABLISHED or left it since the last full\ndump (none opened, the count the same), the full dump\nwaits up to DUR (default 60s; 0: --full-every)",
+		Values: func() []string { return []string{"0", "30s", "60s", "5m"} },
+		bind: func(fs *flag.FlagSet, c *config) {
+			fs.Func("full-quiet", "", func(s string) error {
+				d, err := time.ParseDuration(s)
+				if err != nil || d < 0 {
+					return fmt.Errorf("--full-quiet %q: want a duration such as 60s, or 0", s)
+				}
+				c.fullQuiet = d
+				return nil
+			})
+		}},
 	{Name: "version", Help: "print the version and the commit",
 		bind: func(fs *flag.FlagSet, c *config) { fs.BoolVar(&c.version, "version", false, "") }},
 	{Name: "help", Help: "this help"},

@@ -184,6 +184,9 @@ type config struct {
 	rec recordFlags
 	// --full-every: the dump schedule of the monitor and streams (schedule.go)
 	fullEvery time.Duration
+	// --full-quiet: how old the full dump may get while the ESTABLISHED
+	// sockets provably did not change (schedule.go)
+	fullQuiet time.Duration
 }
 
 const usageText = `Usage: tcptop [flags]
@@ -207,7 +210,7 @@ Thresholds (--threshold NAME=VALUE; shares as 0.6 or 60%%):
 %s`
 
 func parseFlags(args []string, stdout io.Writer) (config, error) {
-	c := config{interval: time.Second, top: 10, procRoot: "/proc", theme: "auto", thresholds: model.DefaultThresholds(), fullEvery: defaultFullEvery}
+	c := config{interval: time.Second, top: 10, procRoot: "/proc", theme: "auto", thresholds: model.DefaultThresholds(), fullEvery: defaultFullEvery, fullQuiet: defaultFullQuiet}
 	fs := newFlagSet(&c)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -410,7 +413,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer tee.close(stderr)
-	poller := pipeline.New(pipeline.Config{Reader: scheduled(k, tee), Thresholds: c.thresholds, Options: opt, FullEvery: c.scheduleFor(count)})
+	poller := pipeline.New(pipeline.Config{Reader: scheduled(k, tee), Thresholds: c.thresholds, Options: opt, FullEvery: c.scheduleFor(count), FullQuiet: c.fullQuiet})
 	if count != 1 {
 		// A monitor lives for hours: trade a little GC work for memory.
 		// At 100k sockets the default 100 peaked near 157 MiB, 50 at

@@ -11,6 +11,14 @@ import (
 // (the ESTABLISHED ones included) with the dump schedule.
 const defaultFullEvery = 10 * time.Second
 
+// defaultFullQuiet is how old the full dump may get while the kernel's
+// counters prove the ESTABLISHED sockets unchanged since
+// (source.Partial.Unchanged): a server whose long-lived connections stay
+// put, the common case at 100k sockets, then walks its table whole once a
+// minute instead of every 10 s (issue 18), and the first connection that
+// opens or closes brings the 10 s back.
+const defaultFullQuiet = 60 * time.Second
+
 // scheduleFor is the pipeline's FullEvery for a run of count polls: the
 // dump schedule for the monitor and the streams; --once, --check, a
 // single poll, the exporter and the per-socket lists (--sockets, --info)

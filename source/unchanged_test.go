@@ -1,0 +1,218 @@
+package source_test
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tcptop/tcptop/internal/nstest"
+	"github.com/tcptop/tcptop/source"
+)
+
+// Partial.Unchanged is true while nothing became ESTABLISHED or left it
+// since the full read, and false from the poll that sees a connection
+// opened or closed until the next full read.
+func TestPartialUnchanged(t *testing.T) {
+	name, ns := nstest.New(t, "tcptop-unch")
+	cwPopulation(t, ns, 10, 0)
+	k, err := source.Open(source.Options{Netns: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	ctx := context.Background()
+	partial := func(what string, want bool) {
+		t.Helper()
+		s, err := k.ReadPartial(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Partial == nil || s.Partial.Unchanged != want {
+			t.Fatalf("%s: Partial %+v, want Unchanged %v", what, s.Partial, want)
+		}
+	}
+	full := func() {
+		t.Helper()
+		if _, err := k.Read(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full()
+	partial("nothing moved", true)
+	partial("nothing moved, again", true)
+
+	var ln net.Listener
+	var held []net.Conn
+	t.Cleanup(func() {
+		for _, c := range held {
+			c.Close()
+		}
+		if ln != nil {
+			ln.Close()
+		}
+	})
+	dial := func() {
+		t.Helper()
+		if err := ns.Do(func() error {
+			var err error
+			if ln == nil {
+				if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+					return err
+				}
+			}
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				return err
+			}
+			s, err := ln.Accept()
+			held = append(held, c, s)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dial()
+	partial("a connection opened", false)
+	partial("still not the full read's", false)
+	full()
+	partial("after the full read", true)
+	held[0].Close() // its peer goes to CLOSE_WAIT: two sockets left ESTABLISHED
+	partial("a connection closed", false)
+	full()
+	partial("after the full read", true)
+	// A refused connect opens nothing but counts ActiveOpens: a change as
+	// far as the counters can tell.
+	if err := ns.Do(func() error {
+		c, err := net.Dial("tcp", "127.0.0.1:1")
+		if err == nil {
+			c.Close()
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	partial("a refused connect", false)
+}
+
+// A socket that was connecting at the full read (SYN_SENT: its connect()
+// counted before) and becomes ESTABLISHED while another one leaves (a
+// reset) moves no open counter and leaves the ESTABLISHED count the
+// same: only the opening sockets followed by cookie tell.
+func TestPartialUnchangedFollowsOpeningSockets(t *testing.T) {
+	aName, a, _, b := vethPair(t)
+	const port = 7000
+	var lfd, c1, c2 = -1, -1, -1
+	t.Cleanup(func() {
+		for _, fd := range []int{lfd, c1, c2} {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+		}
+	})
+	// In b a listener whose accept queue holds one (backlog 0): a second
+	// client's SYNs are dropped while the first waits to be accepted.
+	if err := b.Do(func() error {
+		var err error
+		if lfd, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0); err != nil {
+			return err
+		}
+		if err := unix.Bind(lfd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{10, 77, 0, 2}}); err != nil {
+			return err
+		}
+		return unix.Listen(lfd, 0)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	server := &unix.SockaddrInet4{Port: port, Addr: [4]byte{10, 77, 0, 2}}
+	if err := a.Do(func() error {
+		var err error
+		if c1, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0); err != nil {
+			return err
+		}
+		if err := unix.Connect(c1, server); err != nil {
+			return err
+		}
+		if c2, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0); err != nil {
+			return err
+		}
+		if err := unix.Connect(c2, server); err != unix.EINPROGRESS {
+			t.Errorf("second connect: %v, want EINPROGRESS", err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	k, err := source.Open(source.Options{Netns: aName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	ctx := context.Background()
+	s0, err := k.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := countState(s0, source.SynSent); n != 1 || countState(s0, source.Established) != 1 {
+		t.Fatalf("full read: %d SYN_SENT and %d ESTABLISHED, want 1 and 1", n, countState(s0, source.Established))
+	}
+	s1, err := k.ReadPartial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s1.Partial.Unchanged {
+		t.Fatalf("nothing moved yet: Partial %+v, want Unchanged", s1.Partial)
+	}
+	// c1 leaves with a reset; its server side is accepted, which makes
+	// room for c2's next SYN.
+	if err := unix.SetsockoptLinger(c1, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(c1)
+	c1 = -1
+	if err := b.Do(func() error {
+		fd, _, err := unix.Accept(lfd)
+		if err == nil {
+			unix.Close(fd)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var s2 *source.Sample
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		if s2, err = k.ReadPartial(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if countState(s2, source.SynSent) == 0 && s2.Partial.Established == 1 {
+			break // c2 is ESTABLISHED
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("c2 did not connect: %d SYN_SENT, %d ESTABLISHED by the counter", countState(s2, source.SynSent), s2.Partial.Established)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, c := range []string{"ActiveOpens", "PassiveOpens"} {
+		if s2.Counters[c] != s0.Counters[c] {
+			t.Fatalf("%s moved (%d -> %d): this test would not test the opening sockets", c, s0.Counters[c], s2.Counters[c])
+		}
+	}
+	if s2.Partial.Established != s2.Partial.Carried {
+		t.Fatalf("ESTABLISHED %d, carried %d: this test would not test the opening sockets", s2.Partial.Established, s2.Partial.Carried)
+	}
+	if s2.Partial.Unchanged {
+		t.Errorf("a connecting socket became ESTABLISHED and another left: Partial %+v, want not Unchanged", s2.Partial)
+	}
+}
+
+func countState(s *source.Sample, st source.State) int {
+	n := 0
+	for _, sk := range s.All() {
+		if sk.State == st {
+			n++
+		}
+	}
+	return n
+}
