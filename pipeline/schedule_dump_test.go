@@ -146,42 +146,8 @@ func mustFilter(t *testing.T, s string) model.Filter {
 // that sees a connection opened.
 func TestDumpScheduleQuiet(t *testing.T) {
 	name, ns := nstest.New(t, "tcptop-quiet")
-	var keep []net.Conn
-	var ln net.Listener
-	t.Cleanup(func() {
-		for _, c := range keep {
-			c.Close()
-		}
-		if ln != nil {
-			ln.Close()
-		}
-	})
-	dial := func(n int) {
-		t.Helper()
-		if err := ns.Do(func() error {
-			var err error
-			if ln == nil {
-				if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-					return err
-				}
-			}
-			for range n {
-				c, err := net.Dial("tcp", ln.Addr().String())
-				if err != nil {
-					return err
-				}
-				s, err := ln.Accept()
-				if err != nil {
-					return err
-				}
-				keep = append(keep, c, s)
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dial(20)
+	conns := nstest.NewConns(t, ns)
+	conns.Dial(20)
 	k, err := source.Open(source.Options{Netns: name})
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +176,7 @@ func TestDumpScheduleQuiet(t *testing.T) {
 	if !k.FullTime().Equal(start) {
 		t.Fatalf("a full dump ran while the ESTABLISHED sockets were unchanged")
 	}
-	dial(1)
+	conns.Dial(1)
 	time.Sleep(every / 2)
 	if snap := next(); snap.Carried == nil || snap.Carried.Unchanged || snap.States.Get(source.Established) != 42 {
 		t.Fatalf("the poll after a connect: carried %+v, %d ESTABLISHED; want a change seen and 42", snap.Carried, snap.States.Get(source.Established))

@@ -44,42 +44,13 @@ func TestPartialUnchanged(t *testing.T) {
 	partial("nothing moved", true)
 	partial("nothing moved, again", true)
 
-	var ln net.Listener
-	var held []net.Conn
-	t.Cleanup(func() {
-		for _, c := range held {
-			c.Close()
-		}
-		if ln != nil {
-			ln.Close()
-		}
-	})
-	dial := func() {
-		t.Helper()
-		if err := ns.Do(func() error {
-			var err error
-			if ln == nil {
-				if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-					return err
-				}
-			}
-			c, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				return err
-			}
-			s, err := ln.Accept()
-			held = append(held, c, s)
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dial()
+	conns := nstest.NewConns(t, ns)
+	conns.Dial(1)
 	partial("a connection opened", false)
 	partial("still not the full read's", false)
 	full()
 	partial("after the full read", true)
-	held[0].Close() // its peer goes to CLOSE_WAIT: two sockets left ESTABLISHED
+	conns.Held[0].Close() // its peer goes to CLOSE_WAIT: two sockets left ESTABLISHED
 	partial("a connection closed", false)
 	full()
 	partial("after the full read", true)

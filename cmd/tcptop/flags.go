@@ -174,31 +174,26 @@ var flagTable = []flagSpec{
 		bind:   func(fs *flag.FlagSet, c *config) { fs.StringVar(&c.generate, "generate", "", "") }},
 	{Name: "full-every", Arg: "DUR", Help: "the monitor and streams dump every state but\nESTABLISHED each poll (ESTABLISHED counted by the\nkernel, exact) and all sockets every DUR (default\n10s; 0: every poll); a filter or a drill-down dumps\nall every poll; what is older is marked with its age",
 		Values: func() []string { return []string{"0", "5s", "10s", "30s"} },
-		bind: func(fs *flag.FlagSet, c *config) {
-			fs.Func("full-every", "", func(s string) error {
-				d, err := time.ParseDuration(s)
-				if err != nil || d < 0 {
-					return fmt.Errorf("--full-every %q: want a duration such as 10s, or 0", s)
-				}
-				c.fullEvery = d
-				return nil
-			})
-		}},
+		bind: func(fs *flag.FlagSet, c *config) { durationOrZero(fs, "full-every", "10s", &c.fullEvery) }},
 	{Name: "full-quiet", Arg: "DUR", Help: "while the kernel's counters show that no socket\nbecame ESTABLISHED or left it since the last full\ndump (none opened, the count the same), the full dump\nwaits up to DUR (default 60s; 0: --full-every)",
 		Values: func() []string { return []string{"0", "30s", "60s", "5m"} },
-		bind: func(fs *flag.FlagSet, c *config) {
-			fs.Func("full-quiet", "", func(s string) error {
-				d, err := time.ParseDuration(s)
-				if err != nil || d < 0 {
-					return fmt.Errorf("--full-quiet %q: want a duration such as 60s, or 0", s)
-				}
-				c.fullQuiet = d
-				return nil
-			})
-		}},
+		bind: func(fs *flag.FlagSet, c *config) { durationOrZero(fs, "full-quiet", "60s", &c.fullQuiet) }},
 	{Name: "version", Help: "print the version and the commit",
 		bind: func(fs *flag.FlagSet, c *config) { fs.BoolVar(&c.version, "version", false, "") }},
 	{Name: "help", Help: "this help"},
+}
+
+// durationOrZero binds a duration flag that takes 0 and refuses a
+// negative one, naming an example in its error.
+func durationOrZero(fs *flag.FlagSet, name, example string, dst *time.Duration) {
+	fs.Func(name, "", func(s string) error {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 {
+			return fmt.Errorf("--%s %q: want a duration such as %s, or 0", name, s, example)
+		}
+		*dst = d
+		return nil
+	})
 }
 
 // sortKeyNames are the --sort values: total and the state columns.
