@@ -48,7 +48,7 @@ func TestEveryInputFieldIsRecorded(t *testing.T) {
 		Took:           source.Timings{Dump: 1, Attribute: 2, Proc: 3, Total: 6},
 		Warnings:       []source.Warning{{Kind: source.WarnAttribution, Err: errors.New("x")}},
 		EBPF:           &source.EBPF{Loaded: true, Reason: "r", Now: 7},
-		Partial:        &source.Partial{FullTime: time.Date(2026, 12, 1, 7, 59, 55, 0, time.UTC), Established: 5, Carried: 4, Counting: source.EstabWithCloseWait},
+		Partial:        &source.Partial{FullTime: time.Date(2026, 12, 1, 7, 59, 55, 0, time.UTC), Established: 5, Carried: 4, Counting: source.EstabWithCloseWait, Unchanged: true},
 	}
 	for _, v := range []reflect.Value{reflect.ValueOf(*s), reflect.ValueOf(sk)} {
 		for i := range v.NumField() {

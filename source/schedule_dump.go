@@ -54,8 +54,9 @@ type Partial struct {
 	// Unchanged: the kernel's own counts prove that no socket became
 	// ESTABLISHED or left it since the full dump, so the carried sockets
 	// are exactly the ESTABLISHED ones now (their queues, timers and
-	// owners are as old as FullTime). See Kernel.unchanged.
-	Unchanged bool
+	// owners are as old as FullTime). See Kernel.unchanged. (Left out
+	// when false: recordings that do not have it read the same.)
+	Unchanged bool `json:",omitempty"`
 }
 
 // NoEstablished is every state but ESTABLISHED: the mask of a partial
