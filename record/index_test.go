@@ -1,8 +1,10 @@
 package record
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -179,5 +181,122 @@ func TestFramesAsBefore(t *testing.T) {
 		if got := hex.EncodeToString(sum[:]); got != want[tc.name] {
 			t.Errorf("%s: frames digest %s, want %s", tc.name, got, want[tc.name])
 		}
+	}
+}
+
+// fastCases add to partialCases what the fast path for a shared carried
+// slice (matchCarried, appendSelf) must get right: a frame shift that is
+// not 0, so that carried sockets compared with themselves write their
+// running timers' expiries (some below the shift, which predict leaves);
+// and carried places shadowed by fresh sockets whose shifts, more than
+// the counter's 64 distinct ones, come between the carried sockets' own
+// shift-0 adds.
+var fastCases = []struct {
+	name   string
+	mutate func(poll int, s *source.Sample)
+}{
+	{"shift not 0", func(poll int, s *source.Sample) {
+		for i := range s.Sockets {
+			if sk := &s.Sockets[i]; sk.State == source.Established {
+				sk.Timer, sk.Expires = 0, 0
+				if sk.Cookie%8 == 0 {
+					sk.Timer, sk.Expires = 2, uint32(sk.Cookie%1500)
+				}
+			}
+		}
+	}},
+	{"many shifts", func(poll int, s *source.Sample) {
+		if s.Partial == nil || s.Partial.Carried < 200 {
+			return
+		}
+		for i := range 200 {
+			s.Sockets[i].Timer, s.Sockets[i].Expires = 2, uint32(5000+13*i)
+		}
+		for k := range 100 {
+			tw := s.Sockets[2*k]
+			tw.State, tw.Timer, tw.Expires = source.TimeWait, 3, tw.Expires+uint32(k+1)
+			s.Sockets = append(s.Sockets, tw)
+		}
+	}},
+}
+
+// carriedSamples are partialSamples(mutate) with their carried prefix
+// apart in Carried as the source hands it out: with share, the previous
+// sample's very slice when its sockets are the same, else a slice of its
+// own in every sample. shared counts the samples given the previous slice.
+func carriedSamples(mutate func(int, *source.Sample), share bool) (out []*source.Sample, shared int) {
+	var prev []source.Socket
+	for _, s := range partialSamples(mutate) {
+		flat := s.Flat()
+		p := s.Partial
+		if p == nil || p.Carried == 0 || p.Carried > len(flat) {
+			s.Carried, s.Sockets, prev = nil, slices.Clone(flat), nil
+			out = append(out, s)
+			continue
+		}
+		n := p.Carried
+		if share && len(prev) == n && reflect.DeepEqual(prev, flat[:n]) {
+			shared++
+		} else {
+			prev = slices.Clip(slices.Clone(flat[:n]))
+		}
+		s.Carried, s.Sockets = prev, slices.Clone(flat[n:])
+		out = append(out, s)
+	}
+	return out, shared
+}
+
+// The fast path writes the bytes the general one does, frame by frame,
+// whether the carried slice is shared between samples or not, and its
+// references and shift are the single map's (refMatch).
+func TestFastPathAsGeneral(t *testing.T) {
+	fastFrames := 0
+	for _, tc := range append(slices.Clone(partialCases), fastCases...) {
+		for _, share := range []bool{true, false} {
+			samples, shared := carriedSamples(tc.mutate, share)
+			var fast, slow codec
+			slow.noFast = true
+			var prev []source.Socket
+			n := 0
+			for i, s := range samples {
+				if i%20 == 0 {
+					fast.reset()
+					slow.reset()
+					prev = nil
+				}
+				a, err := fast.appendFrame(nil, s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fast.fastN > 0 {
+					n++
+				}
+				want, shift := refMatch(prev, s.Flat())
+				if !slices.Equal(fast.refs, want) || fast.shift.best() != shift {
+					t.Fatalf("%s (shared %v), poll %d: references or shift differ from refMatch's", tc.name, share, i)
+				}
+				b, err := slow.appendFrame(nil, s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if slow.fastN > 0 {
+					t.Fatal("noFast did not turn the fast path off")
+				}
+				if !bytes.Equal(a, b) {
+					t.Fatalf("%s (shared %v), poll %d: the fast path wrote other bytes (fast path taken: %v)", tc.name, share, i, fast.fastN > 0)
+				}
+				prev = s.Flat()
+			}
+			if !share && n > 0 {
+				t.Errorf("%s: the fast path was taken for unshared carried sockets", tc.name)
+			}
+			if share && shared > 4 && n == 0 {
+				t.Errorf("%s: %d samples shared their carried sockets, the fast path was never taken", tc.name, shared)
+			}
+			fastFrames += n
+		}
+	}
+	if fastFrames == 0 {
+		t.Fatal("the fast path was never taken: this tests nothing")
 	}
 }
