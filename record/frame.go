@@ -185,7 +185,7 @@ func (c *codec) reset() {
 	// for the next group (at 100k sockets, maps of 100k entries each
 	// key chunk); nothing else of a stream carries over.
 	for _, p := range c.st {
-		if p.rest != nil {
+		if p.rest.s != nil {
 			c.free = append(c.free, p.index.recycle())
 		}
 	}

@@ -29,21 +29,18 @@ import (
 // read one by one: each is matched with itself but for the few places
 // the index lists as exceptions (matchCarried).
 type index struct {
-	base  map[uint64]int32 // cookies of socks[:nBase] → last position among them
+	base  cookieTab // cookies of socks[:nBase] → last position among them
 	nBase int
 	// lastIn[i] (i < nBase): socks[i]'s cookie is not 0 and i is its last
 	// position in base; self[i]: and it is not in rest either, so the
 	// whole index gives i for it.
 	lastIn, self []bool
-	// rest: cookies of socks[nBase:] → last position; spare is the map the
-	// next frame's rest is built in (reused, not reallocated).
-	rest, spare map[uint64]int32
-	// restHW and spareHW are the most entries each map has held: a map
-	// never shrinks, and clearing it costs its size, so one that once
-	// held a full dump's 100k cookies is not kept for the partial polls'
-	// ~10k after it (see match).
-	restHW, spareHW int
-	used            []bool // this frame: which previous sockets are referenced
+	// rest: cookies of socks[nBase:] → last position; spare is the table
+	// the next frame's rest is built in (reused, not reallocated; reset
+	// clears only what a frame uses, so one that held a full dump's 100k
+	// cookies costs the partial polls' ~10k after it only theirs).
+	rest, spare cookieTab
+	used        []bool // this frame: which previous sockets are referenced
 
 	// restUnique: no cookie is twice in rest, so every place from nBase
 	// on is its cookie's last (found without a map, when the socket at the
@@ -96,11 +93,10 @@ func (x *index) isUsed(k int32) bool {
 
 // lookup is a cookie's last position among the previous sockets.
 func (x *index) lookup(cookie uint64) (int32, bool) {
-	if j, ok := x.rest[cookie]; ok {
+	if j, ok := x.rest.get(cookie); ok {
 		return j, true
 	}
-	j, ok := x.base[cookie]
-	return j, ok
+	return x.base.get(cookie)
 }
 
 // match finds, for each socket of s, the previous socket of p it refers
@@ -127,14 +123,9 @@ func (c *codec) match(p *stream, s *source.Sample) []int32 {
 		refs = make([]int32, 0, n)
 	}
 	refs = refs[:n]
-	next, need := x.spare, n-nb
-	if next == nil || x.spareHW > 2*need+4096 || need > 2*x.spareHW+4096 {
-		// Made to measure: the cookies after the carried prefix fit
-		// without growing it, and a map sized for another schedule's
-		// frame goes.
-		next, x.spareHW = make(map[uint64]int32, need), 0
-	}
-	clear(next)
+	// The cookies after the carried prefix: the next frame's rest.
+	next := &x.spare
+	next.reset(n - nb)
 	c.shift.reset()
 	if keep {
 		x.nextSh = resize32(x.nextSh, n-nb)
@@ -170,7 +161,7 @@ func (c *codec) match(p *stream, s *source.Sample) []int32 {
 				j = k
 			}
 			if i >= nb {
-				next[ck] = int32(i)
+				next.put(ck, int32(i))
 				inserted++
 			}
 		}
@@ -197,9 +188,8 @@ func (c *codec) match(p *stream, s *source.Sample) []int32 {
 		}
 	}
 	c.refs = refs
-	x.nb, x.keep, x.spare = nb, keep, next
-	x.spareHW = max(x.spareHW, len(next))
-	x.nextUnique = inserted == len(next)
+	x.nb, x.keep = nb, keep
+	x.nextUnique = inserted == next.n
 	return refs
 }
 
@@ -335,14 +325,11 @@ func (x *index) timersIn(a, b int) int {
 func (x *index) commit(s *source.Sample) {
 	n, nb := s.NumSockets(), x.nb
 	if !x.keep {
-		if x.base == nil && nb > 0 {
-			x.base = make(map[uint64]int32, nb)
-		}
-		clear(x.base)
+		x.base.reset(nb)
 		cookies := 0
 		for i := range nb {
 			if ck := s.Socket(i).Cookie; ck != 0 {
-				x.base[ck] = int32(i)
+				x.base.put(ck, int32(i))
 				cookies++
 			}
 		}
@@ -351,7 +338,7 @@ func (x *index) commit(s *source.Sample) {
 		for i := range nb {
 			ck := s.Socket(i).Cookie
 			// Without a cookie twice (the rule), no look-up.
-			x.lastIn[i] = ck != 0 && (cookies == len(x.base) || x.base[ck] == int32(i))
+			x.lastIn[i] = ck != 0 && (cookies == x.base.n || x.inBase(ck) == int32(i))
 			if !x.lastIn[i] {
 				x.notLast = append(x.notLast, int32(i))
 			}
@@ -374,24 +361,23 @@ func (x *index) commit(s *source.Sample) {
 	}
 	x.nBase = nb
 	x.rest, x.spare = x.spare, x.rest
-	x.restHW, x.spareHW = x.spareHW, x.restHW
 	x.sh, x.nextSh = x.nextSh, x.sh
 	x.restUnique = x.nextUnique
 }
 
 // recycle is x emptied for another stream, its maps and slices kept.
 func (x *index) recycle() index {
-	clear(x.base)
-	clear(x.rest)
-	clear(x.spare)
-	return index{base: x.base, rest: x.rest, spare: x.spare, restHW: x.restHW, spareHW: x.spareHW,
+	x.base.reset(0)
+	x.rest.reset(0)
+	x.spare.reset(0)
+	return index{base: x.base, rest: x.rest, spare: x.spare,
 		lastIn: x.lastIn[:0], self: x.self[:0], used: x.used[:0], sh: x.sh[:0], nextSh: x.nextSh[:0],
 		notLast: x.notLast[:0], tmPos: x.tmPos[:0], tmExp: x.tmExp[:0]}
 }
 
 // inBase is the place base gives a cookie (-1: none).
 func (x *index) inBase(ck uint64) int32 {
-	if k, ok := x.base[ck]; ok && ck != 0 {
+	if k, ok := x.base.get(ck); ok {
 		return k
 	}
 	return -1
