@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"testing"
@@ -298,5 +299,32 @@ func TestFastPathAsGeneral(t *testing.T) {
 	}
 	if fastFrames == 0 {
 		t.Fatal("the fast path was never taken: this tests nothing")
+	}
+}
+
+// cookieTab gives every cookie's last place, as a map does, at every
+// size from empty to a full dump's (probes wrapping round the end too),
+// and reset forgets what a larger frame put.
+func TestCookieTab(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var tab cookieTab
+	for _, n := range []int{0, 1, 5, 100, 3000, 100_000, 40} {
+		tab.reset(n)
+		want := map[uint64]int32{}
+		for i := range n {
+			ck := 1 + uint64(rng.IntN(max(1, n)))*uint64(1+rng.IntN(3)) // duplicates
+			tab.put(ck, int32(i))
+			want[ck] = int32(i)
+		}
+		if tab.n != len(want) {
+			t.Fatalf("%d puts: %d cookies, want %d", n, tab.n, len(want))
+		}
+		for ck := uint64(0); ck < uint64(4*n+10); ck++ {
+			got, ok := tab.get(ck)
+			w, wok := want[ck]
+			if ok != wok || got != w {
+				t.Fatalf("%d puts: cookie %d at %d %v, want %d %v", n, ck, got, ok, w, wok)
+			}
+		}
 	}
 }
