@@ -401,8 +401,7 @@ func (c *codec) appendSelf(col, val []byte, x *index, a, b, last int, shift uint
 		col = col[:len(col)+n]
 	}
 	if shift != 0 {
-		t, _ := slices.BinarySearch(x.tmPos, int32(a))
-		for ; t < len(x.tmPos) && int(x.tmPos[t]) < b; t++ {
+		for t := searchFrom(x.tmPos, 0, int32(a)); t < len(x.tmPos) && int(x.tmPos[t]) < b; t++ {
 			if exp := x.tmExp[t]; exp >= shift {
 				col[at+2*(int(x.tmPos[t])-a)] = chExpire
 				val = binary.AppendUvarint(val, uint64(exp))

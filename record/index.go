@@ -237,6 +237,7 @@ func (c *codec) matchCarried(p *stream, s *source.Sample, refs []int32) int {
 	exc := c.exc[:0]
 	stolen := c.stolen[:0]
 	guess, cur := 0, 0
+	t := 0 // tmPos[t:] are the running timers at cur and after
 	nl := x.notLast
 	for {
 		e := nb
@@ -253,11 +254,16 @@ func (c *codec) matchCarried(p *stream, s *source.Sample, refs []int32) int {
 			for i := cur; i < e; i++ {
 				refs[i] = int32(i)
 			}
-			c.shift.addN(0, x.timersIn(cur, e))
+			end := searchFrom(x.tmPos, t, int32(e))
+			c.shift.addN(0, end-t)
+			t = end
 			guess = e
 		}
 		if e == nb {
 			break
+		}
+		if t < len(x.tmPos) && int(x.tmPos[t]) == e {
+			t++
 		}
 		switch {
 		case len(nl) > 0 && int(nl[0]) == e:
@@ -313,11 +319,18 @@ func (x *index) timers(carried []source.Socket) {
 	x.tmOf, x.tmN = &carried[0], len(carried)
 }
 
-// timersIn is how many carried sockets in places [a, b) run a timer.
-func (x *index) timersIn(a, b int) int {
-	i, _ := slices.BinarySearch(x.tmPos, int32(a))
-	j, _ := slices.BinarySearch(x.tmPos, int32(b))
-	return j - i
+// searchFrom is the first i >= from with a[i] >= v (len(a): none), a
+// ascending: galloping from from, since the runs between two exceptions
+// are short (a few dozen timers) and come in order.
+func searchFrom(a []int32, from int, v int32) int {
+	lo, step := from, 1
+	for lo+step-1 < len(a) && a[lo+step-1] < v {
+		lo += step
+		step *= 2
+	}
+	hi := min(lo+step-1, len(a))
+	i, _ := slices.BinarySearch(a[lo:hi], v)
+	return lo + i
 }
 
 // commit makes p's index describe s (the frame match saw), for the next

@@ -328,3 +328,25 @@ func TestCookieTab(t *testing.T) {
 		}
 	}
 }
+
+// searchFrom finds what a binary search over the whole slice finds, from
+// any start at or before it.
+func TestSearchFrom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 200 {
+		a := make([]int32, rng.IntN(70))
+		v := int32(0)
+		for i := range a {
+			v += int32(rng.IntN(4))
+			a[i] = v
+		}
+		for q := int32(-1); q <= v+1; q++ {
+			want, _ := slices.BinarySearch(a, q)
+			for from := 0; from <= want; from++ {
+				if got := searchFrom(a, from, q); got != want {
+					t.Fatalf("searchFrom(%v, %d, %d) = %d, want %d", a, from, q, got, want)
+				}
+			}
+		}
+	}
+}
