@@ -350,3 +350,48 @@ func TestSearchFrom(t *testing.T) {
 		}
 	}
 }
+
+// A redacted partial sample carries one redacted slice as long as the
+// samples share theirs, and its frames are those of the same samples
+// redacted with nothing carried.
+func TestRedactShared(t *testing.T) {
+	samples, _ := carriedSamples(nil, true)
+	ra, rb := NewRedactorKey([]byte("k")), NewRedactorKey([]byte("k"))
+	var ca, cb codec
+	ca.reset()
+	cb.reset()
+	var last *source.Socket
+	shared, fast := 0, 0
+	for i, s := range samples {
+		a := ra.Sample(s)
+		flat := *s
+		flat.Carried, flat.Sockets = nil, s.Flat()
+		b := rb.Sample(&flat)
+		if !reflect.DeepEqual(a.Flat(), b.Flat()) {
+			t.Fatalf("poll %d: the redacted sockets differ", i)
+		}
+		if len(a.Carried) > 0 && &a.Carried[0] == last {
+			shared++
+		}
+		if len(a.Carried) > 0 {
+			last = &a.Carried[0]
+		}
+		fa, err := ca.appendFrame(nil, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ca.fastN > 0 {
+			fast++
+		}
+		fb, err := cb.appendFrame(nil, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(fa, fb) {
+			t.Fatalf("poll %d: the frames differ", i)
+		}
+	}
+	if shared == 0 || fast == 0 {
+		t.Fatalf("redacted samples shared their carried sockets %d times, fast path %d: want both", shared, fast)
+	}
+}
