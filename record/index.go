@@ -339,12 +339,27 @@ func (x *index) commit(s *source.Sample) {
 	n, nb := s.NumSockets(), x.nb
 	if !x.keep {
 		x.base.reset(nb)
+		// The carried sockets' running timers, for the fast path of the
+		// frames that will carry the same slice (timers), read in the same
+		// pass: 90k sockets read twice cost their cache misses twice.
+		tm := nb > 0 && len(s.Carried) == nb
+		if tm {
+			x.tmPos, x.tmExp = x.tmPos[:0], x.tmExp[:0]
+		}
 		cookies := 0
 		for i := range nb {
-			if ck := s.Socket(i).Cookie; ck != 0 {
+			sk := s.Socket(i)
+			if ck := sk.Cookie; ck != 0 {
 				x.base.put(ck, int32(i))
 				cookies++
 			}
+			if tm && sk.Timer != 0 {
+				x.tmPos = append(x.tmPos, int32(i))
+				x.tmExp = append(x.tmExp, sk.Expires)
+			}
+		}
+		if tm {
+			x.tmOf, x.tmN = &s.Carried[0], nb
 		}
 		x.lastIn = resize(x.lastIn, nb)
 		x.notLast = x.notLast[:0]
