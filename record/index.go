@@ -235,7 +235,7 @@ func (c *codec) matchCarried(p *stream, s *source.Sample, refs []int32) int {
 	sh = slices.Compact(sh)
 	c.shScratch = sh
 	exc := c.exc[:0]
-	stolen := c.stolen[:0]
+	stolen, si := c.stolen[:0], 0 // stolen[si:] are still ahead
 	guess, cur := 0, 0
 	t := 0 // tmPos[t:] are the running timers at cur and after
 	nl := x.notLast
@@ -247,8 +247,8 @@ func (c *codec) matchCarried(p *stream, s *source.Sample, refs []int32) int {
 		case len(sh) > 0:
 			e = int(sh[0])
 		}
-		if len(stolen) > 0 && int(stolen[0]) < e {
-			e = int(stolen[0])
+		if si < len(stolen) && int(stolen[si]) < e {
+			e = int(stolen[si])
 		}
 		if e > cur {
 			for i := cur; i < e; i++ {
@@ -265,13 +265,15 @@ func (c *codec) matchCarried(p *stream, s *source.Sample, refs []int32) int {
 		if t < len(x.tmPos) && int(x.tmPos[t]) == e {
 			t++
 		}
-		switch {
-		case len(nl) > 0 && int(nl[0]) == e:
+		// e leaves whichever lists hold it (one: they are apart).
+		if len(nl) > 0 && int(nl[0]) == e {
 			nl = nl[1:]
-		case len(sh) > 0 && int(sh[0]) == e:
+		}
+		if len(sh) > 0 && int(sh[0]) == e {
 			sh = sh[1:]
-		default:
-			stolen = stolen[1:]
+		}
+		if si < len(stolen) && int(stolen[si]) == e {
+			si++
 		}
 		x.selfDone = e
 		exc = append(exc, int32(e))
@@ -293,8 +295,8 @@ func (c *codec) matchCarried(p *stream, s *source.Sample, refs []int32) int {
 		guess = int(j) + 1
 		if int(j) > e && int(j) < nb && x.self[j] {
 			// j is a self place not reached yet: it is an exception now.
-			at, _ := slices.BinarySearch(stolen, j)
-			stolen = slices.Insert(stolen, at, j)
+			at, _ := slices.BinarySearch(stolen[si:], j)
+			stolen = slices.Insert(stolen, si+at, j)
 		}
 		if o := p.socks.at(int(j)); o.Timer != 0 && sk.Timer != 0 && o.Expires >= sk.Expires {
 			c.shift.add(o.Expires - sk.Expires)
