@@ -160,6 +160,14 @@ type codec struct {
 	shift shiftCounter
 	col   []byte
 	free  []index // indexes of a previous group's streams, to reuse
+	// The fast path (matchCarried): fastN is how many carried sockets of
+	// the frame it matched (0: none), exc the places among them it matched
+	// one by one; stolen and shScratch its scratch. noFast turns it off
+	// (tests: the bytes must be those of the general path).
+	fastN       int
+	exc, stolen []int32
+	shScratch   []int32
+	noFast      bool
 	// The encoder's address dictionary (address → its number, from 1),
 	// IPv4 addresses apart: 8 bytes an entry instead of 32 (a
 	// netip.Addr is 24), and most addresses are IPv4 (at 100k sockets
@@ -177,7 +185,7 @@ func (c *codec) reset() {
 	// for the next group (at 100k sockets, maps of 100k entries each
 	// key chunk); nothing else of a stream carries over.
 	for _, p := range c.st {
-		if p.rest != nil {
+		if p.rest.s != nil {
 			c.free = append(c.free, p.index.recycle())
 		}
 	}
@@ -291,44 +299,20 @@ func (c *codec) appendFrame(b []byte, s *source.Sample) ([]byte, error) {
 	val := b
 	last := -1
 	var lastCookie, lastInode uint64
-	for i := range s.NumSockets() {
-		sk := s.Socket(i)
-		j := refs[i]
-		if j < 0 {
-			col = append(col, 0)
-			val = c.appendSocket(val, sk, &lastCookie, &lastInode)
-			continue
+	i := 0
+	if c.fastN > 0 {
+		// The carried sockets the fast path matched: each is itself but
+		// for the exceptions (c.exc).
+		for _, e := range c.exc {
+			col, val, last = c.appendSelf(col, val, &p.index, i, int(e), last, m.Shift)
+			col, val, last = c.appendOne(col, val, p, s.Socket(int(e)), refs[e], last, m.Shift, &lastCookie, &lastInode)
+			i = int(e) + 1
 		}
-		col = binary.AppendUvarint(col, 1+zigzag(int64(int(j)-(last+1))))
-		last = int(j)
-		o := p.socks.at(int(j))
-		var mask byte
-		if sk.Family != o.Family || sk.State != o.State || sk.Timer != o.Timer || sk.Retrans != o.Retrans {
-			mask |= chState
-		}
-		if sk.Local != o.Local || sk.Remote != o.Remote {
-			mask |= chAddr
-		}
-		if sk.RecvQ != o.RecvQ || sk.SendQ != o.SendQ {
-			mask |= chQueue
-		}
-		if sk.Expires != predict(o, m.Shift) {
-			mask |= chExpire
-		}
-		if sk.UID != o.UID || sk.Inode != o.Inode {
-			mask |= chOwner
-		}
-		if sk.OwnerInferred != o.OwnerInferred || !slices.Equal(sk.Owners, o.Owners) {
-			mask |= chOwners
-		}
-		if !infoEqual(sk.Info, o.Info) {
-			mask |= chInfo
-		}
-		if sk.Drops != o.Drops || sk.DropsKnown != o.DropsKnown || sk.Iface != o.Iface {
-			mask |= chDrops
-		}
-		col = append(col, mask)
-		val = c.appendFields(val, sk, mask)
+		col, val, last = c.appendSelf(col, val, &p.index, i, c.fastN, last, m.Shift)
+		i = c.fastN
+	}
+	for ; i < s.NumSockets(); i++ {
+		col, val, last = c.appendOne(col, val, p, s.Socket(i), refs[i], last, m.Shift, &lastCookie, &lastInode)
 	}
 	nval := len(val) - start
 	var pre [2 * binary.MaxVarintLen64]byte
@@ -351,6 +335,80 @@ func (c *codec) appendFrame(b []byte, s *source.Sample) ([]byte, error) {
 	p.sockstat = s.Sockstat
 	p.procs = s.Procs
 	return b, nil
+}
+
+// appendOne writes socket sk of a frame, j the previous socket it refers
+// to (-1: none), last the one the previous reference was to: its order
+// entry to col and its values to val.
+func (c *codec) appendOne(col, val []byte, p *stream, sk *source.Socket, j int32, last int, shift uint32,
+	lastCookie, lastInode *uint64) ([]byte, []byte, int) {
+	if j < 0 {
+		col = append(col, 0)
+		return col, c.appendSocket(val, sk, lastCookie, lastInode), last
+	}
+	col = binary.AppendUvarint(col, 1+zigzag(int64(int(j)-(last+1))))
+	o := p.socks.at(int(j))
+	var mask byte
+	if sk.Family != o.Family || sk.State != o.State || sk.Timer != o.Timer || sk.Retrans != o.Retrans {
+		mask |= chState
+	}
+	if sk.Local != o.Local || sk.Remote != o.Remote {
+		mask |= chAddr
+	}
+	if sk.RecvQ != o.RecvQ || sk.SendQ != o.SendQ {
+		mask |= chQueue
+	}
+	if sk.Expires != predict(o, shift) {
+		mask |= chExpire
+	}
+	if sk.UID != o.UID || sk.Inode != o.Inode {
+		mask |= chOwner
+	}
+	if sk.OwnerInferred != o.OwnerInferred || !slices.Equal(sk.Owners, o.Owners) {
+		mask |= chOwners
+	}
+	if !infoEqual(sk.Info, o.Info) {
+		mask |= chInfo
+	}
+	if sk.Drops != o.Drops || sk.DropsKnown != o.DropsKnown || sk.Iface != o.Iface {
+		mask |= chDrops
+	}
+	col = append(col, mask)
+	return col, c.appendFields(val, sk, mask), int(j)
+}
+
+// appendSelf writes carried sockets [a, b), each matched with itself
+// (matchCarried), as appendOne would: each the same as before but for an
+// expiry that does not run down by the frame's shift, which a running
+// timer's does not (predict) unless the shift is 0 or more than the
+// expiry. So the entries are 1 (the next place) and mask 0, but for the
+// first (its place counted from last) and those timers, and only these
+// are read (x.tmPos, x.tmExp), not the sockets.
+func (c *codec) appendSelf(col, val []byte, x *index, a, b, last int, shift uint32) ([]byte, []byte, int) {
+	if a >= b {
+		return col, val, last
+	}
+	col = binary.AppendUvarint(col, 1+zigzag(int64(a-(last+1))))
+	at := len(col) // mask of place a; place i's is at at+2*(i-a)
+	col = append(col, 0)
+	if n := 2 * (b - a - 1); n > 0 {
+		col = slices.Grow(col, n)
+		pairs := col[len(col) : len(col)+n]
+		pairs[0], pairs[1] = 1, 0
+		for k := 2; k < n; k *= 2 {
+			copy(pairs[k:], pairs[:k])
+		}
+		col = col[:len(col)+n]
+	}
+	if shift != 0 {
+		for t := searchFrom(x.tmPos, 0, int32(a)); t < len(x.tmPos) && int(x.tmPos[t]) < b; t++ {
+			if exp := x.tmExp[t]; exp >= shift {
+				col[at+2*(int(x.tmPos[t])-a)] = chExpire
+				val = binary.AppendUvarint(val, uint64(exp))
+			}
+		}
+	}
+	return col, val, b - 1
 }
 
 // predict is a known socket's expiry if nothing but time changed.

@@ -1,6 +1,10 @@
 package record
 
-import "github.com/tcptop/tcptop/source"
+import (
+	"slices"
+
+	"github.com/tcptop/tcptop/source"
+)
 
 // index finds a stream's previous sockets by cookie: a cookie's last
 // position in them (what a frame's references point at).
@@ -19,23 +23,24 @@ import "github.com/tcptop/tcptop/source"
 // position: a place is taken without a look-up only where that map would
 // have given it (self, restUnique), and everything else is looked up as
 // before. What a carried socket shadows (sh) is carried over from the
-// socket it matched, so only new sockets are looked up for it.
+// socket it matched, so only new sockets are looked up for it. And when a
+// partial frame carries the very slice the previous one did (between two
+// full dumps, source.Sample.Carried), its carried sockets are not even
+// read one by one: each is matched with itself but for the few places
+// the index lists as exceptions (matchCarried).
 type index struct {
-	base  map[uint64]int32 // cookies of socks[:nBase] → last position among them
+	base  cookieTab // cookies of socks[:nBase] → last position among them
 	nBase int
 	// lastIn[i] (i < nBase): socks[i]'s cookie is not 0 and i is its last
 	// position in base; self[i]: and it is not in rest either, so the
 	// whole index gives i for it.
 	lastIn, self []bool
-	// rest: cookies of socks[nBase:] → last position; spare is the map the
-	// next frame's rest is built in (reused, not reallocated).
-	rest, spare map[uint64]int32
-	// restHW and spareHW are the most entries each map has held: a map
-	// never shrinks, and clearing it costs its size, so one that once
-	// held a full dump's 100k cookies is not kept for the partial polls'
-	// ~10k after it (see match).
-	restHW, spareHW int
-	used            []bool // this frame: which previous sockets are referenced
+	// rest: cookies of socks[nBase:] → last position; spare is the table
+	// the next frame's rest is built in (reused, not reallocated; reset
+	// clears only what a frame uses, so one that held a full dump's 100k
+	// cookies costs the partial polls' ~10k after it only theirs).
+	rest, spare cookieTab
+	used        []bool // this frame: which previous sockets are referenced
 
 	// restUnique: no cookie is twice in rest, so every place from nBase
 	// on is its cookie's last (found without a map, when the socket at the
@@ -51,6 +56,24 @@ type index struct {
 	// whether base still serves.
 	nb   int
 	keep bool
+
+	// notLast lists, ascending, the places i < nBase where lastIn[i] is
+	// false (cookie 0, or a cookie again later in the prefix): with the
+	// shadowed places (sh), the only carried sockets the fast path
+	// (matchCarried) does not take as themselves.
+	notLast []int32
+	// selfDone: the places i < selfDone with self[i] are referenced by
+	// the socket at the same place (the fast path does not mark them in
+	// used one by one).
+	selfDone int
+	// tmPos and tmExp are the places, ascending, and expiries of the
+	// carried sockets whose timer runs, of the carried slice starting at
+	// tmOf with tmN sockets (kept while partial frames share it): what the
+	// fast path needs of them, without reading 90k sockets a frame.
+	tmPos []int32
+	tmExp []uint32
+	tmOf  *source.Socket
+	tmN   int
 }
 
 // selfAt tells whether the index gives place k for socks[k]'s cookie
@@ -62,13 +85,18 @@ func (x *index) selfAt(k int) bool {
 	return x.restUnique
 }
 
+// isUsed tells whether previous socket k is referenced already in this
+// frame.
+func (x *index) isUsed(k int32) bool {
+	return x.used[k] || (int(k) < x.selfDone && x.self[k])
+}
+
 // lookup is a cookie's last position among the previous sockets.
 func (x *index) lookup(cookie uint64) (int32, bool) {
-	if j, ok := x.rest[cookie]; ok {
+	if j, ok := x.rest.get(cookie); ok {
 		return j, true
 	}
-	j, ok := x.base[cookie]
-	return j, ok
+	return x.base.get(cookie)
 }
 
 // match finds, for each socket of s, the previous socket of p it refers
@@ -89,26 +117,28 @@ func (c *codec) match(p *stream, s *source.Sample) []int32 {
 	x := &p.index
 	x.used = resize(x.used, p.socks.len())
 	clear(x.used)
+	x.selfDone = 0
 	refs := c.refs[:0]
 	if cap(refs) < n {
 		refs = make([]int32, 0, n)
 	}
 	refs = refs[:n]
-	next, need := x.spare, n-nb
-	if next == nil || x.spareHW > 2*need+4096 || need > 2*x.spareHW+4096 {
-		// Made to measure: the cookies after the carried prefix fit
-		// without growing it, and a map sized for another schedule's
-		// frame goes.
-		next, x.spareHW = make(map[uint64]int32, need), 0
-	}
-	clear(next)
+	// The cookies after the carried prefix: the next frame's rest.
+	next := &x.spare
+	next.reset(n - nb)
 	c.shift.reset()
 	if keep {
 		x.nextSh = resize32(x.nextSh, n-nb)
 	}
 	inserted := 0
 	guess := 0 // the place after the last reference: dumps keep their order
-	for i := range s.NumSockets() {
+	start := 0
+	c.fastN = 0
+	if keep && c.sameCarried(p, s) {
+		guess = c.matchCarried(p, s, refs)
+		start, c.fastN, x.selfDone = nb, nb, nb
+	}
+	for i := start; i < n; i++ {
 		sk := s.Socket(i)
 		ck := sk.Cookie
 		if i < x.nBase && ck != p.socks.at(i).Cookie {
@@ -127,11 +157,11 @@ func (c *codec) match(p *stream, s *source.Sample) []int32 {
 			default:
 				k, ok = x.lookup(ck)
 			}
-			if ok && !x.used[k] {
+			if ok && !x.isUsed(k) {
 				j = k
 			}
 			if i >= nb {
-				next[ck] = int32(i)
+				next.put(ck, int32(i))
 				inserted++
 			}
 		}
@@ -158,10 +188,151 @@ func (c *codec) match(p *stream, s *source.Sample) []int32 {
 		}
 	}
 	c.refs = refs
-	x.nb, x.keep, x.spare = nb, keep, next
-	x.spareHW = max(x.spareHW, len(next))
-	x.nextUnique = inserted == len(next)
+	x.nb, x.keep = nb, keep
+	x.nextUnique = inserted == next.n
 	return refs
+}
+
+// sameCarried tells whether s carries the very sockets the previous frame
+// of p carried, its base covering exactly them: the same slice (the same
+// first element and length; a carried slice is read-only and shared
+// between the partial samples of one full dump, source.Sample.Carried),
+// so the same sockets, unchanged. Then each carried socket is compared
+// with itself, which the fast path knows the outcome of without reading
+// it. c.noFast turns the fast path off (the tests compare both paths).
+func (c *codec) sameCarried(p *stream, s *source.Sample) bool {
+	nb := p.nBase
+	return !c.noFast && nb > 0 && len(s.Carried) == nb && len(p.socks.carried) == nb &&
+		&s.Carried[0] == &p.socks.carried[0]
+}
+
+// matchCarried is match for the carried prefix of s when sameCarried:
+// the references, shifts, and used places of the general loop, with only
+// the exceptions looked at one by one. A carried socket i whose cookie
+// the whole index gives i for (self[i]) refers to itself, as the general
+// loop finds, unless an earlier socket took i (a duplicate cookie: then
+// it is an exception too, a stolen place); itself it adds shift 0 when its
+// timer runs, counted by run with addN in the order the general loop adds
+// them, for the counter is order-dependent. The exceptions, not self, are
+// matched as in the general loop. It lists the places it matched one by
+// one in c.exc, for appendFrame, and returns the place after the last
+// reference (the guess).
+func (c *codec) matchCarried(p *stream, s *source.Sample, refs []int32) int {
+	x := &p.index
+	nb := x.nBase
+	x.timers(s.Carried)
+	// The exceptions: notLast and the shadowed places (sh), ascending,
+	// once each (a cookie twice among the previous fresh sockets shadows
+	// one place twice). They are apart: a shadowed place is its cookie's
+	// last in the prefix.
+	sh := c.shScratch[:0]
+	for _, k := range x.sh {
+		if k >= 0 {
+			sh = append(sh, k)
+		}
+	}
+	slices.Sort(sh)
+	sh = slices.Compact(sh)
+	c.shScratch = sh
+	exc := c.exc[:0]
+	stolen, si := c.stolen[:0], 0 // stolen[si:] are still ahead
+	guess, cur := 0, 0
+	t := 0 // tmPos[t:] are the running timers at cur and after
+	nl := x.notLast
+	for {
+		e := nb
+		switch {
+		case len(nl) > 0 && (len(sh) == 0 || nl[0] < sh[0]):
+			e = int(nl[0])
+		case len(sh) > 0:
+			e = int(sh[0])
+		}
+		if si < len(stolen) && int(stolen[si]) < e {
+			e = int(stolen[si])
+		}
+		if e > cur {
+			for i := cur; i < e; i++ {
+				refs[i] = int32(i)
+			}
+			end := searchFrom(x.tmPos, t, int32(e))
+			c.shift.addN(0, end-t)
+			t = end
+			guess = e
+		}
+		if e == nb {
+			break
+		}
+		if t < len(x.tmPos) && int(x.tmPos[t]) == e {
+			t++
+		}
+		// e leaves whichever lists hold it (one: they are apart).
+		if len(nl) > 0 && int(nl[0]) == e {
+			nl = nl[1:]
+		}
+		if len(sh) > 0 && int(sh[0]) == e {
+			sh = sh[1:]
+		}
+		if si < len(stolen) && int(stolen[si]) == e {
+			si++
+		}
+		x.selfDone = e
+		exc = append(exc, int32(e))
+		sk := &s.Carried[e]
+		j := int32(-1)
+		if ck := sk.Cookie; ck != 0 {
+			// As the general loop finds it (its shortcuts give what the
+			// look-up gives; for a stolen place, e itself).
+			if k, ok := x.lookup(ck); ok && !x.isUsed(k) {
+				j = k
+			}
+		}
+		refs[e] = j
+		cur = e + 1
+		if j < 0 {
+			continue
+		}
+		x.used[j] = true
+		guess = int(j) + 1
+		if int(j) > e && int(j) < nb && x.self[j] {
+			// j is a self place not reached yet: it is an exception now.
+			at, _ := slices.BinarySearch(stolen[si:], j)
+			stolen = slices.Insert(stolen, si+at, j)
+		}
+		if o := p.socks.at(int(j)); o.Timer != 0 && sk.Timer != 0 && o.Expires >= sk.Expires {
+			c.shift.add(o.Expires - sk.Expires)
+		}
+	}
+	c.exc, c.stolen = exc, stolen
+	return guess
+}
+
+// timers makes tmPos and tmExp describe carried, unless they already do.
+func (x *index) timers(carried []source.Socket) {
+	if x.tmOf == &carried[0] && x.tmN == len(carried) {
+		return
+	}
+	x.tmPos, x.tmExp = x.tmPos[:0], x.tmExp[:0]
+	for i := range carried {
+		if sk := &carried[i]; sk.Timer != 0 {
+			x.tmPos = append(x.tmPos, int32(i))
+			x.tmExp = append(x.tmExp, sk.Expires)
+		}
+	}
+	x.tmOf, x.tmN = &carried[0], len(carried)
+}
+
+// searchFrom is the first i >= from with a[i] >= v (len(a): none), a
+// ascending: galloping from from, since the runs between two exceptions
+// are short (a few dozen timers) and come in order.
+func searchFrom(a []int32, from int, v int32) int {
+	lo, step := from, 1
+	for lo+step-1 < len(a) && a[lo+step-1] < v {
+		lo += step
+		step *= 2
+	}
+	hi := min(lo+step-1, len(a))
+	i, _ := slices.BinarySearch(a[lo:hi], v)
+	return lo + i
 }
 
 // commit makes p's index describe s (the frame match saw), for the next
@@ -169,22 +340,38 @@ func (c *codec) match(p *stream, s *source.Sample) []int32 {
 func (x *index) commit(s *source.Sample) {
 	n, nb := s.NumSockets(), x.nb
 	if !x.keep {
-		if x.base == nil && nb > 0 {
-			x.base = make(map[uint64]int32, nb)
+		x.base.reset(nb)
+		// The carried sockets' running timers, for the fast path of the
+		// frames that will carry the same slice (timers), read in the same
+		// pass: 90k sockets read twice cost their cache misses twice.
+		tm := nb > 0 && len(s.Carried) == nb
+		if tm {
+			x.tmPos, x.tmExp = x.tmPos[:0], x.tmExp[:0]
 		}
-		clear(x.base)
 		cookies := 0
 		for i := range nb {
-			if ck := s.Socket(i).Cookie; ck != 0 {
-				x.base[ck] = int32(i)
+			sk := s.Socket(i)
+			if ck := sk.Cookie; ck != 0 {
+				x.base.put(ck, int32(i))
 				cookies++
 			}
+			if tm && sk.Timer != 0 {
+				x.tmPos = append(x.tmPos, int32(i))
+				x.tmExp = append(x.tmExp, sk.Expires)
+			}
+		}
+		if tm {
+			x.tmOf, x.tmN = &s.Carried[0], nb
 		}
 		x.lastIn = resize(x.lastIn, nb)
+		x.notLast = x.notLast[:0]
 		for i := range nb {
 			ck := s.Socket(i).Cookie
 			// Without a cookie twice (the rule), no look-up.
-			x.lastIn[i] = ck != 0 && (cookies == len(x.base) || x.base[ck] == int32(i))
+			x.lastIn[i] = ck != 0 && (cookies == x.base.n || x.inBase(ck) == int32(i))
+			if !x.lastIn[i] {
+				x.notLast = append(x.notLast, int32(i))
+			}
 		}
 		// What the sockets after the prefix shadow must be looked up.
 		x.nextSh = x.nextSh[:0]
@@ -204,23 +391,23 @@ func (x *index) commit(s *source.Sample) {
 	}
 	x.nBase = nb
 	x.rest, x.spare = x.spare, x.rest
-	x.restHW, x.spareHW = x.spareHW, x.restHW
 	x.sh, x.nextSh = x.nextSh, x.sh
 	x.restUnique = x.nextUnique
 }
 
 // recycle is x emptied for another stream, its maps and slices kept.
 func (x *index) recycle() index {
-	clear(x.base)
-	clear(x.rest)
-	clear(x.spare)
-	return index{base: x.base, rest: x.rest, spare: x.spare, restHW: x.restHW, spareHW: x.spareHW,
-		lastIn: x.lastIn[:0], self: x.self[:0], used: x.used[:0], sh: x.sh[:0], nextSh: x.nextSh[:0]}
+	x.base.reset(0)
+	x.rest.reset(0)
+	x.spare.reset(0)
+	return index{base: x.base, rest: x.rest, spare: x.spare,
+		lastIn: x.lastIn[:0], self: x.self[:0], used: x.used[:0], sh: x.sh[:0], nextSh: x.nextSh[:0],
+		notLast: x.notLast[:0], tmPos: x.tmPos[:0], tmExp: x.tmExp[:0]}
 }
 
 // inBase is the place base gives a cookie (-1: none).
 func (x *index) inBase(ck uint64) int32 {
-	if k, ok := x.base[ck]; ok && ck != 0 {
+	if k, ok := x.base.get(ck); ok {
 		return k
 	}
 	return -1
@@ -270,6 +457,19 @@ func (s *shiftCounter) add(d uint32) {
 	}
 	s.d[s.k], s.n[s.k], s.last = d, 1, s.k
 	s.k++
+}
+
+// addN is n calls of add(d) (the fast path's carried sockets compared
+// with themselves, shift 0 each): the first may be the 64th distinct
+// shift, after which add counts nothing more.
+func (s *shiftCounter) addN(d uint32, n int) {
+	if n <= 0 || s.k >= len(s.d) {
+		return
+	}
+	s.add(d)
+	if s.k < len(s.d) {
+		s.n[s.last] += n - 1
+	}
 }
 
 func (s *shiftCounter) best() uint32 {

@@ -1,8 +1,11 @@
 package record
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -179,5 +182,216 @@ func TestFramesAsBefore(t *testing.T) {
 		if got := hex.EncodeToString(sum[:]); got != want[tc.name] {
 			t.Errorf("%s: frames digest %s, want %s", tc.name, got, want[tc.name])
 		}
+	}
+}
+
+// fastCases add to partialCases what the fast path for a shared carried
+// slice (matchCarried, appendSelf) must get right: a frame shift that is
+// not 0, so that carried sockets compared with themselves write their
+// running timers' expiries (some below the shift, which predict leaves);
+// and carried places shadowed by fresh sockets whose shifts, more than
+// the counter's 64 distinct ones, come between the carried sockets' own
+// shift-0 adds.
+var fastCases = []struct {
+	name   string
+	mutate func(poll int, s *source.Sample)
+}{
+	{"shift not 0", func(poll int, s *source.Sample) {
+		for i := range s.Sockets {
+			if sk := &s.Sockets[i]; sk.State == source.Established {
+				sk.Timer, sk.Expires = 0, 0
+				if sk.Cookie%8 == 0 {
+					sk.Timer, sk.Expires = 2, uint32(sk.Cookie%1500)
+				}
+			}
+		}
+	}},
+	{"many shifts", func(poll int, s *source.Sample) {
+		if s.Partial == nil || s.Partial.Carried < 200 {
+			return
+		}
+		for i := range 200 {
+			s.Sockets[i].Timer, s.Sockets[i].Expires = 2, uint32(5000+13*i)
+		}
+		for k := range 100 {
+			tw := s.Sockets[2*k]
+			tw.State, tw.Timer, tw.Expires = source.TimeWait, 3, tw.Expires+uint32(k+1)
+			s.Sockets = append(s.Sockets, tw)
+		}
+	}},
+}
+
+// carriedSamples are partialSamples(mutate) with their carried prefix
+// apart in Carried as the source hands it out: with share, the previous
+// sample's very slice when its sockets are the same, else a slice of its
+// own in every sample. shared counts the samples given the previous slice.
+func carriedSamples(mutate func(int, *source.Sample), share bool) (out []*source.Sample, shared int) {
+	var prev []source.Socket
+	for _, s := range partialSamples(mutate) {
+		flat := s.Flat()
+		p := s.Partial
+		if p == nil || p.Carried == 0 || p.Carried > len(flat) {
+			s.Carried, s.Sockets, prev = nil, slices.Clone(flat), nil
+			out = append(out, s)
+			continue
+		}
+		n := p.Carried
+		if share && len(prev) == n && reflect.DeepEqual(prev, flat[:n]) {
+			shared++
+		} else {
+			prev = slices.Clip(slices.Clone(flat[:n]))
+		}
+		s.Carried, s.Sockets = prev, slices.Clone(flat[n:])
+		out = append(out, s)
+	}
+	return out, shared
+}
+
+// The fast path writes the bytes the general one does, frame by frame,
+// whether the carried slice is shared between samples or not, and its
+// references and shift are the single map's (refMatch).
+func TestFastPathAsGeneral(t *testing.T) {
+	fastFrames := 0
+	for _, tc := range append(slices.Clone(partialCases), fastCases...) {
+		for _, share := range []bool{true, false} {
+			samples, shared := carriedSamples(tc.mutate, share)
+			var fast, slow codec
+			slow.noFast = true
+			var prev []source.Socket
+			n := 0
+			for i, s := range samples {
+				if i%20 == 0 {
+					fast.reset()
+					slow.reset()
+					prev = nil
+				}
+				a, err := fast.appendFrame(nil, s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fast.fastN > 0 {
+					n++
+				}
+				want, shift := refMatch(prev, s.Flat())
+				if !slices.Equal(fast.refs, want) || fast.shift.best() != shift {
+					t.Fatalf("%s (shared %v), poll %d: references or shift differ from refMatch's", tc.name, share, i)
+				}
+				b, err := slow.appendFrame(nil, s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if slow.fastN > 0 {
+					t.Fatal("noFast did not turn the fast path off")
+				}
+				if !bytes.Equal(a, b) {
+					t.Fatalf("%s (shared %v), poll %d: the fast path wrote other bytes (fast path taken: %v)", tc.name, share, i, fast.fastN > 0)
+				}
+				prev = s.Flat()
+			}
+			if !share && n > 0 {
+				t.Errorf("%s: the fast path was taken for unshared carried sockets", tc.name)
+			}
+			if share && shared > 4 && n == 0 {
+				t.Errorf("%s: %d samples shared their carried sockets, the fast path was never taken", tc.name, shared)
+			}
+			fastFrames += n
+		}
+	}
+	if fastFrames == 0 {
+		t.Fatal("the fast path was never taken: this tests nothing")
+	}
+}
+
+// cookieTab gives every cookie's last place, as a map does, at every
+// size from empty to a full dump's (probes wrapping round the end too),
+// and reset forgets what a larger frame put.
+func TestCookieTab(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var tab cookieTab
+	for _, n := range []int{0, 1, 5, 100, 3000, 100_000, 40} {
+		tab.reset(n)
+		want := map[uint64]int32{}
+		for i := range n {
+			ck := 1 + uint64(rng.IntN(max(1, n)))*uint64(1+rng.IntN(3)) // duplicates
+			tab.put(ck, int32(i))
+			want[ck] = int32(i)
+		}
+		if tab.n != len(want) {
+			t.Fatalf("%d puts: %d cookies, want %d", n, tab.n, len(want))
+		}
+		for ck := uint64(0); ck < uint64(4*n+10); ck++ {
+			got, ok := tab.get(ck)
+			w, wok := want[ck]
+			if ok != wok || got != w {
+				t.Fatalf("%d puts: cookie %d at %d %v, want %d %v", n, ck, got, ok, w, wok)
+			}
+		}
+	}
+}
+
+// searchFrom finds what a binary search over the whole slice finds, from
+// any start at or before it.
+func TestSearchFrom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 200 {
+		a := make([]int32, rng.IntN(70))
+		v := int32(0)
+		for i := range a {
+			v += int32(rng.IntN(4))
+			a[i] = v
+		}
+		for q := int32(-1); q <= v+1; q++ {
+			want, _ := slices.BinarySearch(a, q)
+			for from := 0; from <= want; from++ {
+				if got := searchFrom(a, from, q); got != want {
+					t.Fatalf("searchFrom(%v, %d, %d) = %d, want %d", a, from, q, got, want)
+				}
+			}
+		}
+	}
+}
+
+// A redacted partial sample carries one redacted slice as long as the
+// samples share theirs, and its frames are those of the same samples
+// redacted with nothing carried.
+func TestRedactShared(t *testing.T) {
+	samples, _ := carriedSamples(nil, true)
+	ra, rb := NewRedactorKey([]byte("k")), NewRedactorKey([]byte("k"))
+	var ca, cb codec
+	ca.reset()
+	cb.reset()
+	var last *source.Socket
+	shared, fast := 0, 0
+	for i, s := range samples {
+		a := ra.Sample(s)
+		flat := *s
+		flat.Carried, flat.Sockets = nil, s.Flat()
+		b := rb.Sample(&flat)
+		if !reflect.DeepEqual(a.Flat(), b.Flat()) {
+			t.Fatalf("poll %d: the redacted sockets differ", i)
+		}
+		if len(a.Carried) > 0 && &a.Carried[0] == last {
+			shared++
+		}
+		if len(a.Carried) > 0 {
+			last = &a.Carried[0]
+		}
+		fa, err := ca.appendFrame(nil, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ca.fastN > 0 {
+			fast++
+		}
+		fb, err := cb.appendFrame(nil, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(fa, fb) {
+			t.Fatalf("poll %d: the frames differ", i)
+		}
+	}
+	if shared == 0 || fast == 0 {
+		t.Fatalf("redacted samples shared their carried sockets %d times, fast path %d: want both", shared, fast)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/netip"
+	"slices"
 
 	"github.com/tcptop/tcptop/source"
 )
@@ -24,6 +25,11 @@ type Redactor struct {
 	key   []byte
 	addrs map[netip.Addr]netip.Addr
 	cmds  map[string]string
+	// The last carried slice redacted (its first socket and length) and
+	// its redacted copy: see Sample.
+	carriedIn  *source.Socket
+	carriedN   int
+	carriedOut []source.Socket
 }
 
 // NewRedactor returns a Redactor with a fresh random key.
@@ -102,16 +108,19 @@ func (r *Redactor) Text(s string) string {
 }
 
 // Sample returns a redacted copy of s (s is not modified).
+//
+// The copy's carried sockets are shared as s's are: the partial samples
+// of one full dump carry the same read-only slice (source.Sample.Carried),
+// so it is redacted once, and the copy carries one redacted slice too,
+// the same in each: a poll does not copy and redact 90k sockets again,
+// and the encoder's fast path for a shared carried slice still applies
+// (issue 18). The stand-ins depend on the key alone, so a slice redacted
+// once is what redacting it again would give.
 func (r *Redactor) Sample(s *source.Sample) *source.Sample {
 	c := *s
 	c.Host = r.Text(s.Host)
-	// The copy owns all its sockets: the carried ones are redacted too.
-	c.Carried, c.Sockets = nil, make([]source.Socket, s.NumSockets())
-	for i, sk := range s.All() {
-		c.Sockets[i] = *sk
-		c.Sockets[i].Local = netip.AddrPortFrom(r.Addr(sk.Local.Addr()), sk.Local.Port())
-		c.Sockets[i].Remote = netip.AddrPortFrom(r.Addr(sk.Remote.Addr()), sk.Remote.Port())
-	}
+	c.Carried = r.carried(s.Carried)
+	c.Sockets = r.sockets(s.Sockets)
 	if s.Procs != nil {
 		c.Procs = make(map[int32]*source.Process, len(s.Procs))
 		for pid, p := range s.Procs {
@@ -124,4 +133,31 @@ func (r *Redactor) Sample(s *source.Sample) *source.Sample {
 		}
 	}
 	return &c
+}
+
+// carried is the redacted copy of a sample's carried sockets, made once
+// for a slice shared between samples (see Sample).
+func (r *Redactor) carried(in []source.Socket) []source.Socket {
+	if len(in) == 0 {
+		return nil
+	}
+	if &in[0] != r.carriedIn || len(in) != r.carriedN {
+		// Holding the slice keeps its address from being reused by
+		// another one while it is remembered.
+		r.carriedIn, r.carriedN = &in[0], len(in)
+		r.carriedOut = slices.Clip(r.sockets(in))
+	}
+	return r.carriedOut
+}
+
+// sockets is a redacted copy of socks.
+func (r *Redactor) sockets(socks []source.Socket) []source.Socket {
+	out := make([]source.Socket, len(socks))
+	for i := range socks {
+		sk := &socks[i]
+		out[i] = *sk
+		out[i].Local = netip.AddrPortFrom(r.Addr(sk.Local.Addr()), sk.Local.Port())
+		out[i].Remote = netip.AddrPortFrom(r.Addr(sk.Remote.Addr()), sk.Remote.Port())
+	}
+	return out
 }
