@@ -27,12 +27,15 @@ const UnknownName = "unknown"
 // Build computes a Snapshot from a Sample. prev (may be nil) is the
 // previous snapshot, for rates. Build does not modify the sample.
 func Build(s *source.Sample, prev *Snapshot, opt Options) *Snapshot {
-	return build(s, prev, opt, prev)
+	return build(s, prev, opt, prev, 0)
 }
 
 // build is Build reusing the carried sockets' tallies of from (see
-// carriedTallies) when they still hold.
-func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot) *Snapshot {
+// carriedTallies) when they still hold. estab is how many sockets at the
+// start of s the caller found ESTABLISHED, of the full dump s carries
+// (the Analyzer checks a partial sample's carried sockets once per full
+// dump: build need not walk them again); 0 when not known.
+func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot, estab int) *Snapshot {
 	t0 := time.Now()
 	snap := &Snapshot{
 		Schema:              SchemaVersion,
@@ -64,7 +67,7 @@ func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot) *Snaps
 	}
 	// The carried sockets, when the previous snapshot's tallies of them
 	// hold (they were checked then), are ESTABLISHED: not walked again.
-	known := knownEstablished(s, from)
+	known := knownEstablished(s, from, estab)
 	snap.States[source.Established] += known
 	for i := known; i < s.NumSockets(); i++ {
 		snap.States[s.Socket(i).State]++
@@ -79,7 +82,7 @@ func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot) *Snaps
 	if prev != nil && prev.Filter == snap.Filter {
 		peerHint = min(len(prev.Peers)+len(prev.Peers)/8+16, s.NumSockets())
 	}
-	ct, n := carriedFor(s, from, lt, opt)
+	ct, n := carriedFor(s, from, lt, opt, known, estab)
 	snap.carried = ct
 	buildEphemeral(snap, s, lt, ct, n)
 	var base *peerBase
@@ -191,13 +194,13 @@ func (t listenTable) lookup(local netip.AddrPort) (int, bool) {
 // knownEstablished is how many sockets at the start of s are known to be
 // ESTABLISHED: a partial sample's carried ones, when from's carried
 // tallies are of the same full dump (built from, and checked against,
-// the same sockets).
-func knownEstablished(s *source.Sample, from *Snapshot) int {
+// the same sockets; estab: as for build).
+func knownEstablished(s *source.Sample, from *Snapshot, estab int) int {
 	p := s.Partial
 	if p == nil || from == nil || from.carried == nil || p.Carried > s.NumSockets() {
 		return 0
 	}
-	if t := from.carried; t.full.Equal(p.FullTime) && t.n == p.Carried && t.carriedBy(s, from) {
+	if t := from.carried; t.full.Equal(p.FullTime) && t.n == p.Carried && t.carriedBy(s, from, estab) {
 		return t.n
 	}
 	return 0

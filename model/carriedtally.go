@@ -139,7 +139,9 @@ type procTally struct {
 // from's when they are still valid, else computed) and how many sockets
 // at the start of s.Sockets they stand for; nil, 0 when s is not a
 // partial sample or a filter is set (the lists then tally every socket).
-func carriedFor(s *source.Sample, from *Snapshot, lt listenTable, opt Options) (*carriedTallies, int) {
+// known is knownEstablished's answer for s and from (from's tallies are
+// of s's full dump and s carries their sockets); estab as for build.
+func carriedFor(s *source.Sample, from *Snapshot, lt listenTable, opt Options, known, estab int) (*carriedTallies, int) {
 	p := s.Partial
 	if p == nil && opt.Filter.Empty() && from != nil && from.Sample != nil && from.Sample.Partial != nil {
 		// A full dump in a stream of partial ones: its ESTABLISHED
@@ -162,15 +164,18 @@ func carriedFor(s *source.Sample, from *Snapshot, lt listenTable, opt Options) (
 	if p == nil || !opt.Filter.Empty() || p.Carried <= 0 || p.Carried > s.NumSockets() {
 		return nil, 0
 	}
-	if from != nil {
-		if t := from.carried; t != nil && t.full.Equal(p.FullTime) && t.n == p.Carried &&
-			t.attributed == s.Attributed && t.carriedBy(s, from) && t.validFor(lt) {
+	if known > 0 {
+		// knownEstablished checked from's tallies against s (known is
+		// their n, p.Carried).
+		if t := from.carried; t.attributed == s.Attributed && t.validFor(lt) {
 			return t, t.n
 		}
 	}
-	for i := range p.Carried {
-		if s.Socket(i).State != source.Established {
-			return nil, 0 // not the layout ReadPartial makes: tally everything
+	if known == 0 && estab < p.Carried {
+		for i := range p.Carried {
+			if s.Socket(i).State != source.Established {
+				return nil, 0 // not the layout ReadPartial makes: tally everything
+			}
 		}
 	}
 	return newCarriedTallies(s, lt, p.FullTime, p.Carried, false), p.Carried
@@ -180,9 +185,10 @@ func carriedFor(s *source.Sample, from *Snapshot, lt listenTable, opt Options) (
 // with t's sockets as far as it can be told: tallies made from a partial
 // sample were checked then; a full sample's (spread) are checked at the
 // first partial poll after it, that its first n sockets are ESTABLISHED
-// (once per full dump, not per poll).
-func (t *carriedTallies) carriedBy(s *source.Sample, from *Snapshot) bool {
-	if !t.spread || from.Sample == nil || from.Sample.Partial != nil {
+// (once per full dump, not per poll; not at all when the caller found
+// estab >= n of them ESTABLISHED).
+func (t *carriedTallies) carriedBy(s *source.Sample, from *Snapshot, estab int) bool {
+	if !t.spread || from.Sample == nil || from.Sample.Partial != nil || estab >= t.n {
 		return true
 	}
 	for i := range t.n {
