@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"net/netip"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/tcptop/tcptop/source"
@@ -876,19 +877,23 @@ func identity(n int) []int {
 // buildPeersOnBase lists the peers from b's rows and s.Sockets[from:]:
 // the rows fresh sockets add to, and the fresh sockets' new peers, are
 // tallied and sorted, then merged with the untouched rows, already in
-// order.
+// order: each fresh row's place is found by a binary search and the
+// untouched rows between are copied in runs, not compared one by one
+// (the carried sockets' peers are thousands, the fresh rows a few).
 func buildPeersOnBase(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, b *peerBase, remap []int, from int) {
 	snap.peerBase = b
 	back := make([]int, len(snap.Listeners)) // index now -> then
 	for i := range back {
 		back[i] = -1
 	}
+	moved := false
 	for then, now := range remap {
 		if now >= 0 {
 			back[now] = then
 		}
+		moved = moved || now != then
 	}
-	touched := make([]bool, len(b.rows))
+	var touched []int32 // rows fresh sockets add to
 	pa := newPeerAccum(16)
 	pa.addSockets(s, lt, opt, from, b.ct, func(k peerKey, a *peerAcc) bool {
 		then := k
@@ -901,33 +906,48 @@ func buildPeersOnBase(snap *Snapshot, s *source.Sample, lt listenTable, opt Opti
 		if !ok {
 			return false
 		}
-		touched[r] = true
+		touched = append(touched, r)
 		a.peer = b.rows[r]
 		a.peer.Processes = slices.Clone(a.peer.Processes)
 		m := &b.meta[r]
 		a.local, a.mixed, a.carried = m.local, m.mixed, m.carried
 		return true
 	})
+	slices.Sort(touched)
 	ptrs := pa.finish(snap, opt)
-	snap.Peers = make([]Peer, 0, len(b.rows)+len(ptrs))
-	j := 0
-	for r := range b.rows {
-		if touched[r] {
-			continue
-		}
-		row := &b.rows[r]
-		for j < len(ptrs) && comparePeers(opt.Sort, &ptrs[j].peer, row) < 0 {
-			snap.Peers = append(snap.Peers, ptrs[j].peer)
-			j++
-		}
-		snap.Peers = append(snap.Peers, *row)
-		if p := &snap.Peers[len(snap.Peers)-1]; p.key.listener >= 0 {
-			p.key.listener = remap[p.key.listener]
+	snap.Peers = make([]Peer, 0, len(b.rows)-len(touched)+len(ptrs))
+	// rows appends b.rows[r:to] but the touched ones.
+	r, t := 0, 0
+	rows := func(to int) {
+		for r < to {
+			end := to
+			if t < len(touched) && int(touched[t]) < end {
+				end = int(touched[t])
+			}
+			at := len(snap.Peers)
+			snap.Peers = append(snap.Peers, b.rows[r:end]...)
+			if moved {
+				for i := at; i < len(snap.Peers); i++ {
+					if p := &snap.Peers[i]; p.key.listener >= 0 {
+						p.key.listener = remap[p.key.listener]
+					}
+				}
+			}
+			r = end
+			if t < len(touched) && int(touched[t]) == r {
+				r++
+				t++
+			}
 		}
 	}
-	for ; j < len(ptrs); j++ {
-		snap.Peers = append(snap.Peers, ptrs[j].peer)
+	for _, a := range ptrs {
+		// Before the first row it sorts before (the rows are in
+		// comparePeers order: the predicate is false, then true).
+		k := r + sort.Search(len(b.rows)-r, func(i int) bool { return comparePeers(opt.Sort, &a.peer, &b.rows[r+i]) < 0 })
+		rows(k)
+		snap.Peers = append(snap.Peers, a.peer)
 	}
+	rows(len(b.rows))
 }
 
 // indexPeerProcs enters a peer's processes in procIdx, when its list
