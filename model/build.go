@@ -598,6 +598,7 @@ func newPeerAccum(hint int) *peerAccum {
 
 // addCarried adds the carried sockets' tallies.
 func (pa *peerAccum) addCarried(ct *carriedTallies, s *source.Sample, lt listenTable) {
+	names := new(nameCache)
 	ct.peerTallies(lt, func(k peerKey, pt *peerTally) {
 		ai, ok := pa.index[k]
 		if !ok {
@@ -608,7 +609,7 @@ func (pa *peerAccum) addCarried(ct *carriedTallies, s *source.Sample, lt listenT
 			if len(pt.procs) > 0 {
 				a.peer.Processes = pa.slab.take(len(pt.procs))
 				for j := range pt.procs {
-					a.peer.Processes[j] = pt.procs[j].peerProcess(s)
+					a.peer.Processes[j] = pt.procs[j].peerProcess(s, names)
 				}
 				if len(pt.procs) > smallProcs {
 					indexPeerProcs(a, ai, pa.procIdx)
@@ -628,7 +629,7 @@ func (pa *peerAccum) addCarried(ct *carriedTallies, s *source.Sample, lt listenT
 			t := &pt.procs[i]
 			j, ok := findProc(a, ai, t.pid, pa.procIdx)
 			if !ok {
-				addProc(a, ai, t.peerProcess(s), pa.procIdx, &pa.slab)
+				addProc(a, ai, t.peerProcess(s, names), pa.procIdx, &pa.slab)
 				continue
 			}
 			pp := &a.peer.Processes[j]

@@ -117,16 +117,37 @@ type ppTally struct {
 	anyInferred, allInferred bool
 }
 
-// peerProcess is the PeerProcess of t's sockets alone, named as in s.
-func (t *ppTally) peerProcess(s *source.Sample) PeerProcess {
+// peerProcess is the PeerProcess of t's sockets alone, named as in s
+// (through names, when not nil).
+func (t *ppTally) peerProcess(s *source.Sample, names *nameCache) PeerProcess {
 	pp := PeerProcess{PID: t.pid, Name: UnknownName, Sockets: t.sockets, Inferred: t.pid != 0 && t.allInferred}
 	if t.pid != 0 {
-		pp.Name = procName(t.pid, s.Procs)
+		pp.Name = names.name(t.pid, s.Procs)
 	}
 	if t.anyInferred {
 		pp.Group = groupSize(s, t.pid)
 	}
 	return pp
+}
+
+// nameCache remembers the names of a few processes, by pid modulo its
+// size: the carried sockets' thousands of peers are held by a few
+// processes, each named once, not by a map access per peer.
+type nameCache struct {
+	pid   [8]int32 // 0: empty slot
+	names [8]string
+}
+
+// name is procName(pid, procs) for pid != 0 (a nil cache: no cache).
+func (c *nameCache) name(pid int32, procs map[int32]*source.Process) string {
+	if c == nil {
+		return procName(pid, procs)
+	}
+	i := uint32(pid) % uint32(len(c.pid))
+	if c.pid[i] != pid {
+		c.pid[i], c.names[i] = pid, procName(pid, procs)
+	}
+	return c.names[i]
 }
 
 type procTally struct {
@@ -159,7 +180,7 @@ func carriedFor(s *source.Sample, from *Snapshot, lt listenTable, opt Options, k
 		if n == 0 {
 			return nil, 0
 		}
-		return newCarriedTallies(s, lt, s.Time, n, true), 0
+		return newCarriedTallies(s, lt, s.Time, n, true, from.carried), 0
 	}
 	if p == nil || !opt.Filter.Empty() || p.Carried <= 0 || p.Carried > s.NumSockets() {
 		return nil, 0
@@ -178,7 +199,11 @@ func carriedFor(s *source.Sample, from *Snapshot, lt listenTable, opt Options, k
 			}
 		}
 	}
-	return newCarriedTallies(s, lt, p.FullTime, p.Carried, false), p.Carried
+	var like *carriedTallies
+	if from != nil {
+		like = from.carried
+	}
+	return newCarriedTallies(s, lt, p.FullTime, p.Carried, false, like), p.Carried
 }
 
 // carriedBy reports whether s, a partial sample of t's full dump, starts
@@ -215,15 +240,21 @@ func (t *carriedTallies) validFor(lt listenTable) bool {
 }
 
 // newCarriedTallies tallies s.Sockets[:n], or with spread the n
-// ESTABLISHED sockets of s, of the full dump at full.
-func newCarriedTallies(s *source.Sample, lt listenTable, full time.Time, n int, spread bool) *carriedTallies {
+// ESTABLISHED sockets of s, of the full dump at full. like, when not nil,
+// is the last full dump's tallies: its maps' sizes size the new ones (a
+// map grown from empty to 16k peers rehashed itself a dozen times).
+func newCarriedTallies(s *source.Sample, lt listenTable, full time.Time, n int, spread bool, like *carriedTallies) *carriedTallies {
+	var hint struct{ out, on, procs int }
+	if like != nil {
+		hint.out, hint.on, hint.procs = len(like.out), len(like.onListenPort), len(like.procs)
+	}
 	t := &carriedTallies{
 		full: full, n: n, attributed: s.Attributed, spread: spread,
 		ports:        slices.Clone(lt.ports),
 		resolved:     map[netip.AddrPort]bool{},
-		out:          map[peerKey]*peerTally{},
-		onListenPort: map[candKey]*peerTally{},
-		procs:        map[int32]*procTally{},
+		out:          make(map[peerKey]*peerTally, hint.out),
+		onListenPort: make(map[candKey]*peerTally, hint.on),
+		procs:        make(map[int32]*procTally, hint.procs),
 	}
 	seen := map[netip.Addr]bool{}
 	procAt := map[tallyProc]int{}
@@ -233,7 +264,10 @@ func newCarriedTallies(s *source.Sample, lt listenTable, full time.Time, n int, 
 		t.eph = &carriedPorts{low: sc.PortLow, high: sc.PortHigh, reserved: slices.Clone(sc.Reserved), dests: map[destKey]*carriedDest{}}
 	}
 	var last netip.Addr
-	var lastLocal netip.AddrPort
+	// The last local endpoint looked up among the listeners, and the
+	// answer: the carried sockets have few distinct ones.
+	var lastLocal, lastResolved netip.AddrPort
+	lastIn, looked := false, false
 	end := n
 	if spread {
 		end = s.NumSockets()
@@ -260,13 +294,17 @@ func newCarriedTallies(s *source.Sample, lt listenTable, full time.Time, n int, 
 				}
 			}
 		}
+		if !looked || sk.Local != lastLocal {
+			_, lastIn = lt.lookup(sk.Local)
+			lastLocal, looked = sk.Local, true
+		}
 		if e := t.eph; e != nil {
 			if !sk.Remote.Addr().IsValid() {
 				// Neither a peer nor surely outgoing for the ports
 				// (never so for an ESTABLISHED socket): not tallied.
 				t.eph = nil
 			} else {
-				e.add(sk, sc, lookupOK(lt, sk.Local))
+				e.add(sk, sc, lastIn)
 			}
 		}
 		if !isPeerSocket(sk) {
@@ -275,10 +313,10 @@ func newCarriedTallies(s *source.Sample, lt listenTable, full time.Time, n int, 
 		remote := sk.Remote.Addr().Unmap()
 		var pt *peerTally
 		if lt.listening(sk.Local.Port()) {
-			_, in := lt.lookup(sk.Local)
-			if sk.Local != lastLocal {
+			in := lastIn
+			if sk.Local != lastResolved {
 				// Few distinct local endpoints: skip the map for a repeat.
-				lastLocal = sk.Local
+				lastResolved = sk.Local
 				t.resolved[sk.Local] = in
 			}
 			k := candKey{remote: netip.AddrPortFrom(remote, sk.Remote.Port()), local: sk.Local, resolved: in}
@@ -299,11 +337,6 @@ func newCarriedTallies(s *source.Sample, lt listenTable, full time.Time, n int, 
 		pt.add(sk, s.Attributed, procAt)
 	}
 	return t
-}
-
-func lookupOK(lt listenTable, local netip.AddrPort) bool {
-	_, ok := lt.lookup(local)
-	return ok
 }
 
 // add is buildEphemeral's tally of one carried socket; incoming: it came
