@@ -803,21 +803,31 @@ func newPeerBase(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, 
 	ptrs := pa.finish(snap, opt)
 	b := &peerBase{
 		ct: ct, sort: opt.Sort,
-		rows:      make([]Peer, len(ptrs)),
-		meta:      make([]peerMeta, len(ptrs)),
-		index:     make(map[peerKey]int32, len(ptrs)),
+		rows: make([]Peer, len(ptrs)),
+		meta: make([]peerMeta, len(ptrs)),
+		// The accumulators' index, by then of no other use, becomes
+		// the rows' (its keys are theirs): no second map of every peer.
+		index:     pa.index,
 		listeners: make([]netip.AddrPort, len(snap.Listeners)),
 		locals:    map[netip.AddrPort]int{},
 		names:     map[int32]procNaming{},
 	}
+	// named: pids already in b.names, by pid modulo its size (the rows'
+	// processes are a few, each in thousands of rows).
+	var named [8]int32
 	for i, a := range ptrs {
 		b.rows[i] = a.peer
 		b.meta[i] = peerMeta{local: a.local, mixed: a.mixed, carried: a.carried}
 		b.index[a.key] = int32(i)
 		for _, pp := range a.peer.Processes {
+			slot := &named[uint32(pp.PID)%uint32(len(named))]
+			if *slot == pp.PID && pp.PID != 0 {
+				continue
+			}
 			if _, ok := b.names[pp.PID]; !ok {
 				b.names[pp.PID] = namingOf(s, pp.PID)
 			}
+			*slot = pp.PID
 		}
 	}
 	for i := range snap.Listeners {
