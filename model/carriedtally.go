@@ -268,6 +268,7 @@ func newCarriedTallies(s *source.Sample, lt listenTable, full time.Time, n int, 
 	// answer: the carried sockets have few distinct ones.
 	var lastLocal, lastResolved netip.AddrPort
 	lastIn, looked := false, false
+	cands := newCandIndex(hint.on)
 	end := n
 	if spread {
 		end = s.NumSockets()
@@ -323,9 +324,18 @@ func newCarriedTallies(s *source.Sample, lt listenTable, full time.Time, n int, 
 			if in {
 				k.remote = netip.AddrPortFrom(remote, 0)
 			}
-			if pt = t.onListenPort[k]; pt == nil {
+			fk, fast := cands.key(k)
+			if fast {
+				pt = cands.m[fk]
+			} else {
+				pt = t.onListenPort[k]
+			}
+			if pt == nil {
 				pt = newPeerTally(sk, k.remote, in)
 				t.onListenPort[k] = pt
+				if fast {
+					cands.m[fk] = pt
+				}
 			}
 		} else {
 			k := peerKey{netip.AddrPortFrom(remote, sk.Remote.Port()), -1}
@@ -341,6 +351,55 @@ func newCarriedTallies(s *source.Sample, lt listenTable, full time.Time, n int, 
 
 // add is buildEphemeral's tally of one carried socket; incoming: it came
 // in through a listener.
+// candIndex finds onListenPort's tallies while they are made, by a key
+// without pointers (no zone): hashing candKey (two netip.AddrPort, each
+// with its zone's pointer) and comparing it was most of a full poll's
+// tally of 80k incoming sockets.
+type candIndex struct {
+	m      map[fastCand]*peerTally
+	locals []netip.AddrPort // fastCand.local indexes these
+	last   int              // locals[last] was the last one used
+}
+
+type fastCand struct {
+	addr     [16]byte
+	port     uint16
+	local    uint16 // into candIndex.locals
+	is4      bool
+	resolved bool
+}
+
+// maxCandLocals bounds candIndex.locals: the local endpoints of sockets
+// on a listener's port are a few (the listeners' own).
+const maxCandLocals = 64
+
+func newCandIndex(hint int) *candIndex {
+	return &candIndex{m: make(map[fastCand]*peerTally, hint), last: -1}
+}
+
+// key returns k's fast key, false when k has none (a zone, or a local
+// endpoint past the first maxCandLocals): such keys are found in
+// onListenPort itself (a key is either always fast or never).
+func (c *candIndex) key(k candKey) (fastCand, bool) {
+	a := k.remote.Addr()
+	if a.Zone() != "" {
+		return fastCand{}, false
+	}
+	if c.last < 0 || c.locals[c.last] != k.local {
+		c.last = slices.Index(c.locals, k.local)
+		if c.last < 0 {
+			if len(c.locals) == maxCandLocals {
+				// Past a few, a search of them per change of
+				// endpoint would cost more than the map.
+				return fastCand{}, false
+			}
+			c.locals = append(c.locals, k.local)
+			c.last = len(c.locals) - 1
+		}
+	}
+	return fastCand{addr: a.As16(), port: k.remote.Port(), local: uint16(c.last), is4: a.Is4(), resolved: k.resolved}, true
+}
+
 func (e *carriedPorts) add(sk *source.Socket, sc *source.Sysctls, incoming bool) {
 	port := int(sk.Local.Port())
 	if port < sc.PortLow || port > sc.PortHigh || source.IsReserved(sc.Reserved, port) {
