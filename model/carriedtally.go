@@ -258,6 +258,7 @@ func newCarriedTallies(s *source.Sample, lt listenTable, full time.Time, n int, 
 	}
 	seen := map[netip.Addr]bool{}
 	procAt := map[tallyProc]int{}
+	var ppSlab tallySlab
 	var procCache recentProcs
 	sc := &s.Sysctl
 	if sc.PortRangeParsed {
@@ -324,7 +325,7 @@ func newCarriedTallies(s *source.Sample, lt listenTable, full time.Time, n int, 
 			if in {
 				k.remote = netip.AddrPortFrom(remote, 0)
 			}
-			fk, fast := cands.key(k)
+			fk, fast := cands.key(&k)
 			if fast {
 				pt = cands.m[fk]
 			} else {
@@ -332,6 +333,9 @@ func newCarriedTallies(s *source.Sample, lt listenTable, full time.Time, n int, 
 			}
 			if pt == nil {
 				pt = newPeerTally(sk, k.remote, in)
+				if s.Attributed {
+					pt.procs = ppSlab.take()
+				}
 				t.onListenPort[k] = pt
 				if fast {
 					cands.m[fk] = pt
@@ -341,6 +345,9 @@ func newCarriedTallies(s *source.Sample, lt listenTable, full time.Time, n int, 
 			k := peerKey{netip.AddrPortFrom(remote, sk.Remote.Port()), -1}
 			if pt = t.out[k]; pt == nil {
 				pt = newPeerTally(sk, k.remote, false)
+				if s.Attributed {
+					pt.procs = ppSlab.take()
+				}
 				t.out[k] = pt
 			}
 		}
@@ -380,7 +387,7 @@ func newCandIndex(hint int) *candIndex {
 // key returns k's fast key, false when k has none (a zone, or a local
 // endpoint past the first maxCandLocals): such keys are found in
 // onListenPort itself (a key is either always fast or never).
-func (c *candIndex) key(k candKey) (fastCand, bool) {
+func (c *candIndex) key(k *candKey) (fastCand, bool) {
 	a := k.remote.Addr()
 	if a.Zone() != "" {
 		return fastCand{}, false
@@ -472,6 +479,21 @@ func (pt *peerTally) add(sk *source.Socket, attributed bool, procAt map[tallyPro
 	}
 }
 
+// tallySlab hands out the peer tallies' room for a first process from a
+// few large arrays instead of an allocation per peer (a list that grows
+// past one is moved by append as usual).
+type tallySlab []ppTally
+
+// take returns an empty list with room for one process.
+func (sl *tallySlab) take() []ppTally {
+	if len(*sl) == cap(*sl) {
+		*sl = make([]ppTally, 0, 1024)
+	}
+	l := len(*sl)
+	*sl = (*sl)[:l+1]
+	return (*sl)[l : l : l+1]
+}
+
 // findProc returns where pid is in pt's processes: most peers have one
 // or two, searched; a longer list (a peer of a pre-fork server has one
 // entry per worker) is in procAt.
@@ -519,10 +541,18 @@ func (t *carriedTallies) peerTallies(lt listenTable, f func(peerKey, *peerTally)
 	for k, pt := range t.out {
 		f(k, pt)
 	}
+	// Few distinct local endpoints: the last one's listener serves
+	// the keys after it on the same one.
+	var last netip.AddrPort
+	lastIdx, looked := 0, false
 	for k, pt := range t.onListenPort {
 		pk := peerKey{k.remote, -1}
 		if k.resolved {
-			pk.listener, _ = lt.lookup(k.local)
+			if !looked || k.local != last {
+				lastIdx, _ = lt.lookup(k.local)
+				last, looked = k.local, true
+			}
+			pk.listener = lastIdx
 		}
 		f(pk, pt)
 	}
