@@ -89,11 +89,15 @@ func (a *Analyzer) Thresholds() Thresholds { return a.th }
 // filter narrows the lists, never what is wrong with the machine.
 func (a *Analyzer) Next(s *source.Sample, opt Options) *Snapshot {
 	t0 := time.Now()
-	snap := Build(s, a.prev, opt)
+	// The ages first: their check that s carries the last full dump's
+	// ESTABLISHED sockets (once per full dump) is the one Build would
+	// make again.
+	ages, truncated, estab := a.observeAges(s)
+	snap := build(s, a.prev, opt, a.prev, estab)
 	if a.start.IsZero() {
 		a.start = s.Time
 	}
-	snap.firstSeen, snap.AgesTruncated = a.observeAges(s)
+	snap.firstSeen, snap.AgesTruncated = ages, truncated
 	c := newRuleCtx(snap, a.ring, &a.th, &a.hot)
 	a.ring = append(a.ring, c.point)
 	if len(a.ring) > HistoryLen {
@@ -119,7 +123,7 @@ const SparkPoints = 120
 // snapshot (the one previous snapshot there is), whatever a front end did
 // with the snapshots in between (a paused monitor drops some).
 func Rebuild(snap *Snapshot, opt Options) *Snapshot {
-	n := build(snap.Sample, nil, opt, snap)
+	n := build(snap.Sample, nil, opt, snap, 0)
 	n.Findings, n.History, n.Watching = snap.Findings, snap.History, snap.Watching
 	n.FindingsOmitted = snap.FindingsOmitted
 	n.Thresholds = snap.Thresholds
@@ -155,12 +159,14 @@ func tracked(st source.State) bool {
 // partial polls after it copy them in and look up only the fresh sockets,
 // and the next full poll finds them there; seen holds the other tracked
 // states' sockets, a few thousand, not the 90k ESTABLISHED moved in and
-// out of it at every full dump.
-func (a *Analyzer) observeAges(s *source.Sample) ([]int64, bool) {
+// out of it at every full dump. estab is how many sockets at the start
+// of s were found to be the carried ESTABLISHED ones of its full dump
+// (0: none, or not checked).
+func (a *Analyzer) observeAges(s *source.Sample) (view []int64, truncated bool, estab int) {
 	a.enterPending()
 	a.gen++
 	now := s.Time.UnixMilli()
-	view := make([]int64, s.NumSockets())
+	view = make([]int64, s.NumSockets())
 	if len(a.seen) == 0 && a.carried == nil && s.Partial == nil {
 		// Nothing seen before: every tracked socket is new, first seen
 		// now, unless there are more than the bound.
@@ -173,14 +179,13 @@ func (a *Analyzer) observeAges(s *source.Sample) ([]int64, bool) {
 		}
 		if n <= a.maxTracked {
 			a.pending, a.pendingMs, a.pendingGen = s, now, a.gen
-			return view, false
+			return view, false, 0
 		}
 		clear(view)
 	}
 	if s.Partial == nil {
-		return view, a.observeFull(s, now, view)
+		return view, a.observeFull(s, now, view), 0
 	}
-	truncated := false
 	from, nc := 0, 0
 	var carried *carriedAges
 	if ca := a.carriedAgesFor(s, now); ca != nil {
@@ -211,7 +216,7 @@ func (a *Analyzer) observeAges(s *source.Sample) ([]int64, bool) {
 		view[i] = e.ms
 	}
 	a.sweep()
-	return view, truncated
+	return view, truncated, from
 }
 
 // observeFull is observeAges for a sample that carries nothing: its

@@ -181,7 +181,10 @@ func BenchmarkOnce(b *testing.B) {
 // ESTABLISHED carried between full dumps, as source.Kernel.ReadPartial
 // makes them: each poll its own copy of the dumped sockets, the carried
 // ones shared), a full dump every tenth poll; live-MB is the heap in use after a GC with the last
-// snapshot held, what the model keeps between polls.
+// snapshot held, what the model keeps between polls; full-ms, first-ms
+// and partial-ms are a poll's mean time by its place in the schedule
+// (the full poll, the first partial poll after it, the others: ns/op
+// averages them 1:1:8).
 func BenchmarkStream(b *testing.B) {
 	base := partialSample(100000, 90000)
 	carried := base.Partial.Carried
@@ -205,12 +208,30 @@ func BenchmarkStream(b *testing.B) {
 	a := NewAnalyzer(DefaultThresholds())
 	var snap *Snapshot
 	i := 0
+	// Each poll's time by its place in the schedule: the full poll, the
+	// first partial poll after it (which takes over the full poll's
+	// tallies and ages) and the other partial polls. The first ten polls
+	// (a new Analyzer's) are left out.
+	var took [3]time.Duration
+	var polls [3]int
 	b.ReportAllocs()
 	for b.Loop() {
-		snap = a.Next(poll(i), Options{})
+		s := poll(i)
+		t0 := time.Now()
+		snap = a.Next(s, Options{})
+		if d := time.Since(t0); i >= 10 {
+			ph := min(i%10, 2)
+			took[ph] += d
+			polls[ph]++
+		}
 		i++
 	}
 	b.StopTimer()
+	for ph, name := range []string{"full-ms", "first-ms", "partial-ms"} {
+		if polls[ph] > 0 {
+			b.ReportMetric(float64(took[ph].Microseconds())/1000/float64(polls[ph]), name)
+		}
+	}
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"net/netip"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/tcptop/tcptop/source"
@@ -27,12 +28,15 @@ const UnknownName = "unknown"
 // Build computes a Snapshot from a Sample. prev (may be nil) is the
 // previous snapshot, for rates. Build does not modify the sample.
 func Build(s *source.Sample, prev *Snapshot, opt Options) *Snapshot {
-	return build(s, prev, opt, prev)
+	return build(s, prev, opt, prev, 0)
 }
 
 // build is Build reusing the carried sockets' tallies of from (see
-// carriedTallies) when they still hold.
-func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot) *Snapshot {
+// carriedTallies) when they still hold. estab is how many sockets at the
+// start of s the caller found ESTABLISHED, of the full dump s carries
+// (the Analyzer checks a partial sample's carried sockets once per full
+// dump: build need not walk them again); 0 when not known.
+func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot, estab int) *Snapshot {
 	t0 := time.Now()
 	snap := &Snapshot{
 		Schema:              SchemaVersion,
@@ -64,7 +68,7 @@ func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot) *Snaps
 	}
 	// The carried sockets, when the previous snapshot's tallies of them
 	// hold (they were checked then), are ESTABLISHED: not walked again.
-	known := knownEstablished(s, from)
+	known := knownEstablished(s, from, estab)
 	snap.States[source.Established] += known
 	for i := known; i < s.NumSockets(); i++ {
 		snap.States[s.Socket(i).State]++
@@ -79,7 +83,7 @@ func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot) *Snaps
 	if prev != nil && prev.Filter == snap.Filter {
 		peerHint = min(len(prev.Peers)+len(prev.Peers)/8+16, s.NumSockets())
 	}
-	ct, n := carriedFor(s, from, lt, opt)
+	ct, n := carriedFor(s, from, lt, opt, known, estab)
 	snap.carried = ct
 	buildEphemeral(snap, s, lt, ct, n)
 	var base *peerBase
@@ -191,13 +195,13 @@ func (t listenTable) lookup(local netip.AddrPort) (int, bool) {
 // knownEstablished is how many sockets at the start of s are known to be
 // ESTABLISHED: a partial sample's carried ones, when from's carried
 // tallies are of the same full dump (built from, and checked against,
-// the same sockets).
-func knownEstablished(s *source.Sample, from *Snapshot) int {
+// the same sockets; estab: as for build).
+func knownEstablished(s *source.Sample, from *Snapshot, estab int) int {
 	p := s.Partial
 	if p == nil || from == nil || from.carried == nil || p.Carried > s.NumSockets() {
 		return 0
 	}
-	if t := from.carried; t.full.Equal(p.FullTime) && t.n == p.Carried && t.carriedBy(s, from) {
+	if t := from.carried; t.full.Equal(p.FullTime) && t.n == p.Carried && t.carriedBy(s, from, estab) {
 		return t.n
 	}
 	return 0
@@ -594,6 +598,7 @@ func newPeerAccum(hint int) *peerAccum {
 
 // addCarried adds the carried sockets' tallies.
 func (pa *peerAccum) addCarried(ct *carriedTallies, s *source.Sample, lt listenTable) {
+	names := new(nameCache)
 	ct.peerTallies(lt, func(k peerKey, pt *peerTally) {
 		ai, ok := pa.index[k]
 		if !ok {
@@ -604,7 +609,7 @@ func (pa *peerAccum) addCarried(ct *carriedTallies, s *source.Sample, lt listenT
 			if len(pt.procs) > 0 {
 				a.peer.Processes = pa.slab.take(len(pt.procs))
 				for j := range pt.procs {
-					a.peer.Processes[j] = pt.procs[j].peerProcess(s)
+					a.peer.Processes[j] = pt.procs[j].peerProcess(s, names)
 				}
 				if len(pt.procs) > smallProcs {
 					indexPeerProcs(a, ai, pa.procIdx)
@@ -624,7 +629,7 @@ func (pa *peerAccum) addCarried(ct *carriedTallies, s *source.Sample, lt listenT
 			t := &pt.procs[i]
 			j, ok := findProc(a, ai, t.pid, pa.procIdx)
 			if !ok {
-				addProc(a, ai, t.peerProcess(s), pa.procIdx, &pa.slab)
+				addProc(a, ai, t.peerProcess(s, names), pa.procIdx, &pa.slab)
 				continue
 			}
 			pp := &a.peer.Processes[j]
@@ -798,21 +803,31 @@ func newPeerBase(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, 
 	ptrs := pa.finish(snap, opt)
 	b := &peerBase{
 		ct: ct, sort: opt.Sort,
-		rows:      make([]Peer, len(ptrs)),
-		meta:      make([]peerMeta, len(ptrs)),
-		index:     make(map[peerKey]int32, len(ptrs)),
+		rows: make([]Peer, len(ptrs)),
+		meta: make([]peerMeta, len(ptrs)),
+		// The accumulators' index, by then of no other use, becomes
+		// the rows' (its keys are theirs): no second map of every peer.
+		index:     pa.index,
 		listeners: make([]netip.AddrPort, len(snap.Listeners)),
 		locals:    map[netip.AddrPort]int{},
 		names:     map[int32]procNaming{},
 	}
+	// named: pids already in b.names, by pid modulo its size (the rows'
+	// processes are a few, each in thousands of rows).
+	var named [8]int32
 	for i, a := range ptrs {
 		b.rows[i] = a.peer
 		b.meta[i] = peerMeta{local: a.local, mixed: a.mixed, carried: a.carried}
 		b.index[a.key] = int32(i)
 		for _, pp := range a.peer.Processes {
+			slot := &named[uint32(pp.PID)%uint32(len(named))]
+			if *slot == pp.PID && pp.PID != 0 {
+				continue
+			}
 			if _, ok := b.names[pp.PID]; !ok {
 				b.names[pp.PID] = namingOf(s, pp.PID)
 			}
+			*slot = pp.PID
 		}
 	}
 	for i := range snap.Listeners {
@@ -873,19 +888,23 @@ func identity(n int) []int {
 // buildPeersOnBase lists the peers from b's rows and s.Sockets[from:]:
 // the rows fresh sockets add to, and the fresh sockets' new peers, are
 // tallied and sorted, then merged with the untouched rows, already in
-// order.
+// order: each fresh row's place is found by a binary search and the
+// untouched rows between are copied in runs, not compared one by one
+// (the carried sockets' peers are thousands, the fresh rows a few).
 func buildPeersOnBase(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, b *peerBase, remap []int, from int) {
 	snap.peerBase = b
 	back := make([]int, len(snap.Listeners)) // index now -> then
 	for i := range back {
 		back[i] = -1
 	}
+	moved := false
 	for then, now := range remap {
 		if now >= 0 {
 			back[now] = then
 		}
+		moved = moved || now != then
 	}
-	touched := make([]bool, len(b.rows))
+	var touched []int32 // rows fresh sockets add to
 	pa := newPeerAccum(16)
 	pa.addSockets(s, lt, opt, from, b.ct, func(k peerKey, a *peerAcc) bool {
 		then := k
@@ -898,33 +917,48 @@ func buildPeersOnBase(snap *Snapshot, s *source.Sample, lt listenTable, opt Opti
 		if !ok {
 			return false
 		}
-		touched[r] = true
+		touched = append(touched, r)
 		a.peer = b.rows[r]
 		a.peer.Processes = slices.Clone(a.peer.Processes)
 		m := &b.meta[r]
 		a.local, a.mixed, a.carried = m.local, m.mixed, m.carried
 		return true
 	})
+	slices.Sort(touched)
 	ptrs := pa.finish(snap, opt)
-	snap.Peers = make([]Peer, 0, len(b.rows)+len(ptrs))
-	j := 0
-	for r := range b.rows {
-		if touched[r] {
-			continue
-		}
-		row := &b.rows[r]
-		for j < len(ptrs) && comparePeers(opt.Sort, &ptrs[j].peer, row) < 0 {
-			snap.Peers = append(snap.Peers, ptrs[j].peer)
-			j++
-		}
-		snap.Peers = append(snap.Peers, *row)
-		if p := &snap.Peers[len(snap.Peers)-1]; p.key.listener >= 0 {
-			p.key.listener = remap[p.key.listener]
+	snap.Peers = make([]Peer, 0, len(b.rows)-len(touched)+len(ptrs))
+	// rows appends b.rows[r:to] but the touched ones.
+	r, t := 0, 0
+	rows := func(to int) {
+		for r < to {
+			end := to
+			if t < len(touched) && int(touched[t]) < end {
+				end = int(touched[t])
+			}
+			at := len(snap.Peers)
+			snap.Peers = append(snap.Peers, b.rows[r:end]...)
+			if moved {
+				for i := at; i < len(snap.Peers); i++ {
+					if p := &snap.Peers[i]; p.key.listener >= 0 {
+						p.key.listener = remap[p.key.listener]
+					}
+				}
+			}
+			r = end
+			if t < len(touched) && int(touched[t]) == r {
+				r++
+				t++
+			}
 		}
 	}
-	for ; j < len(ptrs); j++ {
-		snap.Peers = append(snap.Peers, ptrs[j].peer)
+	for _, a := range ptrs {
+		// Before the first row it sorts before (the rows are in
+		// comparePeers order: the predicate is false, then true).
+		k := r + sort.Search(len(b.rows)-r, func(i int) bool { return comparePeers(opt.Sort, &a.peer, &b.rows[r+i]) < 0 })
+		rows(k)
+		snap.Peers = append(snap.Peers, a.peer)
 	}
+	rows(len(b.rows))
 }
 
 // indexPeerProcs enters a peer's processes in procIdx, when its list

@@ -117,16 +117,37 @@ type ppTally struct {
 	anyInferred, allInferred bool
 }
 
-// peerProcess is the PeerProcess of t's sockets alone, named as in s.
-func (t *ppTally) peerProcess(s *source.Sample) PeerProcess {
+// peerProcess is the PeerProcess of t's sockets alone, named as in s
+// (through names, when not nil).
+func (t *ppTally) peerProcess(s *source.Sample, names *nameCache) PeerProcess {
 	pp := PeerProcess{PID: t.pid, Name: UnknownName, Sockets: t.sockets, Inferred: t.pid != 0 && t.allInferred}
 	if t.pid != 0 {
-		pp.Name = procName(t.pid, s.Procs)
+		pp.Name = names.name(t.pid, s.Procs)
 	}
 	if t.anyInferred {
 		pp.Group = groupSize(s, t.pid)
 	}
 	return pp
+}
+
+// nameCache remembers the names of a few processes, by pid modulo its
+// size: the carried sockets' thousands of peers are held by a few
+// processes, each named once, not by a map access per peer.
+type nameCache struct {
+	pid   [8]int32 // 0: empty slot
+	names [8]string
+}
+
+// name is procName(pid, procs) for pid != 0 (a nil cache: no cache).
+func (c *nameCache) name(pid int32, procs map[int32]*source.Process) string {
+	if c == nil {
+		return procName(pid, procs)
+	}
+	i := uint32(pid) % uint32(len(c.pid))
+	if c.pid[i] != pid {
+		c.pid[i], c.names[i] = pid, procName(pid, procs)
+	}
+	return c.names[i]
 }
 
 type procTally struct {
@@ -139,7 +160,9 @@ type procTally struct {
 // from's when they are still valid, else computed) and how many sockets
 // at the start of s.Sockets they stand for; nil, 0 when s is not a
 // partial sample or a filter is set (the lists then tally every socket).
-func carriedFor(s *source.Sample, from *Snapshot, lt listenTable, opt Options) (*carriedTallies, int) {
+// known is knownEstablished's answer for s and from (from's tallies are
+// of s's full dump and s carries their sockets); estab as for build.
+func carriedFor(s *source.Sample, from *Snapshot, lt listenTable, opt Options, known, estab int) (*carriedTallies, int) {
 	p := s.Partial
 	if p == nil && opt.Filter.Empty() && from != nil && from.Sample != nil && from.Sample.Partial != nil {
 		// A full dump in a stream of partial ones: its ESTABLISHED
@@ -157,32 +180,40 @@ func carriedFor(s *source.Sample, from *Snapshot, lt listenTable, opt Options) (
 		if n == 0 {
 			return nil, 0
 		}
-		return newCarriedTallies(s, lt, s.Time, n, true), 0
+		return newCarriedTallies(s, lt, s.Time, n, true, from.carried), 0
 	}
 	if p == nil || !opt.Filter.Empty() || p.Carried <= 0 || p.Carried > s.NumSockets() {
 		return nil, 0
 	}
-	if from != nil {
-		if t := from.carried; t != nil && t.full.Equal(p.FullTime) && t.n == p.Carried &&
-			t.attributed == s.Attributed && t.carriedBy(s, from) && t.validFor(lt) {
+	if known > 0 {
+		// knownEstablished checked from's tallies against s (known is
+		// their n, p.Carried).
+		if t := from.carried; t.attributed == s.Attributed && t.validFor(lt) {
 			return t, t.n
 		}
 	}
-	for i := range p.Carried {
-		if s.Socket(i).State != source.Established {
-			return nil, 0 // not the layout ReadPartial makes: tally everything
+	if known == 0 && estab < p.Carried {
+		for i := range p.Carried {
+			if s.Socket(i).State != source.Established {
+				return nil, 0 // not the layout ReadPartial makes: tally everything
+			}
 		}
 	}
-	return newCarriedTallies(s, lt, p.FullTime, p.Carried, false), p.Carried
+	var like *carriedTallies
+	if from != nil {
+		like = from.carried
+	}
+	return newCarriedTallies(s, lt, p.FullTime, p.Carried, false, like), p.Carried
 }
 
 // carriedBy reports whether s, a partial sample of t's full dump, starts
 // with t's sockets as far as it can be told: tallies made from a partial
 // sample were checked then; a full sample's (spread) are checked at the
 // first partial poll after it, that its first n sockets are ESTABLISHED
-// (once per full dump, not per poll).
-func (t *carriedTallies) carriedBy(s *source.Sample, from *Snapshot) bool {
-	if !t.spread || from.Sample == nil || from.Sample.Partial != nil {
+// (once per full dump, not per poll; not at all when the caller found
+// estab >= n of them ESTABLISHED).
+func (t *carriedTallies) carriedBy(s *source.Sample, from *Snapshot, estab int) bool {
+	if !t.spread || from.Sample == nil || from.Sample.Partial != nil || estab >= t.n {
 		return true
 	}
 	for i := range t.n {
@@ -209,25 +240,36 @@ func (t *carriedTallies) validFor(lt listenTable) bool {
 }
 
 // newCarriedTallies tallies s.Sockets[:n], or with spread the n
-// ESTABLISHED sockets of s, of the full dump at full.
-func newCarriedTallies(s *source.Sample, lt listenTable, full time.Time, n int, spread bool) *carriedTallies {
+// ESTABLISHED sockets of s, of the full dump at full. like, when not nil,
+// is the last full dump's tallies: its maps' sizes size the new ones (a
+// map grown from empty to 16k peers rehashed itself a dozen times).
+func newCarriedTallies(s *source.Sample, lt listenTable, full time.Time, n int, spread bool, like *carriedTallies) *carriedTallies {
+	var hint struct{ out, on, procs int }
+	if like != nil {
+		hint.out, hint.on, hint.procs = len(like.out), len(like.onListenPort), len(like.procs)
+	}
 	t := &carriedTallies{
 		full: full, n: n, attributed: s.Attributed, spread: spread,
 		ports:        slices.Clone(lt.ports),
 		resolved:     map[netip.AddrPort]bool{},
-		out:          map[peerKey]*peerTally{},
-		onListenPort: map[candKey]*peerTally{},
-		procs:        map[int32]*procTally{},
+		out:          make(map[peerKey]*peerTally, hint.out),
+		onListenPort: make(map[candKey]*peerTally, hint.on),
+		procs:        make(map[int32]*procTally, hint.procs),
 	}
 	seen := map[netip.Addr]bool{}
 	procAt := map[tallyProc]int{}
+	var ppSlab tallySlab
 	var procCache recentProcs
 	sc := &s.Sysctl
 	if sc.PortRangeParsed {
 		t.eph = &carriedPorts{low: sc.PortLow, high: sc.PortHigh, reserved: slices.Clone(sc.Reserved), dests: map[destKey]*carriedDest{}}
 	}
 	var last netip.Addr
-	var lastLocal netip.AddrPort
+	// The last local endpoint looked up among the listeners, and the
+	// answer: the carried sockets have few distinct ones.
+	var lastLocal, lastResolved netip.AddrPort
+	lastIn, looked := false, false
+	cands := newCandIndex(hint.on)
 	end := n
 	if spread {
 		end = s.NumSockets()
@@ -254,13 +296,17 @@ func newCarriedTallies(s *source.Sample, lt listenTable, full time.Time, n int, 
 				}
 			}
 		}
+		if !looked || sk.Local != lastLocal {
+			_, lastIn = lt.lookup(sk.Local)
+			lastLocal, looked = sk.Local, true
+		}
 		if e := t.eph; e != nil {
 			if !sk.Remote.Addr().IsValid() {
 				// Neither a peer nor surely outgoing for the ports
 				// (never so for an ESTABLISHED socket): not tallied.
 				t.eph = nil
 			} else {
-				e.add(sk, sc, lookupOK(lt, sk.Local))
+				e.add(sk, sc, lastIn)
 			}
 		}
 		if !isPeerSocket(sk) {
@@ -269,24 +315,39 @@ func newCarriedTallies(s *source.Sample, lt listenTable, full time.Time, n int, 
 		remote := sk.Remote.Addr().Unmap()
 		var pt *peerTally
 		if lt.listening(sk.Local.Port()) {
-			_, in := lt.lookup(sk.Local)
-			if sk.Local != lastLocal {
+			in := lastIn
+			if sk.Local != lastResolved {
 				// Few distinct local endpoints: skip the map for a repeat.
-				lastLocal = sk.Local
+				lastResolved = sk.Local
 				t.resolved[sk.Local] = in
 			}
 			k := candKey{remote: netip.AddrPortFrom(remote, sk.Remote.Port()), local: sk.Local, resolved: in}
 			if in {
 				k.remote = netip.AddrPortFrom(remote, 0)
 			}
-			if pt = t.onListenPort[k]; pt == nil {
+			fk, fast := cands.key(&k)
+			if fast {
+				pt = cands.m[fk]
+			} else {
+				pt = t.onListenPort[k]
+			}
+			if pt == nil {
 				pt = newPeerTally(sk, k.remote, in)
+				if s.Attributed {
+					pt.procs = ppSlab.take()
+				}
 				t.onListenPort[k] = pt
+				if fast {
+					cands.m[fk] = pt
+				}
 			}
 		} else {
 			k := peerKey{netip.AddrPortFrom(remote, sk.Remote.Port()), -1}
 			if pt = t.out[k]; pt == nil {
 				pt = newPeerTally(sk, k.remote, false)
+				if s.Attributed {
+					pt.procs = ppSlab.take()
+				}
 				t.out[k] = pt
 			}
 		}
@@ -295,13 +356,57 @@ func newCarriedTallies(s *source.Sample, lt listenTable, full time.Time, n int, 
 	return t
 }
 
-func lookupOK(lt listenTable, local netip.AddrPort) bool {
-	_, ok := lt.lookup(local)
-	return ok
-}
-
 // add is buildEphemeral's tally of one carried socket; incoming: it came
 // in through a listener.
+// candIndex finds onListenPort's tallies while they are made, by a key
+// without pointers (no zone): hashing candKey (two netip.AddrPort, each
+// with its zone's pointer) and comparing it was most of a full poll's
+// tally of 80k incoming sockets.
+type candIndex struct {
+	m      map[fastCand]*peerTally
+	locals []netip.AddrPort // fastCand.local indexes these
+	last   int              // locals[last] was the last one used
+}
+
+type fastCand struct {
+	addr     [16]byte
+	port     uint16
+	local    uint16 // into candIndex.locals
+	is4      bool
+	resolved bool
+}
+
+// maxCandLocals bounds candIndex.locals: the local endpoints of sockets
+// on a listener's port are a few (the listeners' own).
+const maxCandLocals = 64
+
+func newCandIndex(hint int) *candIndex {
+	return &candIndex{m: make(map[fastCand]*peerTally, hint), last: -1}
+}
+
+// key returns k's fast key, false when k has none (a zone, or a local
+// endpoint past the first maxCandLocals): such keys are found in
+// onListenPort itself (a key is either always fast or never).
+func (c *candIndex) key(k *candKey) (fastCand, bool) {
+	a := k.remote.Addr()
+	if a.Zone() != "" {
+		return fastCand{}, false
+	}
+	if c.last < 0 || c.locals[c.last] != k.local {
+		c.last = slices.Index(c.locals, k.local)
+		if c.last < 0 {
+			if len(c.locals) == maxCandLocals {
+				// Past a few, a search of them per change of
+				// endpoint would cost more than the map.
+				return fastCand{}, false
+			}
+			c.locals = append(c.locals, k.local)
+			c.last = len(c.locals) - 1
+		}
+	}
+	return fastCand{addr: a.As16(), port: k.remote.Port(), local: uint16(c.last), is4: a.Is4(), resolved: k.resolved}, true
+}
+
 func (e *carriedPorts) add(sk *source.Socket, sc *source.Sysctls, incoming bool) {
 	port := int(sk.Local.Port())
 	if port < sc.PortLow || port > sc.PortHigh || source.IsReserved(sc.Reserved, port) {
@@ -374,6 +479,21 @@ func (pt *peerTally) add(sk *source.Socket, attributed bool, procAt map[tallyPro
 	}
 }
 
+// tallySlab hands out the peer tallies' room for a first process from a
+// few large arrays instead of an allocation per peer (a list that grows
+// past one is moved by append as usual).
+type tallySlab []ppTally
+
+// take returns an empty list with room for one process.
+func (sl *tallySlab) take() []ppTally {
+	if len(*sl) == cap(*sl) {
+		*sl = make([]ppTally, 0, 1024)
+	}
+	l := len(*sl)
+	*sl = (*sl)[:l+1]
+	return (*sl)[l : l : l+1]
+}
+
 // findProc returns where pid is in pt's processes: most peers have one
 // or two, searched; a longer list (a peer of a pre-fork server has one
 // entry per worker) is in procAt.
@@ -421,10 +541,18 @@ func (t *carriedTallies) peerTallies(lt listenTable, f func(peerKey, *peerTally)
 	for k, pt := range t.out {
 		f(k, pt)
 	}
+	// Few distinct local endpoints: the last one's listener serves
+	// the keys after it on the same one.
+	var last netip.AddrPort
+	lastIdx, looked := 0, false
 	for k, pt := range t.onListenPort {
 		pk := peerKey{k.remote, -1}
 		if k.resolved {
-			pk.listener, _ = lt.lookup(k.local)
+			if !looked || k.local != last {
+				lastIdx, _ = lt.lookup(k.local)
+				last, looked = k.local, true
+			}
+			pk.listener = lastIdx
 		}
 		f(pk, pt)
 	}

@@ -214,7 +214,10 @@ func (c *ruleCtx) closeWaitHolder(sk *source.Socket, owners []int32) cwKey {
 // connections shorter than a poll are rarely caught, so the ephemeral rule
 // looks back through the history for the last poll that saw an owner.
 // The carried sockets of a partial sample (Snapshot.carried) are walked
-// once per full dump and set of hot destinations, kept in *cache.
+// once per full dump and set of hot destinations, kept in *cache: a full
+// poll whose tallies the partial polls after it take over (spread) keeps
+// its ESTABLISHED sockets' share apart in the same walk, so that the
+// first partial poll does not walk the 90k carried sockets again.
 func (c *ruleCtx) hotDestinationOwners(cache **hotCarried) map[DestKey]map[int32]int {
 	e := &c.snap.Ephemeral
 	hot := map[DestKey]bool{}
@@ -229,39 +232,91 @@ func (c *ruleCtx) hotDestinationOwners(cache **hotCarried) map[DestKey]map[int32
 	}
 	out := map[DestKey]map[int32]int{}
 	from := 0
-	if ct := c.snap.carried; ct != nil && ct.carriedFirst(c.s) && cache != nil {
+	ct := c.snap.carried
+	switch {
+	case ct != nil && ct.carriedFirst(c.s) && cache != nil:
 		hc := *cache
 		if hc == nil || hc.ct != ct || !hc.sameHot(hot) {
 			hc = &hotCarried{ct: ct, hot: hot, owners: map[DestKey]map[int32]int{}}
-			destOwners(c.s, 0, ct.n, hot, hc.owners)
+			destOwners(c.s, 0, ct.n, hot, hc.owners, nil, nil)
 			*cache = hc
 		}
-		for id, m := range hc.owners {
-			out[id] = maps.Clone(m)
-		}
+		addOwners(out, hc.owners)
 		from = ct.n
+	case ct != nil && cache != nil:
+		// The full sample ct was made from: its ESTABLISHED sockets
+		// (those ct skips) are what the partial polls after it carry.
+		hc := &hotCarried{ct: ct, hot: hot, owners: map[DestKey]map[int32]int{}}
+		destOwners(c.s, 0, c.s.NumSockets(), hot, out, ct, hc.owners)
+		addOwners(out, hc.owners)
+		*cache = hc
+		c.fresh = 0
+		return out
 	}
 	c.fresh = from
-	destOwners(c.s, from, c.s.NumSockets(), hot, out)
+	destOwners(c.s, from, c.s.NumSockets(), hot, out, nil, nil)
 	return out
 }
 
+// addOwners adds the counts of from to out (from is not modified).
+func addOwners(out, from map[DestKey]map[int32]int) {
+	for id, m := range from {
+		o := out[id]
+		if o == nil {
+			out[id] = maps.Clone(m)
+			continue
+		}
+		for pid, n := range m {
+			o[pid] += n
+		}
+	}
+}
+
 // destOwners adds to out the owners of s's sockets from..to-1 to hot
-// destinations.
-func destOwners(s *source.Sample, from, to int, hot map[DestKey]bool, out map[DestKey]map[int32]int) {
+// destinations; those ct skips (a full sample's ESTABLISHED sockets, when
+// ct is not nil) to skipped instead.
+func destOwners(s *source.Sample, from, to int, hot map[DestKey]bool, out map[DestKey]map[int32]int, ct *carriedTallies, skipped map[DestKey]map[int32]int) {
+	// At most three hot destinations: their remote ports rule out most
+	// sockets before a key is made and hashed.
+	var ports [3]uint16
+	np := 0
+	for k := range hot {
+		if np == len(ports) {
+			np = -1
+			break
+		}
+		ports[np] = k.Remote.Port()
+		np++
+	}
 	for i := from; i < to; i++ {
 		sk := s.Socket(i)
 		if len(sk.Owners) == 0 || sk.State == source.Listen {
 			continue
 		}
+		if np >= 0 {
+			p, in := sk.Remote.Port(), false
+			for _, hp := range ports[:np] {
+				if hp == p {
+					in = true
+					break
+				}
+			}
+			if !in {
+				continue
+			}
+		}
 		id := DestKey{sk.Local.Addr().Unmap(), netip.AddrPortFrom(sk.Remote.Addr().Unmap(), sk.Remote.Port())}
 		if !hot[id] {
 			continue
 		}
-		m := out[id]
+		into := out
+		if ct.skips(s, sk) {
+			into = skipped
+		}
+		m := into[id]
 		if m == nil {
 			m = map[int32]int{}
-			out[id] = m
+			into[id] = m
 		}
 		for _, pid := range sk.Owners {
 			m[pid]++
