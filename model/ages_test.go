@@ -143,9 +143,12 @@ func testAgesEqualOneMap(t *testing.T, bound, every int) {
 		if wantTrunc {
 			truncations++
 		}
-		for i := range s.Sockets {
+		if len(snap.firstSeen) != s.NumSockets() || len(want) != s.NumSockets() {
+			t.Fatalf("poll %d: %d ages, want %d", poll, len(snap.firstSeen), s.NumSockets())
+		}
+		for i, sk := range s.All() {
 			if snap.firstSeen[i] != want[i] {
-				t.Fatalf("poll %d: socket %d (%v, cookie %d): first seen %d, want %d", poll, i, s.Sockets[i].State, s.Sockets[i].Cookie, snap.firstSeen[i], want[i])
+				t.Fatalf("poll %d: socket %d (%v, cookie %d): first seen %d, want %d", poll, i, sk.State, sk.Cookie, snap.firstSeen[i], want[i])
 			}
 		}
 		if snap.AgesTruncated != wantTrunc {
