@@ -174,6 +174,12 @@ func testCarriedTalliesEqualFullBuild(t *testing.T, th Thresholds, stable bool) 
 			}
 			full = s.Time
 			s.Sockets = append(append([]source.Socket{}, carried...), fresh...)
+			if i == 6 {
+				// As source.Kernel makes a periodic full dump: its
+				// ESTABLISHED sockets first and apart.
+				n := len(carried)
+				s.Carried, s.Sockets = s.Sockets[:n:n], s.Sockets[n:]
+			}
 		} else {
 			// A carried socket now in CLOSE_WAIT: in the fresh dump too.
 			cw := carried[len(carried)-1]

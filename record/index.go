@@ -107,8 +107,15 @@ func (c *codec) match(p *stream, s *source.Sample) []int32 {
 	// The carried prefix of this frame, which the next frame's base
 	// covers.
 	nb := 0
-	if pt := s.Partial; pt != nil && pt.Carried > 0 && pt.Carried <= n {
+	switch pt := s.Partial; {
+	case pt != nil && pt.Carried > 0 && pt.Carried <= n:
 		nb = pt.Carried
+	case pt == nil && len(s.Carried) > 0:
+		// A full sample whose ESTABLISHED sockets were put apart for the
+		// partial samples after it (source.Kernel on the dump schedule):
+		// indexing them as the base lets the first of those take the
+		// fast path. The references are the same either way.
+		nb = len(s.Carried)
 	}
 	// The base can serve s too when s starts with the same cookies as
 	// the previous frame, up to the same length (checked below).

@@ -225,11 +225,33 @@ var fastCases = []struct {
 // apart in Carried as the source hands it out: with share, the previous
 // sample's very slice when its sockets are the same, else a slice of its
 // own in every sample. shared counts the samples given the previous slice.
-func carriedSamples(mutate func(int, *source.Sample), share bool) (out []*source.Sample, shared int) {
+func carriedSamples(mutate func(int, *source.Sample), share, apart bool) (out []*source.Sample, shared int) {
+	out, shared, _ = carriedSamplesApart(mutate, share, apart)
+	return out, shared
+}
+
+// carriedSamplesApart is carriedSamples, also counting the partial
+// samples given a full sample's slice (apart: the first after it).
+func carriedSamplesApart(mutate func(int, *source.Sample), share, apart bool) (out []*source.Sample, shared, afterFull int) {
 	var prev []source.Socket
+	prevFull := false
 	for _, s := range partialSamples(mutate) {
 		flat := s.Flat()
 		p := s.Partial
+		if p == nil && apart && share {
+			// A full sample with its ESTABLISHED sockets put apart, as
+			// source.Kernel does on the dump schedule (partialSeq
+			// lists them first): the partial samples after it share
+			// them.
+			n := 0
+			for n < len(flat) && flat[n].State == source.Established {
+				n++
+			}
+			prev, prevFull = slices.Clip(slices.Clone(flat[:n])), true
+			s.Carried, s.Sockets = prev, slices.Clone(flat[n:])
+			out = append(out, s)
+			continue
+		}
 		if p == nil || p.Carried == 0 || p.Carried > len(flat) {
 			s.Carried, s.Sockets, prev = nil, slices.Clone(flat), nil
 			out = append(out, s)
@@ -238,13 +260,17 @@ func carriedSamples(mutate func(int, *source.Sample), share bool) (out []*source
 		n := p.Carried
 		if share && len(prev) == n && reflect.DeepEqual(prev, flat[:n]) {
 			shared++
+			if prevFull {
+				afterFull++
+			}
 		} else {
 			prev = slices.Clip(slices.Clone(flat[:n]))
 		}
+		prevFull = false
 		s.Carried, s.Sockets = prev, slices.Clone(flat[n:])
 		out = append(out, s)
 	}
-	return out, shared
+	return out, shared, afterFull
 }
 
 // The fast path writes the bytes the general one does, frame by frame,
@@ -253,8 +279,10 @@ func carriedSamples(mutate func(int, *source.Sample), share bool) (out []*source
 func TestFastPathAsGeneral(t *testing.T) {
 	fastFrames := 0
 	for _, tc := range append(slices.Clone(partialCases), fastCases...) {
-		for _, share := range []bool{true, false} {
-			samples, shared := carriedSamples(tc.mutate, share)
+		for _, mode := range []struct{ share, apart bool }{{true, false}, {false, false}, {true, true}} {
+			share := mode.share
+			samples, shared, afterFull := carriedSamplesApart(tc.mutate, share, mode.apart)
+			firstFast := 0
 			var fast, slow codec
 			slow.noFast = true
 			var prev []source.Socket
@@ -271,6 +299,16 @@ func TestFastPathAsGeneral(t *testing.T) {
 				}
 				if fast.fastN > 0 {
 					n++
+				}
+				if i > 0 && i%20 != 0 && s.Partial != nil && samples[i-1].Partial == nil && len(s.Carried) > 0 &&
+					len(samples[i-1].Carried) == len(s.Carried) && &samples[i-1].Carried[0] == &s.Carried[0] {
+					// The first partial frame after a full one whose
+					// ESTABLISHED sockets were put apart shares its
+					// slice: the fast path from there on.
+					if fast.fastN == 0 {
+						t.Errorf("%s, poll %d: the first partial frame after a full one with its sockets apart took the general path", tc.name, i)
+					}
+					firstFast++
 				}
 				want, shift := refMatch(prev, s.Flat())
 				if !slices.Equal(fast.refs, want) || fast.shift.best() != shift {
@@ -293,6 +331,9 @@ func TestFastPathAsGeneral(t *testing.T) {
 			}
 			if share && shared > 4 && n == 0 {
 				t.Errorf("%s: %d samples shared their carried sockets, the fast path was never taken", tc.name, shared)
+			}
+			if mode.apart && firstFast == 0 && afterFull > 2 {
+				t.Errorf("%s: %d partial samples shared a full sample's ESTABLISHED sockets, none took the fast path", tc.name, afterFull)
 			}
 			fastFrames += n
 		}
@@ -355,7 +396,7 @@ func TestSearchFrom(t *testing.T) {
 // samples share theirs, and its frames are those of the same samples
 // redacted with nothing carried.
 func TestRedactShared(t *testing.T) {
-	samples, _ := carriedSamples(nil, true)
+	samples, _ := carriedSamples(nil, true, false)
 	ra, rb := NewRedactorKey([]byte("k")), NewRedactorKey([]byte("k"))
 	var ca, cb codec
 	ca.reset()

@@ -89,6 +89,12 @@ type carry struct {
 	opens   int64
 	opensOK bool
 	opening map[uint64]State
+	// partials counts the partial reads: a full read after one is a
+	// monitor's periodic full dump, whose ESTABLISHED sockets keepFull
+	// puts apart in place (a one-shot read never pays for that).
+	partials int
+	// spare is the buffer keepFull moves the other sockets through.
+	spare []Socket
 }
 
 // FullTime is when the reader's last full dump ran (zero: never).
@@ -98,7 +104,10 @@ func (k *Kernel) FullTime() time.Time { return k.carry.time }
 func (k *Kernel) Counting() EstabCounting { return k.carry.counting }
 
 // keepFull records a full read's ESTABLISHED sockets and what its
-// CurrEstab counted, for the partial reads after it.
+// CurrEstab counted, for the partial reads after it. On the dump
+// schedule (after a partial read) it also puts the sample's ESTABLISHED
+// sockets first and apart, in Carried (see apart), before anyone else
+// sees the sample.
 func (k *Kernel) keepFull(s *Sample) {
 	est, cw := 0, 0
 	var opening map[uint64]State
@@ -118,10 +127,15 @@ func (k *Kernel) keepFull(s *Sample) {
 	}
 	k.carry.opens, k.carry.opensOK = openCount(s.Counters)
 	k.carry.opening = opening
-	// Kept by reference: a one-shot read never pays for a copy; a
-	// partial read copies the ESTABLISHED ones out.
+	// Kept by reference: a one-shot read never pays for a copy; the
+	// first partial read after it copies the ESTABLISHED ones out, unless
+	// they were put apart here.
 	k.carry.time, k.carry.socks, k.carry.estab, k.carry.procs = s.Time, s.Sockets, est, s.Procs
 	k.carry.est, k.carry.estProcs, k.carry.fresh = nil, nil, len(s.Sockets)-est
+	if k.carry.partials > 0 && est > 0 && len(s.Carried) == 0 {
+		k.carry.spare = apart(s, est, k.carry.spare)
+		k.carry.est, k.carry.socks = s.Carried, nil
+	}
 	if ce, ok := s.Counters["CurrEstab"]; ok && cw > 0 {
 		// The counter was read just after the dump: under churn it is a
 		// few sockets off, so take the nearer reading. With no
@@ -163,6 +177,7 @@ func (k *Kernel) ReadPartial(ctx context.Context) (*Sample, error) {
 		return nil, err
 	}
 	k.carry.fresh = len(s.Sockets)
+	k.carry.partials++
 	cw := 0
 	for i := range s.Sockets {
 		if s.Sockets[i].State == CloseWait {
@@ -206,20 +221,24 @@ func (k *Kernel) ReadPartial(ctx context.Context) (*Sample, error) {
 // copied or written (an older sample may still be read: the previous
 // snapshot, a paused monitor, the exporter). The first call after a full
 // read picks them out of that read's sockets into a slice of their own
-// (cap = len, so no append can write past it) and finds their processes.
+// (cap = len, so no append can write past it), unless keepFull put them
+// apart already (then they are the full sample's own Carried), and finds
+// their processes.
 func (k *Kernel) carried() []Socket {
 	c := &k.carry
-	if c.estab == 0 || c.est != nil {
+	if c.estab == 0 || c.estProcs != nil {
 		return c.est
 	}
-	est := make([]Socket, 0, c.estab)
-	for i := range c.socks {
-		if c.socks[i].State == Established {
-			est = append(est, c.socks[i])
+	if c.est == nil {
+		est := make([]Socket, 0, c.estab)
+		for i := range c.socks {
+			if c.socks[i].State == Established {
+				est = append(est, c.socks[i])
+			}
 		}
+		c.est = est[:len(est):len(est)]
+		c.socks = nil // the full sample's slice is not needed here any more
 	}
-	c.est = est[:len(est):len(est)]
-	c.socks = nil // the full sample's slice is not needed here any more
 	c.estProcs = map[int32]*Process{}
 	if len(c.procs) > 0 {
 		for i := range c.est {
@@ -233,6 +252,33 @@ func (k *Kernel) carried() []Socket {
 		}
 	}
 	return c.est
+}
+
+// apart reorders a full sample's sockets in place so that its est
+// ESTABLISHED ones come first, in Carried (cap = len), and the others
+// after them, in Sockets, each kind in the order it had: the partial
+// samples after it then share Carried as it is, without the copy of
+// every ESTABLISHED socket the first of them would make, and the flight
+// recorder finds the same slice in both. Only the others (a tenth at
+// 100k sockets) pass through spare, which it returns for the next time.
+func apart(s *Sample, est int, spare []Socket) []Socket {
+	socks := s.Sockets
+	others := spare[:0]
+	w := 0
+	for i := range socks {
+		if socks[i].State == Established {
+			if w != i {
+				socks[w] = socks[i]
+			}
+			w++
+			continue
+		}
+		others = append(others, socks[i])
+	}
+	copy(socks[w:], others)
+	s.Carried, s.Sockets = socks[:w:w], socks[w:]
+	clear(others) // no pointers kept alive from the spare buffer
+	return others[:0]
 }
 
 // unchanged reports whether the kernel's counts prove that the

@@ -343,13 +343,16 @@ type Sample struct {
 	// cookie, in that order: read them through NumSockets and Socket(i)
 	// (or Parts), which number them as one list, Carried first.
 	//
-	// Carried is set only in a partial sample (Partial): the last full
-	// dump's ESTABLISHED sockets, the same slice in every partial sample
-	// until the next full dump, shared and read-only (never write through
-	// it); Sockets are then the sockets dumped in this poll. Sharing them
-	// is what keeps a poll's cost proportional to what it dumped: a copy
-	// of 90k carried sockets into each sample cost 13 MB a second and most
+	// Carried, in a partial sample (Partial), is the last full dump's
+	// ESTABLISHED sockets, the same slice in every partial sample until
+	// the next full dump, shared and read-only (never write through it);
+	// Sockets are then the sockets dumped in this poll. Sharing them is
+	// what keeps a poll's cost proportional to what it dumped: a copy of
+	// 90k carried sockets into each sample cost 13 MB a second and most
 	// of the monitor's garbage collection at 100k sockets (issue 18).
+	// A full sample read on the dump schedule (after a partial one) has
+	// its own ESTABLISHED sockets put first and apart here, so that the
+	// partial samples after it share them; other full samples have none.
 	Carried []Socket
 	// Sockets are the sockets this sample owns: every one, unless Carried
 	// is set.

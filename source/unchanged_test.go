@@ -3,6 +3,7 @@ package source_test
 import (
 	"context"
 	"net"
+	"reflect"
 	"testing"
 	"time"
 
@@ -186,4 +187,61 @@ func countState(s *source.Sample, st source.State) int {
 		}
 	}
 	return n
+}
+
+// A full read on the dump schedule (after a partial one) puts its
+// ESTABLISHED sockets first and apart, in Carried, in their order, and
+// the partial reads after it carry that very slice; a first full read
+// (a one-shot) is one list.
+func TestFullReadPutsEstablishedApart(t *testing.T) {
+	name, ns := nstest.New(t, "tcptop-apart")
+	cwPopulation(t, ns, 15, 3)
+	k, err := source.Open(source.Options{Netns: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	ctx := context.Background()
+	first, err := k.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Carried != nil {
+		t.Fatalf("the first full read put %d sockets apart", len(first.Carried))
+	}
+	p1, err := k.ReadPartial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1Flat := p1.Flat()
+	full, err := k.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full.Carried) != 30 || cap(full.Carried) != len(full.Carried) || full.Partial != nil {
+		t.Fatalf("scheduled full read: %d apart (cap %d), Partial %+v; want the 30 ESTABLISHED", len(full.Carried), cap(full.Carried), full.Partial)
+	}
+	for _, sk := range full.Carried {
+		if sk.State != source.Established {
+			t.Fatalf("%v %v put apart", sk.State, sk.Local)
+		}
+	}
+	if n := countState(full, source.CloseWait); n != 3 || countState(full, source.Listen) != 1 || full.NumSockets() != 37 {
+		t.Fatalf("scheduled full read: %d sockets, %d CLOSE_WAIT; want 37 (30 ESTABLISHED, 3 CLOSE_WAIT and their 3 FIN_WAIT2, the listener) and 3", full.NumSockets(), n)
+	}
+	for _, sk := range full.Sockets {
+		if sk.State == source.Established {
+			t.Fatalf("ESTABLISHED %v left among the others", sk.Local)
+		}
+	}
+	p2, err := k.ReadPartial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p2.Carried) != 30 || &p2.Carried[0] != &full.Carried[0] {
+		t.Errorf("the partial read after it does not carry the full sample's own slice")
+	}
+	if !reflect.DeepEqual(p1.Flat(), p1Flat) {
+		t.Errorf("an earlier partial sample changed")
+	}
 }
