@@ -313,6 +313,17 @@ func TestPeerTallyManyProcesses(t *testing.T) {
 	}
 }
 
+// emptyPoll is poll i (a second each from start) of the processes and
+// groups carriedSockets' owners are, with no socket yet.
+func emptyPoll(start time.Time, i int) *source.Sample {
+	s := incidentSample()
+	s.Time = start.Add(time.Duration(i) * time.Second)
+	s.Procs = map[int32]*source.Process{10: {PID: 10, Name: "nginx"}, 11: {PID: 11, Name: "nginx"}, 20: {PID: 20, Name: "php"}, 30: {PID: 30, Name: "app"}}
+	s.Groups = map[int32][]int32{10: {10, 11}}
+	s.Sockets = nil
+	return s
+}
+
 // TestFullPollTalliesCarried: a full dump in a stream of partial ones
 // builds its lists from tallies of its ESTABLISHED sockets (wherever they
 // are in the sample), equal to tallying every socket, and the partial
@@ -321,14 +332,7 @@ func TestPeerTallyManyProcesses(t *testing.T) {
 func TestFullPollTalliesCarried(t *testing.T) {
 	all := carriedSockets()
 	start := time.Unix(1_800_000_000, 0)
-	sample := func(i int) *source.Sample {
-		s := incidentSample()
-		s.Time = start.Add(time.Duration(i) * time.Second)
-		s.Procs = map[int32]*source.Process{10: {PID: 10, Name: "nginx"}, 11: {PID: 11, Name: "nginx"}, 20: {PID: 20, Name: "php"}, 30: {PID: 30, Name: "app"}}
-		s.Groups = map[int32][]int32{10: {10, 11}}
-		s.Sockets = nil
-		return s
-	}
+	sample := func(i int) *source.Sample { return emptyPoll(start, i) }
 	whole := wholeOf
 	// Poll 1: partial, carrying the sockets of a full dump at 0.
 	p1 := sample(1)

@@ -20,14 +20,7 @@ import (
 func TestFirstPartialTakesOverFullPoll(t *testing.T) {
 	all := carriedSockets()
 	start := time.Unix(1_800_000_000, 0)
-	sample := func(i int) *source.Sample {
-		s := incidentSample()
-		s.Time = start.Add(time.Duration(i) * time.Second)
-		s.Procs = map[int32]*source.Process{10: {PID: 10, Name: "nginx"}, 11: {PID: 11, Name: "nginx"}, 20: {PID: 20, Name: "php"}, 30: {PID: 30, Name: "app"}}
-		s.Groups = map[int32][]int32{10: {10, 11}}
-		s.Sockets = nil
-		return s
-	}
+	sample := func(i int) *source.Sample { return emptyPoll(start, i) }
 	partial := func(i int, full time.Time, carried []source.Socket) *source.Sample {
 		s := sample(i)
 		s.Sockets = append(slices.Clone(carried), freshSockets(2)...)

@@ -17,13 +17,7 @@ import (
 // since the full read, and false from the poll that sees a connection
 // opened or closed until the next full read.
 func TestPartialUnchanged(t *testing.T) {
-	name, ns := nstest.New(t, "tcptop-unch")
-	cwPopulation(t, ns, 10, 0)
-	k, err := source.Open(source.Options{Netns: name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k, ns := cwReader(t, "tcptop-unch", 10, 0)
 	ctx := context.Background()
 	partial := func(what string, want bool) {
 		t.Helper()
@@ -194,13 +188,7 @@ func countState(s *source.Sample, st source.State) int {
 // the partial reads after it carry that very slice; a first full read
 // (a one-shot) is one list.
 func TestFullReadPutsEstablishedApart(t *testing.T) {
-	name, ns := nstest.New(t, "tcptop-apart")
-	cwPopulation(t, ns, 15, 3)
-	k, err := source.Open(source.Options{Netns: name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k, _ := cwReader(t, "tcptop-apart", 15, 3)
 	ctx := context.Background()
 	first, err := k.Read(ctx)
 	if err != nil {
@@ -244,4 +232,18 @@ func TestFullReadPutsEstablishedApart(t *testing.T) {
 	if !reflect.DeepEqual(p1.Flat(), p1Flat) {
 		t.Errorf("an earlier partial sample changed")
 	}
+}
+
+// cwReader is a reader of a new namespace holding cwPopulation(est, cw),
+// closed when the test ends.
+func cwReader(t *testing.T, prefix string, est, cw int) (*source.Kernel, *source.Namespace) {
+	t.Helper()
+	name, ns := nstest.New(t, prefix)
+	cwPopulation(t, ns, est, cw)
+	k, err := source.Open(source.Options{Netns: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k.Close() })
+	return k, ns
 }
