@@ -313,6 +313,21 @@ func TestPeerTallyManyProcesses(t *testing.T) {
 	}
 }
 
+// interleave is a full dump's sockets: est's and fresh's in turn, then
+// the rest of the longer.
+func interleave(est, fresh []source.Socket) []source.Socket {
+	var out []source.Socket
+	for i := range max(len(est), len(fresh)) {
+		if i < len(est) {
+			out = append(out, est[i])
+		}
+		if i < len(fresh) {
+			out = append(out, fresh[i])
+		}
+	}
+	return out
+}
+
 // emptyPoll is poll i (a second each from start) of the processes and
 // groups carriedSockets' owners are, with no socket yet.
 func emptyPoll(start time.Time, i int) *source.Sample {
@@ -340,14 +355,7 @@ func TestFullPollTalliesCarried(t *testing.T) {
 	p1.Partial = &source.Partial{FullTime: start, Carried: len(all), Established: len(all)}
 	// Poll 2: a full dump, its ESTABLISHED sockets between the others.
 	f2 := sample(2)
-	fresh := freshSockets(2)
-	for i := range all {
-		f2.Sockets = append(f2.Sockets, all[i])
-		if i < len(fresh) {
-			f2.Sockets = append(f2.Sockets, fresh[i])
-		}
-	}
-	f2.Sockets = append(f2.Sockets, fresh[min(len(all), len(fresh)):]...)
+	f2.Sockets = interleave(all, freshSockets(2))
 	// Poll 3: partial, carrying poll 2's ESTABLISHED sockets in its order.
 	p3 := sample(3)
 	for _, sk := range f2.Sockets {

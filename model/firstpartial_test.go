@@ -29,14 +29,7 @@ func TestFirstPartialTakesOverFullPoll(t *testing.T) {
 	}
 	// A full dump, its ESTABLISHED sockets between the others.
 	f2 := sample(2)
-	fresh := freshSockets(2)
-	for i := range all {
-		f2.Sockets = append(f2.Sockets, all[i])
-		if i < len(fresh) {
-			f2.Sockets = append(f2.Sockets, fresh[i])
-		}
-	}
-	f2.Sockets = append(f2.Sockets, fresh[min(len(all), len(fresh)):]...)
+	f2.Sockets = interleave(all, freshSockets(2))
 	var estab []source.Socket
 	for _, sk := range f2.Sockets {
 		if sk.State == source.Established {
