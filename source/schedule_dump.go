@@ -89,10 +89,12 @@ type carry struct {
 	opens   int64
 	opensOK bool
 	opening map[uint64]State
-	// partials counts the partial reads: a full read after one is a
+	// afterPartial: the last read was partial, so a full read now is a
 	// monitor's periodic full dump, whose ESTABLISHED sockets keepFull
-	// puts apart in place (a one-shot read never pays for that).
-	partials int
+	// puts apart in place for the partial reads after it. A one-shot
+	// read, and the full reads of every poll while the monitor shows a
+	// drill-down, never pay for that.
+	afterPartial bool
 	// spare is the buffer keepFull moves the other sockets through.
 	spare []Socket
 }
@@ -105,10 +107,11 @@ func (k *Kernel) Counting() EstabCounting { return k.carry.counting }
 
 // keepFull records a full read's ESTABLISHED sockets and what its
 // CurrEstab counted, for the partial reads after it. On the dump
-// schedule (after a partial read) it also puts the sample's ESTABLISHED
+// schedule (right after a partial read) it also puts the sample's ESTABLISHED
 // sockets first and apart, in Carried (see apart), before anyone else
 // sees the sample.
 func (k *Kernel) keepFull(s *Sample) {
+	defer func() { k.carry.afterPartial = false }()
 	est, cw := 0, 0
 	var opening map[uint64]State
 	for i := range s.Sockets {
@@ -132,7 +135,7 @@ func (k *Kernel) keepFull(s *Sample) {
 	// they were put apart here.
 	k.carry.time, k.carry.socks, k.carry.estab, k.carry.procs = s.Time, s.Sockets, est, s.Procs
 	k.carry.est, k.carry.estProcs, k.carry.fresh = nil, nil, len(s.Sockets)-est
-	if k.carry.partials > 0 && est > 0 && len(s.Carried) == 0 {
+	if k.carry.afterPartial && est > 0 && len(s.Carried) == 0 {
 		k.carry.spare = apart(s, est, k.carry.spare)
 		k.carry.est, k.carry.socks = s.Carried, nil
 	}
@@ -177,7 +180,7 @@ func (k *Kernel) ReadPartial(ctx context.Context) (*Sample, error) {
 		return nil, err
 	}
 	k.carry.fresh = len(s.Sockets)
-	k.carry.partials++
+	k.carry.afterPartial = true
 	cw := 0
 	for i := range s.Sockets {
 		if s.Sockets[i].State == CloseWait {

@@ -247,3 +247,25 @@ func cwReader(t *testing.T, prefix string, est, cw int) (*source.Kernel, *source
 	t.Cleanup(func() { k.Close() })
 	return k, ns
 }
+
+// Full reads one after another (the monitor showing a drill-down) stay
+// one list: only the full read right after a partial one puts its
+// ESTABLISHED sockets apart.
+func TestFullReadsInARowStayOneList(t *testing.T) {
+	k, _ := cwReader(t, "tcptop-inarow", 5, 0)
+	ctx := context.Background()
+	for i, partial := range []bool{false, true, false, false, true, false} {
+		read := k.Read
+		if partial {
+			read = k.ReadPartial
+		}
+		s, err := read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		apart := s.Partial == nil && s.Carried != nil
+		if want := i == 2 || i == 5; apart != want {
+			t.Errorf("read %d (partial %v): ESTABLISHED put apart %v, want %v", i, partial, apart, want)
+		}
+	}
+}
