@@ -23,3 +23,12 @@ func AgeCloseWait(k *Kernel, socks []Socket, ahead bool) (started bool, err erro
 	}
 	return a != nil, k.ageCloseWait(socks, a)
 }
+
+// SetCloseWaitExactMax sets the most CLOSE_WAIT sockets asked for by
+// exact requests rather than by a masked dump, until the returned
+// restore.
+func SetCloseWaitExactMax(n int) (restore func()) {
+	old := closeWaitExactMax
+	closeWaitExactMax = n
+	return func() { closeWaitExactMax = old }
+}
