@@ -23,7 +23,6 @@ const infoBatch = 64
 func (d *Dumper) Infos(ids []SocketID) (map[uint64]TCPInfo, error) {
 	out := make(map[uint64]TCPInfo, len(ids))
 	req := make([]byte, 0, infoBatch*(sizeofNlMsghdr+sizeofDiagReqV2))
-	ne := binary.NativeEndian
 	for len(ids) > 0 {
 		batch := ids[:min(len(ids), infoBatch)]
 		ids = ids[len(batch):]
@@ -46,25 +45,40 @@ func (d *Dumper) Infos(ids []SocketID) (map[uint64]TCPInfo, error) {
 				}
 				return nil, fmt.Errorf("sock_diag lookups: %w", err)
 			}
-			b := d.buf[:n]
-			for len(b) >= sizeofNlMsghdr {
-				l := int(ne.Uint32(b[0:]))
-				typ := ne.Uint16(b[4:])
-				seq := ne.Uint32(b[8:])
-				if l < sizeofNlMsghdr || l > len(b) {
-					return nil, fmt.Errorf("sock_diag: malformed netlink message (length %d of %d)", l, len(b))
-				}
-				if seq >= first && seq <= last {
-					pending--
-					if typ == sockDiagByFamily {
-						if s, ok := parseDiagMsg(b[sizeofNlMsghdr:l]); ok && s.Info != nil {
-							out[s.Cookie] = *s.Info
-						}
-					}
-				}
-				b = b[min(nlmAlign(l), len(b)):]
+			answered, err := parseInfoReplies(d.buf[:n], first, last, out)
+			if err != nil {
+				return nil, err
 			}
+			pending -= answered
 		}
 	}
 	return out, nil
+}
+
+// parseInfoReplies reads one datagram of answers to the exact requests
+// numbered first..last: each socket's tcp_info goes into out by cookie,
+// an error answer (the socket gone) adds nothing. It returns how many of
+// those requests the datagram answered; anything else in it (a stale
+// answer to an earlier request) is skipped.
+func parseInfoReplies(b []byte, first, last uint32, out map[uint64]TCPInfo) (int, error) {
+	ne := binary.NativeEndian
+	answered := 0
+	for len(b) >= sizeofNlMsghdr {
+		l := int(ne.Uint32(b[0:]))
+		typ := ne.Uint16(b[4:])
+		seq := ne.Uint32(b[8:])
+		if l < sizeofNlMsghdr || l > len(b) {
+			return answered, fmt.Errorf("sock_diag: malformed netlink message (length %d of %d)", l, len(b))
+		}
+		if seq >= first && seq <= last {
+			answered++
+			if typ == sockDiagByFamily {
+				if s, ok := parseDiagMsg(b[sizeofNlMsghdr:l]); ok && s.Info != nil {
+					out[s.Cookie] = *s.Info
+				}
+			}
+		}
+		b = b[min(nlmAlign(l), len(b)):]
+	}
+	return answered, nil
 }
