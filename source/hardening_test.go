@@ -396,9 +396,11 @@ func TestNetnsScanOnlyItsProcesses(t *testing.T) {
 	}
 	took := time.Since(t0)
 	// (A process whose namespace cannot be read, such as a container's
-	// init, is read: it is not known to be elsewhere.)
-	if r := ke.Machine().Reads(); r > 2 {
-		t.Errorf("the first poll of an empty namespace read %d fd directories, want at most 2", r)
+	// init, or one exiting during the scan (on a busy machine, a test
+	// binary or a compiler), is read: it is not known to be elsewhere. So
+	// a few, never most.)
+	if r, most := ke.Machine().Reads(), 2+len(all)/10; r > most {
+		t.Errorf("the first poll of an empty namespace read %d fd directories of %d processes, want at most %d", r, len(all), most)
 	}
 	t.Logf("%d processes on the machine; the first poll of an empty namespace read %d fd directories in %v", len(all), ke.Machine().Reads(), took)
 }
