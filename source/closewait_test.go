@@ -247,13 +247,13 @@ func sameInfo(a, b source.TCPInfo, gap time.Duration) bool {
 	return a == b
 }
 
-// The first read's CLOSE_WAIT dump, run alongside the main one on a
-// socket of its own, gives the same tcp_info as what later reads ask
-// after the main dump on the reader's socket (exact requests, or a
-// masked dump for many), on a namespace of 300 connections and 40
-// CLOSE_WAIT sockets.
-func TestCloseWaitAheadSameAsAfter(t *testing.T) {
-	name, ns := nstest.New(t, "tcptop-cwahead")
+// The CLOSE_WAIT sockets' tcp_info asked by exact requests, on one socket
+// or shared with a second one, is what a dump masked to CLOSE_WAIT gives
+// (the way for many of them), on a namespace of 300 connections and 40
+// CLOSE_WAIT sockets; and a Read gives it to every CLOSE_WAIT socket, the
+// next Read carrying it.
+func TestCloseWaitExactSameAsDump(t *testing.T) {
+	name, ns := nstest.New(t, "tcptop-cwexact")
 	cwPopulation(t, ns, 300, 40)
 	time.Sleep(300 * time.Millisecond)
 	open := func() *source.Kernel {
@@ -277,43 +277,31 @@ func TestCloseWaitAheadSameAsAfter(t *testing.T) {
 	if n := len(cwInfos(s.Sockets)); n != 40 {
 		t.Fatalf("%d CLOSE_WAIT sockets, want 40", n)
 	}
-	// After the dump, the 40 are asked for by exact requests; with
-	// closeWaitExactMax below 40, by a masked dump as more would be.
-	var a map[uint64]*source.TCPInfo // the exact requests' answers
-	var t0 time.Time
-	for _, exact := range []bool{true, false} {
-		restore := func() {}
-		if !exact {
-			restore = source.SetCloseWaitExactMax(39)
+	age := func(restore func()) (map[uint64]*source.TCPInfo, time.Time) {
+		t.Helper()
+		defer restore()
+		socks := slices.Clone(s.Sockets)
+		at := time.Now()
+		if err := source.AgeCloseWait(open(), socks); err != nil {
+			t.Fatal(err)
 		}
-		t1 := time.Now()
-		after := slices.Clone(s.Sockets)
-		if started, err := source.AgeCloseWait(open(), after, false); err != nil || started {
-			t.Fatalf("after (exact %v): started %v, %v", exact, started, err)
-		}
-		restore()
-		ahead := slices.Clone(s.Sockets)
-		if started, err := source.AgeCloseWait(open(), ahead, true); err != nil || !started {
-			t.Fatalf("ahead: started %v, %v; want started", started, err)
-		}
-		gap := time.Since(t1)
-		af, b := cwInfos(after), cwInfos(ahead)
-		if exact {
-			a, t0 = af, t1
-		}
-		for c, ia := range af {
+		return cwInfos(socks), at
+	}
+	a, t0 := age(func() {})                           // exact requests, one socket
+	split, _ := age(source.SetInfoSplitMin(2))        // shared with a second socket
+	dumped, _ := age(source.SetCloseWaitExactMax(39)) // a masked dump
+	gap := time.Since(t0)
+	for name, b := range map[string]map[uint64]*source.TCPInfo{"two sockets": split, "masked dump": dumped} {
+		for c, ia := range a {
 			ib := b[c]
 			if ia == nil || ib == nil {
-				t.Fatalf("cookie %x: tcp_info after (exact %v) %v, ahead %v", c, exact, ia != nil, ib != nil)
+				t.Fatalf("cookie %x: tcp_info by exact requests %v, by %s %v", c, ia != nil, name, ib != nil)
 			}
 			if !sameInfo(*ia, *ib, gap) {
-				t.Errorf("cookie %x: ahead %+v, after (exact %v) %+v (taken %v apart)", c, *ib, exact, *ia, gap)
+				t.Errorf("cookie %x: by %s %+v, by exact requests %+v (taken %v apart)", c, name, *ib, *ia, gap)
 			}
 		}
 	}
-	// A Read that starts it (a large enough table) gives every CLOSE_WAIT
-	// socket the same tcp_info too; the next Read keeps them, carried.
-	defer source.SetCloseWaitAheadMin(0)()
 	k := open()
 	for i := range 2 {
 		s, err := k.Read(context.Background())

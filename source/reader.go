@@ -128,11 +128,10 @@ func (k *Kernel) read(ctx context.Context) (*Sample, error) {
 		round, started = m.scanFor(k)
 	}
 	hint := k.sizeHint()
-	ahead := k.startCloseWait(hint) // the first read only (closewait.go)
 	socks, err := k.dump(hint)
 	if err == nil {
 		k.last, k.dumped = len(socks), true
-		if aerr := k.ageCloseWait(socks, ahead); aerr != nil {
+		if aerr := k.ageCloseWait(socks); aerr != nil {
 			s.Warnings = append(s.Warnings, Warning{Kind: WarnCloseWaitAge, Err: aerr})
 		}
 		if derr := k.listenDrops(socks); derr != nil {
@@ -144,9 +143,6 @@ func (k *Kernel) read(ctx context.Context) (*Sample, error) {
 		<-round.done
 	}
 	if err != nil {
-		if ahead != nil {
-			<-ahead.done // its socket closed before the error returns
-		}
 		if errors.Is(err, ErrNoInetDiag) {
 			return nil, err
 		}
