@@ -182,6 +182,13 @@ func TestCloseWaitInfoCarried(t *testing.T) {
 // test ends.
 func cwPopulation(t *testing.T, ns *source.Namespace, est, cw int) {
 	t.Helper()
+	cwPopulationAt(t, ns, "127.0.0.1:0", est, cw)
+}
+
+// cwPopulationAt is cwPopulation with its listener at addr ("[::1]:0"
+// for IPv6).
+func cwPopulationAt(t *testing.T, ns *source.Namespace, addr string, est, cw int) {
+	t.Helper()
 	var held []io.Closer
 	t.Cleanup(func() {
 		for _, c := range held {
@@ -189,7 +196,7 @@ func cwPopulation(t *testing.T, ns *source.Namespace, est, cw int) {
 		}
 	})
 	err := ns.Do(func() error {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return err
 		}

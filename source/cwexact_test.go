@@ -1,7 +1,6 @@
 package source_test
 
 import (
-	"net"
 	"testing"
 
 	"github.com/tcptop/tcptop/internal/nstest"
@@ -14,35 +13,7 @@ import (
 func TestInfosByExactRequests(t *testing.T) {
 	_, ns := nstest.New(t, "tcptop-infos")
 	cwPopulation(t, ns, 10, 150)
-	// Five IPv6 ones too.
-	var held []interface{ Close() error }
-	t.Cleanup(func() {
-		for _, c := range held {
-			c.Close()
-		}
-	})
-	if err := ns.Do(func() error {
-		ln, err := net.Listen("tcp6", "[::1]:0")
-		if err != nil {
-			return err
-		}
-		held = append(held, ln)
-		for range 5 {
-			c, err := net.Dial("tcp6", ln.Addr().String())
-			if err != nil {
-				return err
-			}
-			s, err := ln.Accept()
-			if err != nil {
-				return err
-			}
-			held = append(held, s)
-			c.Close() // the peer's FIN: s in CLOSE_WAIT
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	cwPopulationAt(t, ns, "[::1]:0", 0, 5) // five IPv6 ones too
 	var d *source.Dumper
 	if err := ns.Do(func() (err error) { d, err = source.NewDumper(); return err }); err != nil {
 		t.Fatal(err)
