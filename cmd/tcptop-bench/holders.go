@@ -235,6 +235,9 @@ func stopHolders(hs []*holder) error {
 	timer := time.NewTimer(stopTimeout)
 	defer timer.Stop()
 	killed := false
+	// A holder killed here after stopTimeout is not a failure: its
+	// sockets go with it, which is all a stop asks for.
+	byUs := map[*holder]bool{}
 	for _, h := range hs {
 		if !killed {
 			select {
@@ -246,13 +249,14 @@ func stopHolders(hs []*holder) error {
 					select {
 					case <-k.done:
 					default:
+						byUs[k] = true
 						k.cmd.Process.Kill()
 					}
 				}
 			}
 		}
 		<-h.done
-		if h.waitErr != nil && h.report.PID != 0 { // failures before READY were reported then
+		if h.waitErr != nil && h.report.PID != 0 && !byUs[h] { // failures before READY were reported then
 			errs = append(errs, fmt.Errorf("sockpop %s: %v: %s", h.spec.name, h.waitErr, h.logTail()))
 		}
 	}
