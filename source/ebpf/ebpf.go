@@ -31,7 +31,6 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
 	"github.com/tcptop/tcptop/source"
@@ -161,7 +160,12 @@ func Load(opts Options) (*Tracer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kernel BTF at %s: %v", opts.BTFPath, err)
 	}
-	_ = rlimit.RemoveMemlock() // needed before 5.11 only; harmless after
+	// Before 5.11 the kernel charged BPF memory to RLIMIT_MEMLOCK. Raise
+	// it as cilium/ebpf's rlimit.RemoveMemlock would, but without that
+	// package: its init probes the kernel with a BPF map in every run of
+	// tcptop, --ebpf or not (~0.2 ms of start-up, and a bpf() call that a
+	// seccomp policy may log). Harmless on a newer kernel.
+	_ = unix.Setrlimit(unix.RLIMIT_MEMLOCK, &unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY})
 	spec, err := loadTcptop()
 	if err != nil {
 		return nil, err
