@@ -21,6 +21,7 @@ package ebpf
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"slices"
@@ -156,7 +157,19 @@ func Load(opts Options) (*Tracer, error) {
 	if err := Check(opts); err != nil {
 		return nil, err
 	}
-	kernel, err := btf.LoadSpec(opts.BTFPath)
+	// One cache of the running kernel's BTF serves every program's attach
+	// target (cilium/ebpf would otherwise parse vmlinux again per load),
+	// and, at the default path, the CO-RE relocations too.
+	cache := btf.NewCache()
+	var (
+		kernel *btf.Spec
+		err    error
+	)
+	if opts.BTFPath == DefaultBTFPath {
+		kernel, err = cache.Kernel()
+	} else {
+		kernel, err = btf.LoadSpec(opts.BTFPath)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("kernel BTF at %s: %v", opts.BTFPath, err)
 	}
@@ -171,22 +184,9 @@ func Load(opts Options) (*Tracer, error) {
 		return nil, err
 	}
 	t := &Tracer{opts: opts, activity: map[tcptopPeerKey]seen{}, procAct: map[tcptopProcKey]seen{}}
-	// Load everything; an optional program the kernel refuses is
-	// dropped and the rest loaded again.
-	var coll *ebpf.Collection
-	for {
-		coll, err = ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
-			Programs: ebpf.ProgramOptions{KernelTypes: kernel},
-		})
-		if err == nil {
-			break
-		}
-		name := failedProgram(err, spec)
-		if _, ok := optional[name]; !ok {
-			return nil, fmt.Errorf("load eBPF programs: %s", firstLine(err))
-		}
-		delete(spec.Programs, name)
-		t.Skipped = append(t.Skipped, name+" ("+optional[name]+")")
+	coll, err := loadPrograms(spec, kernel, cache, &t.Skipped)
+	if err != nil {
+		return nil, err
 	}
 	t.coll = coll
 	for name, p := range coll.Programs {
@@ -210,16 +210,44 @@ func Load(opts Options) (*Tracer, error) {
 	return t, nil
 }
 
-// failedProgram names the program a load error is about ("program NAME:
-// ..."), or "".
-func failedProgram(err error, spec *ebpf.CollectionSpec) string {
-	msg := err.Error()
-	for name := range spec.Programs {
-		if strings.Contains(msg, "program "+name+":") {
-			return name
-		}
+// loadPrograms creates the maps once, then loads each program on its own
+// against them: a program the kernel refuses costs only its own
+// verification, not a reload of the others. An optional program refused
+// is left out and named in skipped; any other refusal fails the load.
+func loadPrograms(spec *ebpf.CollectionSpec, kernel *btf.Spec, cache *btf.Cache, skipped *[]string) (*ebpf.Collection, error) {
+	mapsOnly := *spec
+	mapsOnly.Programs = nil
+	coll, err := ebpf.NewCollectionWithOptions(&mapsOnly, ebpf.CollectionOptions{Cache: cache})
+	if err != nil {
+		return nil, fmt.Errorf("load eBPF programs: %s", firstLine(err))
 	}
-	return ""
+	coll.Programs = map[string]*ebpf.Program{}
+	for _, name := range slices.Sorted(maps.Keys(spec.Programs)) {
+		one := &ebpf.CollectionSpec{
+			Maps:      spec.Maps,
+			Programs:  map[string]*ebpf.ProgramSpec{name: spec.Programs[name]},
+			Types:     spec.Types,
+			ByteOrder: spec.ByteOrder,
+		}
+		c, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{
+			Programs:        ebpf.ProgramOptions{KernelTypes: kernel},
+			MapReplacements: coll.Maps,
+			Cache:           cache,
+		})
+		if err != nil {
+			if _, ok := optional[name]; ok {
+				*skipped = append(*skipped, name+" ("+optional[name]+")")
+				continue
+			}
+			coll.Close()
+			return nil, fmt.Errorf("load eBPF programs: %s", firstLine(err))
+		}
+		// The program leaves its one-program collection, which then
+		// closes only its copies of the shared maps.
+		coll.Programs[name] = c.DetachProgram(name)
+		c.Close()
+	}
+	return coll, nil
 }
 
 func firstLine(err error) string {
