@@ -3,8 +3,10 @@ package model
 import (
 	"cmp"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/tcptop/tcptop/source"
@@ -85,13 +87,31 @@ func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot, estab 
 	}
 	ct, n := carriedFor(s, from, lt, opt, known, estab)
 	snap.carried = ct
-	buildEphemeral(snap, s, lt, ct, n)
 	var base *peerBase
 	if from != nil {
 		base = from.peerBase
 	}
-	buildPeers(snap, s, lt, opt, peerHint, ct, n, base)
-	buildProcesses(snap, s, opt, ct, n)
+	// The ports, peers and processes each walk the sockets and write
+	// their own Snapshot fields, reading the sample, the listeners and
+	// ct alone: on a big table they share the cores (the peers, the
+	// larger part, may split their walk too); a small one, as a
+	// partial poll's fresh sockets, stays on this goroutine.
+	par := parallelBuild(s.NumSockets() - n)
+	var wg sync.WaitGroup
+	if par {
+		wg.Go(func() {
+			buildEphemeral(snap, s, lt, ct, n)
+			buildProcesses(snap, s, opt, ct, n)
+		})
+	} else {
+		buildEphemeral(snap, s, lt, ct, n)
+	}
+	buildPeers(snap, s, lt, opt, peerHint, ct, n, base, par)
+	if par {
+		wg.Wait()
+	} else {
+		buildProcesses(snap, s, opt, ct, n)
+	}
 	buildRates(snap, prev)
 	buildListenerDrops(snap, prev)
 	buildEBPF(snap, s, prev)
@@ -104,6 +124,18 @@ func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot, estab 
 	}
 	snap.PollMS.Total = snap.PollMS.Dump + snap.PollMS.Attribute + snap.PollMS.Proc + snap.PollMS.Build
 	return snap
+}
+
+// parallelMin is how many sockets a build walks before its parts run
+// on several goroutines: below it, the goroutines cost more than they
+// save (a partial poll's fresh sockets are a few thousand). A variable
+// so the tests can build one sample both ways.
+var parallelMin = 20000
+
+// parallelBuild reports whether a build walking n sockets spreads its
+// work over goroutines: n is large and there is a second core.
+func parallelBuild(n int) bool {
+	return n >= parallelMin && runtime.GOMAXPROCS(0) > 1
 }
 
 func ms(d time.Duration) float64 {
@@ -511,7 +543,10 @@ func (sl *procSlab) take(n int) []PeerProcess {
 // snap.peerBase). hint (the previous snapshot's count) sizes the
 // accumulators once: growing a slice of these rows by doubling moved
 // them several times over, a good part of Build's cost.
-func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, hint int, ct *carriedTallies, from int, base *peerBase) {
+//
+// par splits the walk of the sockets in two halves tallied at once, the
+// second merged into the first after (see merge).
+func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, hint int, ct *carriedTallies, from int, base *peerBase, par bool) {
 	if ct != nil {
 		if remap, ok := base.validFor(ct, opt, s, snap, lt); ok {
 			buildPeersOnBase(snap, s, lt, opt, base, remap, from)
@@ -526,7 +561,17 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, h
 	if ct != nil {
 		pa.addCarried(ct, s, lt)
 	}
-	pa.addSockets(s, lt, opt, from, ct, nil)
+	if par {
+		mid := from + (s.NumSockets()-from)/2
+		pb := newPeerAccum(hint / 2)
+		var wg sync.WaitGroup
+		wg.Go(func() { pb.addSockets(s, lt, opt, mid, s.NumSockets(), ct, nil) })
+		pa.addSockets(s, lt, opt, from, mid, ct, nil)
+		wg.Wait()
+		pa.merge(pb)
+	} else {
+		pa.addSockets(s, lt, opt, from, s.NumSockets(), ct, nil)
+	}
 	ptrs := pa.finish(snap, opt)
 	snap.Peers = make([]Peer, len(ptrs))
 	for i, a := range ptrs {
@@ -644,11 +689,11 @@ func (pa *peerAccum) addCarried(ct *carriedTallies, s *source.Sample, lt listenT
 	})
 }
 
-// addSockets adds s.Sockets[from:] but those ct skips. seed, when not
+// addSockets adds s.Sockets[from:to] but those ct skips. seed, when not
 // nil, starts the accumulator of a peer not seen yet (false: from
 // nothing).
-func (pa *peerAccum) addSockets(s *source.Sample, lt listenTable, opt Options, from int, ct *carriedTallies, seed func(k peerKey, a *peerAcc) bool) {
-	for i := from; i < s.NumSockets(); i++ {
+func (pa *peerAccum) addSockets(s *source.Sample, lt listenTable, opt Options, from, to int, ct *carriedTallies, seed func(k peerKey, a *peerAcc) bool) {
+	for i := from; i < to; i++ {
 		sk := s.Socket(i)
 		if !isPeerSocket(sk) || ct.skips(s, sk) || (!opt.Filter.Empty() && !opt.Filter.Match(sk, s.Procs)) {
 			continue
@@ -690,6 +735,47 @@ func (pa *peerAccum) addSockets(s *source.Sample, lt listenTable, opt Options, f
 			if !sk.OwnerInferred {
 				pp.Inferred = false
 			}
+		}
+	}
+}
+
+// merge adds pb's tallies, of the sockets after pa's (and without a
+// seed or carried tallies), to pa's, as if pa had tallied them itself:
+// the peers new to pa are appended in pb's order, which is the order of
+// their first sockets, and so are the processes new to a peer. A peer's
+// local IP stays its first socket's, mixed when any other differs.
+func (pa *peerAccum) merge(pb *peerAccum) {
+	for bi := range int32(pb.accs.n) {
+		b := pb.accs.at(bi)
+		ai, ok := pa.index[b.key]
+		if !ok {
+			ai = pa.accs.add(*b)
+			pa.index[b.key] = ai
+			if a := pa.accs.at(ai); a.indexed {
+				indexPeerProcs(a, ai, pa.procIdx)
+			}
+			continue
+		}
+		a := pa.accs.at(ai)
+		if b.key.listener < 0 && !a.mixed && (b.mixed || b.local != a.local) {
+			a.mixed = true
+		}
+		for st, n := range b.peer.States {
+			a.peer.States[st] += n
+		}
+		a.peer.Total += b.peer.Total
+		for _, bp := range b.peer.Processes {
+			j, ok := findProc(a, ai, bp.PID, pa.procIdx)
+			if !ok {
+				addProc(a, ai, bp, pa.procIdx, &pa.slab)
+				continue
+			}
+			pp := &a.peer.Processes[j]
+			if pp.Group == 0 {
+				pp.Group = bp.Group
+			}
+			pp.Sockets += bp.Sockets
+			pp.Inferred = pp.Inferred && bp.Inferred
 		}
 	}
 }
@@ -906,7 +992,7 @@ func buildPeersOnBase(snap *Snapshot, s *source.Sample, lt listenTable, opt Opti
 	}
 	var touched []int32 // rows fresh sockets add to
 	pa := newPeerAccum(16)
-	pa.addSockets(s, lt, opt, from, b.ct, func(k peerKey, a *peerAcc) bool {
+	pa.addSockets(s, lt, opt, from, s.NumSockets(), b.ct, func(k peerKey, a *peerAcc) bool {
 		then := k
 		if k.listener >= 0 {
 			if then.listener = back[k.listener]; then.listener < 0 {
