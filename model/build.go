@@ -2,6 +2,7 @@ package model
 
 import (
 	"cmp"
+	"encoding/binary"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -501,15 +502,24 @@ func findProc(a *peerAcc, ai int32, pid int32, procIdx map[peerProcKey]int) (int
 	return j, ok
 }
 
+// slabProcs is the longest process list a peer's list grows to by
+// moving within slab: longer ones grow by append.
+const slabProcs = 64
+
 // addProc appends pp to a's processes and returns its place; the first
-// one comes from slab.
+// ones come from slab: a list of a pre-fork server's peer grows by one
+// worker at a time, and its moves by append (to 2, 4, 8...) were an
+// allocation each for every peer of the server.
 func addProc(a *peerAcc, ai int32, pp PeerProcess, procIdx map[peerProcKey]int, slab *procSlab) int {
 	j := len(a.peer.Processes)
-	if j == 0 {
-		a.peer.Processes = slab.take(1)
-		a.peer.Processes[0] = pp
-	} else {
+	switch {
+	case j < cap(a.peer.Processes) || j >= slabProcs:
 		a.peer.Processes = append(a.peer.Processes, pp)
+	default:
+		l := slab.take(max(2*j, 1))[:j+1]
+		copy(l, a.peer.Processes)
+		l[j] = pp
+		a.peer.Processes = l
 	}
 	switch {
 	case a.indexed:
@@ -521,8 +531,7 @@ func addProc(a *peerAcc, ai int32, pp PeerProcess, procIdx map[peerProcKey]int, 
 }
 
 // procSlab hands out the peers' process lists from a few large arrays
-// instead of one allocation per peer (a list that grows past what it was
-// given is moved by append as usual).
+// instead of one allocation per peer (see addProc for how they grow).
 type procSlab []PeerProcess
 
 // take returns a list of n processes (cap n).
@@ -544,8 +553,8 @@ func (sl *procSlab) take(n int) []PeerProcess {
 // accumulators once: growing a slice of these rows by doubling moved
 // them several times over, a good part of Build's cost.
 //
-// par splits the walk of the sockets in two halves tallied at once, the
-// second merged into the first after (see merge).
+// par tallies the peers in shards at once (buildPeersSharded) when
+// there are no carried tallies.
 func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, hint int, ct *carriedTallies, from int, base *peerBase, par bool) {
 	if ct != nil {
 		if remap, ok := base.validFor(ct, opt, s, snap, lt); ok {
@@ -557,25 +566,82 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, h
 			return
 		}
 	}
+	if par && ct == nil {
+		buildPeersSharded(snap, s, lt, opt, hint, from)
+		return
+	}
 	pa := newPeerAccum(hint)
 	if ct != nil {
 		pa.addCarried(ct, s, lt)
 	}
-	if par {
-		mid := from + (s.NumSockets()-from)/2
-		pb := newPeerAccum(hint / 2)
-		var wg sync.WaitGroup
-		wg.Go(func() { pb.addSockets(s, lt, opt, mid, s.NumSockets(), ct, nil) })
-		pa.addSockets(s, lt, opt, from, mid, ct, nil)
-		wg.Wait()
-		pa.merge(pb)
-	} else {
-		pa.addSockets(s, lt, opt, from, s.NumSockets(), ct, nil)
-	}
+	pa.addSockets(s, lt, opt, from, ct, nil, shard{})
 	ptrs := pa.finish(snap, opt)
 	snap.Peers = make([]Peer, len(ptrs))
 	for i, a := range ptrs {
 		snap.Peers[i] = a.peer
+	}
+}
+
+// shard is the part of the peers an accumulator tallies: those whose
+// key's peerKey.shard(n) is i; all when n < 2.
+type shard struct{ i, n int }
+
+// shard spreads the peer keys over n shards (a hash of the whole key:
+// the remote address alone would leave a single client's peers, or one
+// API's, to one shard).
+func (k peerKey) shard(n int) int {
+	b := k.remote.Addr().As16()
+	x := binary.LittleEndian.Uint64(b[8:])*0x9e3779b97f4a7c15 ^ binary.LittleEndian.Uint64(b[:8]) ^
+		uint64(k.remote.Port())<<32 ^ uint64(uint32(k.listener))
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	return int((x >> 1) % uint64(n))
+}
+
+// peerShards is how many shards a parallel build's peers are tallied
+// in: the cores it is meant for are two.
+const peerShards = 2
+
+// buildPeersSharded lists the peers of s.Sockets[from:], tallied in
+// peerShards shards at once: each walks every socket and keeps the
+// peers of its shard, so no two tally one peer and nothing is merged
+// but the sorted lists. comparePeers orders peers totally (their keys
+// are unique), so the list is the one a single accumulator makes.
+func buildPeersSharded(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, hint, from int) {
+	var sorted [peerShards][]*peerAcc
+	var wg sync.WaitGroup
+	for i := range peerShards {
+		work := func() {
+			pa := newPeerAccum(hint / peerShards)
+			pa.addSockets(s, lt, opt, from, nil, nil, shard{i, peerShards})
+			sorted[i] = pa.finish(snap, opt)
+		}
+		if i < peerShards-1 {
+			wg.Go(work)
+		} else {
+			work()
+		}
+	}
+	wg.Wait()
+	n := 0
+	for _, l := range sorted {
+		n += len(l)
+	}
+	snap.Peers = make([]Peer, 0, n)
+	for {
+		// The least of the lists' heads.
+		best := -1
+		for i, l := range sorted {
+			if len(l) > 0 && (best < 0 || comparePeers(opt.Sort, &l[0].peer, &sorted[best][0].peer) < 0) {
+				best = i
+			}
+		}
+		if best < 0 {
+			return
+		}
+		snap.Peers = append(snap.Peers, sorted[best][0].peer)
+		sorted[best] = sorted[best][1:]
 	}
 }
 
@@ -689,16 +755,26 @@ func (pa *peerAccum) addCarried(ct *carriedTallies, s *source.Sample, lt listenT
 	})
 }
 
-// addSockets adds s.Sockets[from:to] but those ct skips. seed, when not
-// nil, starts the accumulator of a peer not seen yet (false: from
-// nothing).
-func (pa *peerAccum) addSockets(s *source.Sample, lt listenTable, opt Options, from, to int, ct *carriedTallies, seed func(k peerKey, a *peerAcc) bool) {
-	for i := from; i < to; i++ {
+// addSockets adds s.Sockets[from:] but those ct skips, of the peers of
+// shard sh. seed, when not nil, starts the accumulator of a peer not
+// seen yet (false: from nothing).
+func (pa *peerAccum) addSockets(s *source.Sample, lt listenTable, opt Options, from int, ct *carriedTallies, seed func(k peerKey, a *peerAcc) bool, sh shard) {
+	filter := !opt.Filter.Empty()
+	for i := from; i < s.NumSockets(); i++ {
 		sk := s.Socket(i)
-		if !isPeerSocket(sk) || ct.skips(s, sk) || (!opt.Filter.Empty() && !opt.Filter.Match(sk, s.Procs)) {
+		if !isPeerSocket(sk) || ct.skips(s, sk) {
+			continue
+		}
+		// Unsharded, the filter first (most sockets fail it, and a
+		// match is cheaper than classify); sharded, only the shard's
+		// sockets are matched.
+		if sh.n < 2 && filter && !opt.Filter.Match(sk, s.Procs) {
 			continue
 		}
 		k := classify(sk, lt)
+		if sh.n > 1 && (k.shard(sh.n) != sh.i || filter && !opt.Filter.Match(sk, s.Procs)) {
+			continue
+		}
 		ai, ok := pa.index[k]
 		if !ok {
 			ai = pa.accs.add(peerAcc{key: k})
@@ -735,47 +811,6 @@ func (pa *peerAccum) addSockets(s *source.Sample, lt listenTable, opt Options, f
 			if !sk.OwnerInferred {
 				pp.Inferred = false
 			}
-		}
-	}
-}
-
-// merge adds pb's tallies, of the sockets after pa's (and without a
-// seed or carried tallies), to pa's, as if pa had tallied them itself:
-// the peers new to pa are appended in pb's order, which is the order of
-// their first sockets, and so are the processes new to a peer. A peer's
-// local IP stays its first socket's, mixed when any other differs.
-func (pa *peerAccum) merge(pb *peerAccum) {
-	for bi := range int32(pb.accs.n) {
-		b := pb.accs.at(bi)
-		ai, ok := pa.index[b.key]
-		if !ok {
-			ai = pa.accs.add(*b)
-			pa.index[b.key] = ai
-			if a := pa.accs.at(ai); a.indexed {
-				indexPeerProcs(a, ai, pa.procIdx)
-			}
-			continue
-		}
-		a := pa.accs.at(ai)
-		if b.key.listener < 0 && !a.mixed && (b.mixed || b.local != a.local) {
-			a.mixed = true
-		}
-		for st, n := range b.peer.States {
-			a.peer.States[st] += n
-		}
-		a.peer.Total += b.peer.Total
-		for _, bp := range b.peer.Processes {
-			j, ok := findProc(a, ai, bp.PID, pa.procIdx)
-			if !ok {
-				addProc(a, ai, bp, pa.procIdx, &pa.slab)
-				continue
-			}
-			pp := &a.peer.Processes[j]
-			if pp.Group == 0 {
-				pp.Group = bp.Group
-			}
-			pp.Sockets += bp.Sockets
-			pp.Inferred = pp.Inferred && bp.Inferred
 		}
 	}
 }
@@ -992,7 +1027,7 @@ func buildPeersOnBase(snap *Snapshot, s *source.Sample, lt listenTable, opt Opti
 	}
 	var touched []int32 // rows fresh sockets add to
 	pa := newPeerAccum(16)
-	pa.addSockets(s, lt, opt, from, s.NumSockets(), b.ct, func(k peerKey, a *peerAcc) bool {
+	pa.addSockets(s, lt, opt, from, b.ct, func(k peerKey, a *peerAcc) bool {
 		then := k
 		if k.listener >= 0 {
 			if then.listener = back[k.listener]; then.listener < 0 {
@@ -1009,7 +1044,7 @@ func buildPeersOnBase(snap *Snapshot, s *source.Sample, lt listenTable, opt Opti
 		m := &b.meta[r]
 		a.local, a.mixed, a.carried = m.local, m.mixed, m.carried
 		return true
-	})
+	}, shard{})
 	slices.Sort(touched)
 	ptrs := pa.finish(snap, opt)
 	snap.Peers = make([]Peer, 0, len(b.rows)-len(touched)+len(ptrs))

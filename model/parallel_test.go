@@ -243,3 +243,19 @@ func TestParallelBuildIdentical(t *testing.T) {
 		t.Error("the stream's first poll has no findings: the sample is too plain to tell")
 	}
 }
+
+// TestPeerShardsBalanced checks that peerKey.shard spreads the varied
+// sample's peers evenly enough for the shards to share the work: a
+// degenerate hash would leave a parallel build serial, still correct.
+func TestPeerShardsBalanced(t *testing.T) {
+	snap := Build(variedSample(20000), nil, Options{})
+	var per [peerShards]int
+	for i := range snap.Peers {
+		per[snap.Peers[i].key.shard(peerShards)]++
+	}
+	for i, n := range per {
+		if n*peerShards < len(snap.Peers)*4/5 {
+			t.Errorf("shard %d has %d of %d peers", i, n, len(snap.Peers))
+		}
+	}
+}
