@@ -583,16 +583,17 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, h
 }
 
 // shard is the part of the peers an accumulator tallies: those whose
-// key's peerKey.shard(n) is i; all when n < 2.
+// remote address's remoteShard(addr, n) is i; all when n < 2.
 type shard struct{ i, n int }
 
-// shard spreads the peer keys over n shards (a hash of the whole key:
-// the remote address alone would leave a single client's peers, or one
-// API's, to one shard).
-func (k peerKey) shard(n int) int {
-	b := k.remote.Addr().As16()
-	x := binary.LittleEndian.Uint64(b[8:])*0x9e3779b97f4a7c15 ^ binary.LittleEndian.Uint64(b[:8]) ^
-		uint64(k.remote.Port())<<32 ^ uint64(uint32(k.listener))
+// remoteShard spreads the remote addresses (unmapped) over n shards.
+// The address alone, not the whole peer key, so that a socket of
+// another shard is passed over before classify looks its local
+// endpoint up: a remote's peers are few (one per listener, or per
+// port it is reached at), and a single-remote peer is one key anyway.
+func remoteShard(a netip.Addr, n int) int {
+	b := a.As16()
+	x := binary.LittleEndian.Uint64(b[8:])*0x9e3779b97f4a7c15 ^ binary.LittleEndian.Uint64(b[:8])
 	x ^= x >> 33
 	x *= 0xff51afd7ed558ccd
 	x ^= x >> 33
@@ -605,7 +606,7 @@ const peerShards = 2
 
 // buildPeersSharded lists the peers of s.Sockets[from:], tallied in
 // peerShards shards at once: each walks every socket and keeps the
-// peers of its shard, so no two tally one peer and nothing is merged
+// peers of its shard's remote addresses, so no two tally one peer and nothing is merged
 // but the sorted lists. comparePeers orders peers totally (their keys
 // are unique), so the list is the one a single accumulator makes.
 func buildPeersSharded(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, hint, from int) {
@@ -765,16 +766,10 @@ func (pa *peerAccum) addSockets(s *source.Sample, lt listenTable, opt Options, f
 		if !isPeerSocket(sk) || ct.skips(s, sk) {
 			continue
 		}
-		// Unsharded, the filter first (most sockets fail it, and a
-		// match is cheaper than classify); sharded, only the shard's
-		// sockets are matched.
-		if sh.n < 2 && filter && !opt.Filter.Match(sk, s.Procs) {
+		if sh.n > 1 && remoteShard(sk.Remote.Addr().Unmap(), sh.n) != sh.i || filter && !opt.Filter.Match(sk, s.Procs) {
 			continue
 		}
 		k := classify(sk, lt)
-		if sh.n > 1 && (k.shard(sh.n) != sh.i || filter && !opt.Filter.Match(sk, s.Procs)) {
-			continue
-		}
 		ai, ok := pa.index[k]
 		if !ok {
 			ai = pa.accs.add(peerAcc{key: k})

@@ -244,14 +244,14 @@ func TestParallelBuildIdentical(t *testing.T) {
 	}
 }
 
-// TestPeerShardsBalanced checks that peerKey.shard spreads the varied
+// TestPeerShardsBalanced checks that remoteShard spreads the varied
 // sample's peers evenly enough for the shards to share the work: a
 // degenerate hash would leave a parallel build serial, still correct.
 func TestPeerShardsBalanced(t *testing.T) {
 	snap := Build(variedSample(20000), nil, Options{})
 	var per [peerShards]int
 	for i := range snap.Peers {
-		per[snap.Peers[i].key.shard(peerShards)]++
+		per[remoteShard(snap.Peers[i].key.remote.Addr(), peerShards)]++
 	}
 	for i, n := range per {
 		if n*peerShards < len(snap.Peers)*4/5 {
