@@ -73,12 +73,23 @@ func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot, estab 
 	// hold (they were checked then), are ESTABLISHED: not walked again.
 	known := knownEstablished(s, from, estab)
 	snap.States[source.Established] += known
+	// One walk of the sockets counts the states and finds the
+	// listeners and SYN_RECV sockets (reading every socket's state is
+	// most of such a walk's cost at 100k).
+	var listens, syns []int32
 	for i := known; i < s.NumSockets(); i++ {
-		snap.States[s.Socket(i).State]++
+		st := s.Socket(i).State
+		snap.States[st]++
+		switch st {
+		case source.Listen:
+			listens = append(listens, int32(i))
+		case source.SynRecv:
+			syns = append(syns, int32(i))
+		}
 	}
 	snap.Total = s.NumSockets()
 
-	lt := buildListeners(snap, s, known)
+	lt := buildListeners(snap, s, listens, syns)
 	snap.lt, snap.opt = lt, opt
 	// The previous snapshot's peer count, under the same filter, sizes
 	// this one's (another filter says nothing about it).
@@ -240,20 +251,17 @@ func knownEstablished(s *source.Sample, from *Snapshot, estab int) int {
 	return 0
 }
 
-// buildListeners lists the listeners of s.Sockets[known:] (the first
-// known are ESTABLISHED).
-func buildListeners(snap *Snapshot, s *source.Sample, known int) listenTable {
+// buildListeners lists the listeners, s.Sockets[i] for i in listens,
+// with their SYN_RECV sockets from syns.
+func buildListeners(snap *Snapshot, s *source.Sample, listens, syns []int32) listenTable {
 	type lis struct {
 		l  Listener
 		ap netip.AddrPort
 	}
-	var ls []lis
+	ls := make([]lis, 0, len(listens))
 	somax := s.Sysctl.Somaxconn
-	for i := known; i < s.NumSockets(); i++ {
-		sk := s.Socket(i)
-		if sk.State != source.Listen {
-			continue
-		}
+	for _, i := range listens {
+		sk := s.Socket(int(i))
 		l := Listener{
 			Addr:              sk.Local,
 			Local:             sk.Local.String(),
@@ -281,12 +289,9 @@ func buildListeners(snap *Snapshot, s *source.Sample, known int) listenTable {
 	}
 	lt := newListenTable(aps, nil)
 	if len(ls) > 0 {
-		for i := known; i < s.NumSockets(); i++ {
-			sk := s.Socket(i)
-			if sk.State == source.SynRecv {
-				if idx, ok := lt.lookup(sk.Local); ok {
-					ls[idx].l.SynRecv++
-				}
+		for _, i := range syns {
+			if idx, ok := lt.lookup(s.Socket(int(i)).Local); ok {
+				ls[idx].l.SynRecv++
 			}
 		}
 	}
