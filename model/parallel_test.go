@@ -21,8 +21,9 @@ import (
 // lists outgrow smallProcs in each half); owners inferred on some
 // sockets of a peer and not others, and unknown on others; outgoing
 // peers from two local addresses (mixed) and from one; TIME_WAIT with
-// timers, CLOSE_WAIT, SYN_RECV, FIN_WAIT2 and thousands of distinct
-// outgoing destinations.
+// timers, CLOSE_WAIT, SYN_RECV, FIN_WAIT2, thousands of distinct
+// outgoing destinations and one holding a third of the ephemeral ports
+// (whose owners the rules look for).
 func variedSample(n int) *source.Sample {
 	r := rand.New(rand.NewPCG(18, 100000))
 	var b sb
@@ -36,7 +37,7 @@ func variedSample(n int) *source.Sample {
 	b.add(source.Listen, "127.0.0.1:45000", "0.0.0.0:0", 4, []int32{30}, false).SendQ = 511
 	b.add(source.Listen, "[2001:db8::1]:443", "[::]:0", 5, []int32{40}, false).SendQ = 1024
 	owner := func() ([]int32, bool) {
-		switch k := r.IntN(20); {
+		switch k := r.IntN(24); {
 		case k == 0:
 			return nil, false // unknown
 		case k == 1:
@@ -53,7 +54,7 @@ func variedSample(n int) *source.Sample {
 	}
 	for i := 0; len(b.socks) < n; i++ {
 		var sk *source.Socket
-		switch k := r.IntN(20); {
+		switch k := r.IntN(24); {
 		case k < 5: // incoming to :80, from thousands of clients
 			o, inf := owner()
 			sk = b.add(source.Established, "10.0.0.1:80", netip.AddrPortFrom(v4(10, 1, r.IntN(16), r.IntN(256)), port()).String(), uint32(1000+i), o, inf)
@@ -108,6 +109,9 @@ func variedSample(n int) *source.Sample {
 			sk = b.add(source.CloseWait, netip.AddrPortFrom(v4(127, 0, 0, 1), port()).String(), "127.0.0.1:6379", uint32(1000+i), []int32{30}, false)
 		case k == 16: // FIN_WAIT2 to clients of :8080
 			sk = b.add(source.FinWait2, "10.0.0.1:8080", netip.AddrPortFrom(v4(10, 4, r.IntN(4), r.IntN(256)), port()).String(), uint32(1000+i), []int32{30}, false)
+		case k >= 20: // a destination holding a third of the ports (hot)
+			o, inf := owner()
+			sk = b.add(source.Established, netip.AddrPortFrom(v4(10, 0, 0, 1), port()).String(), "192.0.2.9:443", uint32(1000+i), o, inf)
 		default: // outgoing to thousands of destinations
 			o, inf := owner()
 			st := source.Established
@@ -239,8 +243,8 @@ func TestParallelBuildIdentical(t *testing.T) {
 	for i := range serial {
 		sameSnapshots(t, "stream poll "+string(rune('0'+i)), serial[i], parallel[i])
 	}
-	if len(serial[0].Findings) == 0 {
-		t.Error("the stream's first poll has no findings: the sample is too plain to tell")
+	if len(serial[0].Findings) == 0 || len(serial[0].History[0].destOwners) == 0 {
+		t.Error("the stream's first poll has no findings or no hot destination: the sample is too plain to tell")
 	}
 }
 
