@@ -106,23 +106,25 @@ func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot, estab 
 	// The ports, peers and processes each walk the sockets and write
 	// their own Snapshot fields, reading the sample, the listeners and
 	// ct alone: on a big table they share the cores (the peers, the
-	// larger part, may split their walk too); a small one, as a
+	// larger part, split in shards when there are no carried tallies:
+	// else their rows come mostly from a peerBase); a small one, as a
 	// partial poll's fresh sockets, stays on this goroutine.
-	par := parallelBuild(s.NumSockets() - n)
-	var wg sync.WaitGroup
-	if par {
-		wg.Go(func() {
-			buildEphemeral(snap, s, lt, ct, n)
-			buildProcesses(snap, s, opt, ct, n)
-		})
-	} else {
-		buildEphemeral(snap, s, lt, ct, n)
-	}
-	buildPeers(snap, s, lt, opt, peerHint, ct, n, base, par)
-	if par {
+	eph := func() { buildEphemeral(snap, s, lt, ct, n) }
+	procs := func() { buildProcesses(snap, s, opt, ct, n) }
+	switch par := parallelBuild(s.NumSockets() - n); {
+	case par && ct == nil:
+		// The peers in shards, one per core (buildPeersSharded), the
+		// ports and processes after them, one in each.
+		buildPeersSharded(snap, s, lt, opt, peerHint, n, [peerShards]func(){procs, eph})
+	case par:
+		var wg sync.WaitGroup
+		wg.Go(func() { eph(); procs() })
+		buildPeers(snap, s, lt, opt, peerHint, ct, n, base)
 		wg.Wait()
-	} else {
-		buildProcesses(snap, s, opt, ct, n)
+	default:
+		eph()
+		buildPeers(snap, s, lt, opt, peerHint, ct, n, base)
+		procs()
 	}
 	buildRates(snap, prev)
 	buildListenerDrops(snap, prev)
@@ -557,10 +559,7 @@ func (sl *procSlab) take(n int) []PeerProcess {
 // snap.peerBase). hint (the previous snapshot's count) sizes the
 // accumulators once: growing a slice of these rows by doubling moved
 // them several times over, a good part of Build's cost.
-//
-// par tallies the peers in shards at once (buildPeersSharded) when
-// there are no carried tallies.
-func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, hint int, ct *carriedTallies, from int, base *peerBase, par bool) {
+func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, hint int, ct *carriedTallies, from int, base *peerBase) {
 	if ct != nil {
 		if remap, ok := base.validFor(ct, opt, s, snap, lt); ok {
 			buildPeersOnBase(snap, s, lt, opt, base, remap, from)
@@ -570,10 +569,6 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, h
 			buildPeersOnBase(snap, s, lt, opt, base, identity(len(snap.Listeners)), from)
 			return
 		}
-	}
-	if par && ct == nil {
-		buildPeersSharded(snap, s, lt, opt, hint, from)
-		return
 	}
 	pa := newPeerAccum(hint)
 	if ct != nil {
@@ -613,8 +608,10 @@ const peerShards = 2
 // peerShards shards at once: each walks every socket and keeps the
 // peers of its shard's remote addresses, so no two tally one peer and nothing is merged
 // but the sorted lists. comparePeers orders peers totally (their keys
-// are unique), so the list is the one a single accumulator makes.
-func buildPeersSharded(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, hint, from int) {
+// are unique), so the list is the one a single accumulator makes. Each
+// shard runs then after[i] (other parts of the build, so as to keep one
+// goroutine per core: more only shared them, preempting each other).
+func buildPeersSharded(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, hint, from int, after [peerShards]func()) {
 	var sorted [peerShards][]*peerAcc
 	var wg sync.WaitGroup
 	for i := range peerShards {
@@ -622,6 +619,7 @@ func buildPeersSharded(snap *Snapshot, s *source.Sample, lt listenTable, opt Opt
 			pa := newPeerAccum(hint / peerShards)
 			pa.addSockets(s, lt, opt, from, nil, nil, shard{i, peerShards})
 			sorted[i] = pa.finish(snap, opt)
+			after[i]()
 		}
 		if i < peerShards-1 {
 			wg.Go(work)
