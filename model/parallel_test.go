@@ -203,7 +203,8 @@ func sameSnapshots(t *testing.T, what string, a, b *Snapshot) {
 // TestParallelBuildIdentical builds a large varied sample serially and
 // with its parts on several goroutines, plainly, filtered and sorted,
 // and through an Analyzer over full and partial polls: every snapshot,
-// findings included, must be the same.
+// findings included, must be the same, and the peers in comparePeers
+// order.
 func TestParallelBuildIdentical(t *testing.T) {
 	w := variedSample(60000)
 	tw, _ := ParseSortKey("-TIME_WAIT")
@@ -221,6 +222,11 @@ func TestParallelBuildIdentical(t *testing.T) {
 		withBuild(t, true, func() { parallel = Build(w, nil, c.opt) })
 		if len(serial.Peers) < 1000 || len(serial.Processes) < 10 {
 			t.Fatalf("%s: %d peers, %d processes: the sample is too plain to tell", c.name, len(serial.Peers), len(serial.Processes))
+		}
+		for i := 1; i < len(serial.Peers); i++ {
+			if comparePeers(c.opt.Sort, &serial.Peers[i-1], &serial.Peers[i]) >= 0 {
+				t.Fatalf("%s: peers %d and %d out of comparePeers order: %+v, %+v", c.name, i-1, i, serial.Peers[i-1], serial.Peers[i])
+			}
 		}
 		sameSnapshots(t, c.name, serial, parallel)
 	}
