@@ -516,7 +516,9 @@ const slabProcs = 64
 // addProc appends pp to a's processes and returns its place; the first
 // ones come from slab: a list of a pre-fork server's peer grows by one
 // worker at a time, and its moves by append (to 2, 4, 8...) were an
-// allocation each for every peer of the server.
+// allocation each for every peer of the server. The arrays a list moves
+// out of stay in the slab as long as it does (less than the list's
+// final capacity again).
 func addProc(a *peerAcc, ai int32, pp PeerProcess, procIdx map[peerProcKey]int, slab *procSlab) int {
 	j := len(a.peer.Processes)
 	switch {
@@ -606,8 +608,8 @@ const peerShards = 2
 
 // buildPeersSharded lists the peers of s.Sockets[from:], tallied in
 // peerShards shards at once: each walks every socket and keeps the
-// peers of its shard's remote addresses, so no two tally one peer and nothing is merged
-// but the sorted lists. comparePeers orders peers totally (their keys
+// peers of its shard's remote addresses, so no two tally one peer and
+// nothing is merged but the sorted lists. comparePeers orders peers totally (their keys
 // are unique), so the list is the one a single accumulator makes. Each
 // shard runs then after[i] (other parts of the build, so as to keep one
 // goroutine per core: more only shared them, preempting each other).
