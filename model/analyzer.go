@@ -2,6 +2,7 @@ package model
 
 import (
 	"net/netip"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -91,9 +92,22 @@ func (a *Analyzer) Next(s *source.Sample, opt Options) *Snapshot {
 	t0 := time.Now()
 	// The ages first: their check that s carries the last full dump's
 	// ESTABLISHED sockets (once per full dump) is the one Build would
-	// make again.
-	ages, truncated, estab := a.observeAges(s)
+	// make again. A full sample carries none (estab is 0): on a big one
+	// the ages, which touch the Analyzer's maps and never a snapshot,
+	// are taken beside the build.
+	var (
+		ages      []int64
+		truncated bool
+		estab     int
+		wg        sync.WaitGroup
+	)
+	if s.Partial == nil && parallelBuild(s.NumSockets()) {
+		wg.Go(func() { ages, truncated, _ = a.observeAges(s) })
+	} else {
+		ages, truncated, estab = a.observeAges(s)
+	}
 	snap := build(s, a.prev, opt, a.prev, estab)
+	wg.Wait()
 	if a.start.IsZero() {
 		a.start = s.Time
 	}

@@ -2,9 +2,12 @@ package model
 
 import (
 	"cmp"
+	"encoding/binary"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/tcptop/tcptop/source"
@@ -70,12 +73,23 @@ func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot, estab 
 	// hold (they were checked then), are ESTABLISHED: not walked again.
 	known := knownEstablished(s, from, estab)
 	snap.States[source.Established] += known
+	// One walk of the sockets counts the states and finds the
+	// listeners and SYN_RECV sockets (reading every socket's state is
+	// most of such a walk's cost at 100k).
+	var listens, syns []int32
 	for i := known; i < s.NumSockets(); i++ {
-		snap.States[s.Socket(i).State]++
+		st := s.Socket(i).State
+		snap.States[st]++
+		switch st {
+		case source.Listen:
+			listens = append(listens, int32(i))
+		case source.SynRecv:
+			syns = append(syns, int32(i))
+		}
 	}
 	snap.Total = s.NumSockets()
 
-	lt := buildListeners(snap, s, known)
+	lt := buildListeners(snap, s, listens, syns)
 	snap.lt, snap.opt = lt, opt
 	// The previous snapshot's peer count, under the same filter, sizes
 	// this one's (another filter says nothing about it).
@@ -85,13 +99,33 @@ func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot, estab 
 	}
 	ct, n := carriedFor(s, from, lt, opt, known, estab)
 	snap.carried = ct
-	buildEphemeral(snap, s, lt, ct, n)
 	var base *peerBase
 	if from != nil {
 		base = from.peerBase
 	}
-	buildPeers(snap, s, lt, opt, peerHint, ct, n, base)
-	buildProcesses(snap, s, opt, ct, n)
+	// The ports, peers and processes each walk the sockets and write
+	// their own Snapshot fields, reading the sample, the listeners and
+	// ct alone: on a big table they share the cores (the peers, the
+	// larger part, split in shards when there are no carried tallies:
+	// else their rows come mostly from a peerBase); a small one, as a
+	// partial poll's fresh sockets, stays on this goroutine.
+	eph := func() { buildEphemeral(snap, s, lt, ct, n) }
+	procs := func() { buildProcesses(snap, s, opt, ct, n) }
+	switch par := parallelBuild(s.NumSockets() - n); {
+	case par && ct == nil:
+		// The peers in shards, one per core (buildPeersSharded), the
+		// ports and processes after them, one in each.
+		buildPeersSharded(snap, s, lt, opt, peerHint, n, [peerShards]func(){procs, eph})
+	case par:
+		var wg sync.WaitGroup
+		wg.Go(func() { eph(); procs() })
+		buildPeers(snap, s, lt, opt, peerHint, ct, n, base)
+		wg.Wait()
+	default:
+		eph()
+		buildPeers(snap, s, lt, opt, peerHint, ct, n, base)
+		procs()
+	}
 	buildRates(snap, prev)
 	buildListenerDrops(snap, prev)
 	buildEBPF(snap, s, prev)
@@ -104,6 +138,18 @@ func build(s *source.Sample, prev *Snapshot, opt Options, from *Snapshot, estab 
 	}
 	snap.PollMS.Total = snap.PollMS.Dump + snap.PollMS.Attribute + snap.PollMS.Proc + snap.PollMS.Build
 	return snap
+}
+
+// parallelMin is how many sockets a build walks before its parts run
+// on several goroutines: below it, the goroutines cost more than they
+// save (a partial poll's fresh sockets are a few thousand). A variable
+// so the tests can build one sample both ways.
+var parallelMin = 20000
+
+// parallelBuild reports whether a build walking n sockets spreads its
+// work over goroutines: n is large and there is a second core.
+func parallelBuild(n int) bool {
+	return n >= parallelMin && runtime.GOMAXPROCS(0) > 1
 }
 
 func ms(d time.Duration) float64 {
@@ -207,20 +253,17 @@ func knownEstablished(s *source.Sample, from *Snapshot, estab int) int {
 	return 0
 }
 
-// buildListeners lists the listeners of s.Sockets[known:] (the first
-// known are ESTABLISHED).
-func buildListeners(snap *Snapshot, s *source.Sample, known int) listenTable {
+// buildListeners lists the listeners, s.Sockets[i] for i in listens,
+// with their SYN_RECV sockets from syns.
+func buildListeners(snap *Snapshot, s *source.Sample, listens, syns []int32) listenTable {
 	type lis struct {
 		l  Listener
 		ap netip.AddrPort
 	}
-	var ls []lis
+	ls := make([]lis, 0, len(listens))
 	somax := s.Sysctl.Somaxconn
-	for i := known; i < s.NumSockets(); i++ {
-		sk := s.Socket(i)
-		if sk.State != source.Listen {
-			continue
-		}
+	for _, i := range listens {
+		sk := s.Socket(int(i))
 		l := Listener{
 			Addr:              sk.Local,
 			Local:             sk.Local.String(),
@@ -248,12 +291,9 @@ func buildListeners(snap *Snapshot, s *source.Sample, known int) listenTable {
 	}
 	lt := newListenTable(aps, nil)
 	if len(ls) > 0 {
-		for i := known; i < s.NumSockets(); i++ {
-			sk := s.Socket(i)
-			if sk.State == source.SynRecv {
-				if idx, ok := lt.lookup(sk.Local); ok {
-					ls[idx].l.SynRecv++
-				}
+		for _, i := range syns {
+			if idx, ok := lt.lookup(s.Socket(int(i)).Local); ok {
+				ls[idx].l.SynRecv++
 			}
 		}
 	}
@@ -469,15 +509,26 @@ func findProc(a *peerAcc, ai int32, pid int32, procIdx map[peerProcKey]int) (int
 	return j, ok
 }
 
+// slabProcs is the longest process list a peer's list grows to by
+// moving within slab: longer ones grow by append.
+const slabProcs = 64
+
 // addProc appends pp to a's processes and returns its place; the first
-// one comes from slab.
+// ones come from slab: a list of a pre-fork server's peer grows by one
+// worker at a time, and its moves by append (to 2, 4, 8...) were an
+// allocation each for every peer of the server. The arrays a list moves
+// out of stay in the slab as long as it does (less than the list's
+// final capacity again).
 func addProc(a *peerAcc, ai int32, pp PeerProcess, procIdx map[peerProcKey]int, slab *procSlab) int {
 	j := len(a.peer.Processes)
-	if j == 0 {
-		a.peer.Processes = slab.take(1)
-		a.peer.Processes[0] = pp
-	} else {
+	switch {
+	case j < cap(a.peer.Processes) || j >= slabProcs:
 		a.peer.Processes = append(a.peer.Processes, pp)
+	default:
+		l := slab.take(max(2*j, 1))[:j+1]
+		copy(l, a.peer.Processes)
+		l[j] = pp
+		a.peer.Processes = l
 	}
 	switch {
 	case a.indexed:
@@ -489,8 +540,7 @@ func addProc(a *peerAcc, ai int32, pp PeerProcess, procIdx map[peerProcKey]int, 
 }
 
 // procSlab hands out the peers' process lists from a few large arrays
-// instead of one allocation per peer (a list that grows past what it was
-// given is moved by append as usual).
+// instead of one allocation per peer (see addProc for how they grow).
 type procSlab []PeerProcess
 
 // take returns a list of n processes (cap n).
@@ -526,11 +576,78 @@ func buildPeers(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, h
 	if ct != nil {
 		pa.addCarried(ct, s, lt)
 	}
-	pa.addSockets(s, lt, opt, from, ct, nil)
+	pa.addSockets(s, lt, opt, from, ct, nil, shard{})
 	ptrs := pa.finish(snap, opt)
 	snap.Peers = make([]Peer, len(ptrs))
 	for i, a := range ptrs {
 		snap.Peers[i] = a.peer
+	}
+}
+
+// shard is the part of the peers an accumulator tallies: those whose
+// remote address's remoteShard(addr, n) is i; all when n < 2.
+type shard struct{ i, n int }
+
+// remoteShard spreads the remote addresses (unmapped) over n shards.
+// The address alone, not the whole peer key, so that a socket of
+// another shard is passed over before classify looks its local
+// endpoint up: a remote's peers are few (one per listener, or per
+// port it is reached at), and a single-remote peer is one key anyway.
+func remoteShard(a netip.Addr, n int) int {
+	b := a.As16()
+	x := binary.LittleEndian.Uint64(b[8:])*0x9e3779b97f4a7c15 ^ binary.LittleEndian.Uint64(b[:8])
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	return int((x >> 1) % uint64(n))
+}
+
+// peerShards is how many shards a parallel build's peers are tallied
+// in: the cores it is meant for are two.
+const peerShards = 2
+
+// buildPeersSharded lists the peers of s.Sockets[from:], tallied in
+// peerShards shards at once: each walks every socket and keeps the
+// peers of its shard's remote addresses, so no two tally one peer and
+// nothing is merged but the sorted lists. comparePeers orders peers totally (their keys
+// are unique), so the list is the one a single accumulator makes. Each
+// shard runs then after[i] (other parts of the build, so as to keep one
+// goroutine per core: more only shared them, preempting each other).
+func buildPeersSharded(snap *Snapshot, s *source.Sample, lt listenTable, opt Options, hint, from int, after [peerShards]func()) {
+	var sorted [peerShards][]*peerAcc
+	var wg sync.WaitGroup
+	for i := range peerShards {
+		work := func() {
+			pa := newPeerAccum(hint / peerShards)
+			pa.addSockets(s, lt, opt, from, nil, nil, shard{i, peerShards})
+			sorted[i] = pa.finish(snap, opt)
+			after[i]()
+		}
+		if i < peerShards-1 {
+			wg.Go(work)
+		} else {
+			work()
+		}
+	}
+	wg.Wait()
+	n := 0
+	for _, l := range sorted {
+		n += len(l)
+	}
+	snap.Peers = make([]Peer, 0, n)
+	for {
+		// The least of the lists' heads.
+		best := -1
+		for i, l := range sorted {
+			if len(l) > 0 && (best < 0 || comparePeers(opt.Sort, &l[0].peer, &sorted[best][0].peer) < 0) {
+				best = i
+			}
+		}
+		if best < 0 {
+			return
+		}
+		snap.Peers = append(snap.Peers, sorted[best][0].peer)
+		sorted[best] = sorted[best][1:]
 	}
 }
 
@@ -644,13 +761,17 @@ func (pa *peerAccum) addCarried(ct *carriedTallies, s *source.Sample, lt listenT
 	})
 }
 
-// addSockets adds s.Sockets[from:] but those ct skips. seed, when not
-// nil, starts the accumulator of a peer not seen yet (false: from
-// nothing).
-func (pa *peerAccum) addSockets(s *source.Sample, lt listenTable, opt Options, from int, ct *carriedTallies, seed func(k peerKey, a *peerAcc) bool) {
+// addSockets adds s.Sockets[from:] but those ct skips, of the peers of
+// shard sh. seed, when not nil, starts the accumulator of a peer not
+// seen yet (false: from nothing).
+func (pa *peerAccum) addSockets(s *source.Sample, lt listenTable, opt Options, from int, ct *carriedTallies, seed func(k peerKey, a *peerAcc) bool, sh shard) {
+	filter := !opt.Filter.Empty()
 	for i := from; i < s.NumSockets(); i++ {
 		sk := s.Socket(i)
-		if !isPeerSocket(sk) || ct.skips(s, sk) || (!opt.Filter.Empty() && !opt.Filter.Match(sk, s.Procs)) {
+		if !isPeerSocket(sk) || ct.skips(s, sk) {
+			continue
+		}
+		if sh.n > 1 && remoteShard(sk.Remote.Addr().Unmap(), sh.n) != sh.i || filter && !opt.Filter.Match(sk, s.Procs) {
 			continue
 		}
 		k := classify(sk, lt)
@@ -923,7 +1044,7 @@ func buildPeersOnBase(snap *Snapshot, s *source.Sample, lt listenTable, opt Opti
 		m := &b.meta[r]
 		a.local, a.mixed, a.carried = m.local, m.mixed, m.carried
 		return true
-	})
+	}, shard{})
 	slices.Sort(touched)
 	ptrs := pa.finish(snap, opt)
 	snap.Peers = make([]Peer, 0, len(b.rows)-len(touched)+len(ptrs))

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/tcptop/tcptop/source"
@@ -118,6 +119,15 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds, hot **hotCarried) 
 		}
 	}
 	c.fresh = from
+	// The hot destinations' owners are another walk of the sockets,
+	// writing only their own map, the cache and c.fresh (which the loop
+	// below does not read): on a big table it runs beside the loop.
+	var wg sync.WaitGroup
+	hotOwners := func() { p.destOwners = c.hotDestinationOwners(hot) }
+	par := parallelBuild(s.NumSockets() - from)
+	if par {
+		wg.Go(hotOwners)
+	}
 	var last netip.Addr
 	for i := from; i < s.NumSockets(); i++ {
 		sk := s.Socket(i)
@@ -189,7 +199,11 @@ func newRuleCtx(snap *Snapshot, hist []Point, th *Thresholds, hot **hotCarried) 
 	for k, acc := range c.closeWait {
 		p.closeWait[k] = acc.n
 	}
-	p.destOwners = c.hotDestinationOwners(hot)
+	if par {
+		wg.Wait()
+	} else {
+		hotOwners()
+	}
 	c.point = p
 	c.hist = append(hist[:len(hist):len(hist)], p)
 	return c
