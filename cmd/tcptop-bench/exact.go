@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"time"
 )
 
@@ -30,6 +31,12 @@ type ssCount struct {
 // exactness is the check's verdict.
 type exactness struct {
 	bracketed, within int // documents with an ss run before and after; within both counts
+	// withinChurn: within both counts widened by what the churn can
+	// change between the two ss runs (issue 18: "within the churn
+	// between two bracketing ss counts"); the same as within without
+	// churn.
+	withinChurn       int
+	churn             int // connections/s asked of the churn (0: none)
 	equal, exactEqual int // of those, the ones whose two ss counts agreed; equal to them
 	partial, full     int
 	firstMiss         string
@@ -52,9 +59,14 @@ func readStream(r io.Reader) []streamDoc {
 // checkExact compares each document's state counts with the last ss run
 // that ended before its poll began and the first that began after it
 // ended: each count must lie between the two (equal to them when they
-// agree).
-func checkExact(docs []streamDoc, runs []ssCount) exactness {
-	var e exactness
+// agree). With churn (connections/s), a count may also lie outside them
+// by what the churn can change in between: each connection is two
+// sockets, one state each at a time, opened (or, 60 s later, leaving
+// TIME_WAIT) at that rate, so a count can rise and fall by up to
+// 2 x churn x the time between the two runs, and both within one
+// interval (TIME_WAIT expiring en masse while new ones come).
+func checkExact(docs []streamDoc, runs []ssCount, churn int) exactness {
+	e := exactness{churn: churn}
 	for _, d := range docs {
 		if len(d.Carried) > 0 && string(d.Carried) != "null" {
 			e.partial++
@@ -75,7 +87,8 @@ func checkExact(docs []streamDoc, runs []ssCount) exactness {
 			continue
 		}
 		e.bracketed++
-		ok, same := true, true
+		slack := int(math.Ceil(2 * float64(churn) * after.start.Sub(before.end).Seconds()))
+		ok, okChurn, same := true, true, true
 		names := map[string]bool{}
 		for k := range before.states {
 			names[k] = true
@@ -91,6 +104,9 @@ func checkExact(docs []streamDoc, runs []ssCount) exactness {
 			if a != b {
 				same = false
 			}
+			if got < min(a, b)-slack || got > max(a, b)+slack {
+				okChurn = false
+			}
 			if got < min(a, b) || got > max(a, b) {
 				ok = false
 				if e.firstMiss == "" {
@@ -101,6 +117,9 @@ func checkExact(docs []streamDoc, runs []ssCount) exactness {
 		}
 		if ok {
 			e.within++
+		}
+		if okChurn {
+			e.withinChurn++
 		}
 		if same {
 			e.equal++

@@ -251,6 +251,7 @@ type liveResult struct {
 type liveConfig struct {
 	ns, tcptop, dir    string
 	duration, interval time.Duration
+	churn              int // connections/s of churn during the window (0: none)
 	log                func(format string, a ...any)
 }
 
@@ -585,7 +586,7 @@ func runLive(ctx context.Context, cfg liveConfig) (lr *liveResult, err error) {
 	}
 	lr.jsonExit = fmt.Sprintf("exited with status 0 %v after SIGINT", time.Since(quit).Round(time.Millisecond))
 
-	lr.exact = checkExact(docs, ssCounts)
+	lr.exact = checkExact(docs, ssCounts, cfg.churn)
 	lr.rows = []liveRow{
 		summarizeTracked(labelTUI, tuiArgs(cfg.ns, cfg.interval), tui.launched, tui.samples),
 		summarizeTracked(labelJSON, "tcptop "+strings.Join(jsonArgs(cfg.ns, cfg.interval), " ")+" > /dev/null", stream.launched, stream.samples),
@@ -676,6 +677,9 @@ func reportLive(lr *liveResult, ns string) string {
 	w("\nEvery state count of the stream, document by document, against the `ss -tan` runs right before and after its poll: %d of %d bracketed documents within the two counts (%d with both counts equal: %d of those exact); %d documents were partial polls (`carried`), %d full.", e.within, e.bracketed, e.equal, e.exactEqual, e.partial, e.full)
 	if e.firstMiss != "" {
 		w(" First miss: %s.", e.firstMiss)
+	}
+	if e.churn > 0 {
+		w(" Allowing what %d connections/s of churn can change between the two ss runs (2 sockets a connection, issue 18's \"within the churn between two bracketing ss counts\"): %d of %d.", e.churn, e.withinChurn, e.bracketed)
 	}
 	w("\n")
 	if lr.screen != "" {

@@ -468,7 +468,7 @@ func runSize(ctx context.Context, opts *options, n int, ns, tmp string, stderr i
 	}
 
 	if withTUI {
-		res.live, err = runLive(ctx, liveConfig{ns: res.netns, tcptop: opts.tcptop, dir: tmp, duration: opts.tui, interval: opts.tuiIntv, log: log})
+		res.live, err = runLive(ctx, liveConfig{ns: res.netns, tcptop: opts.tcptop, dir: tmp, duration: opts.tui, interval: opts.tuiIntv, churn: opts.churn, log: log})
 		if err != nil {
 			return res, fmt.Errorf("-tui: %w", err)
 		}
