@@ -111,6 +111,9 @@ type joinState struct {
 	// lastGroups are the last join's inferred owner groups (see
 	// Sample.Groups); prevGroups the ones before.
 	lastGroups map[int32][]int32
+	// noHistory: keep no owners by cookie for the next join
+	// (ReadOptions.OneRead).
+	noHistory bool
 }
 
 type procEntry struct {
@@ -308,7 +311,9 @@ func (a *Attributor) join(js *joinState, socks []Socket, scan ScanResult) map[in
 	// unlike a 4-tuple, is never reused. (A uint64 key also hashes far
 	// cheaper than the 4-tuple did: that map was a fifth of a poll's CPU.)
 	tup, refs, pids := &js.curTup, js.curRefs[:0], js.curPIDs[:0]
-	tup.reset(len(socks))
+	if !js.noHistory {
+		tup.reset(len(socks))
+	}
 	var live map[int32]bool // pids the scan saw, built when first needed
 	prevGroups := js.lastGroups
 	var groups map[int32][]int32
@@ -387,7 +392,7 @@ func (a *Attributor) join(js *joinState, socks []Socket, scan ScanResult) map[in
 				owned[p] = struct{}{}
 			}
 		}
-		if s.Owners != nil && s.State != Listen {
+		if s.Owners != nil && s.State != Listen && !js.noHistory {
 			c := s.Cookie
 			for j := hashCookie(c) & tup.mask; ; j = (j + 1) & tup.mask {
 				v := tup.slots[j]

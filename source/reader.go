@@ -36,6 +36,8 @@ type Options struct {
 	CloseWaitInfo int
 	// Tracer adds eBPF aggregates to each Sample (nil: none).
 	Tracer Tracer
+	// OneRead is ReadOptions.OneRead.
+	OneRead bool
 }
 
 // Kernel reads Samples of one network namespace from the running kernel.
@@ -73,7 +75,7 @@ type Kernel struct {
 func Open(opts Options) (*Kernel, error) {
 	m := NewMachine(opts.ProcRoot, opts.Attribute)
 	m.SetTracer(opts.Tracer)
-	k, err := m.Open(opts.Netns, ReadOptions{States: opts.States, Ext: opts.Ext, CloseWaitInfo: opts.CloseWaitInfo})
+	k, err := m.Open(opts.Netns, ReadOptions{States: opts.States, Ext: opts.Ext, CloseWaitInfo: opts.CloseWaitInfo, OneRead: opts.OneRead})
 	if err == nil && opts.Netns != "" && !k.ns.Own {
 		m.scanOnly(k.ns.ID)
 	}

@@ -395,7 +395,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer closeTracer()
-	k, err := source.Open(source.Options{ProcRoot: c.procRoot, Netns: c.netns, Attribute: !c.noProcs, CloseWaitInfo: c.thresholds.CloseWait, Tracer: tracer, Ext: c.act.ext()})
+	k, err := source.Open(source.Options{ProcRoot: c.procRoot, Netns: c.netns, Attribute: !c.noProcs, CloseWaitInfo: c.thresholds.CloseWait, Tracer: tracer, Ext: c.act.ext(), OneRead: c.onePoll()})
 	if err != nil {
 		if c.netns != "" && !errors.Is(err, source.ErrNoInetDiag) {
 			return usageError{err}
