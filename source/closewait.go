@@ -18,8 +18,8 @@ const DefaultCloseWaitInfo = 10
 // CLOSE_WAIT, known at the first look instead of after several polls.
 // Asking tcp_info of every socket would cost the whole dump: it is asked
 // for the CLOSE_WAIT sockets alone, each by an exact request (a hash
-// lookup; up to closeWaitExactMax of them, over two sockets at once for
-// many), or for more by a second dump masked to CLOSE_WAIT (a walk of the
+// lookup; up to exactLimit of them, 8,192 per 100k sockets in the table,
+// over two sockets at once for many), or for more by a second dump masked to CLOSE_WAIT (a walk of the
 // whole, machine-wide, socket table).
 //
 // It asks only when at least CloseWaitInfo of the CLOSE_WAIT sockets are
@@ -84,7 +84,7 @@ func (k *Kernel) ageCloseWait(socks []Socket) error {
 		return nil
 	}
 	var infos map[uint64]TCPInfo
-	if n <= closeWaitExactMax {
+	if n <= exactLimit(len(socks)) {
 		ids := make([]SocketID, 0, n)
 		for i := range socks {
 			if socks[i].State == CloseWait && socks[i].Info == nil {
@@ -122,10 +122,21 @@ func (k *Kernel) ageCloseWait(socks []Socket) error {
 }
 
 // closeWaitExactMax is the most CLOSE_WAIT sockets whose tcp_info is
-// asked for by exact requests (Dumper.Infos) rather than by a masked dump:
-// at ~2-4 µs each, over two sockets, 8,192 cost about one walk of a
-// 100k-socket table. A variable so that tests can take either path.
+// asked for by exact requests (Dumper.Infos) rather than by a masked dump
+// in a table of up to 100k sockets: at ~2-4 µs each, over two sockets,
+// 8,192 cost about one walk of a 100k-socket table. A variable so that
+// tests can take either path.
 var closeWaitExactMax = 8192
+
+// exactLimit is the most CLOSE_WAIT sockets asked for by exact requests
+// when a dump found total sockets: the masked dump's walk grows with the
+// table (the machine's, at least this namespace's), the requests with
+// their number, so a bigger table moves the limit up in proportion
+// (at 200k sockets with 10k CLOSE_WAIT, a first read took the walk:
+// ~60 ms more than the requests).
+func exactLimit(total int) int {
+	return max(closeWaitExactMax, int(int64(total)*int64(closeWaitExactMax)/100000))
+}
 
 // infoSplitMin is the fewest exact requests infos shares with a second
 // socket on another core: below it the goroutine, namespace switch and
