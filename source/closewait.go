@@ -19,8 +19,8 @@ const DefaultCloseWaitInfo = 10
 // Asking tcp_info of every socket would cost the whole dump: it is asked
 // for the CLOSE_WAIT sockets alone, each by an exact request (a hash
 // lookup; up to exactLimit of them, 8,192 per 100k sockets in the table,
-// over two sockets at once for many), or for more by a second dump masked to CLOSE_WAIT (a walk of the
-// whole, machine-wide, socket table).
+// over two sockets at once for many), or for more by a second dump
+// masked to CLOSE_WAIT (a walk of the whole, machine-wide, socket table).
 //
 // It asks only when at least CloseWaitInfo of the CLOSE_WAIT sockets are
 // new since the last answers. The others carry the tcp_info of those
