@@ -38,6 +38,8 @@ type Options struct {
 	Tracer Tracer
 	// OneRead is ReadOptions.OneRead.
 	OneRead bool
+	// Scheduled is ReadOptions.Scheduled.
+	Scheduled bool
 }
 
 // Kernel reads Samples of one network namespace from the running kernel.
@@ -75,7 +77,7 @@ type Kernel struct {
 func Open(opts Options) (*Kernel, error) {
 	m := NewMachine(opts.ProcRoot, opts.Attribute)
 	m.SetTracer(opts.Tracer)
-	k, err := m.Open(opts.Netns, ReadOptions{States: opts.States, Ext: opts.Ext, CloseWaitInfo: opts.CloseWaitInfo, OneRead: opts.OneRead})
+	k, err := m.Open(opts.Netns, ReadOptions{States: opts.States, Ext: opts.Ext, CloseWaitInfo: opts.CloseWaitInfo, OneRead: opts.OneRead, Scheduled: opts.Scheduled})
 	if err == nil && opts.Netns != "" && !k.ns.Own {
 		m.scanOnly(k.ns.ID)
 	}

@@ -91,9 +91,10 @@ type carry struct {
 	opening map[uint64]State
 	// afterPartial: the last read was partial, so a full read now is a
 	// monitor's periodic full dump, whose ESTABLISHED sockets keepFull
-	// puts apart in place for the partial reads after it. A one-shot
-	// read, and the full reads of every poll while the monitor shows a
-	// drill-down, never pay for that.
+	// puts apart in place for the partial reads after it (as it does a
+	// Scheduled reader's first full read). A one-shot read, and the full
+	// reads of every poll while the monitor shows a drill-down, never pay
+	// for that.
 	afterPartial bool
 	// spare is the buffer keepFull moves the other sockets through.
 	spare []Socket
@@ -107,11 +108,12 @@ func (k *Kernel) Counting() EstabCounting { return k.carry.counting }
 
 // keepFull records a full read's ESTABLISHED sockets and what its
 // CurrEstab counted, for the partial reads after it. On the dump
-// schedule (right after a partial read) it also puts the sample's ESTABLISHED
-// sockets first and apart, in Carried (see apart), before anyone else
-// sees the sample.
+// schedule (right after a partial read, or a Scheduled reader's first
+// read) it also puts the sample's ESTABLISHED sockets first and apart, in
+// Carried (see apart), before anyone else sees the sample.
 func (k *Kernel) keepFull(s *Sample) {
 	defer func() { k.carry.afterPartial = false }()
+	partialNext := k.carry.afterPartial || k.carry.time.IsZero() && k.opts.Scheduled
 	est, cw := 0, 0
 	var opening map[uint64]State
 	for i := range s.Sockets {
@@ -135,7 +137,7 @@ func (k *Kernel) keepFull(s *Sample) {
 	// they were put apart here.
 	k.carry.time, k.carry.socks, k.carry.estab, k.carry.procs = s.Time, s.Sockets, est, s.Procs
 	k.carry.est, k.carry.estProcs, k.carry.fresh = nil, nil, len(s.Sockets)-est
-	if k.carry.afterPartial && est > 0 && len(s.Carried) == 0 {
+	if partialNext && est > 0 && len(s.Carried) == 0 {
 		k.carry.spare = apart(s, est, k.carry.spare)
 		k.carry.est, k.carry.socks = s.Carried, nil
 	}

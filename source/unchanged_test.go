@@ -2,8 +2,10 @@ package source_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -231,6 +233,68 @@ func TestFullReadPutsEstablishedApart(t *testing.T) {
 	}
 	if !reflect.DeepEqual(p1.Flat(), p1Flat) {
 		t.Errorf("an earlier partial sample changed")
+	}
+}
+
+// TestScheduledFirstReadPutsEstablishedApart: a reader opened for a dump
+// schedule (Options.Scheduled) puts its first full read's ESTABLISHED
+// sockets apart, as a full read after a partial one does, and the first
+// partial read shares them; the same sockets as an unscheduled reader's
+// first read, which stays one list.
+func TestScheduledFirstReadPutsEstablishedApart(t *testing.T) {
+	name, ns := nstest.New(t, "tcptop-apart1")
+	cwPopulation(t, ns, 15, 3)
+	open := func(scheduled bool) *source.Kernel {
+		k, err := source.Open(source.Options{Netns: name, Scheduled: scheduled})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { k.Close() })
+		return k
+	}
+	ctx := context.Background()
+	plain, err := open(false).Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.Carried != nil {
+		t.Fatalf("an unscheduled first read put %d sockets apart", len(plain.Carried))
+	}
+	k := open(true)
+	first, err := k.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first.Carried) != 30 || cap(first.Carried) != 30 {
+		t.Fatalf("scheduled first read: %d apart (cap %d), want the 30 ESTABLISHED", len(first.Carried), cap(first.Carried))
+	}
+	for _, sk := range first.Carried {
+		if sk.State != source.Established {
+			t.Fatalf("%v %v put apart", sk.State, sk.Local)
+		}
+	}
+	for _, sk := range first.Sockets {
+		if sk.State == source.Established {
+			t.Fatalf("ESTABLISHED %v left among the others", sk.Local)
+		}
+	}
+	key := func(s *source.Sample) []string {
+		var out []string
+		for _, sk := range s.All() {
+			out = append(out, fmt.Sprintf("%d %v %v %v", sk.Cookie, sk.State, sk.Local, sk.Remote))
+		}
+		slices.Sort(out)
+		return out
+	}
+	if a, b := key(plain), key(first); !slices.Equal(a, b) {
+		t.Errorf("the scheduled first read's sockets differ:\n%v\n%v", b, a)
+	}
+	p, err := k.ReadPartial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Carried) != 30 || &p.Carried[0] != &first.Carried[0] {
+		t.Errorf("the first partial read does not carry the first read's own slice")
 	}
 }
 

@@ -395,7 +395,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer closeTracer()
-	k, err := source.Open(source.Options{ProcRoot: c.procRoot, Netns: c.netns, Attribute: !c.noProcs, CloseWaitInfo: c.thresholds.CloseWait, Tracer: tracer, Ext: c.act.ext(), OneRead: c.onePoll()})
+	count := c.count
+	if c.once {
+		count = 1
+	}
+	k, err := source.Open(source.Options{ProcRoot: c.procRoot, Netns: c.netns, Attribute: !c.noProcs, CloseWaitInfo: c.thresholds.CloseWait, Tracer: tracer, Ext: c.act.ext(),
+		OneRead: c.onePoll(), Scheduled: c.scheduleFor(count) > 0})
 	if err != nil {
 		if c.netns != "" && !errors.Is(err, source.ErrNoInetDiag) {
 			return usageError{err}
@@ -404,10 +409,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	defer k.Close()
 
-	count := c.count
-	if c.once {
-		count = 1
-	}
 	tee, err := c.rec.tee(k, c, count)
 	if err != nil {
 		return err
