@@ -140,8 +140,17 @@ func TestFDIterHolderChild(t *testing.T) {
 	// One thread with a table of its own: its sockets are not in
 	// /proc/PID/fd. It stays (locked, blocked) until the holder exits.
 	own := make(chan []uint32)
-	go func() {
+	var ownThread func()
+	ownThread = func() {
 		runtime.LockOSThread()
+		if unix.Gettid() == unix.Getpid() {
+			// The thread group leader: its table is the one
+			// /proc/PID/fd lists. Keep it here, locked, so that the
+			// goroutine below starts on another thread (landing here
+			// made the "own" sockets the process's, now and then).
+			go ownThread()
+			select {}
+		}
 		if err := unix.Unshare(unix.CLONE_FILES); err != nil {
 			t.Error(err)
 			own <- nil
@@ -160,7 +169,8 @@ func TestFDIterHolderChild(t *testing.T) {
 		}
 		own <- inodes
 		select {}
-	}()
+	}
+	go ownThread()
 	ownInodes := <-own
 	if t.Failed() {
 		return
