@@ -1,7 +1,6 @@
 package source_test
 
 import (
-	"net"
 	"slices"
 	"testing"
 	"time"
@@ -21,29 +20,12 @@ func TestOneReadSameOwners(t *testing.T) {
 	cwPopulation(t, ns, 6, 3)
 	// Server-side TIME_WAIT: the accepted end closes first, on a
 	// listener of its own.
-	err := ns.Do(func() error {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		t.Cleanup(func() { ln.Close() })
-		for range 2 {
-			c, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				return err
-			}
-			s, err := ln.Accept()
-			if err != nil {
-				return err
-			}
-			s.Close()
-			time.Sleep(20 * time.Millisecond)
-			c.Close()
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	conns := nstest.NewConns(t, ns)
+	conns.Dial(2)
+	for i := range 2 {
+		conns.Held[2*i+1].Close()
+		time.Sleep(20 * time.Millisecond)
+		conns.Held[2*i].Close()
 	}
 	time.Sleep(100 * time.Millisecond)
 	read := func(one bool) *source.Sample {
