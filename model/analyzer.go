@@ -64,7 +64,9 @@ type Analyzer struct {
 	pending    *source.Sample
 	pendingMs  int64
 	pendingGen uint32
-	gen        uint32
+	// pendingFrom: pending's sockets before it are in carried already.
+	pendingFrom int
+	gen         uint32
 	// hot is the carried sockets' share of hotDestinationOwners.
 	hot   *hotCarried
 	start time.Time
@@ -192,7 +194,23 @@ func (a *Analyzer) observeAges(s *source.Sample) (view []int64, truncated bool, 
 			}
 		}
 		if n <= a.maxTracked {
-			a.pending, a.pendingMs, a.pendingGen = s, now, a.gen
+			a.pending, a.pendingMs, a.pendingGen, a.pendingFrom = s, now, a.gen, 0
+			if c := len(s.Carried); c > 0 {
+				// The source put the ESTABLISHED sockets apart: the
+				// partial polls after this one carry them. Their times
+				// go straight into carriedAges, not through seen (a map
+				// of 90k filled at the next poll, then emptied of them
+				// again by carriedAgesFor).
+				ca := newCarriedAges(s.Time, c)
+				for i := range c {
+					if sk := s.Socket(i); tracked(sk.State) && sk.Cookie != 0 {
+						ca.add(sk.Cookie, now)
+					} else {
+						ca.add(sk.Cookie, 0)
+					}
+				}
+				a.carried, a.pendingFrom = ca, c
+			}
 			return view, false, 0
 		}
 		clear(view)
@@ -350,9 +368,9 @@ func (a *Analyzer) enterPending() {
 	}
 	a.pending = nil
 	if len(a.seen) == 0 {
-		a.seen = make(map[uint64]seenAt, s.NumSockets())
+		a.seen = make(map[uint64]seenAt, s.NumSockets()-a.pendingFrom)
 	}
-	for i := range s.NumSockets() {
+	for i := a.pendingFrom; i < s.NumSockets(); i++ {
 		if sk := s.Socket(i); tracked(sk.State) && sk.Cookie != 0 {
 			a.seen[sk.Cookie] = seenAt{ms: a.pendingMs, gen: a.pendingGen}
 		}

@@ -416,3 +416,94 @@ func TestFullPollTalliesCarried(t *testing.T) {
 		}
 	}
 }
+
+// apartOf is the full sample w as a reader on the dump schedule makes
+// it (source.Options.Scheduled): its ESTABLISHED sockets first and apart
+// in Carried, not partial.
+func apartOf(w *source.Sample) *source.Sample {
+	s := *w
+	s.Carried, s.Sockets = nil, nil
+	for _, sk := range w.Sockets {
+		if sk.State == source.Established {
+			s.Carried = append(s.Carried, sk)
+		} else {
+			s.Sockets = append(s.Sockets, sk)
+		}
+	}
+	return &s
+}
+
+// TestApartFirstPollSameAsWhole: a monitor's first poll, its ESTABLISHED
+// sockets put apart by the source, tallies them and keeps their ages
+// for the partial polls at once (they then neither walk nor copy them
+// again), and every snapshot of the stream, ages included, is the one
+// the same sockets give as whole samples.
+func TestApartFirstPollSameAsWhole(t *testing.T) {
+	w := variedSample(30000)
+	first := apartOf(w)
+	if len(first.Carried) < 10000 || len(first.Sockets) < 1000 {
+		t.Fatalf("%d carried, %d others: the sample is too plain to tell", len(first.Carried), len(first.Sockets))
+	}
+	// The partial polls carry first's very slice; their dumps lose some
+	// sockets, and one carried socket shows up in another state.
+	partial := func(sec int, drop int) *source.Sample {
+		s := *first
+		s.Time = first.Time.Add(time.Duration(sec) * time.Second)
+		s.Sockets = slices.Clone(first.Sockets[:len(first.Sockets)-drop])
+		moved := first.Carried[7]
+		moved.State = source.CloseWait
+		s.Sockets = append(s.Sockets, moved)
+		s.Partial = &source.Partial{FullTime: first.Time, Established: len(first.Carried) - 1, Carried: len(first.Carried)}
+		return &s
+	}
+	stream := []*source.Sample{first, partial(1, 10), partial(2, 500)}
+	hot := DefaultThresholds()
+	hot.PortsWarn = 0.002
+	for _, th := range []Thresholds{DefaultThresholds(), hot} {
+		for _, parallel := range []bool{false, true} {
+			withBuild(t, parallel, func() {
+				apart, whole := NewAnalyzer(th), NewAnalyzer(th)
+				var firstSnap *Snapshot
+				var firstAges *carriedAges
+				for i, s := range stream {
+					what := fmt.Sprintf("poll %d (parallel %v)", i, parallel)
+					got, want := apart.Next(s, Options{}), whole.Next(wholeOf(s), Options{})
+					if i == 0 {
+						firstSnap, firstAges = got, apart.carried
+						if got.carried == nil || got.carried.n != len(first.Carried) || apart.carried == nil {
+							t.Fatalf("%s: the first poll did not tally and time its apart sockets", what)
+						}
+					}
+					if i == 1 && (got.carried != firstSnap.carried || apart.carried != firstAges) {
+						t.Errorf("%s: the first poll's tallies or ages not reused", what)
+					}
+					if a, w := apart.Tracked(), whole.Tracked(); a != w {
+						t.Errorf("%s: %d sockets tracked, want %d", what, a, w)
+					}
+					compareSnapshots(t, what, got, want)
+					ages := map[uint64]time.Duration{}
+					for j := range want.Sample.NumSockets() {
+						sk := want.Sample.Socket(j)
+						if age, ok := want.SocketAge(sk); ok {
+							ages[sk.Cookie] = age
+						}
+					}
+					n := 0
+					for j := range got.Sample.NumSockets() {
+						sk := got.Sample.Socket(j)
+						age, ok := got.SocketAge(sk)
+						if wa, wok := ages[sk.Cookie]; ok != wok || age != wa {
+							t.Fatalf("%s: socket %d (%v) age %v %v, want %v %v", what, sk.Cookie, sk.State, age, ok, wa, wok)
+						}
+						if ok {
+							n++
+						}
+					}
+					if n < len(first.Carried) {
+						t.Fatalf("%s: only %d sockets have an age", what, n)
+					}
+				}
+			})
+		}
+	}
+}
