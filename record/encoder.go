@@ -14,8 +14,24 @@ import (
 const (
 	DefaultKeyEvery   = 60 * time.Second
 	DefaultChunkEvery = 10 * time.Second
-	// maxPending closes a chunk early when its raw frames grow past it.
-	maxPending = 32 << 20
+	// maxPending closes a chunk early when its raw frames grow past it:
+	// the open chunk's raw frames are memory a monitor holds until they
+	// are compressed, and its buffer is kept for the next chunk. At 100k
+	// sockets with 25k of them dumped each second (5k CLOSE_WAIT whose
+	// tcp_info changes every poll) a 10 s chunk grew ~8 MiB raw; at
+	// 2 MiB the peak RSS of the monitor went down 5-19 MiB in three
+	// side-by-side runs, for recordings 0.5 % larger (BenchmarkSize*).
+	maxPending = 2 << 20
+	// soloKey closes a chunk after its first frame, a key frame of more
+	// raw bytes than this, at the next Add: a big table's key frame
+	// (~10 MiB raw at 100k sockets, every KeyEvery) is compressed a
+	// second after it was written, not held raw for a whole ChunkEvery
+	// beside the frames after it; and its buffer is not kept for the
+	// chunks after it when larger than keepRaw (kept, it held those
+	// ~10 MiB for the whole run: a tenth of a monitor's memory at 100k;
+	// issue 18).
+	soloKey = 1 << 20
+	keepRaw = 1 << 20
 )
 
 // EncoderOptions tune an Encoder.
@@ -100,6 +116,7 @@ func (e *Encoder) Add(s *source.Sample) (*Chunk, error) {
 	}
 	var done *Chunk
 	if e.open && (s.Time.Sub(time.Unix(0, e.cur.first)) >= e.opt.ChunkEvery || len(e.raw) > maxPending ||
+		e.cur.key && e.cur.frames == 1 && len(e.raw) > soloKey ||
 		s.Time.Sub(e.lastKey) >= e.opt.KeyEvery || s.Time.Before(time.Unix(0, e.cur.last))) {
 		done = e.finish()
 	}
@@ -149,6 +166,11 @@ func (e *Encoder) Peek() *Chunk {
 func (e *Encoder) finish() *Chunk {
 	c := e.seal()
 	e.open = false
+	if e.cur.key && e.cur.frames == 1 && cap(e.raw) > keepRaw {
+		// A big key frame's buffer: the delta chunks after it need far
+		// less (under heavy churn they grow their own, then keep it).
+		e.raw = nil
+	}
 	return c
 }
 

@@ -188,3 +188,65 @@ func TestRotate(t *testing.T) {
 		t.Errorf("current file %d bytes, cap 20 KiB", st.Size())
 	}
 }
+
+// TestBigKeyFrameAlone: a key frame of more than soloKey raw bytes is
+// its chunk's only frame (compressed at the next poll, not held raw for
+// a ChunkEvery beside the frames after it), the encoder does not keep
+// its raw buffer for the chunks after it, and the recording reads back
+// whole;
+// a small table's key frame still shares its chunk.
+func TestBigKeyFrameAlone(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		solo bool
+	}{{50000, true}, {500, false}} {
+		e := NewEncoder(EncoderOptions{})
+		s := newSynth(c.n, 20, 7)
+		var chunks []*Chunk
+		var want []*source.Sample
+		for i := range 15 {
+			smp := s.next()
+			want = append(want, smp)
+			ch, err := e.Add(smp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i == 0 && c.solo && len(e.raw) <= soloKey {
+				t.Fatalf("%d sockets: a key frame of %d raw bytes: the test needs more than %d", c.n, len(e.raw), soloKey)
+			}
+			if ch != nil {
+				chunks = append(chunks, ch)
+				if i == 1 && c.solo && cap(e.raw) > keepRaw {
+					t.Errorf("%d sockets: the encoder kept %d bytes of raw buffer after the key frame's chunk", c.n, cap(e.raw))
+				}
+			}
+		}
+		chunks = append(chunks, e.Flush())
+		first := chunks[0]
+		alone := first.Key && first.First.Equal(want[0].Time) && first.Last.Equal(want[0].Time)
+		if alone != c.solo {
+			t.Errorf("%d sockets: the key frame alone in its chunk: %v, want %v (chunk %v..%v)", c.n, alone, c.solo, first.First, first.Last)
+		}
+		if c.solo && (chunks[1].Key || !chunks[1].First.Equal(want[1].Time)) {
+			t.Errorf("%d sockets: the chunk after the key frame's: key %v, first %v, want a delta chunk from %v", c.n, chunks[1].Key, chunks[1].First, want[1].Time)
+		}
+		// Written to a file and read back, frame by frame.
+		path := filepath.Join(t.TempDir(), "k.tcptop")
+		wrote := writeSynth(t, path, c.n, 20, 15, WriterOptions{})
+		r, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.chunks[0].frames == 1; got != c.solo {
+			t.Errorf("%d sockets: the file's first chunk holds %d frames", c.n, r.chunks[0].frames)
+		}
+		got := readAll(t, r)
+		r.Close()
+		if len(got) != len(wrote) {
+			t.Fatalf("%d sockets: read %d polls, want %d", c.n, len(got), len(wrote))
+		}
+		for i := range wrote {
+			sameSample(t, i, wrote[i], got[i])
+		}
+	}
+}
