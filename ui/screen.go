@@ -108,6 +108,17 @@ func topStates(snap *model.Snapshot, states []source.State, n int) []source.Stat
 
 // View draws the screen.
 func (m Model) View() tea.View {
+	if f := m.frame; f != nil && f.same && f.ok {
+		return f.v
+	}
+	v := m.view()
+	if m.frame != nil {
+		m.frame.v, m.frame.ok = v, true
+	}
+	return v
+}
+
+func (m Model) view() tea.View {
 	v := tea.NewView(m.render())
 	v.AltScreen = true
 	// Clicks and the wheel; a terminal (or tmux with mouse off) that sends

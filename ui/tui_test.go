@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/tcptop/tcptop/internal/fixture"
 
@@ -631,5 +632,31 @@ func TestBoundScreen(t *testing.T) {
 	}
 	if got := BoundScreen(nil, tickMsg{seq: 3}); got != (tickMsg{seq: 3}) {
 		t.Errorf("BoundScreen(tickMsg) = %v", got)
+	}
+}
+
+// TestTickKeepsFrame: the poll timer's tick, which only starts a poll,
+// draws nothing new: View hands back the last frame instead of drawing
+// the same screen again; the frame it keeps is the one drawing would
+// give; any other message draws anew.
+func TestTickKeepsFrame(t *testing.T) {
+	m := newTUI(t, 120, 40, "")
+	v1 := m.View()
+	next, cmd := m.Update(tickMsg{seq: m.tickSeq})
+	if cmd == nil {
+		t.Fatal("the tick started no poll")
+	}
+	m = next.(Model)
+	v2 := m.View()
+	if unsafe.StringData(v2.Content) != unsafe.StringData(v1.Content) {
+		t.Error("the tick's View drew the screen again")
+	}
+	if got, want := v2.Content, m.view().Content; got != want {
+		t.Errorf("the kept frame is not the one drawing gives after the tick:\n%s\nwant\n%s", ansi.Strip(got), ansi.Strip(want))
+	}
+	m = run(t, m, cmd) // the poll's snapshot
+	m = press(t, m, "?")
+	if v3 := m.View(); unsafe.StringData(v3.Content) == unsafe.StringData(v1.Content) || v3.Content == v1.Content {
+		t.Error("the help key's View kept the old frame")
 	}
 }
