@@ -44,6 +44,15 @@ func replayBytes(b []byte) (int, []string, error) {
 
 func TestTruncated(t *testing.T) {
 	b, total := synthFile(t)
+	// A cut right at a chunk's start leaves a shorter whole file.
+	whole, err := NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	starts := map[int]bool{}
+	for _, c := range whole.chunks {
+		starts[int(c.off)] = true
+	}
 	// Every cut: what is intact replays, and at most the last chunk (5
 	// polls here) of what was written is lost.
 	for cut := len(b) - 1; cut > 0; cut -= max(1, len(b)/200) {
@@ -54,7 +63,7 @@ func TestTruncated(t *testing.T) {
 			}
 			t.Fatalf("cut at %d: %v", cut, err)
 		}
-		if n > total || len(damage) == 0 && cut != len(b) {
+		if n > total || len(damage) == 0 && !starts[cut] {
 			t.Fatalf("cut at %d: %d polls, damage %q", cut, n, damage)
 		}
 	}

@@ -33,7 +33,7 @@ import (
 
 // FormatVersion is the format this package writes. Readers accept every
 // version up to it; see docs/RECORDING.md.
-const FormatVersion = 1
+const FormatVersion = 2
 
 // Magic starts every recording.
 const Magic = "TCPTOPRC"

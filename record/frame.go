@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"math"
 	"net/netip"
 	"slices"
 	"time"
@@ -76,6 +77,13 @@ type meta struct {
 	// Partial marks a poll that dumped every state but ESTABLISHED
 	// (issue 18's schedule): its carried sockets are that old.
 	Partial *source.Partial `cbor:"20,keyasint,omitempty"`
+	// InfoShift (format 2) is how many ms a known CLOSE_WAIT socket's
+	// tcp_info aged since the previous frame: tcptop asks the kernel
+	// for it once and then advances its LastAckRecv by the time between
+	// polls (source: ageCloseWait), so a socket whose tcp_info differs
+	// from its previous one by just that is written unchanged (see
+	// predictInfo). Format 1 has none: nothing is predicted.
+	InfoShift uint32 `cbor:"21,keyasint,omitempty"`
 }
 
 // warning is a source.Warning with its error as text (and, for a path
@@ -158,8 +166,13 @@ type codec struct {
 	// socket, the shift counts, the order column.
 	refs  []int32
 	shift shiftCounter
-	col   []byte
-	free  []index // indexes of a previous group's streams, to reuse
+	// infoShift counts the known CLOSE_WAIT sockets' tcp_info ageing
+	// (meta.InfoShift); frameInfoShift is the frame's, as written.
+	infoShift      shiftCounter
+	frameInfoShift uint32
+	noInfoShift    bool // tests: write format 1's frames
+	col            []byte
+	free           []index // indexes of a previous group's streams, to reuse
 	// The fast path (matchCarried): fastN is how many carried sockets of
 	// the frame it matched (0: none), exc the places among them it matched
 	// one by one; stolen and shScratch its scratch. noFast turns it off
@@ -284,6 +297,10 @@ func (c *codec) appendFrame(b []byte, s *source.Sample) ([]byte, error) {
 	// matched once; cookie 0 never).
 	refs := c.match(p, s)
 	m.Shift = c.shift.best()
+	if !c.noInfoShift {
+		m.InfoShift = c.infoShift.best()
+	}
+	c.frameInfoShift = m.InfoShift
 	mb, err := cborEnc.Marshal(m)
 	if err != nil {
 		return nil, err
@@ -367,7 +384,7 @@ func (c *codec) appendOne(col, val []byte, p *stream, sk *source.Socket, j int32
 	if sk.OwnerInferred != o.OwnerInferred || !slices.Equal(sk.Owners, o.Owners) {
 		mask |= chOwners
 	}
-	if !infoEqual(sk.Info, o.Info) {
+	if !infoAsPredicted(sk.Info, o, c.frameInfoShift) {
 		mask |= chInfo
 	}
 	if sk.Drops != o.Drops || sk.DropsKnown != o.DropsKnown || sk.Iface != o.Iface {
@@ -417,6 +434,38 @@ func predict(o *source.Socket, shift uint32) uint32 {
 		return o.Expires - shift
 	}
 	return o.Expires
+}
+
+// predictsInfo tells whether a known socket's tcp_info is predicted to
+// age by a frame's InfoShift: a CLOSE_WAIT socket's with one, its
+// LastAckRecv advanced (agedInfo), as the source advances it.
+func predictsInfo(o *source.Socket, shift uint32) bool {
+	return shift != 0 && o.State == source.CloseWait && o.Info != nil
+}
+
+// agedInfo is in with LastAckRecv advanced by shift ms (at most
+// MaxUint32, as the source caps it).
+func agedInfo(in source.TCPInfo, shift uint32) source.TCPInfo {
+	in.LastAckRecv = uint32(min(uint64(in.LastAckRecv)+uint64(shift), math.MaxUint32))
+	return in
+}
+
+// infoAsPredicted tells whether a, a socket's tcp_info now, is what the
+// frame predicts from the known socket o: o's own, aged when
+// predictsInfo.
+func infoAsPredicted(a *source.TCPInfo, o *source.Socket, shift uint32) bool {
+	if !predictsInfo(o, shift) || a == nil {
+		return infoEqual(a, o.Info)
+	}
+	return *a == agedInfo(*o.Info, shift)
+}
+
+// infoAge counts how far a matched CLOSE_WAIT socket's tcp_info aged
+// (its LastAckRecv grew) into c.infoShift.
+func (c *codec) infoAge(o, sk *source.Socket) {
+	if o.State == source.CloseWait && o.Info != nil && sk.Info != nil && sk.Info.LastAckRecv >= o.Info.LastAckRecv {
+		c.infoShift.add(sk.Info.LastAckRecv - o.Info.LastAckRecv)
+	}
 }
 
 func infoEqual(a, b *source.TCPInfo) bool {
@@ -720,6 +769,7 @@ func (c *codec) readFrame(r *cursor) (*source.Sample, error) {
 	socks := make([]source.Socket, n)
 	last := -1
 	var lastCookie, lastInode uint64
+	var aged infoSlab
 	for i := range socks {
 		ref := col.uvarint()
 		if ref == 0 {
@@ -733,6 +783,9 @@ func (c *codec) readFrame(r *cursor) (*source.Sample, error) {
 			o := p.socks.at(int(j))
 			socks[i] = *o
 			socks[i].Expires = predict(o, m.Shift)
+			if predictsInfo(o, m.InfoShift) {
+				socks[i].Info = aged.next(agedInfo(*o.Info, m.InfoShift))
+			}
 			c.readFields(val, &socks[i], col.byte1())
 		}
 		if col.err != nil || val.err != nil {
@@ -847,4 +900,17 @@ func (c *codec) readFields(r *cursor, sk *source.Socket, mask byte) {
 		sk.DropsKnown, sk.Drops = v > 0, uint32(max(v, 1)-1)
 		sk.Iface = uint32(r.uvarint())
 	}
+}
+
+// infoSlab hands out the aged tcp_info of a frame's predicted sockets
+// from blocks, not one allocation each (a leak of thousands of
+// CLOSE_WAIT sockets is thousands a frame).
+type infoSlab struct{ block []source.TCPInfo }
+
+func (b *infoSlab) next(in source.TCPInfo) *source.TCPInfo {
+	if len(b.block) == cap(b.block) {
+		b.block = make([]source.TCPInfo, 0, 256)
+	}
+	b.block = append(b.block, in)
+	return &b.block[len(b.block)-1]
 }

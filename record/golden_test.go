@@ -27,7 +27,11 @@ const goldenDir = "../testdata/recordings"
 // goldenSamples is the population of the golden recordings: a busy
 // server that starts leaking CLOSE_WAIT at poll 30, with IPv6 and
 // IPv4-mapped sockets, tcp_info on one socket, a warning at poll 10 and
-// a process that exits at poll 50.
+// a process that exits at poll 50. From format 2 on, the leaked sockets
+// from poll 60 have tcp_info that ages a second a poll, as tcptop ages
+// it (meta.InfoShift), one of them also changing otherwise at poll 75.
+// (Format 1's recording was written before that: its digest holds its
+// own samples.)
 func goldenSamples() []*source.Sample {
 	s := newSynth(300, 5, 7)
 	var out []*source.Sample
@@ -41,6 +45,18 @@ func goldenSamples() []*source.Sample {
 					sk.State, sk.Timer, sk.Expires, sk.Owners = source.CloseWait, 0, 0, []int32{120}
 					n++
 				}
+				if sk.State != source.CloseWait || i < 60 {
+					continue
+				}
+				in := source.TCPInfo{Len: int(source.InfoTotalRTO), State: uint8(source.CloseWait), RTO: 204000, SndMSS: 1448, LastAckRecv: 7000}
+				if sk.Info != nil {
+					in = *sk.Info
+					in.LastAckRecv += 1000
+				}
+				if i == 75 && j%2 == 0 {
+					in.RTO += 1000
+				}
+				sk.Info = &in
 			}
 			smp.Sockets = append([]source.Socket(nil), s.socks...)
 		}

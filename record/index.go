@@ -74,6 +74,11 @@ type index struct {
 	tmExp []uint32
 	tmOf  *source.Socket
 	tmN   int
+	// cwInfo: the carried slice at cwOf, of cwN sockets, holds a
+	// CLOSE_WAIT socket with tcp_info (agesInfo).
+	cwInfo bool
+	cwOf   *source.Socket
+	cwN    int
 }
 
 // selfAt tells whether the index gives place k for socks[k]'s cookie
@@ -134,6 +139,7 @@ func (c *codec) match(p *stream, s *source.Sample) []int32 {
 	next := &x.spare
 	next.reset(n - nb)
 	c.shift.reset()
+	c.infoShift.reset()
 	if keep {
 		x.nextSh = resize32(x.nextSh, n-nb)
 	}
@@ -190,9 +196,11 @@ func (c *codec) match(p *stream, s *source.Sample) []int32 {
 		}
 		x.used[j] = true
 		guess = int(j) + 1
-		if o := p.socks.at(int(j)); o.Timer != 0 && sk.Timer != 0 && o.Expires >= sk.Expires {
+		o := p.socks.at(int(j))
+		if o.Timer != 0 && sk.Timer != 0 && o.Expires >= sk.Expires {
 			c.shift.add(o.Expires - sk.Expires)
 		}
+		c.infoAge(o, sk)
 	}
 	c.refs = refs
 	x.nb, x.keep = nb, keep
@@ -210,7 +218,27 @@ func (c *codec) match(p *stream, s *source.Sample) []int32 {
 func (c *codec) sameCarried(p *stream, s *source.Sample) bool {
 	nb := p.nBase
 	return !c.noFast && nb > 0 && len(s.Carried) == nb && len(p.socks.carried) == nb &&
-		&s.Carried[0] == &p.socks.carried[0]
+		&s.Carried[0] == &p.socks.carried[0] && !p.index.agesInfo(s.Carried)
+}
+
+// agesInfo tells whether a carried slice holds a CLOSE_WAIT socket with
+// tcp_info, whose info a frame may predict to age (predictsInfo): the
+// fast path takes every carried socket as itself, unchanged, so such a
+// slice takes the general path. The source carries ESTABLISHED sockets
+// only; the answer is kept while frames share the slice.
+func (x *index) agesInfo(carried []source.Socket) bool {
+	if x.cwOf == &carried[0] && x.cwN == len(carried) {
+		return x.cwInfo
+	}
+	x.cwInfo = false
+	for i := range carried {
+		if sk := &carried[i]; sk.State == source.CloseWait && sk.Info != nil {
+			x.cwInfo = true
+			break
+		}
+	}
+	x.cwOf, x.cwN = &carried[0], len(carried)
+	return x.cwInfo
 }
 
 // matchCarried is match for the carried prefix of s when sameCarried:
@@ -305,9 +333,11 @@ func (c *codec) matchCarried(p *stream, s *source.Sample, refs []int32) int {
 			at, _ := slices.BinarySearch(stolen[si:], j)
 			stolen = slices.Insert(stolen, si+at, j)
 		}
-		if o := p.socks.at(int(j)); o.Timer != 0 && sk.Timer != 0 && o.Expires >= sk.Expires {
+		o := p.socks.at(int(j))
+		if o.Timer != 0 && sk.Timer != 0 && o.Expires >= sk.Expires {
 			c.shift.add(o.Expires - sk.Expires)
 		}
+		c.infoAge(o, sk)
 	}
 	c.exc, c.stolen = exc, stolen
 	return guess

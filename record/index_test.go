@@ -166,21 +166,39 @@ func TestFramesAsBefore(t *testing.T) {
 		"prefix changes":             "1be3c98a15505b7051d8606bdd8e63768a4c93291ba1a3494e64508be6db6bdd",
 		"carried past the end":       "6447c1363abaf376b9804d8e0306a3592f6217caae23ec861e7072f0bb225526",
 	}
-	for _, tc := range partialCases {
-		var c codec
-		var raw []byte
-		for i, s := range partialSamples(tc.mutate) {
-			if i%20 == 0 { // a key chunk: the codec starts afresh
-				c.reset()
+	// Format 2 (meta.InfoShift: known CLOSE_WAIT sockets' tcp_info
+	// predicted to age) changed the frames that hold such sockets; with
+	// that prediction off they are format 1's, byte for byte.
+	want2 := map[string]string{
+		"plain":                      "7614874f72e50e6673cae0ea638fc06dc936a47aebf590334b1d18a155200e82",
+		"cookie 0":                   "1bb5bd9bdbcf479c3afba3fb82a76f451ea225068e30e12d047f950f53e1e9d5",
+		"duplicate in prefix":        "fd910ad3989d926dc4968c5165a1fab3357ccb5d279ac0642cb7e1696790e14f",
+		"duplicate after the prefix": "91068bdaffa8ec7171a084ee610795516c524f36e3ead4d5efb86d771973389a",
+		"prefix changes":             "e5ee747982e58ba71ea72dd0f128875dc91aeb053f7b275b437b17247ca92124",
+		"carried past the end":       "e36295a70f55c865114d2d01c32b209d44fd33f9c90e2cd01c136662d7e3d417",
+	}
+	for _, v1 := range []bool{true, false} {
+		for _, tc := range partialCases {
+			var c codec
+			c.noInfoShift = v1
+			var raw []byte
+			for i, s := range partialSamples(tc.mutate) {
+				if i%20 == 0 { // a key chunk: the codec starts afresh
+					c.reset()
+				}
+				var err error
+				if raw, err = c.appendFrame(raw, s); err != nil {
+					t.Fatal(err)
+				}
 			}
-			var err error
-			if raw, err = c.appendFrame(raw, s); err != nil {
-				t.Fatal(err)
+			sum := sha256.Sum256(raw)
+			w := want2[tc.name]
+			if v1 {
+				w = want[tc.name]
 			}
-		}
-		sum := sha256.Sum256(raw)
-		if got := hex.EncodeToString(sum[:]); got != want[tc.name] {
-			t.Errorf("%s: frames digest %s, want %s", tc.name, got, want[tc.name])
+			if got := hex.EncodeToString(sum[:]); got != w {
+				t.Errorf("%s (format 1: %v): frames digest %s, want %s", tc.name, v1, got, w)
+			}
 		}
 	}
 }
@@ -434,5 +452,59 @@ func TestRedactShared(t *testing.T) {
 	}
 	if shared == 0 || fast == 0 {
 		t.Fatalf("redacted samples shared their carried sockets %d times, fast path %d: want both", shared, fast)
+	}
+}
+
+// TestInfoShiftRoundTrip: the partial schedule's frames (known CLOSE_WAIT
+// sockets whose tcp_info tcptop ages by the time between polls, and the
+// cases' odd prefixes) decode to every field of every socket, tcp_info
+// included, and format 2's prediction makes them smaller than format 1's.
+func TestInfoShiftRoundTrip(t *testing.T) {
+	for _, tc := range partialCases {
+		size := map[bool]int{}
+		for _, v1 := range []bool{true, false} {
+			var enc, dec codec
+			enc.noInfoShift = v1
+			predicted := 0
+			for i, s := range partialSamples(tc.mutate) {
+				if i%20 == 0 {
+					enc.reset()
+					dec.reset()
+				}
+				raw, err := enc.appendFrame(nil, s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				size[v1] += len(raw)
+				if enc.frameInfoShift != 0 {
+					predicted++
+				}
+				got, err := dec.readFrame(&cursor{b: raw})
+				if err != nil {
+					t.Fatalf("%s poll %d: %v", tc.name, i, err)
+				}
+				want := s.Flat()
+				if len(got.Sockets) != len(want) {
+					t.Fatalf("%s poll %d: %d sockets, want %d", tc.name, i, len(got.Sockets), len(want))
+				}
+				for j := range want {
+					g, w := got.Sockets[j], want[j]
+					if !infoEqual(g.Info, w.Info) {
+						t.Fatalf("%s (format 1: %v) poll %d socket %d (%v): tcp_info %+v, want %+v", tc.name, v1, i, j, w.State, g.Info, w.Info)
+					}
+					g.Info, w.Info = nil, nil
+					if !reflect.DeepEqual(g, w) {
+						t.Fatalf("%s poll %d socket %d: %+v, want %+v", tc.name, i, j, g, w)
+					}
+				}
+			}
+			if v1 != (predicted == 0) {
+				t.Fatalf("%s (format 1: %v): %d frames with an InfoShift", tc.name, v1, predicted)
+			}
+		}
+		if size[false] >= size[true] {
+			t.Errorf("%s: format 2's frames are %d bytes, format 1's %d", tc.name, size[false], size[true])
+		}
+		t.Logf("%s: %d bytes raw, %d without the prediction", tc.name, size[false], size[true])
 	}
 }
