@@ -84,12 +84,45 @@ type replayState struct {
 	speed  int
 	flight func() (string, error)
 	keys   replayKeys
+	// shown is the position of the snapshot on screen. The Timeline's
+	// own Position moves as soon as a command's move returns, before
+	// its snapshot reaches the Model (and a poll that lands after a
+	// pause is dropped): drawn live, the timeline line said poll 1 over
+	// the findings of poll 90 until the seek's message arrived.
+	shown tlPos
+}
+
+// tlPos is a position on the timeline, taken in the command that moved
+// there, right after the move (ok: taken; replays only).
+type tlPos struct {
+	pos, total int
+	ok         bool
 }
 
 func newReplayState(cfg Config) replayState {
 	r := replayState{speed: 1, flight: cfg.Flight, keys: newReplayKeys(cfg.FlightWindow)}
 	r.tl, _ = cfg.Poller.(Timeline)
 	return r
+}
+
+// positionOf is where a Poller stands after a move, for the message
+// that carries the move's snapshot; called in that command.
+func positionOf(p Poller) tlPos {
+	tl, ok := p.(Timeline)
+	if !ok {
+		return tlPos{}
+	}
+	pos, total := tl.Position()
+	return tlPos{pos: pos, total: total, ok: true}
+}
+
+// position is the poll on screen and how many there are: the position of
+// the shown snapshot, or the Timeline's before any arrived.
+func (r *replayState) position() (pos, total int) {
+	if r.shown.ok {
+		return r.shown.pos, r.shown.total
+	}
+	return r.tl.Position()
 }
 
 // helpKeys are listed in the help overlay.
@@ -122,6 +155,7 @@ type seekMsg struct {
 	snap *model.Snapshot
 	err  error
 	gen  int
+	at   tlPos
 }
 
 // seekCmd runs a move off the UI goroutine.
@@ -129,7 +163,7 @@ func (m *Model) seekCmd(move func(ctx context.Context, tl Timeline) (*model.Snap
 	tl, ctx, gen := m.rp.tl, m.cfg.Context, m.gen
 	return func() tea.Msg {
 		s, err := move(ctx, tl)
-		return seekMsg{snap: s, err: err, gen: gen}
+		return seekMsg{snap: s, err: err, gen: gen, at: positionOf(tl)}
 	}
 }
 
@@ -150,7 +184,8 @@ func (m *Model) replayKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 		}
 		return nil, false
 	}
-	pos, total := m.rp.tl.Position()
+	// Steps go from the poll the user sees.
+	pos, total := m.rp.position()
 	at := func(i int) tea.Cmd {
 		return m.seekCmd(func(ctx context.Context, tl Timeline) (*model.Snapshot, error) { return tl.Seek(ctx, i) })
 	}
@@ -214,6 +249,7 @@ func (m Model) onSeek(msg seekMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	}
 	m.err = nil
+	m.rp.shown = msg.at
 	cmds := []tea.Cmd{m.setSnapshot(msg.snap)}
 	if msg.gen != m.gen {
 		cmds = append(cmds, m.rebuildCmd())
@@ -230,7 +266,7 @@ func (m *Model) replayEnd(msg snapshotMsg) bool {
 	if m.rp.tl == nil || msg.err == nil {
 		return false
 	}
-	if pos, total := m.rp.tl.Position(); pos == total-1 {
+	if msg.at.ok && msg.at.pos == msg.at.total-1 {
 		m.paused = true
 		m.tickSeq++
 		m.notice = "end of the recording: paused"
@@ -246,7 +282,7 @@ func (m Model) timelineLine(w int) []string {
 		return nil
 	}
 	st := &m.common.Styles
-	pos, total := m.rp.tl.Position()
+	pos, total := m.rp.position()
 	start, end := m.rp.tl.Bounds()
 	l := loc(m.cfg.Location)
 	state := fmt.Sprintf("playing %dx", m.rp.speed)

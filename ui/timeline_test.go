@@ -159,3 +159,57 @@ func TestFlightKey(t *testing.T) {
 		t.Errorf("help does not state the bound:\n%s", screen(m))
 	}
 }
+
+// TestTimelineLineFollowsScreen: the timeline line gives the position of
+// the snapshot on screen. A move's command moves the Player at once, but
+// its snapshot reaches the Model later; a frame drawn in between (any
+// other message) said "poll 1/90" over poll 90's findings, which an
+// engineer, and the tmux test in CI, read as the leak at the start.
+func TestTimelineLineFollowsScreen(t *testing.T) {
+	m, p := replayTUI(t)
+	m = pressSlow(t, m, "$")
+	if !strings.Contains(screen(m), "poll 90/90") || len(m.snap.Findings) == 0 {
+		t.Fatalf("$:\n%s", screen(m))
+	}
+	next, cmd := m.Update(keyMsg("^"))
+	m = next.(Model)
+	msg := cmd() // the seek runs: the Player is at the start now
+	if pos, _ := p.Position(); pos != 0 {
+		t.Fatalf("the seek left the Player at %d", pos)
+	}
+	m = send(t, m, tea.WindowSizeMsg{Width: 100, Height: 30}) // a redraw in between
+	if s := screen(m); !strings.Contains(s, "poll 90/90") || strings.Contains(s, "poll 1/90") {
+		t.Fatalf("before the seek's snapshot arrived:\n%s", s)
+	}
+	next, _ = m.Update(msg)
+	m = next.(Model)
+	if s := screen(m); !strings.Contains(s, "poll 1/90") || strings.Contains(s, "CLOSE_WAIT leak") {
+		t.Fatalf("after it:\n%s", s)
+	}
+	// A step goes from the poll on screen.
+	m = pressSlow(t, m, "l")
+	if pos, _ := p.Position(); pos != 1 || !strings.Contains(screen(m), "poll 2/90") {
+		t.Errorf("a step from the start: at %d\n%s", pos, screen(m))
+	}
+}
+
+// TestReplayResumesFromScreen: a poll that lands after a pause is
+// dropped, though it moved the Player; play resumes from the poll on
+// screen, not one past the dropped one.
+func TestReplayResumesFromScreen(t *testing.T) {
+	m, p := replayTUI(t)
+	next, cmd := m.Update(keyMsg("p")) // play: a poll starts
+	m = next.(Model)
+	msg := cmd()
+	m = send(t, m, keyMsg("p")) // paused while it ran
+	m = send(t, m, msg)         // it lands, and is dropped
+	if pos, _ := p.Position(); pos != 1 || !strings.Contains(screen(m), "poll 1/90") {
+		t.Fatalf("after the dropped poll: Player at %d\n%s", pos, screen(m))
+	}
+	next, cmd = m.Update(keyMsg("p"))
+	m = next.(Model)
+	m = send(t, m, cmd())
+	if s := screen(m); !strings.Contains(s, "REPLAY playing 1x") || !strings.Contains(s, "poll 2/90") {
+		t.Errorf("play resumed elsewhere:\n%s", s)
+	}
+}

@@ -97,6 +97,7 @@ type (
 		err     error
 		gen     int       // the options generation it was built with
 		started time.Time // when the poll began
+		at      tlPos     // a replay's position after the poll
 	}
 	rebuiltMsg struct {
 		snap *model.Snapshot
@@ -263,10 +264,16 @@ func (m *Model) pollCmd() tea.Cmd {
 		// A drill-down shows per-socket detail: dump everything.
 		d.SetDetail(m.focus == 0 && !tableAtTop(m.views[0]))
 	}
+	next := p.Next
+	if tl, at := m.rp.tl, m.rp.shown; tl != nil && at.ok {
+		// A replay plays on from the poll on screen: a poll that landed
+		// after a pause moved the Player, but was never shown.
+		next = func(ctx context.Context) (*model.Snapshot, error) { return tl.Seek(ctx, at.pos+1) }
+	}
 	return func() tea.Msg {
 		started := time.Now()
-		s, err := p.Next(ctx)
-		return snapshotMsg{snap: s, err: err, gen: gen, started: started}
+		s, err := next(ctx)
+		return snapshotMsg{snap: s, err: err, gen: gen, started: started, at: positionOf(p)}
 	}
 }
 
@@ -390,6 +397,7 @@ func (m Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.tickSeq++ // the pending tick is void
 			next = m.pollCmd()
 		}
+		m.rp.shown = msg.at
 		cmds := []tea.Cmd{m.setSnapshot(msg.snap), next}
 		if msg.gen != m.gen {
 			cmds = append(cmds, m.rebuildCmd())
