@@ -105,9 +105,19 @@ func TestOpensClosesAndProcess(t *testing.T) {
 	lo := netip.MustParseAddr("127.0.0.1")
 	out := netip.AddrPortFrom(lo, 0)
 	in := netip.AddrPortFrom(lo, 0)
+	mine := func(e *source.EBPF) *source.EBPFProc {
+		for j := range e.Procs {
+			if e.Procs[j].PID == int32(os.Getpid()) && e.Procs[j].Remote == lap {
+				return &e.Procs[j]
+			}
+		}
+		return nil
+	}
+	// The program adds a close to the peer's counters, then to the
+	// process's: a read may fall between the two, so wait for both.
 	e := waitFor(t, tr, ns, func(e *source.EBPF) bool {
-		o, i := findPeer(e, source.EBPFOut, out, lap), findPeer(e, source.EBPFIn, lap, in)
-		return o != nil && i != nil && o.Closes == n && i.Closes == n
+		o, i, me := findPeer(e, source.EBPFOut, out, lap), findPeer(e, source.EBPFIn, lap, in), mine(e)
+		return o != nil && i != nil && o.Closes == n && i.Closes == n && me != nil && me.Closes == n
 	})
 	o, i := findPeer(e, source.EBPFOut, out, lap), findPeer(e, source.EBPFIn, lap, in)
 	if o == nil || i == nil {
@@ -123,12 +133,7 @@ func TestOpensClosesAndProcess(t *testing.T) {
 	if lived != n {
 		t.Errorf("lifetimes ≥ 512 µs: %d of %d (%v)", lived, n, o.Life)
 	}
-	var me *source.EBPFProc
-	for j := range e.Procs {
-		if e.Procs[j].PID == int32(os.Getpid()) && e.Procs[j].Remote == lap {
-			me = &e.Procs[j]
-		}
-	}
+	me := mine(e)
 	if me == nil {
 		t.Fatalf("no process entry for pid %d: %+v", os.Getpid(), e.Procs)
 	}
