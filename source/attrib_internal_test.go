@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -122,5 +123,34 @@ func TestJoinKeepsTableWhileLinksUnchanged(t *testing.T) {
 	poll("new holder", []int32{100}, []int32{100}, []int32{200})
 	if a.linksVer == ver {
 		t.Error("other links kept the version")
+	}
+}
+
+// TestPassAlignsRefreshes: the processes an iterator pass read come due
+// together (3/4 of Refresh), so the next pass, not a read through /proc
+// for each at its own spread time, refreshes them.
+func TestPassAlignsRefreshes(t *testing.T) {
+	a := NewAttributor("/proc")
+	a.iter.minFDs = -1
+	if _, err := a.Scan(); err != nil {
+		t.Fatal(err)
+	}
+	if a.iter.passes != 1 {
+		t.Skipf("the BPF iterator cannot be used here: %v", a.iter.err)
+	}
+	var due time.Time
+	n := 0
+	for _, e := range a.entries {
+		if e.readGen != a.gen || e.unreadable || e.ino == 0 {
+			continue
+		}
+		if n > 0 && !e.due.Equal(due) {
+			t.Fatalf("pid %d due %v, another %v", e.pid, e.due, due)
+		}
+		due = e.due
+		n++
+	}
+	if n < 2 {
+		t.Fatalf("%d processes read by the pass", n)
 	}
 }

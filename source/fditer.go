@@ -46,7 +46,14 @@ import (
 // Measured at 100k sockets (80,000 socket fds, 2 cores): /proc reads
 // ~2.1 µs of wall time per fd with its workers, the iterator walks
 // ~0.3 µs per file, loading it costs ~4.5 ms (sockfds.Load; ~55 ms on its
-// fallback through cilium/ebpf's full CO-RE).
+// fallback through cilium/ebpf's full CO-RE). In CPU, what a monitor
+// pays: reading one process's 14,943 fds through /proc took 55-58 ms,
+// 3.7 µs an fd over the two workers, and a pass over all 90,370 socket
+// fds on the machine 26-40 ms, 0.3-0.45 µs a file (issue 18; 2026-12-01).
+//
+// A pass lists every process: the ones whose cache was still trusted are
+// refreshed from it too (alsoFromPass, fdscan.go), and come due again
+// together.
 const (
 	// fdIterMinFDs is how many fds there must be to read in full for a
 	// scan to run the iterator once it is loaded: below, /proc is about
@@ -57,8 +64,10 @@ const (
 	fdIterLoadFDs = 8192
 	// fdIterShare: at least 1/fdIterShare of all the fds of the processes
 	// checked must be to read, since the iterator walks every file of
-	// every process, at ~a seventh of a read through /proc each.
-	fdIterShare = 4
+	// every process, at ~a tenth of the CPU of a read through /proc each.
+	// (It was 4, from wall times: a monitor at 100k sockets then read
+	// 15,000-fd processes through /proc for twice the CPU of a pass.)
+	fdIterShare = 10
 )
 
 // procPIDInitIno is the inode of the initial pid namespace

@@ -320,3 +320,85 @@ func TestFDIterMatchesProc(t *testing.T) {
 		t.Error("Attribute did not use the iterator")
 	}
 }
+
+// TestFDIterPassRefreshesAll: a pass lists every process, so the ones
+// whose cache is still trusted are refreshed from it too. This process
+// swaps a socket in place (its fd count and directory unchanged: the
+// cache cannot see it until its refresh is due, 30-60 s later); another
+// process opens a file, which makes the next scan read it, through the
+// iterator; that scan must find the swapped socket here at once.
+func TestFDIterPassRefreshesAll(t *testing.T) {
+	child := exec.Command("sh", "-c", "read a; exec 7</dev/null; echo opened; read b")
+	in, err := child.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close(); _ = child.Wait() })
+	inode := func(fd int) uint32 {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			t.Fatal(err)
+		}
+		return uint32(st.Ino)
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	old := inode(fd)
+
+	a := source.NewAttributor("/proc")
+	source.SetFDIterMin(a, -1)
+	if _, err := a.Scan(); err != nil {
+		t.Fatal(err)
+	}
+	if passes, err := a.FDIterStatus(); passes != 1 {
+		t.Skipf("the BPF iterator cannot be used here: %v", err)
+	}
+	// The first scan loaded the iterator, whose fds are this process's:
+	// a second one reads this process again; then it is unchanged.
+	if _, err := a.Scan(); err != nil {
+		t.Fatal(err)
+	}
+	passes, _ := a.FDIterStatus()
+	me := int32(os.Getpid())
+	// The swap: a new socket at the same fd number; the count is kept.
+	nfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Dup3(nfd, fd, unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(nfd)
+	swapped := inode(fd)
+	// The other process's change.
+	if _, err := in.Write([]byte("go\n")); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "opened\n" {
+		t.Fatalf("child: %q %v", line, err)
+	}
+	r, err := a.Scan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now, _ := a.FDIterStatus(); now != passes+1 {
+		t.Fatalf("the scan after the change made no pass (%d, %d before)", now, passes)
+	}
+	holders, _ := source.ScanHolders(r)
+	if !slices.Contains(holders[swapped], me) {
+		t.Errorf("the swapped-in socket %d: holders %v, want this process (%d)", swapped, holders[swapped], me)
+	}
+	if slices.Contains(holders[old], me) {
+		t.Errorf("the closed socket %d is still this process's", old)
+	}
+}
