@@ -1,6 +1,7 @@
 package source_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -419,6 +420,7 @@ func TestAttributionAndInference(t *testing.T) {
 	}
 	f.Close()
 	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
+	waitAsleep(t, child.Process.Pid)
 	shared := inode(t, p.cwConns[0])
 
 	a := source.NewAttributor("/proc")
@@ -619,4 +621,26 @@ func TestRecordDumps(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// waitAsleep waits until process pid sleeps in the kernel (its wchan a
+// nanosleep): a sleep(1) just started may still be in its dynamic loader,
+// with a library open, which the fd count would see (failed under -race:
+// "child FDs 7, want 6").
+func waitAsleep(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte("nanosleep")) {
+			return
+		}
+		if len(b) == 0 || string(b) == "0" { // wchan hidden: settle instead
+			time.Sleep(200 * time.Millisecond)
+			return
+		}
+	}
+	t.Fatalf("process %d never went to sleep", pid)
 }
